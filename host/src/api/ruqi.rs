@@ -1,0 +1,398 @@
+//! RuQi's routes — the seed's names and the 1.x aliases — and their handlers.
+
+use serde_json::{Value, json};
+
+use super::envelope::{ApiError, Params, Reply};
+use super::{AppState, text};
+use crate::clock::Timestamp;
+use crate::model::{HistoryFilter, HistoryRecord, Job, JobFilter, JobId, MAX_JOB_NAME_LEN, Page};
+use crate::scheduler::IDLE_WAIT;
+use crate::trigger::{Trigger, TriggerError, TriggerKind, format_python, format_seconds};
+
+/// Longest normalised rule the store keeps (the seed's `job_rule varchar(64)`).
+const MAX_RULE_LEN: usize = 64;
+/// RuQi's `TIMEOUT_MAX`: the longest wait `scheduler_status` reports.
+const TIMEOUT_MAX: f64 = 4_294_967.0;
+
+/// A RuQi route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `job_add` / `add_job`
+    JobAdd,
+    /// `job_modify` / `modify_job`
+    JobModify,
+    /// `job_remove` / `remove_job`
+    JobRemove,
+    /// `job_pause` / `pause_job`
+    JobPause,
+    /// `job_resume` / `resume_job`
+    JobResume,
+    /// `job_show` / `get_job`
+    JobShow,
+    /// `job_list` / `get_jobs`
+    JobList,
+    /// `job_history_list` / `get_history`
+    HistoryList,
+    /// `job_history_clear`
+    HistoryClear,
+    /// `scheduler_status` / `status`
+    Status,
+    /// `scheduler_wakeup` / `wakeup`
+    Wakeup,
+}
+
+impl Route {
+    /// The route for a path segment after `/ruqi/`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "job_add" | "add_job" => Self::JobAdd,
+            "job_modify" | "modify_job" => Self::JobModify,
+            "job_remove" | "remove_job" => Self::JobRemove,
+            "job_pause" | "pause_job" => Self::JobPause,
+            "job_resume" | "resume_job" => Self::JobResume,
+            "job_show" | "get_job" => Self::JobShow,
+            "job_list" | "get_jobs" => Self::JobList,
+            "job_history_list" | "get_history" => Self::HistoryList,
+            "job_history_clear" => Self::HistoryClear,
+            "scheduler_status" | "status" => Self::Status,
+            "scheduler_wakeup" | "wakeup" => Self::Wakeup,
+            _ => return None,
+        })
+    }
+}
+
+const JOB_FIELDS: [&str; 5] = ["job_trigger", "job_id", "job_name", "cmd", "rule"];
+
+/// Runs the handler of `route`.
+pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, ApiError> {
+    match route {
+        Route::JobAdd => {
+            p.check(&JOB_FIELDS, &[])?;
+            job_add(state, &p).await
+        }
+        Route::JobModify => {
+            p.check(&JOB_FIELDS, &[])?;
+            job_modify(state, &p).await
+        }
+        Route::JobRemove | Route::JobPause | Route::JobResume | Route::JobShow => {
+            p.check(&["job_id"], &[])?;
+            let id = job_id(&p)?;
+            match route {
+                Route::JobRemove => job_remove(state, &id).await,
+                Route::JobPause => job_pause(state, &id).await,
+                Route::JobResume => job_resume(state, &id).await,
+                _ => job_show(state, &id).await,
+            }
+        }
+        Route::JobList => {
+            p.check(&[], &["job_id", "job_name", "display", "page_index", "page_size"])?;
+            job_list(state, &p).await
+        }
+        Route::HistoryList => {
+            p.check(
+                &[],
+                &["job_id", "job_name", "is_success", "scheduler_name", "display", "page_index", "page_size"],
+            )?;
+            history_list(state, &p).await
+        }
+        Route::HistoryClear => {
+            p.check(&[], &["job_id", "job_name", "retention_day", "limit_num"])?;
+            history_clear(state, &p).await
+        }
+        Route::Status => {
+            p.check(&[], &[])?;
+            Ok(status(state))
+        }
+        Route::Wakeup => {
+            p.check(&[], &[])?;
+            state.scheduler.wake();
+            Ok(Reply::Ok)
+        }
+    }
+}
+
+fn job_id(p: &Params) -> Result<JobId, ApiError> {
+    let raw = p.required_string("job_id")?;
+    if raw.is_empty() {
+        return Err(ApiError::BadParams("Param check failed: job_id must not be empty".into()));
+    }
+    JobId::parse(&raw).map_err(ApiError::Refused)
+}
+
+/// A job as given to add/modify, validated in RuQi's order.
+struct JobSpec {
+    id: JobId,
+    name: String,
+    cmd: String,
+    trigger: Trigger,
+}
+
+/// RuQi's default name for a job added with `job_name: null`: its executing function.
+fn default_name(cmd: &str) -> &'static str {
+    if cmd.starts_with("http") {
+        "run_http"
+    } else if cmd.starts_with('/') {
+        "run_mq"
+    } else {
+        "run_cmd"
+    }
+}
+
+async fn job_spec(state: &AppState, p: &Params, now: Timestamp) -> Result<JobSpec, ApiError> {
+    let kind_raw = p.required_string("job_trigger")?;
+    let id = job_id(p)?;
+    let cmd = p.required_string("cmd")?;
+    let rule = p.required_string("rule")?;
+    let name = match p.string("job_name")? {
+        Some(n) if n.is_empty() => {
+            return Err(ApiError::BadParams("Param check failed: job_name must not be empty".into()));
+        }
+        Some(n) => n,
+        None => default_name(&cmd).to_owned(),
+    };
+    // RuQi's order: trigger kind, rule shape, cmd, then rule values.
+    let kind = TriggerKind::parse(&kind_raw).map_err(|e| ApiError::Refused(e.to_string()))?;
+    let trigger = Trigger::parse(kind, &rule, state.tz, now);
+    if let Err(TriggerError::RuleNotMatch) = trigger {
+        return Err(ApiError::Refused(TriggerError::RuleNotMatch.to_string()));
+    }
+    state.validator.validate(&cmd).await.map_err(ApiError::Refused)?;
+    let trigger = trigger.map_err(|e| ApiError::Refused(e.to_string()))?;
+    if name.chars().count() > MAX_JOB_NAME_LEN {
+        return Err(ApiError::Refused(format!("job_name is longer than {MAX_JOB_NAME_LEN} characters")));
+    }
+    if trigger.rule().chars().count() > MAX_RULE_LEN {
+        return Err(ApiError::Refused(format!("rule is longer than {MAX_RULE_LEN} characters")));
+    }
+    Ok(JobSpec { id, name, cmd, trigger })
+}
+
+async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let now = state.clock.now();
+    let spec = job_spec(state, p, now).await?;
+    let next = spec.trigger.next_fire(None, now);
+    let job = Job {
+        id: spec.id,
+        name: spec.name,
+        cmd: spec.cmd,
+        trigger: spec.trigger,
+        next_run_time: next,
+        created: now,
+        updated: now,
+    };
+    state.store.add_job(&job).await?;
+    tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
+    state.scheduler.wake();
+    Ok(Reply::Ok)
+}
+
+async fn existing(state: &AppState, id: &JobId) -> Result<Job, ApiError> {
+    state.store.get_job(id).await?.ok_or_else(|| ApiError::no_job(id.as_str()))
+}
+
+async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let now = state.clock.now();
+    let spec = job_spec(state, p, now).await?;
+    let old = existing(state, &spec.id).await?;
+    // A paused job stays paused; otherwise the new trigger decides the next run (RuQi kept
+    // the old next run time once; we recompute it).
+    let next = old.next_run_time.and_then(|_| spec.trigger.next_fire(None, now));
+    let job = Job { name: spec.name, cmd: spec.cmd, trigger: spec.trigger, next_run_time: next, updated: now, ..old };
+    state.store.update_job(&job).await?;
+    tracing::info!(job_id = %job.id, "modify_job");
+    state.scheduler.wake();
+    Ok(Reply::Ok)
+}
+
+async fn job_remove(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
+    state.store.remove_job(id).await?;
+    tracing::info!(job_id = %id, "Removed job");
+    state.scheduler.wake();
+    Ok(Reply::Ok)
+}
+
+async fn job_pause(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
+    let job = existing(state, id).await?;
+    let job = Job { next_run_time: None, updated: state.clock.now(), ..job };
+    state.store.update_job(&job).await?;
+    tracing::info!(job_id = %id, "pause_job");
+    state.scheduler.wake();
+    Ok(Reply::Ok)
+}
+
+async fn job_resume(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
+    let now = state.clock.now();
+    let job = existing(state, id).await?;
+    match job.trigger.next_fire(None, now) {
+        Some(next) => {
+            let job = Job { next_run_time: Some(next), updated: now, ..job };
+            state.store.update_job(&job).await?;
+            tracing::info!(job_id = %id, "resume_job");
+        }
+        None => {
+            // A trigger that can never fire again: RuQi removes the job and answers OK.
+            state.store.remove_job(id).await?;
+            tracing::info!(job_id = %id, "resume_job: trigger will never fire; Removed job");
+        }
+    }
+    state.scheduler.wake();
+    Ok(Reply::Ok)
+}
+
+async fn job_show(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
+    let job = existing(state, id).await?;
+    Ok(Reply::Data(json!({
+        "nexttime": job.next_run_time.map_or_else(|| "None".to_owned(), |t| format_python(t, state.tz)),
+        "job_id": job.id.as_str(),
+        "cmd": job.cmd,
+        "rule": job.trigger.rule(),
+        "job_trigger": job.trigger.kind().as_str(),
+        "job_name": job.name,
+    })))
+}
+
+/// The `display` parameter.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Display {
+    Table,
+    Text,
+}
+
+fn display(p: &Params) -> Result<Display, ApiError> {
+    match p.string("display")?.as_deref() {
+        None | Some("table") => Ok(Display::Table),
+        Some("text") => Ok(Display::Text),
+        Some(other) => {
+            Err(ApiError::BadParams(format!("Param check failed: display must be table or text, not {other}")))
+        }
+    }
+}
+
+/// RuQi's paging: 1-based (`page_index` 0 acts as 1), `page_size` 0 = no limit, and no paging
+/// at all without a `page_index` (unless the route pages by default).
+fn page(p: &Params, default_index: Option<u64>) -> Result<Page, ApiError> {
+    let size = p.uint("page_size")?.unwrap_or(15);
+    match p.uint("page_index")?.or(default_index) {
+        None => Ok(Page::ALL),
+        Some(_) if size == 0 => Ok(Page::ALL),
+        Some(index) => Ok(Page { offset: (index.max(1) - 1).saturating_mul(size), limit: Some(size) }),
+    }
+}
+
+async fn job_list(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let filter = JobFilter { job_id: p.string("job_id")?, job_name: p.string("job_name")? };
+    let shown = display(p)?;
+    let (total, jobs) = state.store.list_jobs(&filter, page(p, None)?).await?;
+    let tz = state.tz;
+    if shown == Display::Text {
+        let rows: Vec<Vec<String>> = jobs
+            .iter()
+            .map(|j| {
+                vec![
+                    j.id.to_string(),
+                    j.name.clone(),
+                    j.trigger.kind().as_str().to_owned(),
+                    j.trigger.rule(),
+                    j.next_run_time.map_or_else(|| "paused".to_owned(), |t| format_seconds(t, tz)),
+                    format_seconds(j.created, tz),
+                    j.cmd.clone(),
+                ]
+            })
+            .collect();
+        let headers = ["job_id", "job_name", "job_trigger", "rule", "next_run_time", "c_time", "cmd"];
+        return Ok(Reply::Text(text::table(&headers, &rows, total)));
+    }
+    let list: Vec<Value> = jobs
+        .iter()
+        .map(|j| {
+            json!({
+                "next_run_time": j.next_run_time.map(|t| format_seconds(t, tz)),
+                "job_id": j.id.as_str(),
+                "c_time": format_seconds(j.created, tz),
+                "cmd": j.cmd,
+                "rule": j.trigger.rule(),
+                "job_trigger": j.trigger.kind().as_str(),
+                "job_name": j.name,
+            })
+        })
+        .collect();
+    Ok(Reply::Data(json!({"total": total, "list": list})))
+}
+
+fn history_item(r: &HistoryRecord, tz: chrono_tz::Tz) -> Value {
+    json!({
+        "cmd_cost": r.cost,
+        "job_name": r.job_name,
+        "job_id": r.job_id,
+        "cmd_output": r.output,
+        "c_time": format_seconds(r.created, tz),
+        "cmd": r.cmd,
+        "id": r.id,
+        "scheduler_name": r.scheduler_name,
+        "cmd_is_success": r.success,
+    })
+}
+
+async fn history_list(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let filter = HistoryFilter {
+        job_id: p.string("job_id")?,
+        job_name: p.string("job_name")?,
+        success: p.boolean("is_success")?,
+        scheduler_name: p.string("scheduler_name")?,
+    };
+    let shown = display(p)?;
+    let (total, rows) = state.store.list_history(&filter, page(p, Some(0))?).await?;
+    let tz = state.tz;
+    if shown == Display::Text {
+        let cells: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                let out: String = r.output.lines().next().unwrap_or_default().chars().take(60).collect();
+                vec![
+                    r.id.to_string(),
+                    format_seconds(r.created, tz),
+                    r.job_id.clone(),
+                    r.job_name.clone(),
+                    if r.success { "ok" } else { "FAILED" }.to_owned(),
+                    format!("{:.3}", r.cost),
+                    r.scheduler_name.clone(),
+                    out,
+                ]
+            })
+            .collect();
+        let headers = ["id", "c_time", "job_id", "job_name", "success", "cost", "scheduler_name", "output"];
+        return Ok(Reply::Text(text::table(&headers, &cells, total)));
+    }
+    let list: Vec<Value> = rows.iter().map(|r| history_item(r, tz)).collect();
+    Ok(Reply::Data(json!({"total": total, "list": list})))
+}
+
+async fn history_clear(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let filter = HistoryFilter { job_id: p.string("job_id")?, job_name: p.string("job_name")?, ..Default::default() };
+    let retention_day = p.uint("retention_day")?.unwrap_or(180);
+    let limit = p.uint("limit_num")?.unwrap_or(1000);
+    let days = i64::try_from(retention_day).ok().and_then(chrono::Duration::try_days);
+    let Some(days) = days.filter(|_| retention_day <= 36_500) else {
+        return Err(ApiError::BadParams("Param check failed: retention_day must be at most 36500".into()));
+    };
+    let before = state.clock.now() - days;
+    let deleted = state.store.clear_history(&filter, before, limit).await?;
+    tracing::info!(deleted, retention_day, "job_history_clear");
+    Ok(Reply::Data(json!({"deleted": deleted})))
+}
+
+fn status(state: &AppState) -> Reply {
+    let s = state.scheduler.status();
+    let tz = state.tz;
+    let wait = match (s.check_time, s.next_wakeup_time, s.wait_seconds) {
+        (None, _, _) | (_, _, None) => Value::Null,
+        (Some(_), None, Some(_)) => json!(IDLE_WAIT.as_secs()),
+        (Some(_), Some(_), Some(w)) if w <= 0.0 => json!(0),
+        (Some(_), Some(_), Some(w)) => json!(((w.min(TIMEOUT_MAX)) * 1e6).round() / 1e6),
+    };
+    Reply::Data(json!({
+        "wait_seconds": wait,
+        "next_wakeup_time": s.next_wakeup_time.map(|t| format_seconds(t, tz)),
+        "check_time": s.check_time.map(|t| format_seconds(t, tz)),
+    }))
+}

@@ -1,0 +1,139 @@
+//! Wiring only: build the store, clock, plugin runtime, dispatcher, scheduler and router from
+//! `Settings`; run until SIGTERM/SIGINT; then stop claiming, let runs finish (bounded), and
+//! release this node's claims so another node can take over at once.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::dispatch::{DispatchConfig, Dispatcher};
+use crate::plugin::{Registry, Runtime};
+use crate::scheduler::{Scheduler, SchedulerHandle};
+use crate::store::{self, JobStore};
+
+/// A running node, for `main` and for tests that start one in-process.
+pub struct Node {
+    /// The address it serves on.
+    pub addr: SocketAddr,
+    /// `host:port:pid`.
+    pub name: String,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Node {
+    /// Asks the node to shut down and waits for it.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        self.task.await.context("node task panicked")?
+    }
+
+    /// Waits until the node stops (after a signal or `shutdown`).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.task.await.context("node task panicked")?
+    }
+
+    /// The token that stops the node.
+    pub fn cancel_token(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+}
+
+/// This node's name as RuQi forms it: `hostname:port:pid`.
+pub fn node_name(port: u16) -> String {
+    let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "localhost".into());
+    format!("{host}:{port}:{}", std::process::id())
+}
+
+/// Loads the plugins folder.
+pub async fn load_plugins(settings: &Settings) -> anyhow::Result<Arc<Registry>> {
+    let runtime = Arc::new(Runtime::new(settings.workdir.clone(), Some(settings.cache_dir()))?);
+    Ok(Arc::new(Registry::open(runtime, settings.plugins.clone()).await?))
+}
+
+/// Starts a node: binds, wires everything, and serves in the background.
+pub async fn start(settings: Settings) -> anyhow::Result<Node> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store: Arc<dyn JobStore> = store::open(&settings.store, settings.timezone)
+        .await
+        .with_context(|| format!("cannot open store {}", settings.store))?;
+    let registry = load_plugins(&settings).await?;
+    let listener =
+        TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let name = node_name(addr.port());
+    if settings.tokens.is_empty() && settings.exposed() {
+        tracing::warn!(%addr, "authentication is off and the API listens beyond loopback; set --tokens");
+    }
+
+    let handle = SchedulerHandle::default();
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        registry.clone(),
+        clock.clone(),
+        DispatchConfig {
+            node: name.clone(),
+            concurrency: settings.concurrency,
+            lease: settings.lease,
+            misfire_grace: settings.misfire_grace,
+            tz: settings.timezone,
+        },
+        handle.notifier(),
+    ));
+    let scheduler =
+        Scheduler::new(store.clone(), clock.clone(), dispatcher.clone(), handle.clone(), settings.poll_interval);
+    let state = AppState {
+        store: store.clone(),
+        clock,
+        validator: registry.clone(),
+        scheduler: handle,
+        tz: settings.timezone,
+        tokens: settings.tokens.clone().into(),
+    };
+    let cancel = CancellationToken::new();
+    let task = {
+        let (cancel, name) = (cancel.clone(), name.clone());
+        tokio::spawn(async move {
+            let scheduler_task = tokio::spawn(scheduler.run(cancel.clone()));
+            let shutdown = cancel.clone();
+            let served = axum::serve(listener, api::router(state))
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await;
+            cancel.cancel();
+            scheduler_task.await.context("scheduler panicked")?;
+            if !dispatcher.shutdown(settings.shutdown_grace).await {
+                tracing::warn!(running = dispatcher.running(), "shutdown grace over with runs still going");
+            }
+            match store.release_claims(&name).await {
+                Ok(n) => tracing::info!(released = n, "claims released"),
+                Err(e) => tracing::warn!(error = %e, "could not release claims; they expire with their lease"),
+            }
+            served.context("http server failed")
+        })
+    };
+    tracing::info!(%addr, node = %name, store = %settings.store, plugins = %settings.plugins.display(), "RuQi listening on http://{addr}");
+    Ok(Node { addr, name, cancel, task })
+}
+
+/// Runs a node until SIGTERM or SIGINT.
+pub async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let node = start(settings).await?;
+    let cancel = node.cancel_token();
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down: no new claims, waiting for running runs");
+        cancel.cancel();
+    });
+    node.wait().await
+}

@@ -1,0 +1,263 @@
+//! Settings: each one a flag, an environment variable (`RUQI_*`) and a key of an optional
+//! TOML file (`--config` / `RUQI_CONFIG`); flag and env win over the file, the file over the
+//! default. Validated once into [`Settings`]; a bad value is a one-line error naming it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono_tz::Tz;
+use clap::Args;
+use serde::Deserialize;
+
+/// A setting that cannot be used. `Display` names it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {reason}")]
+pub struct ConfigError {
+    /// The flag/key name.
+    pub setting: &'static str,
+    /// What is wrong.
+    pub reason: String,
+}
+
+fn bad(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { setting, reason: reason.into() }
+}
+
+/// The settings as flags and environment variables (all optional: the file and defaults fill in).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below (keys as the flag names, `-` or `_`).
+    #[arg(long, env = "RUQI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to serve RuQi's HTTP API on [default: 127.0.0.1:8585].
+    #[arg(long, env = "RUQI_LISTEN")]
+    pub listen: Option<String>,
+    /// Store: sqlite://PATH, memory [default: sqlite://ruqi.db].
+    #[arg(long, env = "RUQI_STORE")]
+    pub store: Option<String>,
+    /// Folder whose *.wasm files are the executor plugins [default: plugins].
+    #[arg(long, env = "RUQI_PLUGINS")]
+    pub plugins: Option<PathBuf>,
+    /// Where script cmds are resolved and run [default: the current directory].
+    #[arg(long, env = "RUQI_WORKDIR")]
+    pub workdir: Option<PathBuf>,
+    /// Comma-separated bearer tokens; none = authentication off.
+    #[arg(long, env = "RUQI_TOKENS")]
+    pub tokens: Option<String>,
+    /// IANA zone rules are read in and times shown in [default: the system's zone].
+    #[arg(long, env = "RUQI_TIMEZONE")]
+    pub timezone: Option<String>,
+    /// Runs executing at once on this node [default: 20].
+    #[arg(long, env = "RUQI_CONCURRENCY")]
+    pub concurrency: Option<usize>,
+    /// Seconds a run may start late before it is skipped as missed [default: 30].
+    #[arg(long, env = "RUQI_MISFIRE_GRACE")]
+    pub misfire_grace: Option<u64>,
+    /// Seconds a claim on a running job lasts without renewal [default: 10].
+    #[arg(long, env = "RUQI_LEASE")]
+    pub lease: Option<u64>,
+    /// Milliseconds between looks at a store shared with other nodes [default: 1000 for mysql, off otherwise].
+    #[arg(long, env = "RUQI_POLL_INTERVAL_MS")]
+    pub poll_interval_ms: Option<u64>,
+    /// Seconds to let running runs finish on shutdown [default: 30].
+    #[arg(long, env = "RUQI_SHUTDOWN_GRACE")]
+    pub shutdown_grace: Option<u64>,
+}
+
+/// The TOML file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct FileConfig {
+    #[serde(alias = "listen")]
+    listen: Option<String>,
+    store: Option<String>,
+    plugins: Option<PathBuf>,
+    workdir: Option<PathBuf>,
+    tokens: Option<Vec<String>>,
+    timezone: Option<String>,
+    concurrency: Option<usize>,
+    #[serde(alias = "misfire_grace")]
+    misfire_grace: Option<u64>,
+    lease: Option<u64>,
+    #[serde(alias = "poll_interval_ms")]
+    poll_interval_ms: Option<u64>,
+    #[serde(alias = "shutdown_grace")]
+    shutdown_grace: Option<u64>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Store URL.
+    pub store: String,
+    /// Plugins folder.
+    pub plugins: PathBuf,
+    /// Work directory for scripts.
+    pub workdir: PathBuf,
+    /// Bearer tokens.
+    pub tokens: Vec<String>,
+    /// Zone.
+    pub timezone: Tz,
+    /// Concurrent runs.
+    pub concurrency: usize,
+    /// Misfire grace.
+    pub misfire_grace: Duration,
+    /// Claim lease.
+    pub lease: Duration,
+    /// Cross-node poll interval.
+    pub poll_interval: Option<Duration>,
+    /// Shutdown grace.
+    pub shutdown_grace: Duration,
+}
+
+/// The system's zone, or UTC when it cannot be told.
+fn system_zone() -> Tz {
+    iana_time_zone::get_timezone().ok().and_then(|n| n.parse().ok()).unwrap_or(chrono_tz::UTC)
+}
+
+impl ServeArgs {
+    /// Merges flags/env, the file and defaults, and validates.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let file: FileConfig = match &self.config {
+            None => FileConfig::default(),
+            Some(path) => {
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| bad("config", format!("{}: {e}", path.display())))?;
+                toml::from_str(&text).map_err(|e| bad("config", format!("{}: {}", path.display(), e.message())))?
+            }
+        };
+        let listen_raw = self.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8585".into());
+        let listen: SocketAddr = listen_raw.parse().map_err(|e| bad("listen", format!("{listen_raw}: {e}")))?;
+        let store = self.store.clone().or(file.store).unwrap_or_else(|| "sqlite://ruqi.db".into());
+        if !crate::store::url_is_known(&store) {
+            return Err(bad("store", format!("{store}: expected sqlite://PATH or memory")));
+        }
+        let plugins = self.plugins.clone().or(file.plugins).unwrap_or_else(|| "plugins".into());
+        if !plugins.is_dir() {
+            return Err(bad("plugins", format!("{}: no such folder", plugins.display())));
+        }
+        let workdir = match self.workdir.clone().or(file.workdir) {
+            Some(w) => w,
+            None => std::env::current_dir().map_err(|e| bad("workdir", e.to_string()))?,
+        };
+        if !workdir.is_dir() {
+            return Err(bad("workdir", format!("{}: no such folder", workdir.display())));
+        }
+        let workdir = workdir.canonicalize().map_err(|e| bad("workdir", e.to_string()))?;
+        let tokens: Vec<String> = match (&self.tokens, file.tokens) {
+            (Some(t), _) => t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+            (None, Some(t)) => t,
+            (None, None) => Vec::new(),
+        };
+        let timezone = match self.timezone.clone().or(file.timezone) {
+            Some(name) => name.parse::<Tz>().map_err(|_| bad("timezone", format!("{name}: not an IANA zone name")))?,
+            None => system_zone(),
+        };
+        let concurrency = self.concurrency.or(file.concurrency).unwrap_or(20);
+        if concurrency == 0 {
+            return Err(bad("concurrency", "must be at least 1"));
+        }
+        let lease = self.lease.or(file.lease).unwrap_or(10);
+        if lease < 3 {
+            return Err(bad("lease", "must be at least 3 seconds"));
+        }
+        let poll = self.poll_interval_ms.or(file.poll_interval_ms);
+        if poll == Some(0) {
+            return Err(bad("poll-interval-ms", "must be at least 1"));
+        }
+        Ok(Settings {
+            listen,
+            store,
+            plugins,
+            workdir,
+            tokens,
+            timezone,
+            concurrency,
+            misfire_grace: Duration::from_secs(self.misfire_grace.or(file.misfire_grace).unwrap_or(30)),
+            lease: Duration::from_secs(lease),
+            poll_interval: poll.map(Duration::from_millis),
+            shutdown_grace: Duration::from_secs(self.shutdown_grace.or(file.shutdown_grace).unwrap_or(30)),
+        })
+    }
+}
+
+impl Settings {
+    /// Where compiled plugins are cached.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.plugins.join(".cache")
+    }
+
+    /// Whether the listen address reaches beyond this machine.
+    pub fn exposed(&self) -> bool {
+        !self.listen.ip().is_loopback()
+    }
+}
+
+/// Resolves a path relative to `base` unless it is absolute.
+pub fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() { p.to_owned() } else { base.join(p) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).unwrap();
+        let args =
+            ServeArgs { plugins: Some(plugins.clone()), timezone: Some("Asia/Shanghai".into()), ..Default::default() };
+        let s = args.settings().unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8585");
+        assert_eq!(s.store, "sqlite://ruqi.db");
+        assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
+        assert!(s.tokens.is_empty() && s.poll_interval.is_none());
+
+        let file = dir.path().join("ruqi.toml");
+        std::fs::write(&file, "listen = \"0.0.0.0:9000\"\ntokens = [\"a\"]\nstore = \"memory\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(file.clone()),
+            plugins: Some(plugins.clone()),
+            store: Some("sqlite://x.db".into()),
+            ..Default::default()
+        };
+        let s = args.settings().unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.tokens, vec!["a".to_owned()]);
+        assert_eq!(s.store, "sqlite://x.db", "flag wins over file");
+        assert!(s.exposed());
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().to_owned();
+        let cases: Vec<(ServeArgs, &str)> = vec![
+            (ServeArgs { listen: Some("nope".into()), plugins: Some(plugins.clone()), ..Default::default() }, "listen"),
+            (
+                ServeArgs { store: Some("postgres://x".into()), plugins: Some(plugins.clone()), ..Default::default() },
+                "store",
+            ),
+            (ServeArgs { plugins: Some(dir.path().join("missing")), ..Default::default() }, "plugins"),
+            (
+                ServeArgs { timezone: Some("Mars/Base".into()), plugins: Some(plugins.clone()), ..Default::default() },
+                "timezone",
+            ),
+            (ServeArgs { concurrency: Some(0), plugins: Some(plugins.clone()), ..Default::default() }, "concurrency"),
+        ];
+        for (args, setting) in cases {
+            assert_eq!(args.settings().unwrap_err().setting, setting);
+        }
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, "colour = 1\n").unwrap();
+        let err =
+            ServeArgs { config: Some(file), plugins: Some(plugins), ..Default::default() }.settings().unwrap_err();
+        assert_eq!(err.setting, "config");
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+}

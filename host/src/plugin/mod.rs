@@ -1,0 +1,127 @@
+//! Plugins: WASI components implementing `ruqi:executor` that execute runs. This module owns
+//! the WIT/wasmtime boundary: nothing outside it names a wasmtime type.
+//!
+//! - `bindings`: the generated types (the only `bindgen!`).
+//! - `grants`: what the operator allows each plugin (`plugins/<name>.toml`).
+//! - `host_impl`: the host interface plugins import.
+//! - `runtime`: engine, compilation cache, per-run stores and limits.
+//! - `registry`: the loaded plugins of the plugins folder, and picking one for a cmd.
+
+mod bindings;
+mod grants;
+mod host_impl;
+mod registry;
+mod runtime;
+
+use std::time::Duration;
+
+pub use bindings::WIT_VERSION;
+pub use grants::Grants;
+pub use registry::{PluginStatus, Registry};
+pub use runtime::{LoadedPlugin, Runtime};
+
+/// The request passed to `execute` (the WIT `run-request`).
+pub type RunRequest = bindings::ruqi::executor::types::RunRequest;
+
+/// Errors of the plugin boundary.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PluginError {
+    /// The engine could not be configured.
+    #[error("plugin engine: {0}")]
+    Engine(String),
+    /// The plugins folder is missing or unreadable.
+    #[error("plugins folder {path}: {reason}")]
+    Folder {
+        /// the folder
+        path: String,
+        /// why
+        reason: String,
+    },
+    /// A `.wasm` file could not be loaded.
+    #[error("cannot load plugin {path}: {reason}")]
+    Load {
+        /// the file
+        path: String,
+        /// why
+        reason: String,
+    },
+    /// A plugin's grants file is invalid.
+    #[error("invalid grants file {path}: {reason}")]
+    Grants {
+        /// the file
+        path: String,
+        /// why
+        reason: String,
+    },
+    /// A plugin was built for another major version of the contract.
+    #[error("plugin {path} was built for {found}, this host speaks ruqi:executor@{expected}")]
+    IncompatibleVersion {
+        /// the file
+        path: String,
+        /// what it was built for
+        found: String,
+        /// what we speak
+        expected: String,
+    },
+    /// Two plugins claim the same prefix.
+    #[error("prefix {prefix:?} is claimed by both {first} and {second}")]
+    DuplicatePrefix {
+        /// the prefix
+        prefix: String,
+        /// the plugin loaded first
+        first: String,
+        /// the plugin refused
+        second: String,
+    },
+}
+
+/// What a plugin said about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The cmd prefixes it serves.
+    pub prefixes: Vec<String>,
+}
+
+/// How one execution ended, as the plugin boundary sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecOutcome {
+    /// The plugin returned an outcome.
+    Finished {
+        /// its success flag
+        success: bool,
+        /// its output
+        output: String,
+    },
+    /// The plugin declared a failure (`err` from `execute`).
+    Declared(String),
+    /// The plugin trapped.
+    Trapped(String),
+    /// The plugin used up its compute time.
+    CpuLimit(Duration),
+    /// The plugin tried to grow memory past its limit (MiB).
+    MemoryLimit(u64),
+    /// No plugin serves the cmd.
+    NoPlugin,
+}
+
+impl ExecOutcome {
+    /// Whether the run succeeded.
+    pub fn success(&self) -> bool {
+        matches!(self, Self::Finished { success: true, .. })
+    }
+
+    /// The output history records.
+    pub fn into_output(self) -> String {
+        match self {
+            Self::Finished { output, .. } | Self::Declared(output) => output,
+            Self::Trapped(t) => format!("plugin trapped: {t}"),
+            Self::CpuLimit(d) => format!("plugin exceeded its compute time limit of {}s", d.as_secs()),
+            Self::MemoryLimit(mb) => format!("plugin exceeded its memory limit of {mb} MiB"),
+            Self::NoPlugin => "no plugin serves this cmd".into(),
+        }
+    }
+}

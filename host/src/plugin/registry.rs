@@ -1,0 +1,204 @@
+//! The registry: the plugins loaded from the plugins folder, and choosing one per cmd by
+//! the longest matching prefix.
+//!
+//! The loaded set is an immutable snapshot behind a lock that is held only to clone an `Arc`,
+//! so a reload never blocks runs and runs in flight keep the version they started with.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use super::grants::Grants;
+use super::runtime::{LoadedPlugin, Runtime};
+use super::{ExecOutcome, PluginError, RunRequest};
+
+/// One `.wasm` file of the folder and what became of it.
+#[derive(Debug, Clone)]
+pub enum PluginStatus {
+    /// Loaded and serving.
+    Loaded {
+        /// the file
+        file: PathBuf,
+        /// plugin name
+        name: String,
+        /// plugin version
+        version: String,
+        /// prefixes served
+        prefixes: Vec<String>,
+        /// grants, one line
+        grants: String,
+    },
+    /// Not loaded (a previous version of the same file may still be serving).
+    Failed {
+        /// the file
+        file: PathBuf,
+        /// why
+        error: String,
+    },
+}
+
+#[derive(Default)]
+struct Snapshot {
+    /// By file, in file-name order.
+    plugins: BTreeMap<PathBuf, Arc<LoadedPlugin>>,
+    failures: BTreeMap<PathBuf, String>,
+    /// Prefix → plugin, longest first.
+    prefixes: Vec<(String, Arc<LoadedPlugin>)>,
+}
+
+/// See the module doc.
+pub struct Registry {
+    runtime: Arc<Runtime>,
+    dir: PathBuf,
+    snapshot: RwLock<Arc<Snapshot>>,
+}
+
+impl Registry {
+    /// Loads every `*.wasm` in `dir`. A missing folder is an error; a bad plugin is not (it is
+    /// reported in [`Registry::statuses`] and the log).
+    pub async fn open(runtime: Arc<Runtime>, dir: PathBuf) -> Result<Self, PluginError> {
+        if !dir.is_dir() {
+            return Err(PluginError::Folder { path: dir.display().to_string(), reason: "not a directory".into() });
+        }
+        let registry = Self { runtime, dir, snapshot: RwLock::new(Arc::new(Snapshot::default())) };
+        registry.reload().await?;
+        Ok(registry)
+    }
+
+    /// The plugins folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn current(&self) -> Arc<Snapshot> {
+        self.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Rescans the folder: new and changed files are loaded, removed ones dropped; a file that
+    /// fails to load keeps its previous version serving.
+    pub async fn reload(&self) -> Result<(), PluginError> {
+        let folder_err =
+            |e: std::io::Error| PluginError::Folder { path: self.dir.display().to_string(), reason: e.to_string() };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
+            .map_err(folder_err)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
+            .collect();
+        files.sort();
+        let old = self.current();
+        let mut next = Snapshot::default();
+        for file in files {
+            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            let loaded = match Grants::load(&self.dir, &stem) {
+                Ok(grants) => self.load_one(&old, &file, grants).await,
+                Err(e) => Err(e),
+            };
+            match loaded {
+                Ok(p) => {
+                    next.plugins.insert(file, p);
+                }
+                Err(e) => {
+                    tracing::error!(file = %file.display(), error = %e, "plugin not loaded");
+                    if let Some(prev) = old.plugins.get(&file) {
+                        next.plugins.insert(file.clone(), prev.clone());
+                    }
+                    next.failures.insert(file, e.to_string());
+                }
+            }
+        }
+        // Prefix table: first file (by name) wins a contested prefix; the other is refused.
+        let mut owner: BTreeMap<String, Arc<LoadedPlugin>> = BTreeMap::new();
+        let mut refused = Vec::new();
+        for (file, p) in &next.plugins {
+            let clash = p.info.prefixes.iter().find_map(|pre| owner.get(pre).map(|o| (pre.clone(), o.clone())));
+            if let Some((prefix, first)) = clash {
+                let e = PluginError::DuplicatePrefix {
+                    prefix,
+                    first: first.info.name.clone(),
+                    second: p.info.name.clone(),
+                };
+                tracing::error!(file = %file.display(), error = %e, "plugin not loaded");
+                refused.push((file.clone(), e.to_string()));
+                continue;
+            }
+            for pre in &p.info.prefixes {
+                owner.insert(pre.clone(), p.clone());
+            }
+        }
+        for (file, e) in refused {
+            next.plugins.remove(&file);
+            next.failures.insert(file, e);
+        }
+        next.prefixes = owner.into_iter().collect();
+        next.prefixes.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then_with(|| a.0.cmp(&b.0)));
+        for p in next.plugins.values() {
+            if !old.plugins.values().any(|o| Arc::ptr_eq(o, p)) {
+                tracing::info!(plugin = %p.info.name, version = %p.info.version, prefixes = ?p.info.prefixes, "plugin loaded");
+            }
+        }
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        Ok(())
+    }
+
+    async fn load_one(&self, old: &Snapshot, file: &Path, grants: Grants) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let bytes = std::fs::read(file)
+            .map_err(|e| PluginError::Load { path: file.display().to_string(), reason: e.to_string() })?;
+        if let Some(prev) = old.plugins.get(file) {
+            use sha2::Digest;
+            let digest: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            if prev.digest == digest && *prev.grants == grants {
+                return Ok(prev.clone());
+            }
+        }
+        Ok(Arc::new(self.runtime.load(file, grants).await?))
+    }
+
+    /// Every `.wasm` file and its state, in file-name order.
+    pub fn statuses(&self) -> Vec<PluginStatus> {
+        let snap = self.current();
+        let mut out: Vec<PluginStatus> = snap
+            .plugins
+            .iter()
+            .filter(|(f, _)| !snap.failures.contains_key(*f))
+            .map(|(file, p)| PluginStatus::Loaded {
+                file: file.clone(),
+                name: p.info.name.clone(),
+                version: p.info.version.clone(),
+                prefixes: p.info.prefixes.clone(),
+                grants: p.grants.summary(),
+            })
+            .collect();
+        out.extend(
+            snap.failures.iter().map(|(file, error)| PluginStatus::Failed { file: file.clone(), error: error.clone() }),
+        );
+        out.sort_by(|a, b| status_file(a).cmp(status_file(b)));
+        out
+    }
+
+    /// The plugin serving `cmd`: the longest prefix of `cmd` that a plugin claims.
+    pub fn select(&self, cmd: &str) -> Option<Arc<LoadedPlugin>> {
+        self.current().prefixes.iter().find(|(pre, _)| cmd.starts_with(pre.as_str())).map(|(_, p)| p.clone())
+    }
+
+    /// Asks the serving plugin to validate `cmd`; `Err` is the reason to show the caller.
+    pub async fn validate(&self, cmd: &str) -> Result<(), String> {
+        match self.select(cmd) {
+            Some(p) => self.runtime.validate(&p, cmd).await,
+            None => Err(ExecOutcome::NoPlugin.into_output()),
+        }
+    }
+
+    /// Executes a run with the plugin serving its cmd.
+    pub async fn execute(&self, request: &RunRequest) -> ExecOutcome {
+        match self.select(&request.cmd) {
+            Some(p) => self.runtime.execute(&p, request).await,
+            None => ExecOutcome::NoPlugin,
+        }
+    }
+}
+
+fn status_file(s: &PluginStatus) -> &Path {
+    match s {
+        PluginStatus::Loaded { file, .. } | PluginStatus::Failed { file, .. } => file,
+    }
+}

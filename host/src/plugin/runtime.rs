@@ -1,0 +1,308 @@
+//! The wasmtime runtime: one `Engine` (pooling allocator, epoch interruption), compiled
+//! components cached on disk, an `InstancePre` per plugin, and a fresh `Store` per call with
+//! the plugin's memory and compute limits set before the first instruction runs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Config, Engine, PoolingAllocationConfig, ResourceLimiter, Store, UpdateDeadline};
+use wasmtime_wasi::WasiCtxBuilder;
+
+use super::bindings::{Plugin, PluginPre, WIT_VERSION};
+use super::grants::Grants;
+use super::host_impl::RunState;
+use super::{ExecOutcome, PluginError, PluginInfo, RunRequest};
+
+/// How often the epoch advances; the granularity of compute-time checks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// Instances that may exist at once (pool size); concurrent runs beyond it wait.
+const POOL_INSTANCES: u32 = 256;
+/// Largest memory any plugin may be granted.
+pub const MAX_MEMORY_MB: u64 = 1024;
+
+/// Error raised from the epoch callback when a run used up its compute time.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin exceeded its compute time limit of {0:?}")]
+struct CpuLimitExceeded(Duration);
+
+/// A loaded plugin: what it said about itself, its grants, and its pre-linked component.
+pub struct LoadedPlugin {
+    /// From `describe`.
+    pub info: PluginInfo,
+    /// The `.wasm` file it was loaded from.
+    pub file: PathBuf,
+    /// SHA-256 of the file.
+    pub digest: String,
+    /// What the operator granted it.
+    pub grants: Arc<Grants>,
+    pre: PluginPre<RunState>,
+}
+
+impl std::fmt::Debug for LoadedPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedPlugin").field("info", &self.info).field("file", &self.file).finish_non_exhaustive()
+    }
+}
+
+/// The per-store limiter: caps memory growth and remembers that it did.
+pub(super) struct MemoryCap {
+    pub(super) limit: usize,
+    pub(super) hit: bool,
+}
+
+impl ResourceLimiter for MemoryCap {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1_000_000)
+    }
+}
+
+/// The engine, linker and settings shared by all plugins.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<RunState>,
+    cache_dir: Option<PathBuf>,
+    workdir: Arc<PathBuf>,
+    ticker: Option<std::thread::JoinHandle<()>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.ticker.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Runtime {
+    /// Builds the engine. `cache_dir` keeps compiled components between starts; `workdir` is
+    /// where granted commands run and relative paths resolve.
+    pub fn new(workdir: PathBuf, cache_dir: Option<PathBuf>) -> Result<Self, PluginError> {
+        let mut pool = PoolingAllocationConfig::default();
+        pool.total_component_instances(POOL_INSTANCES)
+            .total_core_instances(POOL_INSTANCES * 4)
+            .total_memories(POOL_INSTANCES * 2)
+            .total_tables(POOL_INSTANCES * 4)
+            .total_stacks(POOL_INSTANCES)
+            .max_memories_per_component(4)
+            .max_memory_size((MAX_MEMORY_MB * 1024 * 1024) as usize);
+        let mut config = Config::new();
+        config
+            .epoch_interruption(true)
+            .allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool))
+            .max_wasm_stack(1 << 20);
+        let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::<RunState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        Plugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+
+        // Epoch ticker: a plain thread, so a guest hogging every runtime worker cannot starve it.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ticker = {
+            let (engine, stop) = (engine.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("ruqi-epoch".into())
+                .spawn(move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| PluginError::Engine(e.to_string()))?
+        };
+        Ok(Self { engine, linker, cache_dir, workdir: Arc::new(workdir), ticker: Some(ticker), stop })
+    }
+
+    /// The work directory commands run in.
+    pub fn workdir(&self) -> &Path {
+        &self.workdir
+    }
+
+    /// Compiles (or loads from the cache), checks the contract version, pre-links, and
+    /// asks the plugin to `describe` itself.
+    pub async fn load(&self, file: &Path, grants: Grants) -> Result<LoadedPlugin, PluginError> {
+        let load_err = |reason: String| PluginError::Load { path: file.display().to_string(), reason };
+        let bytes = tokio::fs::read(file).await.map_err(|e| load_err(e.to_string()))?;
+        let digest = hex(&Sha256::digest(&bytes));
+        let component = {
+            let (engine, cache, digest) = (self.engine.clone(), self.cache_dir.clone(), digest.clone());
+            tokio::task::spawn_blocking(move || compile_cached(&engine, &bytes, cache.as_deref(), &digest))
+                .await
+                .map_err(|e| load_err(e.to_string()))?
+                .map_err(load_err)?
+        };
+        check_version(&self.engine, &component).map_err(|found| PluginError::IncompatibleVersion {
+            path: file.display().to_string(),
+            found,
+            expected: WIT_VERSION.to_owned(),
+        })?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| load_err(format!("{e:#}")))?;
+        let pre = PluginPre::new(pre).map_err(|e| load_err(format!("{e:#}")))?;
+        let grants = Arc::new(grants);
+        let mut plugin = LoadedPlugin {
+            info: PluginInfo { name: String::new(), version: String::new(), prefixes: Vec::new() },
+            file: file.to_owned(),
+            digest,
+            grants,
+            pre,
+        };
+        let mut store = self.new_store(&plugin, "");
+        let info = async {
+            let inst = plugin.pre.instantiate_async(&mut store).await?;
+            inst.ruqi_executor_executor().call_describe(&mut store).await
+        }
+        .await
+        .map_err(|e| load_err(format!("describe failed: {e:#}")))?;
+        plugin.info = PluginInfo { name: info.name, version: info.version, prefixes: info.prefixes };
+        Ok(plugin)
+    }
+
+    fn new_store(&self, plugin: &LoadedPlugin, job_id: &str) -> Store<RunState> {
+        let grants = plugin.grants.clone();
+        let mut wasi = WasiCtxBuilder::new();
+        if !grants.sockets.is_empty() {
+            let allowed: Vec<String> = grants.sockets.clone();
+            wasi.allow_tcp(true).socket_addr_check(move |addr, _use| {
+                // Binding to 0.0.0.0:0 precedes every connect; the connect itself is checked.
+                let ok =
+                    addr.port() == 0 && addr.ip().is_unspecified() || allowed.iter().any(|a| *a == addr.to_string());
+                Box::pin(async move { ok })
+            });
+        }
+        let state = RunState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            grants: grants.clone(),
+            workdir: self.workdir.clone(),
+            plugin: Arc::from(plugin.info.name.as_str()),
+            job_id: job_id.to_owned(),
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            cap: MemoryCap { limit: (grants.memory_mb.min(MAX_MEMORY_MB) * 1024 * 1024) as usize, hit: false },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.cap);
+        store.set_epoch_deadline(1);
+        let cpu = Duration::from_secs(grants.cpu_secs);
+        store.epoch_deadline_callback(move |ctx| {
+            if ctx.data().guest_time() > cpu {
+                return Err(CpuLimitExceeded(cpu).into());
+            }
+            // Yield so a busy guest shares its runtime thread with other tasks.
+            Ok(UpdateDeadline::Yield(1))
+        });
+        store
+    }
+
+    /// Asks the plugin whether it accepts `cmd`; `Err` carries the plugin's reason, or what
+    /// went wrong running the check.
+    pub async fn validate(&self, plugin: &LoadedPlugin, cmd: &str) -> Result<(), String> {
+        let mut store = self.new_store(plugin, "");
+        let result = async {
+            let inst = plugin.pre.instantiate_async(&mut store).await?;
+            inst.ruqi_executor_executor().call_validate(&mut store, cmd).await
+        }
+        .await;
+        match result {
+            Ok(verdict) => verdict,
+            Err(e) => Err(describe_failure(&store, e).into_output()),
+        }
+    }
+
+    /// Executes one run.
+    pub async fn execute(&self, plugin: &LoadedPlugin, request: &RunRequest) -> ExecOutcome {
+        let mut store = self.new_store(plugin, &request.job_id);
+        let result = async {
+            let inst = plugin.pre.instantiate_async(&mut store).await?;
+            inst.ruqi_executor_executor().call_execute(&mut store, request).await
+        }
+        .await;
+        match result {
+            Ok(Ok(outcome)) => ExecOutcome::Finished { success: outcome.success, output: outcome.output },
+            Ok(Err(reason)) => ExecOutcome::Declared(reason),
+            Err(e) => describe_failure(&store, e),
+        }
+    }
+}
+
+/// Classifies a wasmtime error: compute limit, memory limit, or another trap.
+fn describe_failure(store: &Store<RunState>, e: wasmtime::Error) -> ExecOutcome {
+    if let Some(cpu) = e.downcast_ref::<CpuLimitExceeded>() {
+        return ExecOutcome::CpuLimit(cpu.0);
+    }
+    if store.data().cap.hit {
+        return ExecOutcome::MemoryLimit(store.data().grants.memory_mb);
+    }
+    ExecOutcome::Trapped(format!("{e:#}").lines().next().unwrap_or("trap").to_owned())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compiles `bytes`, or loads the artifact cached under `cache/<digest>-<engine>.cwasm`.
+fn compile_cached(engine: &Engine, bytes: &[u8], cache: Option<&Path>, digest: &str) -> Result<Component, String> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut h);
+    let path = cache.map(|c| c.join(format!("{digest}-{:016x}.cwasm", h.finish())));
+    if let Some(p) = &path
+        && p.exists()
+    {
+        // SAFETY: the file was written by `Component::serialize` of this same engine
+        // configuration (the name carries its compatibility hash) into our own cache folder;
+        // wasmtime additionally checks the header before using it.
+        #[allow(unsafe_code)]
+        match unsafe { Component::deserialize_file(engine, p) } {
+            Ok(c) => return Ok(c),
+            Err(e) => tracing::warn!(path = %p.display(), error = %e, "ignoring unusable cached component"),
+        }
+    }
+    let component = Component::new(engine, bytes).map_err(|e| format!("{e:#}"))?;
+    if let Some(p) = &path
+        && let Ok(serialized) = component.serialize()
+    {
+        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        let written =
+            p.parent().map(std::fs::create_dir_all).transpose().and_then(|_| std::fs::write(&tmp, serialized));
+        if written.and_then(|_| std::fs::rename(&tmp, p)).is_err() {
+            let _ = std::fs::remove_file(&tmp);
+            tracing::debug!(path = %p.display(), "could not cache compiled component");
+        }
+    }
+    Ok(component)
+}
+
+/// Checks that the component exports `ruqi:executor/executor` at a version compatible with
+/// ours (same major; for 0.x, same minor). `Err` names the version it was built for.
+fn check_version(engine: &Engine, component: &Component) -> Result<(), String> {
+    let ty = component.component_type();
+    let found: Vec<String> = ty
+        .exports(engine)
+        .filter_map(|(name, _)| name.strip_prefix("ruqi:executor/executor@").map(str::to_owned))
+        .collect();
+    let Some(version) = found.first() else {
+        return Err("no ruqi:executor/executor export (not a RuQi plugin)".into());
+    };
+    let parts = |v: &str| -> Vec<u64> { v.split(['.', '-']).take(3).filter_map(|p| p.parse().ok()).collect() };
+    let (ours, theirs) = (parts(WIT_VERSION), parts(version));
+    let compatible = match (ours.as_slice(), theirs.as_slice()) {
+        ([0, a, ..], [0, b, ..]) => a == b,
+        ([a, ..], [b, ..]) => a == b,
+        _ => false,
+    };
+    if compatible { Ok(()) } else { Err(format!("ruqi:executor@{version}")) }
+}

@@ -1,0 +1,122 @@
+//! The store: source of truth for jobs, claims and history. One trait, several backends
+//! (`memory`, `sqlite`; `mysql` for HA), all passing the same conformance suite in `tests/`.
+//!
+//! Claims: a due job is claimed by one node (`claim_owner`, `lease_until`) and stays claimed
+//! while its run executes, so runs of one job never overlap on a node or across nodes. The
+//! claim is released by `finish_run`, which also reschedules (or deletes a finished date job)
+//! and writes the history row in one transaction. API changes bump the job's `revision`; a
+//! run finishing on an older revision only releases its claim and leaves the new schedule be.
+
+mod memory;
+mod rows;
+mod sqlite;
+
+use async_trait::async_trait;
+use chrono_tz::Tz;
+
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+use crate::clock::Timestamp;
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
+
+/// Errors of the store boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// `add_job` with an id that exists.
+    #[error("job id {0} already exists")]
+    AlreadyExists(String),
+    /// No job with that id.
+    #[error("no job with id {0}")]
+    NotFound(String),
+    /// The store URL is not one we understand.
+    #[error("invalid store url: {0}")]
+    InvalidUrl(String),
+    /// A stored row could not be decoded.
+    #[error("corrupt row for job {id}: {reason}")]
+    Corrupt {
+        /// the job id
+        id: String,
+        /// what was wrong
+        reason: String,
+    },
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// What `finish_run` did with the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishOutcome {
+    /// Rescheduled to the given next time (or deleted when it was `None`).
+    Rescheduled,
+    /// The job was changed or removed through the API during the run; only the claim was released.
+    Superseded,
+    /// This node no longer held the claim (its lease expired and another node took it).
+    LostClaim,
+}
+
+/// The persistence contract. Every method takes `now` from the caller's `Clock`.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
+    /// Inserts a new job; `AlreadyExists` when the id is taken.
+    async fn add_job(&self, job: &Job) -> Result<(), StoreError>;
+    /// Replaces a job's definition and schedule (keeps `created` and any claim); `NotFound`.
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError>;
+    /// Deletes a job (history stays); `NotFound`.
+    async fn remove_job(&self, id: &JobId) -> Result<(), StoreError>;
+    /// One job.
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
+    /// Jobs matching `filter`, newest first, and the total matching count.
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError>;
+    /// The earliest instant something may become claimable: the next unclaimed fire time,
+    /// or the expiry of a lease on a due job.
+    async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError>;
+    /// Claims up to `limit` due jobs (`next_run_time <= now`, unclaimed or lease expired),
+    /// earliest first, for `node` until `lease_until`.
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        node: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedRun>, StoreError>;
+    /// Extends this node's lease on a claimed job; false when the claim was lost.
+    async fn renew_claim(&self, id: &JobId, node: &str, lease_until: Timestamp) -> Result<bool, StoreError>;
+    /// Ends a claimed run: writes `history` (at most one row per job and fire time), then
+    /// reschedules to `next` or deletes the job when `next` is `None` — unless the job
+    /// changed since it was claimed or this node lost the claim.
+    async fn finish_run(
+        &self,
+        run: &ClaimedRun,
+        node: &str,
+        next: Option<Timestamp>,
+        history: Option<&HistoryRecord>,
+        now: Timestamp,
+    ) -> Result<FinishOutcome, StoreError>;
+    /// Releases every claim `node` holds (graceful shutdown).
+    async fn release_claims(&self, node: &str) -> Result<u64, StoreError>;
+    /// History rows matching `filter`, newest first, and the total matching count.
+    async fn list_history(&self, filter: &HistoryFilter, page: Page) -> Result<(u64, Vec<HistoryRecord>), StoreError>;
+    /// Deletes at most `limit` rows matching `filter` written before `before`, oldest first.
+    async fn clear_history(&self, filter: &HistoryFilter, before: Timestamp, limit: u64) -> Result<u64, StoreError>;
+}
+
+/// Opens the store named by `url`: `memory`, `sqlite://PATH` (`sqlite::memory:` too).
+pub async fn open(url: &str, tz: Tz) -> Result<std::sync::Arc<dyn JobStore>, StoreError> {
+    if url == "memory" {
+        return Ok(std::sync::Arc::new(MemoryStore::new()));
+    }
+    if url.starts_with("sqlite:") {
+        return Ok(std::sync::Arc::new(SqliteStore::open(url, tz).await?));
+    }
+    Err(StoreError::InvalidUrl(format!("{url} (expected memory or sqlite://PATH)")))
+}
+
+/// Whether a url names a store this build understands, without opening it.
+pub fn url_is_known(url: &str) -> bool {
+    url == "memory" || url.starts_with("sqlite:")
+}

@@ -1,0 +1,161 @@
+//! Row types and conversions between database columns and `model` types, shared by the SQL
+//! backends: epoch-second doubles, datetime text, and the `job_state` blob (JSON).
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use crate::clock::Timestamp;
+use crate::model::{HistoryRecord, Job, JobId};
+use crate::trigger::{Trigger, TriggerKind};
+
+const TEXT_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
+
+/// What `ruqi_jobs.job_state` holds: what the indexed columns do not.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct JobState {
+    /// Format version of this blob.
+    pub v: u32,
+    /// The job's cmd.
+    pub cmd: String,
+    /// Interval grid start or date instant, as epoch microseconds.
+    pub anchor_us: Option<i64>,
+}
+
+/// Epoch seconds (with fraction) as the seed's `next_run_time DOUBLE` holds them.
+pub fn ts_to_epoch(t: Timestamp) -> f64 {
+    t.timestamp_micros() as f64 / 1e6
+}
+
+/// The inverse of [`ts_to_epoch`], rounded to the microsecond.
+pub fn epoch_to_ts(e: f64) -> Timestamp {
+    DateTime::from_timestamp_micros((e * 1e6).round() as i64).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// UTC datetime text with microseconds (sorts like the instant).
+pub fn ts_to_text(t: Timestamp) -> String {
+    t.format(TEXT_FORMAT).to_string()
+}
+
+/// The inverse of [`ts_to_text`]; also reads second-precision text.
+pub fn text_to_ts(s: &str) -> Result<Timestamp, String> {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").map(|n| n.and_utc()).map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// The columns of one `ruqi_jobs` row that make a `Job`.
+#[derive(Debug, sqlx::FromRow)]
+pub struct JobRow {
+    /// `id`
+    pub id: String,
+    /// `next_run_time`
+    pub next_run_time: Option<f64>,
+    /// `job_state`
+    pub job_state: Vec<u8>,
+    /// `job_name`
+    pub job_name: Option<String>,
+    /// `job_trigger`
+    pub job_trigger: Option<String>,
+    /// `job_rule`
+    pub job_rule: Option<String>,
+    /// `u_time`
+    pub u_time: String,
+    /// `c_time`
+    pub c_time: String,
+    /// `revision`
+    pub revision: i64,
+}
+
+/// The columns `SELECT`ed for a [`JobRow`].
+pub const JOB_COLUMNS: &str = "id, next_run_time, job_state, job_name, job_trigger, job_rule, u_time, c_time, revision";
+
+impl JobRow {
+    /// Decodes the row; cron rules are read in `tz`.
+    pub fn into_job(self, tz: Tz) -> Result<Job, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt { id: self.id.clone(), reason };
+        let state: JobState =
+            serde_json::from_slice(&self.job_state).map_err(|e| corrupt(format!("job_state: {e}")))?;
+        let kind = TriggerKind::parse(self.job_trigger.as_deref().unwrap_or_default())
+            .map_err(|_| corrupt(format!("job_trigger {:?}", self.job_trigger)))?;
+        let anchor = state.anchor_us.and_then(DateTime::from_timestamp_micros);
+        let trigger = Trigger::restore(kind, self.job_rule.as_deref().unwrap_or_default(), anchor, tz)
+            .map_err(|e| corrupt(e.to_string()))?;
+        Ok(Job {
+            id: JobId::parse(&self.id).map_err(corrupt)?,
+            name: self.job_name.clone().unwrap_or_default(),
+            cmd: state.cmd,
+            trigger,
+            next_run_time: self.next_run_time.map(epoch_to_ts),
+            created: text_to_ts(&self.c_time).map_err(corrupt)?,
+            updated: text_to_ts(&self.u_time).map_err(corrupt)?,
+        })
+    }
+}
+
+/// Encodes a job's `job_state` blob.
+pub fn job_state(job: &Job) -> Vec<u8> {
+    let state = JobState { v: 1, cmd: job.cmd.clone(), anchor_us: job.trigger.anchor().map(|t| t.timestamp_micros()) };
+    serde_json::to_vec(&state).expect("job state serializes")
+}
+
+/// One `ruqi_jobs_history` row.
+#[derive(Debug, sqlx::FromRow)]
+pub struct HistoryRow {
+    /// `id`
+    pub id: i64,
+    /// `job_id`
+    pub job_id: String,
+    /// `job_name`
+    pub job_name: String,
+    /// `cmd`
+    pub cmd: String,
+    /// `cmd_is_success`
+    pub cmd_is_success: bool,
+    /// `cmd_output`
+    pub cmd_output: String,
+    /// `cmd_cost`
+    pub cmd_cost: f64,
+    /// `scheduler_name`
+    pub scheduler_name: String,
+    /// `c_time`
+    pub c_time: String,
+    /// `fire_time`
+    pub fire_time: Option<f64>,
+}
+
+/// The columns `SELECT`ed for a [`HistoryRow`].
+pub const HISTORY_COLUMNS: &str =
+    "id, job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost, scheduler_name, c_time, fire_time";
+
+impl HistoryRow {
+    /// Decodes the row.
+    pub fn into_record(self) -> Result<HistoryRecord, StoreError> {
+        Ok(HistoryRecord {
+            created: text_to_ts(&self.c_time)
+                .map_err(|reason| StoreError::Corrupt { id: self.job_id.clone(), reason })?,
+            id: self.id,
+            job_id: self.job_id,
+            job_name: self.job_name,
+            cmd: self.cmd,
+            success: self.cmd_is_success,
+            output: self.cmd_output,
+            cost: self.cmd_cost,
+            scheduler_name: self.scheduler_name,
+            fire_time: self.fire_time.map(epoch_to_ts),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn epoch_and_text_round_trip_to_the_microsecond() {
+        for s in ["2026-11-24 10:00:00.123456", "2030-12-16 18:05:17.000001", "1999-01-01 00:00:00"] {
+            let t = text_to_ts(s).unwrap();
+            assert_eq!(epoch_to_ts(ts_to_epoch(t)), t, "{s}");
+            assert_eq!(text_to_ts(&ts_to_text(t)).unwrap(), t, "{s}");
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The embedded SQLite store (the default): one file, WAL journal, the seed's tables.
+//!
+//! Each claim is one `UPDATE … RETURNING` statement, and each write transaction starts with a
+//! write, so SQLite never has to upgrade a read lock (which would fail with `SQLITE_BUSY`
+//! instead of waiting out the busy timeout).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono_tz::Tz;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, job_state, ts_to_epoch, ts_to_text};
+use super::{FinishOutcome, JobStore, StoreError};
+use crate::clock::Timestamp;
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// See the module doc.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    tz: Tz,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or `sqlite::memory:`)
+    /// and applies the migrations.
+    pub async fn open(url: &str, tz: Tz) -> Result<Self, StoreError> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::InvalidUrl(format!("{url}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        // An in-memory database exists per connection: keep exactly one.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if in_memory { 1 } else { 4 })
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, tz })
+    }
+
+    fn decode_jobs(&self, rows: Vec<JobRow>) -> Result<Vec<Job>, StoreError> {
+        rows.into_iter().map(|r| r.into_job(self.tz)).collect()
+    }
+}
+
+fn push_job_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &JobFilter) {
+    q.push(" WHERE 1=1");
+    if let Some(id) = &f.job_id {
+        q.push(" AND id = ").push_bind(id.clone());
+    }
+    if let Some(name) = &f.job_name {
+        q.push(" AND job_name = ").push_bind(name.clone());
+    }
+}
+
+fn push_history_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &HistoryFilter) {
+    q.push(" WHERE 1=1");
+    if let Some(v) = &f.job_id {
+        q.push(" AND job_id = ").push_bind(v.clone());
+    }
+    if let Some(v) = &f.job_name {
+        q.push(" AND job_name = ").push_bind(v.clone());
+    }
+    if let Some(v) = f.success {
+        q.push(" AND cmd_is_success = ").push_bind(v);
+    }
+    if let Some(v) = &f.scheduler_name {
+        q.push(" AND scheduler_name = ").push_bind(v.clone());
+    }
+}
+
+fn push_page(q: &mut QueryBuilder<'_, Sqlite>, page: Page) {
+    let limit = page.limit.map_or(-1, |l| l as i64);
+    q.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(page.offset as i64);
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
+        let res = sqlx::query(
+            "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, c_time, revision)
+             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(job.id.as_str())
+        .bind(job.next_run_time.map(ts_to_epoch))
+        .bind(job_state(job))
+        .bind(&job.name)
+        .bind(job.trigger.kind().as_str())
+        .bind(job.trigger.rule())
+        .bind(ts_to_text(job.updated))
+        .bind(ts_to_text(job.created))
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::AlreadyExists(job.id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        let res = sqlx::query(
+            "UPDATE ruqi_jobs SET next_run_time = ?, job_state = ?, job_name = ?, job_trigger = ?, job_rule = ?,
+             u_time = ?, revision = revision + 1 WHERE id = ?",
+        )
+        .bind(job.next_run_time.map(ts_to_epoch))
+        .bind(job_state(job))
+        .bind(&job.name)
+        .bind(job.trigger.kind().as_str())
+        .bind(job.trigger.rule())
+        .bind(ts_to_text(job.updated))
+        .bind(job.id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound(job.id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn remove_job(&self, id: &JobId) -> Result<(), StoreError> {
+        let res = sqlx::query("DELETE FROM ruqi_jobs WHERE id = ?").bind(id.as_str()).execute(&self.pool).await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        let row: Option<JobRow> = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs WHERE id = ?"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.into_job(self.tz)).transpose()
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ruqi_jobs");
+        push_job_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs"));
+        push_job_filter(&mut q, filter);
+        q.push(" ORDER BY c_time DESC, id");
+        push_page(&mut q, page);
+        let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok((total as u64, self.decode_jobs(rows)?))
+    }
+
+    async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
+        let next: Option<f64> = sqlx::query_scalar(
+            "SELECT MIN(CASE WHEN claim_owner IS NULL THEN next_run_time
+                             ELSE MAX(next_run_time, COALESCE(lease_until, next_run_time)) END)
+             FROM ruqi_jobs WHERE next_run_time IS NOT NULL",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next.map(super::rows::epoch_to_ts))
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        node: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedRun>, StoreError> {
+        let now_e = ts_to_epoch(now);
+        let rows: Vec<JobRow> = sqlx::query_as(&format!(
+            "UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ?, lease_until = ?, u_time = ?
+             WHERE id IN (SELECT id FROM ruqi_jobs WHERE next_run_time <= ?
+                          AND (claim_owner IS NULL OR lease_until < ?) ORDER BY next_run_time LIMIT ?)
+             RETURNING {JOB_COLUMNS}"
+        ))
+        .bind(node)
+        .bind(ts_to_epoch(lease_until))
+        .bind(ts_to_text(now))
+        .bind(now_e)
+        .bind(now_e)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut runs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let revision = row.revision;
+            let id = row.id.clone();
+            match row.into_job(self.tz) {
+                Ok(job) => {
+                    let fire_time = job.next_run_time.expect("claimed rows have a next run time");
+                    runs.push(ClaimedRun { job, fire_time, revision });
+                }
+                Err(e) => {
+                    // Keep the row (nothing is lost) but park it so it cannot loop.
+                    tracing::error!(job_id = %id, error = %e, "undecodable job row paused");
+                    sqlx::query(
+                        "UPDATE ruqi_jobs SET next_run_time = NULL, job_lock = 0, claim_owner = NULL WHERE id = ?",
+                    )
+                    .bind(&id)
+                    .execute(&self.pool)
+                    .await?;
+                }
+            }
+        }
+        runs.sort_by_key(|r| r.fire_time);
+        Ok(runs)
+    }
+
+    async fn renew_claim(&self, id: &JobId, node: &str, lease_until: Timestamp) -> Result<bool, StoreError> {
+        let res = sqlx::query("UPDATE ruqi_jobs SET lease_until = ? WHERE id = ? AND claim_owner = ?")
+            .bind(ts_to_epoch(lease_until))
+            .bind(id.as_str())
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn finish_run(
+        &self,
+        run: &ClaimedRun,
+        node: &str,
+        next: Option<Timestamp>,
+        history: Option<&HistoryRecord>,
+        now: Timestamp,
+    ) -> Result<FinishOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(h) = history {
+            sqlx::query(
+                "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost,
+                 scheduler_name, c_time, fire_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (job_id, fire_time) DO NOTHING",
+            )
+            .bind(&h.job_id)
+            .bind(&h.job_name)
+            .bind(&h.cmd)
+            .bind(h.success)
+            .bind(&h.output)
+            .bind(h.cost)
+            .bind(&h.scheduler_name)
+            .bind(ts_to_text(h.created))
+            .bind(h.fire_time.map(ts_to_epoch))
+            .execute(&mut *tx)
+            .await?;
+        }
+        let id = run.job.id.as_str();
+        let done = match next {
+            Some(t) => sqlx::query(
+                "UPDATE ruqi_jobs SET next_run_time = ?, job_lock = 0, claim_owner = NULL, lease_until = NULL, u_time = ?
+                 WHERE id = ? AND claim_owner = ? AND revision = ?",
+            )
+            .bind(ts_to_epoch(t))
+            .bind(ts_to_text(now)),
+            None => sqlx::query("DELETE FROM ruqi_jobs WHERE id = ? AND claim_owner = ? AND revision = ?"),
+        }
+        .bind(id)
+        .bind(node)
+        .bind(run.revision)
+        .execute(&mut *tx)
+        .await?;
+        let outcome = if done.rows_affected() == 1 {
+            FinishOutcome::Rescheduled
+        } else {
+            let released = sqlx::query(
+                "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE id = ? AND claim_owner = ?",
+            )
+            .bind(id)
+            .bind(node)
+            .execute(&mut *tx)
+            .await?;
+            let exists: Option<i64> =
+                sqlx::query_scalar("SELECT 1 FROM ruqi_jobs WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?;
+            if released.rows_affected() == 1 || exists.is_none() {
+                FinishOutcome::Superseded
+            } else {
+                FinishOutcome::LostClaim
+            }
+        };
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {
+        let res = sqlx::query(
+            "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE claim_owner = ?",
+        )
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected())
+    }
+
+    async fn list_history(&self, filter: &HistoryFilter, page: Page) -> Result<(u64, Vec<HistoryRecord>), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ruqi_jobs_history");
+        push_history_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
+        push_history_filter(&mut q, filter);
+        q.push(" ORDER BY c_time DESC, id DESC");
+        push_page(&mut q, page);
+        let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok((total as u64, rows.into_iter().map(HistoryRow::into_record).collect::<Result<_, _>>()?))
+    }
+
+    async fn clear_history(&self, filter: &HistoryFilter, before: Timestamp, limit: u64) -> Result<u64, StoreError> {
+        let mut q =
+            QueryBuilder::<Sqlite>::new("DELETE FROM ruqi_jobs_history WHERE id IN (SELECT id FROM ruqi_jobs_history");
+        push_history_filter(&mut q, filter);
+        q.push(" AND c_time < ").push_bind(ts_to_text(before));
+        q.push(" ORDER BY c_time, id LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64).push(")");
+        Ok(q.build().execute(&self.pool).await?.rows_affected())
+    }
+}
