@@ -1,0 +1,222 @@
+//! Shared harness of the integration tests: real plugins built from `plugins/` by `build.rs`,
+//! a real server on 127.0.0.1 with a temporary plugins folder and SQLite file, and a small
+//! client that reads RuQi's envelope (`stat`, `x-reason`, `data`).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Folder holding the built `*.wasm` components of `plugins/`.
+pub fn wasm_dir() -> PathBuf {
+    PathBuf::from(env!("RUQI_TEST_WASM_DIR"))
+}
+
+/// `tests/fixtures`: scripts the shell-bridge tests run.
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("RUQI_TEST_FIXTURES"))
+}
+
+/// The built component of crate `name` (e.g. `shell-bridge`).
+pub fn wasm(name: &str) -> PathBuf {
+    wasm_dir().join(format!("{}.wasm", name.replace('-', "_")))
+}
+
+/// Copies the component of crate `name` into `dir` as `<name>.wasm`, with an optional grants file.
+pub fn install_plugin(dir: &Path, name: &str, grants: Option<&str>) {
+    std::fs::copy(wasm(name), dir.join(format!("{name}.wasm"))).expect("copy plugin");
+    if let Some(g) = grants {
+        std::fs::write(dir.join(format!("{name}.toml")), g).expect("write grants");
+    }
+}
+
+/// One answer of the API.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// `stat` of the body ("" when the body is not JSON).
+    pub stat: String,
+    /// `x-reason`, if any.
+    pub reason: Option<String>,
+    /// The whole body as JSON (Null when not JSON).
+    pub body: Value,
+    /// The raw body.
+    pub text: String,
+    /// Response headers.
+    pub headers: reqwest::header::HeaderMap,
+}
+
+impl Answer {
+    /// `data` of the body.
+    pub fn data(&self) -> &Value {
+        &self.body["data"]
+    }
+}
+
+/// A client for one server.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::Client,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of `http://addr`.
+    pub fn new(addr: std::net::SocketAddr) -> Self {
+        Self { base: format!("http://{addr}"), http: reqwest::Client::new(), token: None }
+    }
+
+    /// The same client sending `Authorization: Bearer token`.
+    pub fn with_token(&self, token: &str) -> Self {
+        Self { token: Some(token.to_owned()), ..self.clone() }
+    }
+
+    /// Sends `method path?query` with an optional raw body.
+    pub async fn send(&self, method: reqwest::Method, path_and_query: &str, body: Option<&str>) -> Answer {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path_and_query));
+        if let Some(b) = body {
+            req = req.body(b.to_owned());
+        }
+        if let Some(t) = &self.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.timeout(Duration::from_secs(30)).send().await.expect("request");
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let reason = headers.get("x-reason").map(|v| v.to_str().unwrap_or_default().to_owned());
+        let text = resp.text().await.expect("body");
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let stat = body["stat"].as_str().unwrap_or_default().to_owned();
+        Answer { status, stat, reason, body, text, headers }
+    }
+
+    /// POST `/ruqi/<route>` with a JSON body.
+    pub async fn post(&self, route: &str, body: Value) -> Answer {
+        self.send(reqwest::Method::POST, &format!("/ruqi/{route}"), Some(&body.to_string())).await
+    }
+
+    /// GET `/ruqi/<route>?<query>`.
+    pub async fn get(&self, route: &str, query: &str) -> Answer {
+        let q = if query.is_empty() { String::new() } else { format!("?{query}") };
+        self.send(reqwest::Method::GET, &format!("/ruqi/{route}{q}"), None).await
+    }
+
+    /// Adds a job, asserting OK.
+    pub async fn add(&self, trigger: &str, id: &str, cmd: &str, rule: &str) {
+        let a = self
+            .post(
+                "job_add",
+                serde_json::json!({"job_trigger": trigger, "job_id": id, "job_name": "t", "cmd": cmd, "rule": rule}),
+            )
+            .await;
+        assert_eq!(a.stat, "OK", "add {id}: {:?}", a.reason);
+    }
+
+    /// History rows of a job (all pages), newest first.
+    pub async fn history(&self, job_id: &str) -> Vec<Value> {
+        let a = self.get("job_history_list", &format!("job_id={job_id}&page_size=0")).await;
+        assert_eq!(a.stat, "OK", "{:?}", a.reason);
+        a.data()["list"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Polls until `job_id` has at least `n` history rows (or `within` passes).
+    pub async fn wait_history(&self, job_id: &str, n: usize, within: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let rows = self.history(job_id).await;
+            if rows.len() >= n || tokio::time::Instant::now() > deadline {
+                return rows;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// A server running in this process on 127.0.0.1 with its own folder.
+pub struct TestServer {
+    /// Its client.
+    pub client: Client,
+    /// The running node.
+    pub node: Option<ruqi::app::Node>,
+    /// Temporary folder holding `plugins/` and `ruqi.db`.
+    pub dir: tempfile::TempDir,
+    /// The settings it was started with.
+    pub settings: ruqi::config::Settings,
+}
+
+/// Options of a [`TestServer`].
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Plugins to install, with optional grants text.
+    pub plugins: Vec<(&'static str, Option<String>)>,
+    /// Store URL; default: a SQLite file in the server's folder.
+    pub store: Option<String>,
+    /// Bearer tokens.
+    pub tokens: Vec<String>,
+    /// Zone.
+    pub timezone: &'static str,
+    /// Work directory (default: tests/fixtures).
+    pub workdir: Option<PathBuf>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            plugins: vec![("shell-bridge", None)],
+            store: None,
+            tokens: Vec::new(),
+            timezone: "Asia/Shanghai",
+            workdir: None,
+        }
+    }
+}
+
+impl TestServer {
+    /// Starts a server.
+    pub async fn start(opts: ServerOptions) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).expect("plugins dir");
+        for (name, grants) in &opts.plugins {
+            install_plugin(&plugins, name, grants.as_deref());
+        }
+        let store = opts.store.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("ruqi.db").display()));
+        let args = ruqi::config::ServeArgs {
+            listen: Some("127.0.0.1:0".into()),
+            store: Some(store),
+            plugins: Some(plugins),
+            workdir: Some(opts.workdir.clone().unwrap_or_else(fixtures)),
+            tokens: Some(opts.tokens.join(",")),
+            timezone: Some(opts.timezone.into()),
+            shutdown_grace: Some(5),
+            ..Default::default()
+        };
+        let settings = args.settings().expect("settings");
+        let node = ruqi::app::start(settings.clone()).await.expect("server starts");
+        Self { client: Client::new(node.addr), node: Some(node), dir, settings }
+    }
+
+    /// Stops the server (graceful) and starts it again on the same folder and store.
+    pub async fn restart(&mut self) {
+        if let Some(n) = self.node.take() {
+            n.shutdown().await.expect("clean shutdown");
+        }
+        let node = ruqi::app::start(self.settings.clone()).await.expect("server restarts");
+        self.client = Client::new(node.addr);
+        self.node = Some(node);
+    }
+
+    /// The plugins folder.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    /// Stops the server.
+    pub async fn stop(mut self) {
+        if let Some(n) = self.node.take() {
+            n.shutdown().await.expect("clean shutdown");
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! One conformance suite for every store backend: the same checks run on memory and SQLite
+//! (and MySQL once it exists). Each test gets its own database.
+
+use std::sync::Arc;
+
+use chrono::{Duration, TimeZone, Utc};
+use ruqi::clock::Timestamp;
+use ruqi::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
+use ruqi::store::{FinishOutcome, JobStore, StoreError};
+use ruqi::trigger::{Trigger, TriggerKind};
+
+const TZ: chrono_tz::Tz = chrono_tz::UTC;
+
+fn t0() -> Timestamp {
+    Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap()
+}
+
+fn job(id: &str, name: &str, kind: TriggerKind, rule: &str, created: Timestamp) -> Job {
+    let trigger = Trigger::parse(kind, rule, TZ, created).unwrap();
+    let next = trigger.next_fire(None, created);
+    Job {
+        id: JobId::parse(id).unwrap(),
+        name: name.into(),
+        cmd: format!("bash {id}.sh"),
+        trigger,
+        next_run_time: next,
+        created,
+        updated: created,
+    }
+}
+
+fn history(job_id: &str, fire: Timestamp, success: bool, node: &str) -> HistoryRecord {
+    HistoryRecord {
+        id: 0,
+        job_id: job_id.into(),
+        job_name: "n".into(),
+        cmd: "x".repeat(200),
+        success,
+        output: "out".into(),
+        cost: 0.25,
+        scheduler_name: node.into(),
+        created: fire + Duration::seconds(1),
+        fire_time: Some(fire),
+    }
+}
+
+async fn backends() -> Vec<(&'static str, Arc<dyn JobStore>, tempfile::TempDir)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = ruqi::store::open(&format!("sqlite://{}", dir.path().join("s.db").display()), TZ).await.unwrap();
+    let memory = ruqi::store::open("memory", TZ).await.unwrap();
+    let mem_sqlite = ruqi::store::open("sqlite::memory:", TZ).await.unwrap();
+    vec![
+        ("sqlite", sqlite, dir),
+        ("memory", memory, tempfile::tempdir().unwrap()),
+        ("sqlite-mem", mem_sqlite, tempfile::tempdir().unwrap()),
+    ]
+}
+
+#[tokio::test]
+async fn jobs_round_trip_and_crud_errors() {
+    for (name, store, _dir) in backends().await {
+        let a = job("a", "g1", TriggerKind::Interval, "10s", t0());
+        let b = job("b", "g2", TriggerKind::Cron, "0 0 3 * * mon-fri", t0() + Duration::seconds(1));
+        let d = job("d", "g1", TriggerKind::Date, "2030-12-16 18:05:17.682862", t0() + Duration::seconds(2));
+        for j in [&a, &b, &d] {
+            store.add_job(j).await.unwrap();
+        }
+        assert!(matches!(store.add_job(&a).await, Err(StoreError::AlreadyExists(_))), "{name}");
+        for j in [&a, &b, &d] {
+            assert_eq!(store.get_job(&j.id).await.unwrap().as_ref(), Some(j), "{name}: round trip of {}", j.id);
+        }
+        let ghost = JobId::parse("ghost").unwrap();
+        assert!(store.get_job(&ghost).await.unwrap().is_none());
+        assert!(matches!(store.remove_job(&ghost).await, Err(StoreError::NotFound(_))), "{name}");
+        let mut g = job("ghost", "x", TriggerKind::Interval, "1s", t0());
+        assert!(matches!(store.update_job(&g).await, Err(StoreError::NotFound(_))), "{name}");
+
+        // update keeps created, replaces the rest; identical updates succeed
+        g = Job {
+            id: a.id.clone(),
+            name: "renamed".into(),
+            next_run_time: None,
+            created: t0() + Duration::days(9),
+            ..a.clone()
+        };
+        store.update_job(&g).await.unwrap();
+        store.update_job(&g).await.unwrap();
+        let got = store.get_job(&a.id).await.unwrap().unwrap();
+        assert_eq!((got.name.as_str(), got.next_run_time, got.created), ("renamed", None, t0()), "{name}");
+
+        // list: newest first, filters, paging, totals
+        let ids = |v: Vec<Job>| v.into_iter().map(|j| j.id.to_string()).collect::<Vec<_>>();
+        let (total, all) = store.list_jobs(&JobFilter::default(), Page::ALL).await.unwrap();
+        assert_eq!((total, ids(all)), (3, vec!["d".to_owned(), "b".into(), "a".into()]), "{name}");
+        let (total, page) = store.list_jobs(&JobFilter::default(), Page { offset: 1, limit: Some(1) }).await.unwrap();
+        assert_eq!((total, ids(page)), (3, vec!["b".to_owned()]), "{name}");
+        let f = JobFilter { job_name: Some("g1".into()), ..Default::default() };
+        let (total, got) = store.list_jobs(&f, Page::ALL).await.unwrap();
+        assert_eq!((total, ids(got)), (1, vec!["d".to_owned()]), "{name}: renamed a is no longer g1");
+        let f = JobFilter { job_id: Some("b".into()), job_name: Some("g2".into()) };
+        assert_eq!(store.list_jobs(&f, Page::ALL).await.unwrap().0, 1, "{name}");
+
+        store.remove_job(&b.id).await.unwrap();
+        assert_eq!(store.list_jobs(&JobFilter::default(), Page::ALL).await.unwrap().0, 2, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn claims_are_exclusive_until_finished_or_expired() {
+    for (name, store, _dir) in backends().await {
+        let now = t0() + Duration::seconds(100);
+        let due1 = job("due1", "n", TriggerKind::Interval, "10s", t0()); // next t0+10
+        let due2 = job("due2", "n", TriggerKind::Interval, "5s", t0()); // next t0+5
+        let later = job("later", "n", TriggerKind::Interval, "1h", t0());
+        let mut paused = job("paused", "n", TriggerKind::Interval, "1s", t0());
+        paused.next_run_time = None;
+        for j in [&due1, &due2, &later, &paused] {
+            store.add_job(j).await.unwrap();
+        }
+        assert_eq!(store.next_wakeup().await.unwrap(), Some(t0() + Duration::seconds(5)), "{name}");
+        let lease = now + Duration::seconds(10);
+        let claimed = store.claim_due(now, "n1", lease, 1).await.unwrap();
+        assert_eq!(claimed.len(), 1, "{name}: limit respected");
+        assert_eq!(claimed[0].job.id.as_str(), "due2", "{name}: earliest first");
+        assert_eq!(claimed[0].fire_time, t0() + Duration::seconds(5));
+        let rest = store.claim_due(now, "n2", lease, 10).await.unwrap();
+        assert_eq!(rest.iter().map(|r| r.job.id.as_str()).collect::<Vec<_>>(), ["due1"], "{name}");
+        assert!(store.claim_due(now, "n3", lease, 10).await.unwrap().is_empty(), "{name}: nothing claimable twice");
+        // next wake-up: the lease expiry of the claimed due jobs, or the next unclaimed fire
+        assert_eq!(store.next_wakeup().await.unwrap(), Some(lease), "{name}");
+
+        // renewal by the owner only
+        assert!(store.renew_claim(&due2.id, "n1", lease + Duration::seconds(5)).await.unwrap(), "{name}");
+        assert!(!store.renew_claim(&due2.id, "n2", lease + Duration::seconds(50)).await.unwrap(), "{name}");
+
+        // an expired lease is taken over; the old owner's finish is fenced off
+        let after = lease + Duration::seconds(1);
+        let taken = store.claim_due(after, "n3", after + Duration::seconds(10), 10).await.unwrap();
+        assert_eq!(taken.iter().map(|r| r.job.id.as_str()).collect::<Vec<_>>(), ["due1"], "{name}: n2's lease expired");
+        let h = history("due1", claimed_fire(&taken), true, "n2");
+        let fenced = store.finish_run(&rest[0], "n2", Some(after), Some(&h), after).await.unwrap();
+        assert_eq!(fenced, FinishOutcome::LostClaim, "{name}");
+        let h3 = history("due1", claimed_fire(&taken), true, "n3");
+        let next = t0() + Duration::seconds(20);
+        assert_eq!(
+            store.finish_run(&taken[0], "n3", Some(next), Some(&h3), after).await.unwrap(),
+            FinishOutcome::Rescheduled
+        );
+        let (n, rows) = store
+            .list_history(&HistoryFilter { job_id: Some("due1".into()), ..Default::default() }, Page::ALL)
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{name}: one row per (job, fire time)");
+        assert_eq!(rows[0].scheduler_name, "n2", "{name}: the first writer's row stands");
+        assert_eq!(store.get_job(&due1.id).await.unwrap().unwrap().next_run_time, Some(next), "{name}");
+
+        // release on shutdown
+        assert_eq!(store.release_claims("n1").await.unwrap(), 1, "{name}");
+        assert_eq!(
+            store.claim_due(after, "n4", after, 10).await.unwrap().len(),
+            2,
+            "{name}: due1 (rescheduled, due) and due2"
+        );
+    }
+}
+
+fn claimed_fire(runs: &[ClaimedRun]) -> Timestamp {
+    runs[0].fire_time
+}
+
+#[tokio::test]
+async fn finishing_respects_api_changes_made_during_the_run() {
+    for (name, store, _dir) in backends().await {
+        let now = t0() + Duration::seconds(100);
+        for id in ["modified", "removed", "date"] {
+            let kind = if id == "date" { TriggerKind::Date } else { TriggerKind::Interval };
+            let rule = if id == "date" { "2026-11-24 10:00:30" } else { "10s" };
+            store.add_job(&job(id, "n", kind, rule, t0())).await.unwrap();
+        }
+        let runs = store.claim_due(now, "n1", now + Duration::seconds(10), 10).await.unwrap();
+        assert_eq!(runs.len(), 3, "{name}");
+        let by_id = |id: &str| runs.iter().find(|r| r.job.id.as_str() == id).unwrap().clone();
+
+        // paused through the API while running: the pause stands, the claim is released
+        let mut changed = by_id("modified").job;
+        changed.next_run_time = None;
+        store.update_job(&changed).await.unwrap();
+        let out = store
+            .finish_run(&by_id("modified"), "n1", Some(now), Some(&history("modified", now, true, "n1")), now)
+            .await
+            .unwrap();
+        assert_eq!(out, FinishOutcome::Superseded, "{name}");
+        assert_eq!(store.get_job(&changed.id).await.unwrap().unwrap().next_run_time, None, "{name}");
+        assert_eq!(store.claim_due(now, "n2", now, 10).await.unwrap().len(), 0, "{name}: released, and paused");
+
+        // removed while running: history is still written
+        store.remove_job(&by_id("removed").job.id).await.unwrap();
+        let out = store
+            .finish_run(&by_id("removed"), "n1", Some(now), Some(&history("removed", now, false, "n1")), now)
+            .await
+            .unwrap();
+        assert_eq!(out, FinishOutcome::Superseded, "{name}");
+        let f = HistoryFilter { job_id: Some("removed".into()), ..Default::default() };
+        assert_eq!(store.list_history(&f, Page::ALL).await.unwrap().0, 1, "{name}");
+
+        // a finished date job (no next) is deleted
+        let out = store.finish_run(&by_id("date"), "n1", None, None, now).await.unwrap();
+        assert_eq!(out, FinishOutcome::Rescheduled, "{name}");
+        assert!(store.get_job(&by_id("date").job.id).await.unwrap().is_none(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn history_filters_paging_and_clearing() {
+    for (name, store, _dir) in backends().await {
+        store.add_job(&job("h", "n", TriggerKind::Interval, "1s", t0())).await.unwrap();
+        // rows for two jobs over ten days, two nodes, alternating success
+        for i in 0..10i64 {
+            let fire = t0() - Duration::days(10 - i);
+            for (jid, node) in [("h", "n1"), ("k", "n2")] {
+                let run =
+                    ClaimedRun { job: job(jid, "n", TriggerKind::Interval, "1s", t0()), fire_time: fire, revision: 0 };
+                store
+                    .finish_run(&run, node, Some(fire), Some(&history(jid, fire, i % 2 == 0, node)), fire)
+                    .await
+                    .unwrap();
+            }
+        }
+        let count = |f: HistoryFilter| {
+            let store = store.clone();
+            async move { store.list_history(&f, Page::ALL).await.unwrap().0 }
+        };
+        assert_eq!(count(HistoryFilter::default()).await, 20, "{name}");
+        assert_eq!(count(HistoryFilter { job_id: Some("h".into()), ..Default::default() }).await, 10, "{name}");
+        assert_eq!(count(HistoryFilter { success: Some(true), ..Default::default() }).await, 10, "{name}");
+        assert_eq!(
+            count(HistoryFilter { scheduler_name: Some("n2".into()), success: Some(false), ..Default::default() })
+                .await,
+            5,
+            "{name}"
+        );
+        let (_, page) =
+            store.list_history(&HistoryFilter::default(), Page { offset: 2, limit: Some(3) }).await.unwrap();
+        assert_eq!(page.len(), 3, "{name}");
+        assert!(page[0].created >= page[1].created && page[1].created >= page[2].created, "{name}: newest first");
+        assert_eq!(page[0].cmd.len(), 200, "{name}: long cmds are kept whole");
+        assert!(page[0].id > 0);
+
+        // clear: older than a cut-off, matching the filter, at most `limit`, oldest first
+        let cut = t0() - Duration::days(5);
+        let f = HistoryFilter { job_id: Some("h".into()), ..Default::default() };
+        assert_eq!(store.clear_history(&f, cut, 2).await.unwrap(), 2, "{name}");
+        assert_eq!(store.clear_history(&f, cut, 100).await.unwrap(), 3, "{name}");
+        assert_eq!(store.clear_history(&f, cut, 100).await.unwrap(), 0, "{name}");
+        assert_eq!(count(f.clone()).await, 5, "{name}");
+        assert_eq!(
+            count(HistoryFilter { job_id: Some("k".into()), ..Default::default() }).await,
+            10,
+            "{name}: other job untouched"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_keeps_everything_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("p.db").display());
+    let j = job("keep", "n", TriggerKind::Cron, "*/5 * * * * *", t0());
+    {
+        let s = ruqi::store::open(&url, TZ).await.unwrap();
+        s.add_job(&j).await.unwrap();
+        let run = s.claim_due(t0() + Duration::seconds(1), "n1", t0() + Duration::seconds(11), 1).await.unwrap();
+        s.finish_run(&run[0], "n1", Some(t0() + Duration::seconds(5)), Some(&history("keep", t0(), true, "n1")), t0())
+            .await
+            .unwrap();
+    }
+    let s = ruqi::store::open(&url, TZ).await.unwrap();
+    let got = s.get_job(&j.id).await.unwrap().unwrap();
+    assert_eq!(got.trigger, j.trigger);
+    assert_eq!(got.next_run_time, Some(t0() + Duration::seconds(5)));
+    assert_eq!(s.list_history(&HistoryFilter::default(), Page::ALL).await.unwrap().0, 1);
+}
