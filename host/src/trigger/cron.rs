@@ -100,32 +100,32 @@ impl Expr {
             }
             return Ok(Self::Range { first, last, step });
         }
-        if name == "month" || name == "day_of_week" {
-            if let Some(c) = NAMES_RE.captures(text) {
-                let (names, what): (&[&str], &str) =
-                    if name == "month" { (&MONTHS, "month") } else { (&WEEKDAYS, "weekday") };
-                let index = |s: &str| {
-                    let lower = s.to_ascii_lowercase();
-                    names
-                        .iter()
-                        .position(|n| *n == lower)
-                        .map(|i| i as u32)
-                        .ok_or_else(|| TriggerError::InvalidValue(format!("{name}: invalid {what} name \"{s}\"")))
-                };
-                let first = index(&c[1])?;
-                let last = c.get(2).map(|m| index(m.as_str())).transpose()?.unwrap_or(first);
-                if last < first {
-                    return Err(TriggerError::InvalidValue(format!(
-                        "{name}: the last {what} ({}) is before the first {what} ({})",
-                        names[last as usize], names[first as usize]
-                    )));
-                }
-                return Ok(if name == "month" {
-                    Self::Months { first: first + 1, last: last + 1 }
-                } else {
-                    Self::Weekdays { first, last }
-                });
+        if (name == "month" || name == "day_of_week")
+            && let Some(c) = NAMES_RE.captures(text)
+        {
+            let (names, what): (&[&str], &str) =
+                if name == "month" { (&MONTHS, "month") } else { (&WEEKDAYS, "weekday") };
+            let index = |s: &str| {
+                let lower = s.to_ascii_lowercase();
+                names
+                    .iter()
+                    .position(|n| *n == lower)
+                    .map(|i| i as u32)
+                    .ok_or_else(|| TriggerError::InvalidValue(format!("{name}: invalid {what} name \"{s}\"")))
+            };
+            let first = index(&c[1])?;
+            let last = c.get(2).map(|m| index(m.as_str())).transpose()?.unwrap_or(first);
+            if last < first {
+                return Err(TriggerError::InvalidValue(format!(
+                    "{name}: the last {what} ({}) is before the first {what} ({})",
+                    names[last as usize], names[first as usize]
+                )));
             }
+            return Ok(if name == "month" {
+                Self::Months { first: first + 1, last: last + 1 }
+            } else {
+                Self::Weekdays { first, last }
+            });
         }
         if name == "day" && LAST_RE.is_match(text) {
             return Ok(Self::LastDay);
