@@ -1,0 +1,145 @@
+//! `make bench`: figures and ratios for the costs RuQi cares about. Prints, does not assert:
+//! speed goals are read here, never enforced by timed tests.
+//!
+//! - plugin runtime overhead: a no-op run through the wasmtime runtime (fresh `Store`,
+//!   instantiate, call, drop), against the same no-op as a plain async call;
+//! - due runs per second on the SQLite store: claim, execute (no-op plugin), write history,
+//!   reschedule, for many jobs due at once.
+
+#![allow(clippy::print_stdout)] // a benchmark harness prints its figures
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ruqi::clock::{Clock, SystemClock};
+use ruqi::dispatch::{DispatchConfig, Dispatcher};
+use ruqi::model::{HistoryFilter, Job, JobId, Page};
+use ruqi::plugin::{Grants, Registry, RunRequest, Runtime};
+use ruqi::scheduler::{Scheduler, SchedulerHandle};
+use ruqi::trigger::{Trigger, TriggerKind};
+use tokio_util::sync::CancellationToken;
+
+const TZ: chrono_tz::Tz = chrono_tz::UTC;
+
+/// Median and 99th percentile of durations, in microseconds.
+fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    (at(0.5), at(0.99))
+}
+
+fn request(cmd: &str) -> RunRequest {
+    RunRequest {
+        run_id: "bench".into(),
+        job_id: "bench".into(),
+        job_name: "bench".into(),
+        cmd: cmd.into(),
+        fire_time: "2026-11-24 10:00:00".into(),
+    }
+}
+
+#[inline(never)]
+async fn native_noop(request: &RunRequest) -> (bool, String) {
+    (true, std::hint::black_box(request.cmd.clone()))
+}
+
+async fn plugin_overhead(runs: usize) -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let runtime = Runtime::new(work.path().to_path_buf(), None)?;
+    let plugin = runtime.load(&ruqi_tests::wasm("test-hostile"), Grants::default()).await?;
+    let req = request("hostile:noop");
+    for _ in 0..200 {
+        runtime.execute(&plugin, &req).await;
+    }
+    let mut wasm = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let outcome = runtime.execute(&plugin, &req).await;
+        wasm.push(t.elapsed());
+        anyhow::ensure!(outcome.success(), "no-op run failed: {}", outcome.into_output());
+    }
+    let mut native = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        std::hint::black_box(native_noop(&req).await);
+        native.push(t.elapsed());
+    }
+    let (wm, wp) = stats(wasm);
+    let (nm, np) = stats(native);
+    println!("plugin no-op run ({runs} runs): median {wm:.1} µs, p99 {wp:.1} µs");
+    println!("native no-op call ({runs} runs): median {nm:.3} µs, p99 {np:.3} µs");
+    println!("  sandbox overhead per run: {:.1} µs (median)", wm - nm);
+    Ok(())
+}
+
+async fn sqlite_due_runs(jobs: usize, concurrency: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins)?;
+    ruqi_tests::install_plugin(&plugins, "test-hostile", None);
+    let runtime = Arc::new(Runtime::new(dir.path().to_path_buf(), None)?);
+    let registry = Arc::new(Registry::open(runtime, plugins).await?);
+    let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let store = ruqi::store::open(&url, TZ).await?;
+    let clock = SystemClock;
+    let now = clock.now();
+    let day_ago = now - chrono::Duration::days(1);
+    for i in 0..jobs {
+        let trigger = Trigger::parse(TriggerKind::Interval, "1d", TZ, day_ago)?;
+        let job = Job {
+            id: JobId::parse(&format!("bench-{i}")).map_err(anyhow::Error::msg)?,
+            name: "bench".into(),
+            cmd: "hostile:noop".into(),
+            trigger,
+            next_run_time: Some(now),
+            created: day_ago,
+            updated: day_ago,
+        };
+        store.add_job(&job).await?;
+    }
+    let handle = SchedulerHandle::default();
+    let dispatcher = Arc::new(Dispatcher::new(
+        store.clone(),
+        registry,
+        Arc::new(SystemClock),
+        DispatchConfig {
+            node: "bench:0:0".into(),
+            concurrency,
+            lease: Duration::from_secs(30),
+            misfire_grace: Duration::from_secs(3600),
+            tz: TZ,
+        },
+        handle.notifier(),
+    ));
+    let scheduler = Scheduler::new(store.clone(), Arc::new(SystemClock), dispatcher, handle, None);
+    let cancel = CancellationToken::new();
+    let started = Instant::now();
+    let task = tokio::spawn(scheduler.run(cancel.clone()));
+    let one = Page { offset: 0, limit: Some(1) };
+    loop {
+        let (done, _) = store.list_history(&HistoryFilter::default(), one).await?;
+        if done as usize >= jobs {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "only {done} of {jobs} runs after 300 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    cancel.cancel();
+    task.await.context("scheduler task")?;
+    println!(
+        "sqlite due runs ({jobs} jobs due at once, concurrency {concurrency}): {:.2} s, {:.0} runs/s",
+        elapsed.as_secs_f64(),
+        jobs as f64 / elapsed.as_secs_f64()
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    println!("RuQi benchmarks (release build; figures vary with the machine)");
+    plugin_overhead(5_000).await?;
+    sqlite_due_runs(2_000, 20).await?;
+    Ok(())
+}
