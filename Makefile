@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 # Built-in executors copied into plugins/ (the folder the host loads).
-BUILTIN_PLUGINS := shell-bridge
+BUILTIN_PLUGINS := shell-bridge http-post baichuan
 # Where `make run` resolves script cmds such as `bash scripts/hello.sh`.
 RUQI_WORKDIR ?= tests/fixtures
 export RUQI_WORKDIR
@@ -50,6 +50,7 @@ lint: plugins
 
 ## test: everything CI runs
 test: services lint
+	cd plugins && $(CARGO) test --workspace
 	$(CARGO) build -p ruqi
 	$(CARGO) test --workspace --no-fail-fast
 

@@ -97,6 +97,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Node> {
         tokens: settings.tokens.clone().into(),
     };
     let cancel = CancellationToken::new();
+    let watcher = registry.watch(cancel.clone()).context("cannot watch the plugins folder")?;
     let task = {
         let (cancel, name) = (cancel.clone(), name.clone());
         tokio::spawn(async move {
@@ -107,6 +108,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Node> {
                 .await;
             cancel.cancel();
             scheduler_task.await.context("scheduler panicked")?;
+            watcher.await.context("plugin watcher panicked")?;
             if !dispatcher.shutdown(settings.shutdown_grace).await {
                 tracing::warn!(running = dispatcher.running(), "shutdown grace over with runs still going");
             }

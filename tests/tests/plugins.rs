@@ -180,3 +180,58 @@ async fn registry_refuses_duplicate_prefixes_and_reports_bad_files() {
     assert!(registry.select("echo:x").unwrap().file.ends_with("template.wasm"));
     assert!(registry.select("bash x").is_none());
 }
+
+/// Adds a job with `cmd`, returning (stat, reason); removes it again when it was added.
+async fn try_add(c: &ruqi_tests::Client, cmd: &str) -> (String, String) {
+    let a = c
+        .post(
+            "job_add",
+            json!({"job_trigger": "interval", "job_id": "probe", "job_name": "t", "cmd": cmd, "rule": "1h"}),
+        )
+        .await;
+    if a.stat == "OK" {
+        assert_eq!(c.post("job_remove", json!({"job_id": "probe"})).await.stat, "OK");
+    }
+    (a.stat, a.reason.unwrap_or_default())
+}
+
+/// Polls `try_add(cmd)` until its stat is `want`; returns how long it took.
+async fn until_stat(c: &ruqi_tests::Client, cmd: &str, want: &str) -> Duration {
+    let started = std::time::Instant::now();
+    loop {
+        let (stat, reason) = try_add(c, cmd).await;
+        if stat == want {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{cmd}: still {stat} ({reason})");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn plugins_dropped_into_the_folder_are_hot_reloaded() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let c = &s.client;
+    let dir = s.plugins_dir();
+    // not served yet: the shell-bridge fallback refuses it with RuQi's reason
+    assert_eq!(try_add(c, "echo:hi").await, ("ERR".into(), "(scripts) Cmd does not meet expectations".into()));
+
+    // added: a job with its prefix runs
+    ruqi_tests::install_plugin(&dir, "template", None);
+    until_stat(c, "echo:hi", "OK").await;
+    c.add("date", "echoed", "echo:dropped in", "now").await;
+    let rows = c.wait_history("echoed", 1, Duration::from_secs(10)).await;
+    assert_eq!((rows[0]["cmd_is_success"].clone(), rows[0]["cmd_output"].clone()), (json!(true), json!("dropped in")));
+
+    // replaced by a broken file: the previous version keeps serving
+    std::fs::write(dir.join("template.wasm"), b"not a component").unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(try_add(c, "echo:still").await.0, "OK");
+
+    // removed: refused again
+    std::fs::remove_file(dir.join("template.wasm")).unwrap();
+    until_stat(c, "echo:hi", "ERR").await;
+    // the host keeps serving scripts throughout
+    assert_eq!(try_add(c, "bash scripts/hello.sh").await.0, "OK");
+    s.stop().await;
+}

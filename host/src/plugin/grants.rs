@@ -15,6 +15,8 @@ pub const DEFAULT_MEMORY_MB: u64 = 64;
 pub const DEFAULT_CPU_SECS: u64 = 30;
 /// Default limit on one command run through `run-command` (RuQi's 3600 s).
 pub const DEFAULT_COMMAND_TIMEOUT_SECS: u64 = 3600;
+/// Default wall-clock limit of one run: a command's limit plus a minute for the plugin itself.
+pub const DEFAULT_TIMEOUT_SECS: u64 = DEFAULT_COMMAND_TIMEOUT_SECS + 60;
 /// Default bytes of output kept from a command or a plugin.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
 
@@ -38,6 +40,8 @@ pub struct Grants {
     pub cpu_secs: u64,
     /// Time limit of one `run-command`, in seconds (the whole process group is killed).
     pub command_timeout_secs: u64,
+    /// Wall-clock limit of one run (or one validation), in seconds, whatever it waits on.
+    pub timeout_secs: u64,
     /// Bytes of output kept.
     pub output_limit: usize,
 }
@@ -53,12 +57,20 @@ impl Default for Grants {
             memory_mb: DEFAULT_MEMORY_MB,
             cpu_secs: DEFAULT_CPU_SECS,
             command_timeout_secs: DEFAULT_COMMAND_TIMEOUT_SECS,
+            timeout_secs: DEFAULT_TIMEOUT_SECS,
             output_limit: DEFAULT_OUTPUT_LIMIT,
         }
     }
 }
 
 impl Grants {
+    /// Whether an HTTP request to `host` is granted (`*` grants any host; names compare
+    /// case-insensitively).
+    pub fn allows_host(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.hosts.iter().any(|h| h == "*" || h.eq_ignore_ascii_case(host))
+    }
+
     /// The safe defaults of a built-in plugin, by file stem; nothing for any other plugin.
     pub fn defaults_for(name: &str) -> Self {
         let mut g = Self::default();
@@ -66,11 +78,14 @@ impl Grants {
             "shell-bridge" => g.programs = vec!["bash".into(), "python".into()],
             "http-post" => {
                 g.hosts = vec!["*".into()];
+                // RuQi's 90 s request timeout, with room for redirects.
                 g.cpu_secs = 120;
+                g.timeout_secs = 120;
             }
             "baichuan" => {
                 g.sockets = vec!["127.0.0.1:6379".into()];
                 g.config.insert("redis_url".into(), "redis://127.0.0.1:6379/0".into());
+                g.timeout_secs = 30;
             }
             _ => {}
         }
@@ -97,7 +112,7 @@ impl Grants {
     pub fn summary(&self) -> String {
         let list = |v: &[String]| if v.is_empty() { "-".to_owned() } else { v.join(",") };
         format!(
-            "programs={} hosts={} sockets={} config={} memory={}MiB cpu={}s command_timeout={}s output={}B",
+            "programs={} hosts={} sockets={} config={} memory={}MiB cpu={}s timeout={}s command_timeout={}s output={}B",
             list(&self.programs),
             list(&self.hosts),
             list(&self.sockets),
@@ -108,6 +123,7 @@ impl Grants {
             },
             self.memory_mb,
             self.cpu_secs,
+            self.timeout_secs,
             self.command_timeout_secs,
             self.output_limit
         )

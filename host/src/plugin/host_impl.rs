@@ -1,5 +1,6 @@
-//! The host side of the WIT imports: per-run state (`RunState`) and the `host` interface
-//! (log, config, path-exists, run-command), each answering only what the plugin was granted.
+//! The host side of the WIT imports: per-run state (`RunState`), the `host` interface
+//! (log, config, path-exists, run-command) and the `wasi:http` outgoing-request hook, each
+//! answering only what the plugin was granted.
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::bindings::ruqi::executor::host::{self, CommandOutput, LogLevel};
 use super::bindings::ruqi::executor::types;
@@ -30,6 +32,61 @@ pub struct RunState {
     pub(super) host_time: Duration,
     /// The memory limiter.
     pub(super) cap: MemoryCap,
+    /// `wasi:http` state.
+    pub(super) http: WasiHttpCtx,
+    /// `wasi:http` hooks: the `hosts` grant.
+    pub(super) http_hooks: GrantedHosts,
+}
+
+/// The `wasi:http` hook enforcing a plugin's `hosts` grant: a request to any other host fails
+/// with `HTTP-request-denied` before a connection is made.
+pub struct GrantedHosts {
+    hosts: Arc<Grants>,
+}
+
+impl GrantedHosts {
+    /// The hook for `grants`.
+    pub(super) fn new(grants: Arc<Grants>) -> Self {
+        Self { hosts: grants }
+    }
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<wasmtime_wasi_http::WasiBody>,
+                    Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                ),
+                wasmtime_wasi_http::Error,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for GrantedHosts {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _fut: Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+    ) -> SendFuture {
+        let host = request.uri().host().unwrap_or_default().to_owned();
+        if !self.hosts.allows_host(&host) {
+            tracing::warn!(%host, "http request refused: host not granted");
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (res, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((res.map(BodyExt::boxed_unsync), Box::new(io) as Box<dyn Future<Output = _> + Send>))
+        })
+    }
+}
+
+impl WasiHttpView for RunState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.http_hooks }
+    }
 }
 
 impl RunState {

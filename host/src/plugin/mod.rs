@@ -102,6 +102,8 @@ pub enum ExecOutcome {
     Trapped(String),
     /// The plugin used up its compute time.
     CpuLimit(Duration),
+    /// The run took longer than its wall-clock limit.
+    Timeout(Duration),
     /// The plugin tried to grow memory past its limit (MiB).
     MemoryLimit(u64),
     /// No plugin serves the cmd.
@@ -120,6 +122,7 @@ impl ExecOutcome {
             Self::Finished { output, .. } | Self::Declared(output) => output,
             Self::Trapped(t) => format!("plugin trapped: {t}"),
             Self::CpuLimit(d) => format!("plugin exceeded its compute time limit of {}s", d.as_secs()),
+            Self::Timeout(d) => format!("plugin exceeded its time limit of {}s", d.as_secs()),
             Self::MemoryLimit(mb) => format!("plugin exceeded its memory limit of {mb} MiB"),
             Self::NoPlugin => "no plugin serves this cmd".into(),
         }

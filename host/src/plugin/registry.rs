@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use notify::{RecursiveMode, Watcher};
+use tokio_util::sync::CancellationToken;
+
 use super::grants::Grants;
 use super::runtime::{LoadedPlugin, Runtime};
 use super::{ExecOutcome, PluginError, RunRequest};
@@ -51,7 +54,13 @@ pub struct Registry {
     runtime: Arc<Runtime>,
     dir: PathBuf,
     snapshot: RwLock<Arc<Snapshot>>,
+    /// Serialises reloads (the watcher and explicit calls).
+    reloading: tokio::sync::Mutex<()>,
 }
+
+/// Quiet time after the last change in the folder before reloading, so a file still being
+/// copied is read once, whole.
+const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);
 
 impl Registry {
     /// Loads every `*.wasm` in `dir`. A missing folder is an error; a bad plugin is not (it is
@@ -60,7 +69,12 @@ impl Registry {
         if !dir.is_dir() {
             return Err(PluginError::Folder { path: dir.display().to_string(), reason: "not a directory".into() });
         }
-        let registry = Self { runtime, dir, snapshot: RwLock::new(Arc::new(Snapshot::default())) };
+        let registry = Self {
+            runtime,
+            dir,
+            snapshot: RwLock::new(Arc::new(Snapshot::default())),
+            reloading: tokio::sync::Mutex::new(()),
+        };
         registry.reload().await?;
         Ok(registry)
     }
@@ -77,6 +91,7 @@ impl Registry {
     /// Rescans the folder: new and changed files are loaded, removed ones dropped; a file that
     /// fails to load keeps its previous version serving.
     pub async fn reload(&self) -> Result<(), PluginError> {
+        let _one_at_a_time = self.reloading.lock().await;
         let folder_err =
             |e: std::io::Error| PluginError::Folder { path: self.dir.display().to_string(), reason: e.to_string() };
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
@@ -138,6 +153,40 @@ impl Registry {
         }
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
         Ok(())
+    }
+
+    /// Watches the plugins folder (the `notify` crate: inotify on Linux) and reloads when a
+    /// `.wasm` or `.toml` file is added, changed or removed, until `cancel`. Changes take
+    /// effect [`DEBOUNCE`] after the folder goes quiet.
+    pub fn watch(self: &Arc<Self>, cancel: CancellationToken) -> Result<tokio::task::JoinHandle<()>, PluginError> {
+        let folder_err =
+            |e: notify::Error| PluginError::Folder { path: self.dir.display().to_string(), reason: e.to_string() };
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let relevant = event.is_ok_and(|e| {
+                !e.kind.is_access() && e.paths.iter().any(|p| p.extension().is_some_and(|x| x == "wasm" || x == "toml"))
+            });
+            if relevant {
+                let _ = tx.send(());
+            }
+        })
+        .map_err(folder_err)?;
+        watcher.watch(&self.dir, RecursiveMode::NonRecursive).map_err(folder_err)?;
+        let this = self.clone();
+        Ok(tokio::spawn(async move {
+            let _watcher = watcher; // dropped (and unregistered) when the task ends
+            loop {
+                tokio::select! {
+                    () = cancel.cancelled() => return,
+                    got = rx.recv() => if got.is_none() { return },
+                }
+                while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+                tracing::info!(dir = %this.dir.display(), "plugins folder changed, reloading");
+                if let Err(e) = this.reload().await {
+                    tracing::error!(error = %e, "plugins folder reload failed; the loaded plugins keep serving");
+                }
+            }
+        }))
     }
 
     async fn load_one(&self, old: &Snapshot, file: &Path, grants: Grants) -> Result<Arc<LoadedPlugin>, PluginError> {

@@ -10,10 +10,11 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, PoolingAllocationConfig, ResourceLimiter, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi_http::WasiHttpCtx;
 
 use super::bindings::{Plugin, PluginPre, WIT_VERSION};
 use super::grants::Grants;
-use super::host_impl::RunState;
+use super::host_impl::{GrantedHosts, RunState};
 use super::{ExecOutcome, PluginError, PluginInfo, RunRequest};
 
 /// How often the epoch advances; the granularity of compute-time checks.
@@ -106,6 +107,8 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         let mut linker = Linker::<RunState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         Plugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
 
@@ -192,6 +195,8 @@ impl Runtime {
             started: Instant::now(),
             host_time: Duration::ZERO,
             cap: MemoryCap { limit: (grants.memory_mb.min(MAX_MEMORY_MB) * 1024 * 1024) as usize, hit: false },
+            http: WasiHttpCtx::new(),
+            http_hooks: GrantedHosts::new(grants.clone()),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.cap);
@@ -211,29 +216,36 @@ impl Runtime {
     /// went wrong running the check.
     pub async fn validate(&self, plugin: &LoadedPlugin, cmd: &str) -> Result<(), String> {
         let mut store = self.new_store(plugin, "");
-        let result = async {
+        let limit = Duration::from_secs(plugin.grants.timeout_secs);
+        let result = tokio::time::timeout(limit, async {
             let inst = plugin.pre.instantiate_async(&mut store).await?;
             inst.ruqi_executor_executor().call_validate(&mut store, cmd).await
-        }
+        })
         .await;
         match result {
-            Ok(verdict) => verdict,
-            Err(e) => Err(describe_failure(&store, e).into_output()),
+            Ok(Ok(verdict)) => verdict,
+            Ok(Err(e)) => Err(describe_failure(&store, e).into_output()),
+            Err(_) => Err(ExecOutcome::Timeout(limit).into_output()),
         }
     }
 
     /// Executes one run.
+    ///
+    /// The run is bounded in wall-clock time by the plugin's `timeout_secs`: dropping the
+    /// wasmtime call at the deadline abandons the instance (its store is dropped with it).
     pub async fn execute(&self, plugin: &LoadedPlugin, request: &RunRequest) -> ExecOutcome {
         let mut store = self.new_store(plugin, &request.job_id);
-        let result = async {
+        let limit = Duration::from_secs(plugin.grants.timeout_secs);
+        let result = tokio::time::timeout(limit, async {
             let inst = plugin.pre.instantiate_async(&mut store).await?;
             inst.ruqi_executor_executor().call_execute(&mut store, request).await
-        }
+        })
         .await;
         match result {
-            Ok(Ok(outcome)) => ExecOutcome::Finished { success: outcome.success, output: outcome.output },
-            Ok(Err(reason)) => ExecOutcome::Declared(reason),
-            Err(e) => describe_failure(&store, e),
+            Ok(Ok(Ok(outcome))) => ExecOutcome::Finished { success: outcome.success, output: outcome.output },
+            Ok(Ok(Err(reason))) => ExecOutcome::Declared(reason),
+            Ok(Err(e)) => describe_failure(&store, e),
+            Err(_) => ExecOutcome::Timeout(limit),
         }
     }
 }

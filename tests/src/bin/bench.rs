@@ -4,7 +4,9 @@
 //! - plugin runtime overhead: a no-op run through the wasmtime runtime (fresh `Store`,
 //!   instantiate, call, drop), against the same no-op as a plain async call;
 //! - due runs per second on the SQLite store: claim, execute (no-op plugin), write history,
-//!   reschedule, for many jobs due at once.
+//!   reschedule, for many jobs due at once;
+//! - http-post: one run against a local HTTP server, against a plain reqwest POST;
+//! - baichuan: one publish to the local Redis, against a plain redis-rs MULTI/EXEC.
 
 #![allow(clippy::print_stdout)] // a benchmark harness prints its figures
 
@@ -136,10 +138,145 @@ async fn sqlite_due_runs(jobs: usize, concurrency: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// Times `runs` calls of `f` after 20 warm-up calls.
+async fn time<F, Fut>(runs: usize, mut f: F) -> anyhow::Result<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    for _ in 0..20 {
+        f().await?;
+    }
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await?;
+        samples.push(t.elapsed());
+    }
+    Ok(stats(samples))
+}
+
+fn ratio_line(what: &str, plugin: (f64, f64), plain: &[(&str, (f64, f64))]) {
+    println!("{what} via plugin: median {:.1} µs, p99 {:.1} µs", plugin.0, plugin.1);
+    for (name, (m, p)) in plain {
+        println!("  {name}: median {m:.1} µs, p99 {p:.1} µs; plugin/plain = {:.2}x", plugin.0 / m);
+    }
+}
+
+async fn http_post(runs: usize) -> anyhow::Result<()> {
+    let app = axum::Router::new().route(
+        "/ok",
+        axum::routing::post(|body: String| async move { format!("{{\"stat\":\"OK\",\"len\":{}}}", body.len()) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let work = tempfile::tempdir()?;
+    let runtime = Runtime::new(work.path().to_path_buf(), None)?;
+    let plugin = runtime.load(&ruqi_tests::wasm("http-post"), Grants::defaults_for("http-post")).await?;
+    let url = format!("http://{addr}/ok");
+    let req = request(&format!("{url}#{{\"str_info\":\"hi\"}}"));
+    let via_plugin = time(runs, || async {
+        let out = runtime.execute(&plugin, &req).await;
+        anyhow::ensure!(out.success(), "http-post run failed: {}", out.into_output());
+        Ok(())
+    })
+    .await?;
+    let post = |client: reqwest::Client| {
+        let url = url.clone();
+        async move {
+            let resp = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body("{\"str_info\":\"hi\"}")
+                .send()
+                .await?;
+            anyhow::ensure!(resp.status().is_success());
+            serde_json::from_str::<serde_json::Value>(&resp.text().await?)?;
+            Ok(())
+        }
+    };
+    let fresh = time(runs, || post(reqwest::Client::new())).await?;
+    let pooled_client = reqwest::Client::new();
+    let pooled = time(runs, || post(pooled_client.clone())).await?;
+    ratio_line(
+        &format!("http-post run ({runs} runs, new connection each)"),
+        via_plugin,
+        &[("reqwest POST, new client each", fresh), ("reqwest POST, pooled connection", pooled)],
+    );
+    Ok(())
+}
+
+async fn baichuan(runs: usize) -> anyhow::Result<()> {
+    let work = tempfile::tempdir()?;
+    let runtime = Runtime::new(work.path().to_path_buf(), None)?;
+    let plugin = runtime.load(&ruqi_tests::wasm("baichuan"), Grants::defaults_for("baichuan")).await?;
+    let topic = format!("/ruqi-bench-{}", uuid::Uuid::new_v4().simple());
+    let req = request(&format!("{topic}#{{\"str_info\":\"mq\"}}"));
+    let via_plugin = time(runs, || async {
+        let out = runtime.execute(&plugin, &req).await;
+        anyhow::ensure!(out.success(), "baichuan run failed: {}", out.into_output());
+        Ok(())
+    })
+    .await?;
+    let client = redis::Client::open("redis://127.0.0.1:6379/0")?;
+    let queue = format!("mq:queue:{{{topic}}}");
+    let publish = |mut con: redis::aio::MultiplexedConnection| {
+        let queue = queue.clone();
+        let topic = topic.clone();
+        async move {
+            let id = uuid::Uuid::new_v4().to_string();
+            let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+            let key = format!("mq:msg:{id}");
+            let _: () = redis::pipe()
+                .atomic()
+                .sadd("mq:queues", &queue)
+                .ignore()
+                .hset_multiple(
+                    &key,
+                    &[
+                        ("data", "{\"str_info\":\"mq\"}"),
+                        ("origin", topic.as_str()),
+                        ("status", "queued"),
+                        ("created_at", now.as_str()),
+                        ("enqueued_at", now.as_str()),
+                        ("timeout", "180"),
+                        ("ip", "127.0.0.1"),
+                    ],
+                )
+                .ignore()
+                .rpush(&queue, &id)
+                .ignore()
+                .query_async(&mut con)
+                .await?;
+            Ok(())
+        }
+    };
+    let fresh = time(runs, || async { publish(client.get_multiplexed_async_connection().await?).await }).await?;
+    let shared = client.get_multiplexed_async_connection().await?;
+    let reused = time(runs, || publish(shared.clone())).await?;
+    ratio_line(
+        &format!("baichuan publish ({runs} runs, new connection each)"),
+        via_plugin,
+        &[("redis-rs MULTI/EXEC, new connection each", fresh), ("redis-rs MULTI/EXEC, reused connection", reused)],
+    );
+    // leave nothing behind
+    let mut con = client.get_multiplexed_async_connection().await?;
+    let ids: Vec<String> = redis::cmd("LRANGE").arg(&queue).arg(0).arg(-1).query_async(&mut con).await?;
+    for id in ids {
+        let _: () = redis::cmd("DEL").arg(format!("mq:msg:{id}")).query_async(&mut con).await?;
+    }
+    let _: () = redis::cmd("DEL").arg(&queue).query_async(&mut con).await?;
+    let _: () = redis::cmd("SREM").arg("mq:queues").arg(&queue).query_async(&mut con).await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     println!("RuQi benchmarks (release build; figures vary with the machine)");
     plugin_overhead(5_000).await?;
     sqlite_due_runs(2_000, 20).await?;
+    http_post(500).await?;
+    baichuan(500).await?;
     Ok(())
 }

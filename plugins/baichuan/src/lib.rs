@@ -1,0 +1,157 @@
+//! baichuan: publishes one message per run to the Baichuan (百川) queue in Redis, the way
+//! RuQi's `run_mq` and a butterfly Baichuan worker expect (reference §3.3, §5).
+//!
+//! cmd: `/topic`, `/topic#DATA` or `/topic#DATA#MSG_ID` (DATA defaults to `{}`, MSG_ID to a new
+//! uuid4; with more `#` parts, as in RuQi, the rest is ignored). The message is written in one
+//! `MULTI … EXEC` transaction so a consumer never sees half of it:
+//!
+//! ```text
+//! SADD  mq:queues mq:queue:{topic}
+//! HSET  mq:msg:<id> data … origin topic status queued created_at … enqueued_at … timeout 180 ip …
+//! RPUSH mq:queue:{topic} <id>
+//! ```
+//!
+//! The Redis address comes from the granted config value `redis_url`
+//! (`redis://[:password@]host:port[/db]`); the host lets the plugin open a connection only to
+//! the granted socket addresses.
+
+mod resp;
+
+use ruqi_plugin_sdk::{Executor, PluginInfo, RunOutcome, RunRequest, host};
+
+use resp::{Connection, Reply};
+
+/// RuQi's `timeout` field of a queued message (stored, not enforced by workers).
+const MSG_TIMEOUT: &str = "180";
+/// Used when the operator granted no `redis_url`.
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379/0";
+
+/// A cmd split the way RuQi's `run_mq` splits it.
+#[derive(Debug, PartialEq)]
+struct Publish<'a> {
+    topic: &'a str,
+    data: &'a str,
+    msg_id: Option<&'a str>,
+}
+
+fn parse(cmd: &str) -> Result<Publish<'_>, String> {
+    let parts: Vec<&str> = cmd.split('#').collect();
+    let (topic, data, msg_id) = match parts.as_slice() {
+        [topic] => (*topic, "{}", None),
+        [topic, data, id] => (*topic, *data, Some(*id)),
+        [topic, data, ..] => (*topic, *data, None),
+        [] => unreachable!("split yields at least one part"),
+    };
+    if topic.len() < 2 || !topic.starts_with('/') || topic.chars().any(char::is_whitespace) {
+        return Err(format!("baichuan topic must be a route such as /app/handler, not {topic:?}"));
+    }
+    // As in RuQi (RQ's `msg_id or uuid4()`), an empty id means a new one.
+    let msg_id = msg_id.filter(|id| !id.is_empty());
+    if msg_id.is_some_and(|id| id.chars().any(char::is_whitespace)) {
+        return Err("baichuan message id must not contain spaces".into());
+    }
+    Ok(Publish { topic, data, msg_id })
+}
+
+/// `redis://[user][:password@]host:port[/db]` → (host:port, password, db).
+fn redis_target(raw: &str) -> Result<(String, Option<String>, u32), String> {
+    let url = url::Url::parse(raw).map_err(|e| format!("invalid redis_url {raw:?}: {e}"))?;
+    if url.scheme() != "redis" {
+        return Err(format!("invalid redis_url {raw:?}: scheme must be redis"));
+    }
+    let host = url.host_str().ok_or_else(|| format!("invalid redis_url {raw:?}: no host"))?;
+    let addr = format!("{host}:{}", url.port().unwrap_or(6379));
+    let password = url.password().map(str::to_owned);
+    let db = match url.path().trim_start_matches('/') {
+        "" => 0,
+        d => d.parse().map_err(|_| format!("invalid redis_url {raw:?}: database must be a number"))?,
+    };
+    Ok((addr, password, db))
+}
+
+fn publish(p: &Publish<'_>, msg_id: &str) -> Result<(), String> {
+    let raw = host::config("redis_url").unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
+    let (addr, password, db) = redis_target(&raw)?;
+    let mut conn = Connection::open(&addr)?;
+    if let Some(pw) = &password {
+        conn.call(&["AUTH", pw])?.ok()?;
+    }
+    if db != 0 {
+        conn.call(&["SELECT", &db.to_string()])?.ok()?;
+    }
+    let ip = conn.local_ip();
+    let now = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let queue = format!("mq:queue:{{{}}}", p.topic);
+    let key = format!("mq:msg:{msg_id}");
+    let hset: Vec<&str> = vec![
+        "HSET",
+        &key,
+        "data",
+        p.data,
+        "origin",
+        p.topic,
+        "status",
+        "queued",
+        "created_at",
+        &now,
+        "enqueued_at",
+        &now,
+        "timeout",
+        MSG_TIMEOUT,
+        "ip",
+        &ip,
+    ];
+    let replies = conn.transaction(&[vec!["SADD", "mq:queues", &queue], hset, vec!["RPUSH", &queue, msg_id]])?;
+    match replies.last() {
+        Some(Reply::Integer(_)) => Ok(()),
+        other => Err(format!("redis did not queue the message: {other:?}")),
+    }
+}
+
+struct Baichuan;
+
+impl Executor for Baichuan {
+    fn describe() -> PluginInfo {
+        PluginInfo::new("baichuan", env!("CARGO_PKG_VERSION"), &["/"])
+    }
+
+    fn validate(cmd: String) -> Result<(), String> {
+        parse(&cmd).map(|_| ())
+    }
+
+    fn execute(run: RunRequest) -> Result<RunOutcome, String> {
+        let p = parse(&run.cmd)?;
+        let msg_id = p.msg_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        Ok(match publish(&p, &msg_id) {
+            Ok(()) => RunOutcome::ok(msg_id),
+            Err(e) => RunOutcome::failed(format!("publish of {msg_id} to {} failed: {e}", p.topic)),
+        })
+    }
+}
+
+ruqi_plugin_sdk::export_plugin!(Baichuan);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_like_ruqi() {
+        assert_eq!(parse("/a/b").unwrap(), Publish { topic: "/a/b", data: "{}", msg_id: None });
+        assert_eq!(parse("/a#{\"x\":1}").unwrap(), Publish { topic: "/a", data: "{\"x\":1}", msg_id: None });
+        assert_eq!(parse("/a#d#id1").unwrap(), Publish { topic: "/a", data: "d", msg_id: Some("id1") });
+        assert_eq!(parse("/a#d#id1#x").unwrap(), Publish { topic: "/a", data: "d", msg_id: None });
+        assert!(parse("/").is_err());
+        assert!(parse("/a b").is_err());
+        assert_eq!(parse("/a#d#").unwrap(), Publish { topic: "/a", data: "d", msg_id: None });
+        assert!(parse("/a#d#x y").is_err());
+    }
+
+    #[test]
+    fn reads_redis_urls() {
+        assert_eq!(redis_target("redis://127.0.0.1:6379/0").unwrap(), ("127.0.0.1:6379".into(), None, 0));
+        assert_eq!(redis_target("redis://:pw@10.0.0.1/3").unwrap(), ("10.0.0.1:6379".into(), Some("pw".into()), 3));
+        assert!(redis_target("http://x").is_err());
+        assert!(redis_target("redis://h:1/x").is_err());
+    }
+}

@@ -1,0 +1,250 @@
+//! The http-post and baichuan executors against real services on 127.0.0.1: a local HTTP
+//! server (axum) and the machine's Redis. Each test uses its own topic, message ids and
+//! server, so tests run in parallel.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect};
+use axum::routing::{get, post};
+use redis::AsyncCommands;
+use ruqi_tests::{ServerOptions, TestServer};
+use serde_json::{Value, json};
+
+/// What the local HTTP server received.
+#[derive(Default, Clone)]
+struct Seen {
+    requests: Arc<Mutex<Vec<(String, String, String)>>>,
+}
+
+/// A local HTTP server; returns its base URL and what it saw.
+async fn http_server() -> (String, Seen) {
+    let seen = Seen::default();
+    let record = |seen: Seen, path: &'static str| {
+        move |headers: HeaderMap, body: String| {
+            let seen = seen.clone();
+            async move {
+                let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                seen.requests.lock().unwrap().push((path.to_owned(), ct, body.clone()));
+                body
+            }
+        }
+    };
+    let app = axum::Router::new()
+        .route(
+            "/ok",
+            post({
+                let seen = seen.clone();
+                move |headers: HeaderMap, body: String| {
+                    let seen = seen.clone();
+                    async move {
+                        let ct =
+                            headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                        seen.requests.lock().unwrap().push(("/ok".into(), ct, body.clone()));
+                        let got: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+                        axum::Json(json!({"stat": "OK", "got": got}))
+                    }
+                }
+            })
+            .get(|| async { axum::Json(json!({"stat": "OK", "method": "GET"})) }),
+        )
+        .route("/stat-err", post(|| async { axum::Json(json!({"stat": "ERR_BAD_PARAMS"})) }))
+        .route("/not-json", post(|| async { "hello" }))
+        .route("/boom", post(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "{\"stat\": \"ERR\"}").into_response() }))
+        .route("/see-other", post(|| async { Redirect::to("/ok") }))
+        .route("/temporary", post(|| async { Redirect::temporary("/ok") }))
+        .route("/echo", post(record(seen.clone(), "/echo")))
+        .route("/slow", post(|| async { tokio::time::sleep(Duration::from_secs(30)).await }))
+        .route("/health", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), seen)
+}
+
+async fn server_with(plugin: &'static str, grants: Option<&str>) -> TestServer {
+    TestServer::start(ServerOptions { plugins: vec![(plugin, grants.map(str::to_owned))], ..Default::default() }).await
+}
+
+async fn run_once(s: &TestServer, id: &str, cmd: &str) -> Value {
+    s.client.add("date", id, cmd, "now").await;
+    let rows = s.client.wait_history(id, 1, Duration::from_secs(30)).await;
+    assert_eq!(rows.len(), 1, "{id}: one history row");
+    rows[0].clone()
+}
+
+#[tokio::test]
+async fn http_post_sends_json_and_judges_the_answer_like_ruqi() {
+    let (base, seen) = http_server().await;
+    let s = server_with("http-post", None).await;
+    let cases = [
+        // (id, cmd, success, output starts with)
+        (
+            "ok",
+            format!(r#"{base}/ok#{{"str_info":"hi"}}"#),
+            true,
+            r#"{"stat":"OK","got":{"str_info":"hi"}}"#.to_owned(),
+        ),
+        ("empty", format!("{base}/ok"), true, r#"{"stat":"OK","got":{}}"#.to_owned()),
+        ("stat", format!("{base}/stat-err"), true, r#"{"stat":"ERR_BAD_PARAMS"}"#.to_owned()),
+        ("see-other", format!("{base}/see-other"), true, r#"{"stat":"OK","method":"GET"}"#.to_owned()),
+        ("temporary", format!(r#"{base}/temporary#{{"a":1}}"#), true, r#"{"stat":"OK","got":{"a":1}}"#.to_owned()),
+        ("notjson", format!("{base}/not-json"), false, "HTTP 200: the answer is not JSON: hello".to_owned()),
+        ("boom", format!("{base}/boom"), false, "HTTP 500: {\"stat\": \"ERR\"}".to_owned()),
+        (
+            "refused",
+            "http://127.0.0.1:1/x".to_owned(),
+            false,
+            "POST http://127.0.0.1:1/x failed: connection refused".to_owned(),
+        ),
+    ];
+    for (id, cmd, success, want) in &cases {
+        let row = run_once(&s, id, cmd).await;
+        assert_eq!(row["cmd_is_success"], *success, "{id}: {row}");
+        let out = row["cmd_output"].as_str().unwrap();
+        assert!(out.starts_with(want.as_str()), "{id}: {out}");
+        assert_eq!(row["cmd"], cmd.as_str());
+    }
+    let requests = seen.requests.lock().unwrap().clone();
+    let first = requests.iter().find(|(p, _, b)| p == "/ok" && b.contains("str_info")).expect("the POST arrived");
+    assert_eq!(first.1, "application/json");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn http_post_refuses_bad_cmds_at_add_time() {
+    let s = server_with("http-post", None).await;
+    let cases = [
+        ("http://h/p#[1]", "the part after # must be a JSON object"),
+        ("http://h/p#{bad", "the part after # must be a JSON object"),
+        ("http://h/p#", "the part after # must be a JSON object"),
+        ("http://", "invalid url"),
+    ];
+    for (cmd, want) in cases {
+        let a = s
+            .client
+            .post(
+                "job_add",
+                json!({"job_trigger": "date", "job_id": "bad", "job_name": "t", "cmd": cmd, "rule": "now"}),
+            )
+            .await;
+        assert_eq!(a.stat, "ERR", "{cmd}");
+        assert!(a.reason.as_deref().unwrap_or_default().contains(want), "{cmd}: {:?}", a.reason);
+    }
+    assert_eq!(s.client.get("job_list", "").await.data()["total"], 0);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn http_post_reaches_only_granted_hosts() {
+    let (base, seen) = http_server().await;
+    let s = server_with("http-post", Some("hosts = [\"example.org\"]\n")).await;
+    let row = run_once(&s, "denied", &format!("{base}/echo#{{}}")).await;
+    assert_eq!(row["cmd_is_success"], false);
+    let out = row["cmd_output"].as_str().unwrap();
+    assert!(out.contains("request denied: host not granted to this plugin"), "{out}");
+    assert!(seen.requests.lock().unwrap().is_empty(), "nothing reached the server");
+    s.stop().await;
+
+    let s = server_with("http-post", Some("hosts = [\"127.0.0.1\"]\n")).await;
+    let row = run_once(&s, "granted", &format!("{base}/echo#{{\"x\":2}}")).await;
+    assert_eq!(row["cmd_is_success"], true, "{row}");
+    assert_eq!(seen.requests.lock().unwrap().len(), 1);
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_run_longer_than_the_plugin_time_limit_fails_and_the_host_goes_on() {
+    let (base, _) = http_server().await;
+    let s = server_with("http-post", Some("hosts = [\"*\"]\ntimeout_secs = 1\n")).await;
+    let row = run_once(&s, "slow", &format!("{base}/slow")).await;
+    assert_eq!(row["cmd_is_success"], false);
+    assert_eq!(row["cmd_output"], "plugin exceeded its time limit of 1s");
+    let row = run_once(&s, "after", &format!("{base}/ok")).await;
+    assert_eq!(row["cmd_is_success"], true);
+    s.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// baichuan
+
+async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open("redis://127.0.0.1:6379/0").unwrap().get_multiplexed_async_connection().await.expect("redis")
+}
+
+fn unique(tag: &str) -> String {
+    format!("ruqi-test-{tag}-{}", uuid::Uuid::new_v4().simple())
+}
+
+#[tokio::test]
+async fn baichuan_publishes_a_message_a_worker_can_read() {
+    let s = server_with("baichuan", None).await;
+    let topic = format!("/{}/hello", unique("topic"));
+    let msg_id = unique("msg");
+    let row = run_once(&s, "mq", &format!("{topic}#{{\"str_info\":\"mq\"}}#{msg_id}")).await;
+    assert_eq!(row["cmd_is_success"], true, "{row}");
+    assert_eq!(row["cmd_output"], msg_id.as_str());
+
+    let mut r = redis().await;
+    let queue = format!("mq:queue:{{{topic}}}");
+    let is_member: bool = r.sismember("mq:queues", &queue).await.unwrap();
+    assert!(is_member, "queue registered in mq:queues");
+    let popped: Option<String> = r.lpop(&queue, None).await.unwrap();
+    assert_eq!(popped.as_deref(), Some(msg_id.as_str()));
+    let msg: std::collections::HashMap<String, String> = r.hgetall(format!("mq:msg:{msg_id}")).await.unwrap();
+    assert_eq!(msg["data"], r#"{"str_info":"mq"}"#);
+    assert_eq!(msg["origin"], topic);
+    assert_eq!(msg["status"], "queued");
+    assert_eq!(msg["timeout"], "180");
+    assert_eq!(msg["ip"], "127.0.0.1");
+    let re = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$").unwrap();
+    for field in ["created_at", "enqueued_at"] {
+        let v = &msg[field];
+        assert!(re.is_match(v), "{field} = {v}");
+    }
+    let _: () = r.del(format!("mq:msg:{msg_id}")).await.unwrap();
+    let _: () = r.srem("mq:queues", &queue).await.unwrap();
+
+    // no data, no id: `{}` and a new uuid4
+    let row = run_once(&s, "mq2", &topic).await;
+    let id = row["cmd_output"].as_str().unwrap().to_owned();
+    assert!(
+        regex::Regex::new("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+            .unwrap()
+            .is_match(&id)
+    );
+    let data: String = r.hget(format!("mq:msg:{id}"), "data").await.unwrap();
+    assert_eq!(data, "{}");
+    let popped: Option<String> = r.lpop(&queue, None).await.unwrap();
+    assert_eq!(popped.as_deref(), Some(id.as_str()));
+    let _: () = r.del(format!("mq:msg:{id}")).await.unwrap();
+    let _: () = r.srem("mq:queues", &queue).await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn baichuan_outage_is_a_failed_run_with_a_history_row() {
+    let grants = "sockets = [\"127.0.0.1:1\"]\n[config]\nredis_url = \"redis://127.0.0.1:1/0\"\n";
+    let s = server_with("baichuan", Some(grants)).await;
+    let row = run_once(&s, "down", "/some/topic#{}#m1").await;
+    assert_eq!(row["cmd_is_success"], false);
+    let out = row["cmd_output"].as_str().unwrap();
+    assert!(out.starts_with("publish of m1 to /some/topic failed: redis at 127.0.0.1:1:"), "{out}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn baichuan_cannot_reach_an_address_not_granted() {
+    // the config points at the real Redis, but no socket is granted
+    let grants = "[config]\nredis_url = \"redis://127.0.0.1:6379/0\"\n";
+    let s = server_with("baichuan", Some(grants)).await;
+    let msg_id = unique("denied");
+    let row = run_once(&s, "denied", &format!("/t#{{}}#{msg_id}")).await;
+    assert_eq!(row["cmd_is_success"], false);
+    assert!(row["cmd_output"].as_str().unwrap().contains("redis at 127.0.0.1:6379"), "{row}");
+    let mut r = redis().await;
+    let exists: bool = r.exists(format!("mq:msg:{msg_id}")).await.unwrap();
+    assert!(!exists, "nothing was written");
+    s.stop().await;
+}
