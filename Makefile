@@ -5,8 +5,8 @@ WASM_TARGET := wasm32-wasip2
 # Built-in executors copied into plugins/ (the folder the host loads).
 BUILTIN_PLUGINS := shell-bridge http-post baichuan
 # Where `make run` resolves script cmds such as `bash scripts/hello.sh`.
+# Passed to `make run` only: tests run the binary from their own folders.
 RUQI_WORKDIR ?= tests/fixtures
-export RUQI_WORKDIR
 
 .PHONY: run test plugins build fmt lint bench services wasm-target clean
 
@@ -24,7 +24,7 @@ build: plugins
 
 ## run: build everything and serve on 127.0.0.1:8585 with the SQLite store ruqi.db
 run: build
-	./target/release/ruqi serve --listen 127.0.0.1:8585 --store sqlite://ruqi.db --plugins plugins
+	./target/release/ruqi serve --listen 127.0.0.1:8585 --store sqlite://ruqi.db --plugins plugins --workdir $(RUQI_WORKDIR)
 
 ## services: start MariaDB and Redis when they are not running (the MySQL and Redis tests need them)
 services:
