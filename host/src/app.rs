@@ -60,9 +60,9 @@ pub async fn load_plugins(settings: &Settings) -> anyhow::Result<Arc<Registry>> 
 /// Starts a node: binds, wires everything, and serves in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<Node> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store: Arc<dyn JobStore> = store::open(&settings.store, settings.timezone)
+    let store: Arc<dyn JobStore> = store::open_with(&settings.store, settings.timezone, settings.migrate)
         .await
-        .with_context(|| format!("cannot open store {}", settings.store))?;
+        .with_context(|| format!("cannot open store {}", store::redact_url(&settings.store)))?;
     let registry = load_plugins(&settings).await?;
     let listener =
         TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -119,7 +119,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Node> {
             served.context("http server failed")
         })
     };
-    tracing::info!(%addr, node = %name, store = %settings.store, plugins = %settings.plugins.display(), "RuQi listening on http://{addr}");
+    tracing::info!(%addr, node = %name, store = %store::redact_url(&settings.store), plugins = %settings.plugins.display(), "RuQi listening on http://{addr}");
     Ok(Node { addr, name, cancel, task })
 }
 

@@ -33,7 +33,8 @@ pub struct ServeArgs {
     /// Address to serve RuQi's HTTP API on [default: 127.0.0.1:8585].
     #[arg(long, env = "RUQI_LISTEN")]
     pub listen: Option<String>,
-    /// Store: sqlite://PATH, memory [default: sqlite://ruqi.db].
+    /// Store: sqlite://PATH, mysql://user:pass@host:port/db (shared by several nodes), memory
+    /// [default: sqlite://ruqi.db].
     #[arg(long, env = "RUQI_STORE")]
     pub store: Option<String>,
     /// Folder whose *.wasm files are the executor plugins [default: plugins].
@@ -57,9 +58,13 @@ pub struct ServeArgs {
     /// Seconds a claim on a running job lasts without renewal [default: 10].
     #[arg(long, env = "RUQI_LEASE")]
     pub lease: Option<u64>,
-    /// Milliseconds between looks at a store shared with other nodes [default: 1000 for mysql, off otherwise].
+    /// Milliseconds between looks at a store shared with other nodes, bounding how late a change
+    /// made through another node is seen [default: 500 for mysql, off otherwise].
     #[arg(long, env = "RUQI_POLL_INTERVAL_MS")]
     pub poll_interval_ms: Option<u64>,
+    /// Do not apply the store's migrations at start (run `ruqi migrate` first).
+    #[arg(long, env = "RUQI_NO_MIGRATE")]
+    pub no_migrate: bool,
     /// Seconds to let running runs finish on shutdown [default: 30].
     #[arg(long, env = "RUQI_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<u64>,
@@ -84,6 +89,8 @@ struct FileConfig {
     poll_interval_ms: Option<u64>,
     #[serde(alias = "shutdown_grace")]
     shutdown_grace: Option<u64>,
+    #[serde(alias = "no_migrate")]
+    no_migrate: Option<bool>,
 }
 
 /// Validated settings.
@@ -111,7 +118,12 @@ pub struct Settings {
     pub poll_interval: Option<Duration>,
     /// Shutdown grace.
     pub shutdown_grace: Duration,
+    /// Apply the store's migrations at start.
+    pub migrate: bool,
 }
+
+/// Default poll interval for a store shared by several nodes.
+pub const DEFAULT_SHARED_POLL_MS: u64 = 500;
 
 /// The system's zone, or UTC when it cannot be told.
 fn system_zone() -> Tz {
@@ -133,7 +145,13 @@ impl ServeArgs {
         let listen: SocketAddr = listen_raw.parse().map_err(|e| bad("listen", format!("{listen_raw}: {e}")))?;
         let store = self.store.clone().or(file.store).unwrap_or_else(|| "sqlite://ruqi.db".into());
         if !crate::store::url_is_known(&store) {
-            return Err(bad("store", format!("{store}: expected sqlite://PATH or memory")));
+            return Err(bad(
+                "store",
+                format!(
+                    "{}: expected sqlite://PATH, mysql://user:pass@host:port/db or memory",
+                    crate::store::redact_url(&store)
+                ),
+            ));
         }
         let plugins = self.plugins.clone().or(file.plugins).unwrap_or_else(|| "plugins".into());
         if !plugins.is_dir() {
@@ -164,7 +182,10 @@ impl ServeArgs {
         if lease < 3 {
             return Err(bad("lease", "must be at least 3 seconds"));
         }
-        let poll = self.poll_interval_ms.or(file.poll_interval_ms);
+        let poll = self
+            .poll_interval_ms
+            .or(file.poll_interval_ms)
+            .or(crate::store::is_shared(&store).then_some(DEFAULT_SHARED_POLL_MS));
         if poll == Some(0) {
             return Err(bad("poll-interval-ms", "must be at least 1"));
         }
@@ -180,6 +201,7 @@ impl ServeArgs {
             lease: Duration::from_secs(lease),
             poll_interval: poll.map(Duration::from_millis),
             shutdown_grace: Duration::from_secs(self.shutdown_grace.or(file.shutdown_grace).unwrap_or(30)),
+            migrate: !(self.no_migrate || file.no_migrate.unwrap_or(false)),
         })
     }
 }
@@ -231,6 +253,16 @@ mod tests {
         assert_eq!(s.tokens, vec!["a".to_owned()]);
         assert_eq!(s.store, "sqlite://x.db", "flag wins over file");
         assert!(s.exposed());
+
+        let args = ServeArgs {
+            plugins: Some(plugins.clone()),
+            store: Some("mysql://root@127.0.0.1:3306/test".into()),
+            no_migrate: true,
+            ..Default::default()
+        };
+        let s = args.settings().unwrap();
+        assert_eq!(s.poll_interval, Some(Duration::from_millis(DEFAULT_SHARED_POLL_MS)), "shared stores are polled");
+        assert!(!s.migrate);
     }
 
     #[test]

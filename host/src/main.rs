@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use ruqi::config::{ConfigError, ServeArgs};
 use tracing_subscriber::EnvFilter;
@@ -74,8 +75,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate(args) => {
             let settings = args.settings()?;
-            ruqi::store::open(&settings.store, settings.timezone).await?;
-            tracing::info!(store = %settings.store, "migrations applied");
+            let url = ruqi::store::redact_url(&settings.store);
+            ruqi::store::open_with(&settings.store, settings.timezone, true)
+                .await
+                .with_context(|| format!("cannot migrate store {url}"))?;
+            tracing::info!(store = %url, "migrations applied");
             Ok(())
         }
     }

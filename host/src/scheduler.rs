@@ -17,6 +17,9 @@ use crate::store::JobStore;
 
 /// How long RuQi waits when there are no jobs.
 pub const IDLE_WAIT: Duration = Duration::from_secs(300);
+/// Longest wait between passes while the store fails: a recovered database is used again
+/// within this.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Runs claimed in one statement at most.
 const CLAIM_BATCH: usize = 64;
 
@@ -89,7 +92,7 @@ impl Scheduler {
                 Err(e) => {
                     tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "scheduler pass failed");
                     let w = backoff;
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
                     (w, None, false)
                 }
             };

@@ -1,11 +1,22 @@
 //! Shared harness of the integration tests: real plugins built from `plugins/` by `build.rs`,
 //! a real server on 127.0.0.1 with a temporary plugins folder and SQLite file, and a small
-//! client that reads RuQi's envelope (`stat`, `x-reason`, `data`).
+//! client that reads RuQi's envelope (`stat`, `x-reason`, `data`), and a private MariaDB
+//! database per test ([`MysqlDb`]).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub mod cluster;
+
+/// The `ruqi` binary built beside the tests (`make test` builds it first).
+pub fn ruqi_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let bin = exe.parent().and_then(|d| d.parent()).expect("target dir").join("ruqi");
+    assert!(bin.exists(), "{} is missing: run `cargo build -p ruqi` (make test does)", bin.display());
+    bin
+}
 
 /// Folder holding the built `*.wasm` components of `plugins/`.
 pub fn wasm_dir() -> PathBuf {
@@ -218,5 +229,71 @@ impl TestServer {
         if let Some(n) = self.node.take() {
             n.shutdown().await.expect("clean shutdown");
         }
+    }
+}
+
+/// The MariaDB server the tests use (`RUQI_TEST_MYSQL`, default root on 127.0.0.1:3306).
+pub fn mysql_server() -> String {
+    std::env::var("RUQI_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())
+}
+
+/// A database of its own for one test on the real MariaDB, dropped when this goes away
+/// (after killing any connection still using it, so the drop never waits on a lock).
+pub struct MysqlDb {
+    /// Database name (`ruqi_t_<tag>_<random>`).
+    pub name: String,
+    /// `mysql://…/<name>`, for `--store`.
+    pub url: String,
+}
+
+impl MysqlDb {
+    /// Creates an empty database.
+    pub async fn create(tag: &str) -> Self {
+        let name = format!("ruqi_t_{tag}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+        let mut admin = Self::admin().await;
+        sqlx::Executor::execute(&mut admin, format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4").as_str())
+            .await
+            .expect("create test database");
+        let url = format!("{}/{name}", mysql_server());
+        Self { name, url }
+    }
+
+    /// A connection to the server (database `test`).
+    pub async fn admin() -> sqlx::MySqlConnection {
+        use sqlx::Connection;
+        sqlx::MySqlConnection::connect(&format!("{}/test", mysql_server()))
+            .await
+            .expect("MariaDB on 127.0.0.1:3306 (make test starts it)")
+    }
+
+    /// A connection to this database.
+    pub async fn connect(&self) -> sqlx::MySqlConnection {
+        use sqlx::Connection;
+        sqlx::MySqlConnection::connect(&self.url).await.expect("connect to test database")
+    }
+
+    async fn drop_database(name: String) {
+        let mut admin = Self::admin().await;
+        let ids: Vec<u64> = sqlx::query_scalar("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ?")
+            .bind(&name)
+            .fetch_all(&mut admin)
+            .await
+            .unwrap_or_default();
+        for id in ids {
+            let _ = sqlx::Executor::execute(&mut admin, format!("KILL CONNECTION {id}").as_str()).await;
+        }
+        let _ = sqlx::Executor::execute(&mut admin, format!("DROP DATABASE IF EXISTS `{name}`").as_str()).await;
+    }
+}
+
+impl Drop for MysqlDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop may run inside a runtime: do the async work on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async { tokio::time::timeout(Duration::from_secs(30), Self::drop_database(name)).await })
+        })
+        .join();
     }
 }

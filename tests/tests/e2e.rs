@@ -1,19 +1,10 @@
 //! End to end: the demo of the README, persistence across a restart, the `ruqi` binary's
 //! exit codes, `plugin list`, and SIGTERM letting a running run finish.
 
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use ruqi_tests::{Client, ServerOptions, TestServer};
-
-/// The `ruqi` binary built beside the tests (`make test` builds it first).
-fn ruqi_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|d| d.parent()).unwrap().join("ruqi");
-    assert!(bin.exists(), "{} is missing: run `cargo build -p ruqi` (make test does)", bin.display());
-    bin
-}
+use ruqi_tests::{Client, ServerOptions, TestServer, ruqi_bin};
 
 #[tokio::test]
 async fn demo_job_runs_every_two_seconds_and_survives_a_restart() {

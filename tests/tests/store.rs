@@ -1,5 +1,5 @@
-//! One conformance suite for every store backend: the same checks run on memory and SQLite
-//! (and MySQL once it exists). Each test gets its own database.
+//! One conformance suite for every store backend: the same checks run on memory, SQLite and
+//! MariaDB (the real server on 127.0.0.1:3306). Each test gets its own database.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use ruqi::clock::Timestamp;
 use ruqi::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
 use ruqi::store::{FinishOutcome, JobStore, StoreError};
 use ruqi::trigger::{Trigger, TriggerKind};
+use ruqi_tests::MysqlDb;
 
 const TZ: chrono_tz::Tz = chrono_tz::UTC;
 
@@ -44,15 +45,21 @@ fn history(job_id: &str, fire: Timestamp, success: bool, node: &str) -> HistoryR
     }
 }
 
-async fn backends() -> Vec<(&'static str, Arc<dyn JobStore>, tempfile::TempDir)> {
+/// Keeps a backend's file or database alive for the test (dropped after the store).
+type Guard = Box<dyn std::any::Any + Send>;
+
+async fn backends() -> Vec<(&'static str, Arc<dyn JobStore>, Guard)> {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = ruqi::store::open(&format!("sqlite://{}", dir.path().join("s.db").display()), TZ).await.unwrap();
     let memory = ruqi::store::open("memory", TZ).await.unwrap();
     let mem_sqlite = ruqi::store::open("sqlite::memory:", TZ).await.unwrap();
+    let db = MysqlDb::create("store").await;
+    let mysql = ruqi::store::open(&db.url, TZ).await.unwrap();
     vec![
-        ("sqlite", sqlite, dir),
-        ("memory", memory, tempfile::tempdir().unwrap()),
-        ("sqlite-mem", mem_sqlite, tempfile::tempdir().unwrap()),
+        ("sqlite", sqlite, Box::new(dir)),
+        ("memory", memory, Box::new(())),
+        ("sqlite-mem", mem_sqlite, Box::new(())),
+        ("mysql", mysql, Box::new(db)),
     ]
 }
 
@@ -162,6 +169,80 @@ async fn claims_are_exclusive_until_finished_or_expired() {
             "{name}: due1 (rescheduled, due) and due2"
         );
     }
+}
+
+#[tokio::test]
+async fn a_stale_run_cannot_end_a_later_claim_of_the_same_node() {
+    for (name, store, _guard) in backends().await {
+        // n1 claims fire 1 and stalls past its lease; n2 takes over, runs it and reschedules;
+        // n1 wakes, claims fire 2, and only then does its stale run of fire 1 try to finish.
+        let j = job("stale", "n", TriggerKind::Interval, "10s", t0());
+        store.add_job(&j).await.unwrap();
+        let fire1 = t0() + Duration::seconds(10);
+        let now = fire1 + Duration::seconds(1);
+        let stale = store.claim_due(now, "n1", now + Duration::seconds(3), 10).await.unwrap();
+        let later = now + Duration::seconds(5);
+        let taken = store.claim_due(later, "n2", later + Duration::seconds(3), 10).await.unwrap();
+        assert_eq!(taken.len(), 1, "{name}");
+        let fire2 = t0() + Duration::seconds(20);
+        let h2 = history("stale", fire1, true, "n2");
+        let out = store.finish_run(&taken[0], "n2", Some(fire2), Some(&h2), later).await.unwrap();
+        assert_eq!(out, FinishOutcome::Rescheduled, "{name}");
+        let at2 = fire2 + Duration::milliseconds(10);
+        let current = store.claim_due(at2, "n1", at2 + Duration::seconds(3), 10).await.unwrap();
+        assert_eq!(current[0].fire_time, fire2, "{name}");
+        let out = store
+            .finish_run(&stale[0], "n1", Some(fire2), Some(&history("stale", fire1, false, "n1")), at2)
+            .await
+            .unwrap();
+        assert_eq!(out, FinishOutcome::LostClaim, "{name}: the stale run must not release the current claim");
+        assert!(store.claim_due(at2, "n3", at2, 10).await.unwrap().is_empty(), "{name}: fire 2 is still n1's");
+        assert!(!store.renew_claim(&j.id, "n2", at2).await.unwrap(), "{name}");
+        let (n, rows) = store.list_history(&HistoryFilter::default(), Page::ALL).await.unwrap();
+        assert_eq!((n, rows[0].scheduler_name.as_str(), rows[0].success), (1, "n2", true), "{name}: first row kept");
+        let out = store.finish_run(&current[0], "n1", Some(fire2 + Duration::seconds(10)), None, at2).await.unwrap();
+        assert_eq!(out, FinishOutcome::Rescheduled, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn mysql_adopts_ruqi_1x_tables_in_place() {
+    // An operator's database as RuQi 1.x left it: the seed's DDL, second-precision times,
+    // a short cmd column, no migration bookkeeping.
+    let db = MysqlDb::create("adopt").await;
+    let mut conn = db.connect().await;
+    let seed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/mysql/0001_seed_tables.sql"))
+            .unwrap();
+    sqlx::raw_sql(&seed).execute(&mut conn).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost, scheduler_name, c_time)
+         VALUES ('old', '旧任务', 'bash old.sh', 1, '完成', 0.5, 'host:8585:12', '2025-01-02 03:04:05')",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    // Refused without migrating, with a message that says what to do.
+    let err = ruqi::store::open_with(&db.url, TZ, false).await.err().expect("not migrated");
+    assert!(err.to_string().contains("ruqi migrate"), "{err}");
+
+    let store = ruqi::store::open(&db.url, TZ).await.unwrap();
+    let (n, rows) = store.list_history(&HistoryFilter::default(), Page::ALL).await.unwrap();
+    assert_eq!(n, 1);
+    let row = &rows[0];
+    assert_eq!((row.job_name.as_str(), row.output.as_str(), row.fire_time), ("旧任务", "完成", None));
+    assert_eq!(row.created, Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap());
+    // The upgraded table takes a long cmd whole, and many rows without a fire time.
+    let mut long = history("new", t0(), true, "n1");
+    long.cmd = format!("python {}.py", "x".repeat(300));
+    let run = ClaimedRun { job: job("new", "n", TriggerKind::Interval, "1s", t0()), fire_time: t0(), revision: 0 };
+    store.finish_run(&run, "n1", None, Some(&long), t0()).await.unwrap();
+    let f = HistoryFilter { job_id: Some("new".into()), ..Default::default() };
+    assert_eq!(store.list_history(&f, Page::ALL).await.unwrap().1[0].cmd, long.cmd);
+    // Opening again (another node starting) applies nothing twice; now --no-migrate works.
+    drop(ruqi::store::open(&db.url, TZ).await.unwrap());
+    drop(ruqi::store::open_with(&db.url, TZ, false).await.unwrap());
 }
 
 fn claimed_fire(runs: &[ClaimedRun]) -> Timestamp {

@@ -178,9 +178,13 @@ impl JobStore for MemoryStore {
                 inner.history.push(row);
             }
         }
-        let (owned, current) = match inner.jobs.get(id) {
-            Some(e) => (e.claim_owner.as_deref() == Some(node), e.revision == run.revision),
-            None => (true, false),
+        let (owned, current, same_fire) = match inner.jobs.get(id) {
+            Some(e) => (
+                e.claim_owner.as_deref() == Some(node),
+                e.revision == run.revision,
+                e.job.next_run_time == Some(run.fire_time),
+            ),
+            None => (true, false, false),
         };
         if !owned {
             return Ok(FinishOutcome::LostClaim);
@@ -191,6 +195,11 @@ impl JobStore for MemoryStore {
                 e.lease_until = None;
             }
             return Ok(FinishOutcome::Superseded);
+        }
+        if !same_fire {
+            // A stale run of this node (it stalled past its lease, another node ran this fire
+            // time, and this node has since claimed a later one): leave the current claim be.
+            return Ok(FinishOutcome::LostClaim);
         }
         match next {
             Some(t) => {

@@ -1,5 +1,5 @@
 //! The store: source of truth for jobs, claims and history. One trait, several backends
-//! (`memory`, `sqlite`; `mysql` for HA), all passing the same conformance suite in `tests/`.
+//! (`memory`, `sqlite`, `mysql` for HA), all passing the same conformance suite in `tests/`.
 //!
 //! Claims: a due job is claimed by one node (`claim_owner`, `lease_until`) and stays claimed
 //! while its run executes, so runs of one job never overlap on a node or across nodes. The
@@ -8,6 +8,8 @@
 //! run finishing on an older revision only releases its claim and leaves the new schedule be.
 
 mod memory;
+mod mysql;
+mod query;
 mod rows;
 mod sqlite;
 
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 use chrono_tz::Tz;
 
 pub use memory::MemoryStore;
+pub use mysql::MysqlStore;
 pub use sqlite::SqliteStore;
 
 use crate::clock::Timestamp;
@@ -43,6 +46,9 @@ pub enum StoreError {
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The database's schema is older than this build and migrating was not allowed.
+    #[error("store not migrated: {0}")]
+    NotMigrated(String),
     /// A migration failed.
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -105,18 +111,64 @@ pub trait JobStore: Send + Sync + 'static {
     async fn clear_history(&self, filter: &HistoryFilter, before: Timestamp, limit: u64) -> Result<u64, StoreError>;
 }
 
-/// Opens the store named by `url`: `memory`, `sqlite://PATH` (`sqlite::memory:` too).
+/// Opens the store named by `url` and applies its migrations: `memory`, `sqlite://PATH`
+/// (`sqlite::memory:` too), `mysql://user:pass@host:port/db` (`mariadb://` too).
 pub async fn open(url: &str, tz: Tz) -> Result<std::sync::Arc<dyn JobStore>, StoreError> {
+    open_with(url, tz, true).await
+}
+
+/// [`open`], applying migrations only when `migrate`; without it a MySQL database whose
+/// migrations are behind is refused (`StoreError::NotMigrated`). SQLite files, private to
+/// one node, are always migrated.
+pub async fn open_with(url: &str, tz: Tz, migrate: bool) -> Result<std::sync::Arc<dyn JobStore>, StoreError> {
     if url == "memory" {
         return Ok(std::sync::Arc::new(MemoryStore::new()));
     }
     if url.starts_with("sqlite:") {
         return Ok(std::sync::Arc::new(SqliteStore::open(url, tz).await?));
     }
-    Err(StoreError::InvalidUrl(format!("{url} (expected memory or sqlite://PATH)")))
+    if is_shared(url) {
+        return Ok(std::sync::Arc::new(MysqlStore::open(url, tz, migrate).await?));
+    }
+    Err(StoreError::InvalidUrl(format!(
+        "{} (expected memory, sqlite://PATH or mysql://user:pass@host:port/db)",
+        redact_url(url)
+    )))
 }
 
 /// Whether a url names a store this build understands, without opening it.
 pub fn url_is_known(url: &str) -> bool {
-    url == "memory" || url.starts_with("sqlite:")
+    url == "memory" || url.starts_with("sqlite:") || is_shared(url)
+}
+
+/// Whether the store can be shared by several nodes (MySQL/MariaDB): nodes then poll it.
+pub fn is_shared(url: &str) -> bool {
+    url.starts_with("mysql://") || url.starts_with("mariadb://")
+}
+
+/// The url with its password replaced by `***`, for logs and messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, tail) = rest.split_once('/').map_or((rest, None), |(a, t)| (a, Some(t)));
+    let Some((userinfo, host)) = authority.rsplit_once('@') else { return url.to_owned() };
+    let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+    let masked = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+    match tail {
+        Some(t) => format!("{scheme}://{masked}@{host}/{t}"),
+        None => format!("{scheme}://{masked}@{host}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_classified_and_redacted() {
+        assert!(url_is_known("mysql://root@127.0.0.1:3306/test") && is_shared("mariadb://u:p@h/db"));
+        assert!(url_is_known("sqlite://x.db") && !is_shared("sqlite://x.db") && !url_is_known("postgres://h/db"));
+        assert_eq!(redact_url("mysql://u:s3cr%40t@h:3306/db"), "mysql://u:***@h:3306/db");
+        assert_eq!(redact_url("mysql://root@127.0.0.1/test"), "mysql://root@127.0.0.1/test");
+        assert_eq!(redact_url("sqlite://ruqi.db"), "sqlite://ruqi.db");
+    }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 use crate::clock::Timestamp;
-use crate::model::{HistoryRecord, Job, JobId};
+use crate::model::{ClaimedRun, HistoryRecord, Job, JobId};
 use crate::trigger::{Trigger, TriggerKind};
 
 const TEXT_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
@@ -90,6 +90,29 @@ impl JobRow {
             updated: text_to_ts(&self.u_time).map_err(corrupt)?,
         })
     }
+}
+
+/// Decodes freshly claimed rows into runs, earliest fire time first. Rows that cannot be
+/// decoded are returned by id: the caller parks them (keeps the row, clears its schedule) so
+/// they cannot be claimed over and over.
+pub fn claimed_runs(rows: Vec<JobRow>, tz: Tz) -> (Vec<ClaimedRun>, Vec<String>) {
+    let mut runs = Vec::with_capacity(rows.len());
+    let mut undecodable = Vec::new();
+    for row in rows {
+        let (id, revision) = (row.id.clone(), row.revision);
+        match row.into_job(tz) {
+            Ok(job) => match job.next_run_time {
+                Some(fire_time) => runs.push(ClaimedRun { job, fire_time, revision }),
+                None => undecodable.push(id),
+            },
+            Err(e) => {
+                tracing::error!(job_id = %id, error = %e, "undecodable job row paused");
+                undecodable.push(id);
+            }
+        }
+    }
+    runs.sort_by_key(|r| r.fire_time);
+    (runs, undecodable)
 }
 
 /// Encodes a job's `job_state` blob.

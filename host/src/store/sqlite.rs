@@ -12,7 +12,8 @@ use chrono_tz::Tz;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, job_state, ts_to_epoch, ts_to_text};
+use super::query::{push_history_filter, push_job_filter, push_page};
+use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, claimed_runs, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, StoreError};
 use crate::clock::Timestamp;
 use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
@@ -52,37 +53,6 @@ impl SqliteStore {
     fn decode_jobs(&self, rows: Vec<JobRow>) -> Result<Vec<Job>, StoreError> {
         rows.into_iter().map(|r| r.into_job(self.tz)).collect()
     }
-}
-
-fn push_job_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &JobFilter) {
-    q.push(" WHERE 1=1");
-    if let Some(id) = &f.job_id {
-        q.push(" AND id = ").push_bind(id.clone());
-    }
-    if let Some(name) = &f.job_name {
-        q.push(" AND job_name = ").push_bind(name.clone());
-    }
-}
-
-fn push_history_filter(q: &mut QueryBuilder<'_, Sqlite>, f: &HistoryFilter) {
-    q.push(" WHERE 1=1");
-    if let Some(v) = &f.job_id {
-        q.push(" AND job_id = ").push_bind(v.clone());
-    }
-    if let Some(v) = &f.job_name {
-        q.push(" AND job_name = ").push_bind(v.clone());
-    }
-    if let Some(v) = f.success {
-        q.push(" AND cmd_is_success = ").push_bind(v);
-    }
-    if let Some(v) = &f.scheduler_name {
-        q.push(" AND scheduler_name = ").push_bind(v.clone());
-    }
-}
-
-fn push_page(q: &mut QueryBuilder<'_, Sqlite>, page: Page) {
-    let limit = page.limit.map_or(-1, |l| l as i64);
-    q.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(page.offset as i64);
 }
 
 #[async_trait]
@@ -189,28 +159,14 @@ impl JobStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let mut runs = Vec::with_capacity(rows.len());
-        for row in rows {
-            let revision = row.revision;
-            let id = row.id.clone();
-            match row.into_job(self.tz) {
-                Ok(job) => {
-                    let fire_time = job.next_run_time.expect("claimed rows have a next run time");
-                    runs.push(ClaimedRun { job, fire_time, revision });
-                }
-                Err(e) => {
-                    // Keep the row (nothing is lost) but park it so it cannot loop.
-                    tracing::error!(job_id = %id, error = %e, "undecodable job row paused");
-                    sqlx::query(
-                        "UPDATE ruqi_jobs SET next_run_time = NULL, job_lock = 0, claim_owner = NULL WHERE id = ?",
-                    )
-                    .bind(&id)
-                    .execute(&self.pool)
-                    .await?;
-                }
-            }
+        let (runs, undecodable) = claimed_runs(rows, self.tz);
+        for id in undecodable {
+            // Keep the row (nothing is lost) but park it so it cannot loop.
+            sqlx::query("UPDATE ruqi_jobs SET next_run_time = NULL, job_lock = 0, claim_owner = NULL WHERE id = ?")
+                .bind(&id)
+                .execute(&self.pool)
+                .await?;
         }
-        runs.sort_by_key(|r| r.fire_time);
         Ok(runs)
     }
 
@@ -255,25 +211,30 @@ impl JobStore for SqliteStore {
         let done = match next {
             Some(t) => sqlx::query(
                 "UPDATE ruqi_jobs SET next_run_time = ?, job_lock = 0, claim_owner = NULL, lease_until = NULL, u_time = ?
-                 WHERE id = ? AND claim_owner = ? AND revision = ?",
+                 WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?",
             )
             .bind(ts_to_epoch(t))
             .bind(ts_to_text(now)),
-            None => sqlx::query("DELETE FROM ruqi_jobs WHERE id = ? AND claim_owner = ? AND revision = ?"),
+            None => sqlx::query(
+                "DELETE FROM ruqi_jobs WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?",
+            ),
         }
         .bind(id)
         .bind(node)
         .bind(run.revision)
+        .bind(ts_to_epoch(run.fire_time))
         .execute(&mut *tx)
         .await?;
         let outcome = if done.rows_affected() == 1 {
             FinishOutcome::Rescheduled
         } else {
             let released = sqlx::query(
-                "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE id = ? AND claim_owner = ?",
+                "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL
+                 WHERE id = ? AND claim_owner = ? AND revision <> ?",
             )
             .bind(id)
             .bind(node)
+            .bind(run.revision)
             .execute(&mut *tx)
             .await?;
             let exists: Option<i64> =

@@ -1,0 +1,406 @@
+//! The MySQL/MariaDB store: production persistence and high availability. Any number of
+//! nodes share one database; the seed's tables (migration 0001) plus the claim columns of 0002.
+//!
+//! A claim is one short transaction: `SELECT … FOR UPDATE SKIP LOCKED` picks due rows no other
+//! node is claiming at that instant, and an `UPDATE` writes this node's name and lease on them,
+//! so two nodes never claim the same row and never wait for each other. Connections use READ
+//! COMMITTED, so a claim locks only the rows it takes (no gap locks). The claim stays on the
+//! row while the run executes (renewed by the dispatcher); `finish_run` writes the history row
+//! (`UNIQUE (job_id, fire_time)`: a racing second row is dropped, the first stands) and
+//! reschedules, only if this node still holds the claim for that fire time.
+//!
+//! Datetimes are written as text and read back with `DATE_FORMAT`, so both backends decode
+//! the same row types (`rows`). A transaction that fails is rolled back before its connection
+//! goes back to the pool; deadlocks and lock-wait timeouts are retried at once, a few times.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono_tz::Tz;
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::{Executor, MySql, QueryBuilder};
+
+use super::query::{push_history_filter, push_job_filter, push_page};
+use super::rows::{HistoryRow, JobRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text};
+use super::{FinishOutcome, JobStore, StoreError};
+use crate::clock::Timestamp;
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
+
+/// The `ruqi_jobs` columns of a [`JobRow`], datetimes as text.
+const JOB_COLUMNS: &str = "id, next_run_time, job_state, job_name, job_trigger, job_rule, \
+     DATE_FORMAT(u_time, '%Y-%m-%d %H:%i:%s.%f') AS u_time, DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f') AS c_time, revision";
+/// The `ruqi_jobs_history` columns of a [`HistoryRow`], datetimes as text.
+const HISTORY_COLUMNS: &str = "id, job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost, scheduler_name, \
+     DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f') AS c_time, fire_time";
+/// Immediate retries of a transaction that hit a deadlock or a lock-wait timeout.
+const TX_RETRIES: u32 = 3;
+
+/// See the module doc.
+#[derive(Debug, Clone)]
+pub struct MysqlStore {
+    pool: MySqlPool,
+    tz: Tz,
+}
+
+/// A deadlock (1213) or lock-wait timeout (1205): the transaction can simply run again.
+fn is_transient(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(sqlx::Error::Database(db)) => db
+            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+            .is_some_and(|m| m.number() == 1213 || m.number() == 1205),
+        _ => false,
+    }
+}
+
+impl MysqlStore {
+    /// Connects to `url` (`mysql://user:pass@host:port/db`, `mariadb://` too) and, when
+    /// `migrate`, applies the migrations (several nodes starting at once take turns: sqlx
+    /// holds a database lock while migrating). Without `migrate`, a database whose migrations
+    /// are behind is refused with a message naming `ruqi migrate`.
+    pub async fn open(url: &str, tz: Tz, migrate: bool) -> Result<Self, StoreError> {
+        let url = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_owned(),
+        };
+        let options = MySqlConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", super::redact_url(&url))))?;
+        let pool = MySqlPoolOptions::new()
+            .max_connections(10)
+            .min_connections(1)
+            // The API answers ERR_SERVER_EXCEPTION within this when the database is down.
+            .acquire_timeout(Duration::from_secs(5))
+            .idle_timeout(Duration::from_secs(300))
+            .max_lifetime(Duration::from_secs(1800))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        if migrate {
+            MIGRATOR.run(&pool).await?;
+        } else {
+            let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap_or(None);
+            if applied.unwrap_or(0) < latest {
+                return Err(StoreError::NotMigrated(format!(
+                    "the database is at migration {} of {latest}; run `ruqi migrate` (or serve without --no-migrate)",
+                    applied.unwrap_or(0)
+                )));
+            }
+        }
+        Ok(Self { pool, tz })
+    }
+
+    /// Applies the migrations to an open store (`ruqi migrate`).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        Ok(MIGRATOR.run(&self.pool).await?)
+    }
+
+    async fn claim_in(
+        conn: &mut MySqlConnection,
+        now: Timestamp,
+        node: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<JobRow>, StoreError> {
+        let now_e = ts_to_epoch(now);
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM ruqi_jobs WHERE next_run_time <= ? AND (claim_owner IS NULL OR lease_until < ?)
+             ORDER BY next_run_time LIMIT ? FOR UPDATE SKIP LOCKED",
+        )
+        .bind(now_e)
+        .bind(now_e)
+        .bind(i64::from(limit))
+        .fetch_all(&mut *conn)
+        .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<MySql>::new("UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ");
+        q.push_bind(node).push(", lease_until = ").push_bind(ts_to_epoch(lease_until));
+        q.push(", u_time = ").push_bind(ts_to_text(now)).push(" WHERE id IN (");
+        let mut list = q.separated(", ");
+        for id in &ids {
+            list.push_bind(id.as_str());
+        }
+        q.push(")");
+        q.build().execute(&mut *conn).await?;
+        let mut q = QueryBuilder::<MySql>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs WHERE id IN ("));
+        let mut list = q.separated(", ");
+        for id in &ids {
+            list.push_bind(id.as_str());
+        }
+        q.push(")");
+        Ok(q.build_query_as().fetch_all(&mut *conn).await?)
+    }
+
+    async fn finish_in(
+        conn: &mut MySqlConnection,
+        run: &ClaimedRun,
+        node: &str,
+        next: Option<Timestamp>,
+        history: Option<&HistoryRecord>,
+        now: Timestamp,
+    ) -> Result<FinishOutcome, StoreError> {
+        if let Some(h) = history {
+            // Keep-first: a second row for the same (job, fire time) is dropped, not an error.
+            sqlx::query(
+                "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost,
+                 scheduler_name, c_time, fire_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                 ON DUPLICATE KEY UPDATE id = id",
+            )
+            .bind(&h.job_id)
+            .bind(&h.job_name)
+            .bind(&h.cmd)
+            .bind(h.success)
+            .bind(&h.output)
+            .bind(h.cost)
+            .bind(&h.scheduler_name)
+            .bind(ts_to_text(h.created))
+            .bind(h.fire_time.map(ts_to_epoch))
+            .execute(&mut *conn)
+            .await?;
+        }
+        let id = run.job.id.as_str();
+        let done = match next {
+            Some(t) => sqlx::query(
+                "UPDATE ruqi_jobs SET next_run_time = ?, job_lock = 0, claim_owner = NULL, lease_until = NULL, u_time = ?
+                 WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?",
+            )
+            .bind(ts_to_epoch(t))
+            .bind(ts_to_text(now)),
+            None => sqlx::query(
+                "DELETE FROM ruqi_jobs WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?",
+            ),
+        }
+        .bind(id)
+        .bind(node)
+        .bind(run.revision)
+        .bind(ts_to_epoch(run.fire_time))
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(FinishOutcome::Rescheduled);
+        }
+        let released = sqlx::query(
+            "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL
+             WHERE id = ? AND claim_owner = ? AND revision <> ?",
+        )
+        .bind(id)
+        .bind(node)
+        .bind(run.revision)
+        .execute(&mut *conn)
+        .await?;
+        let exists: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM ruqi_jobs WHERE id = ?").bind(id).fetch_one(&mut *conn).await?;
+        Ok(if released.rows_affected() == 1 || exists == 0 {
+            FinishOutcome::Superseded
+        } else {
+            FinishOutcome::LostClaim
+        })
+    }
+}
+
+/// Runs `body` in a transaction on one pooled connection: commit on success, an explicit
+/// rollback on failure (so no connection goes back to the pool holding locks), and a few
+/// immediate retries of deadlocks and lock-wait timeouts.
+macro_rules! in_transaction {
+    ($pool:expr, |$conn:ident| $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            let mut tx = $pool.begin().await?;
+            let result = {
+                let $conn: &mut MySqlConnection = &mut *tx;
+                $body.await
+            };
+            match result {
+                Ok(v) => {
+                    tx.commit().await?;
+                    break Ok::<_, StoreError>(v);
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    attempt += 1;
+                    if attempt > TX_RETRIES || !is_transient(&e) {
+                        break Err(e);
+                    }
+                    tracing::debug!(error = %e, attempt, "transaction retried");
+                }
+            }
+        }
+    }};
+}
+
+#[async_trait]
+impl JobStore for MysqlStore {
+    async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
+        let res = sqlx::query(
+            "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, c_time, revision)
+             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 1)",
+        )
+        .bind(job.id.as_str())
+        .bind(job.next_run_time.map(ts_to_epoch))
+        .bind(job_state(job))
+        .bind(&job.name)
+        .bind(job.trigger.kind().as_str())
+        .bind(job.trigger.rule())
+        .bind(ts_to_text(job.updated))
+        .bind(ts_to_text(job.created))
+        .execute(&self.pool)
+        .await;
+        match res {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(StoreError::AlreadyExists(job.id.to_string()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
+        // sqlx asks for CLIENT_FOUND_ROWS: rows_affected counts matched rows, so an update
+        // writing identical values still finds its job (RuQi 1.x's same-second bug).
+        let res = sqlx::query(
+            "UPDATE ruqi_jobs SET next_run_time = ?, job_state = ?, job_name = ?, job_trigger = ?, job_rule = ?,
+             u_time = ?, revision = revision + 1 WHERE id = ?",
+        )
+        .bind(job.next_run_time.map(ts_to_epoch))
+        .bind(job_state(job))
+        .bind(&job.name)
+        .bind(job.trigger.kind().as_str())
+        .bind(job.trigger.rule())
+        .bind(ts_to_text(job.updated))
+        .bind(job.id.as_str())
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound(job.id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn remove_job(&self, id: &JobId) -> Result<(), StoreError> {
+        let res = sqlx::query("DELETE FROM ruqi_jobs WHERE id = ?").bind(id.as_str()).execute(&self.pool).await?;
+        if res.rows_affected() == 0 {
+            return Err(StoreError::NotFound(id.to_string()));
+        }
+        Ok(())
+    }
+
+    async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
+        let row: Option<JobRow> = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs WHERE id = ?"))
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| r.into_job(self.tz)).transpose()
+    }
+
+    async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
+        let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_jobs");
+        push_job_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<MySql>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs"));
+        push_job_filter(&mut q, filter);
+        q.push(" ORDER BY c_time DESC, id");
+        push_page(&mut q, page);
+        let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok((total as u64, rows.into_iter().map(|r| r.into_job(self.tz)).collect::<Result<_, _>>()?))
+    }
+
+    async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
+        // Two index range reads on (claim_owner, next_run_time) instead of a table scan.
+        let (free, leased): (Option<f64>, Option<f64>) = sqlx::query_as(
+            "SELECT (SELECT MIN(next_run_time) FROM ruqi_jobs WHERE claim_owner IS NULL AND next_run_time IS NOT NULL),
+                    (SELECT MIN(GREATEST(next_run_time, COALESCE(lease_until, next_run_time))) FROM ruqi_jobs
+                     WHERE claim_owner IS NOT NULL AND next_run_time IS NOT NULL)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(match (free, leased) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+        .map(epoch_to_ts))
+    }
+
+    async fn claim_due(
+        &self,
+        now: Timestamp,
+        node: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<ClaimedRun>, StoreError> {
+        let rows = in_transaction!(self.pool, |conn| Self::claim_in(conn, now, node, lease_until, limit))?;
+        let (runs, undecodable) = claimed_runs(rows, self.tz);
+        for id in undecodable {
+            // Keep the row (nothing is lost) but park it so it cannot loop.
+            sqlx::query("UPDATE ruqi_jobs SET next_run_time = NULL, job_lock = 0, claim_owner = NULL WHERE id = ?")
+                .bind(&id)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(runs)
+    }
+
+    async fn renew_claim(&self, id: &JobId, node: &str, lease_until: Timestamp) -> Result<bool, StoreError> {
+        let res = sqlx::query("UPDATE ruqi_jobs SET lease_until = ? WHERE id = ? AND claim_owner = ?")
+            .bind(ts_to_epoch(lease_until))
+            .bind(id.as_str())
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    async fn finish_run(
+        &self,
+        run: &ClaimedRun,
+        node: &str,
+        next: Option<Timestamp>,
+        history: Option<&HistoryRecord>,
+        now: Timestamp,
+    ) -> Result<FinishOutcome, StoreError> {
+        in_transaction!(self.pool, |conn| Self::finish_in(conn, run, node, next, history, now))
+    }
+
+    async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {
+        let res = sqlx::query(
+            "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE claim_owner = ?",
+        )
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected())
+    }
+
+    async fn list_history(&self, filter: &HistoryFilter, page: Page) -> Result<(u64, Vec<HistoryRecord>), StoreError> {
+        let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_jobs_history");
+        push_history_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<MySql>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
+        push_history_filter(&mut q, filter);
+        q.push(" ORDER BY c_time DESC, id DESC");
+        push_page(&mut q, page);
+        let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok((total as u64, rows.into_iter().map(HistoryRow::into_record).collect::<Result<_, _>>()?))
+    }
+
+    async fn clear_history(&self, filter: &HistoryFilter, before: Timestamp, limit: u64) -> Result<u64, StoreError> {
+        // MySQL has no LIMIT in an IN subquery, but a single-table DELETE takes ORDER BY/LIMIT.
+        let mut q = QueryBuilder::<MySql>::new("DELETE FROM ruqi_jobs_history");
+        push_history_filter(&mut q, filter);
+        q.push(" AND c_time < ").push_bind(ts_to_text(before));
+        q.push(" ORDER BY c_time, id LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64);
+        Ok(q.build().execute(&self.pool).await?.rows_affected())
+    }
+}

@@ -1,0 +1,281 @@
+//! Several real `ruqi serve` processes on one MariaDB database, for the high-availability
+//! tests and the cluster benchmark: start, SIGKILL, SIGSTOP/SIGCONT, SIGTERM, and the
+//! history read straight from the database (fire time included, which the API does not show).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::{Client, MysqlDb, install_plugin, ruqi_bin};
+
+/// One `ruqi serve` process.
+pub struct NodeProcess {
+    child: Child,
+    /// Where it serves.
+    pub addr: SocketAddr,
+    /// `host:port:pid`, as in `scheduler_name`.
+    pub name: String,
+    /// Its log (stderr).
+    pub log: PathBuf,
+    /// Its client.
+    pub client: Client,
+}
+
+impl NodeProcess {
+    /// The process id.
+    pub fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.id() as i32)
+    }
+
+    /// Sends a signal.
+    pub fn signal(&self, sig: Signal) {
+        kill(self.pid(), sig).expect("signal node");
+    }
+
+    /// kill -9 and reap.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit (bounded).
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        self.signal(Signal::SIGTERM);
+        for _ in 0..400 {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        panic!("node {} did not stop within 20 s of SIGTERM", self.name);
+    }
+
+    /// Its log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = kill(self.pid(), Signal::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A folder (plugins, scripts, logs) and a database shared by the nodes it starts.
+pub struct Cluster {
+    /// The shared database.
+    pub db: MysqlDb,
+    /// Temporary folder: `plugins/`, `scripts/`, node logs.
+    pub dir: tempfile::TempDir,
+    /// Extra `serve` arguments for every node.
+    pub args: Vec<String>,
+    /// Binary to run (the debug build beside the tests by default).
+    pub bin: PathBuf,
+    /// The store url the nodes get (the database's own, or one through a [`Proxy`]).
+    pub store_url: String,
+    started: usize,
+}
+
+/// One history row as stored.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    /// `job_id`
+    pub job_id: String,
+    /// `fire_time` (epoch seconds)
+    pub fire_time: f64,
+    /// `scheduler_name`
+    pub node: String,
+    /// When the run started (`c_time - cmd_cost`).
+    pub started: DateTime<Utc>,
+    /// `cmd_is_success`
+    pub success: bool,
+}
+
+impl Cluster {
+    /// A cluster folder with the echo and shell-bridge plugins and `scripts/work.sh`
+    /// (sleeps `$1` seconds), on a database of its own.
+    pub async fn new(tag: &str, args: &[&str]) -> Self {
+        let db = MysqlDb::create(tag).await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plugins = dir.path().join("plugins");
+        std::fs::create_dir(&plugins).expect("plugins dir");
+        install_plugin(&plugins, "shell-bridge", None);
+        install_plugin(&plugins, "template", None);
+        let scripts = dir.path().join("scripts");
+        std::fs::create_dir(&scripts).expect("scripts dir");
+        std::fs::write(scripts.join("work.sh"), "sleep \"${1:-1}\"\necho done\n").expect("script");
+        let args = args.iter().map(|a| (*a).to_owned()).collect();
+        let store_url = db.url.clone();
+        Self { db, dir, args, bin: ruqi_bin(), store_url, started: 0 }
+    }
+
+    /// Starts a node and waits until it serves.
+    pub async fn start_node(&mut self) -> NodeProcess {
+        self.started += 1;
+        let log = self.dir.path().join(format!("node{}.log", self.started));
+        let err = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(&self.bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--timezone", "UTC", "--store", &self.store_url])
+            .arg("--plugins")
+            .arg(self.dir.path().join("plugins"))
+            .arg("--workdir")
+            .arg(self.dir.path())
+            .args(&self.args)
+            .env("RUQI_LOG", "info,sqlx=warn")
+            .env_remove("RUQI_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("spawn ruqi");
+        let pid = child.id();
+        let re = regex::Regex::new(r"listening on http://(\S+)").expect("regex");
+        for _ in 0..600 {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(c) = re.captures(&text) {
+                let addr: SocketAddr = c[1].parse().expect("addr");
+                let host = nix::unistd::gethostname().expect("hostname").into_string().expect("utf-8 hostname");
+                let name = format!("{host}:{}:{pid}", addr.port());
+                return NodeProcess { child, addr, name, log, client: Client::new(addr) };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("node did not start within 30 s: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+
+    /// Every history row, oldest fire time first.
+    pub async fn runs(&self) -> Vec<StoredRun> {
+        let mut conn = self.db.connect().await;
+        let rows: Vec<(String, Option<f64>, String, String, f64, bool)> = sqlx::query_as(
+            "SELECT job_id, fire_time, scheduler_name, DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f'), cmd_cost,
+             cmd_is_success FROM ruqi_jobs_history ORDER BY fire_time, job_id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("read history");
+        rows.into_iter()
+            .map(|(job_id, fire, node, c_time, cost, success)| {
+                let ended = NaiveDateTime::parse_from_str(&c_time, "%Y-%m-%d %H:%M:%S%.f").expect("c_time").and_utc();
+                let started = ended - chrono::Duration::microseconds((cost * 1e6) as i64);
+                StoredRun { job_id, fire_time: fire.expect("fire_time"), node, started, success }
+            })
+            .collect()
+    }
+
+    /// The claims `node` holds now: (job id, fire time).
+    pub async fn claims_of(&self, node: &str) -> Vec<(String, f64)> {
+        let mut conn = self.db.connect().await;
+        sqlx::query_as("SELECT id, next_run_time FROM ruqi_jobs WHERE claim_owner = ?")
+            .bind(node)
+            .fetch_all(&mut conn)
+            .await
+            .expect("read claims")
+    }
+
+    /// The cluster's folder.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Checks that every job's fire times are unique and `step` seconds apart with no gap, and
+/// returns how many runs each job had.
+pub fn assert_each_fire_time_once(runs: &[StoredRun], step: f64) -> std::collections::BTreeMap<String, usize> {
+    let mut by_job: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for r in runs {
+        by_job.entry(r.job_id.clone()).or_default().push(r.fire_time);
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for (job, mut fires) in by_job {
+        fires.sort_by(f64::total_cmp);
+        for w in fires.windows(2) {
+            let gap = w[1] - w[0];
+            assert!(gap > 1e-6, "job {job}: fire time {} recorded twice", w[0]);
+            assert!(
+                (gap - step).abs() < 1e-3,
+                "job {job}: fire times {} and {} are {gap} s apart (missed)",
+                w[0],
+                w[1]
+            );
+        }
+        counts.insert(job, fires.len());
+    }
+    counts
+}
+
+/// Percentiles (0–100) of a sample, nearest rank.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// A TCP proxy in front of MariaDB whose link can be cut: while cut, every proxied
+/// connection is closed and new ones are closed at once, as when the server is down.
+pub struct Proxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    /// Starts a proxy to `target`.
+    pub async fn start(target: SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let cut = std::sync::Arc::new(tokio::sync::watch::channel(0u64).0);
+        let task = {
+            let (up, cut) = (up.clone(), cut.clone());
+            tokio::spawn(async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !up.load(Ordering::SeqCst) {
+                        continue; // dropped: the client sees the connection closed
+                    }
+                    let mut cut_rx = cut.subscribe();
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = cut_rx.changed() => {}
+                        }
+                    });
+                }
+            })
+        };
+        Self { addr, up, cut, task }
+    }
+
+    /// Cuts the link (closes every proxied connection) until [`Proxy::restore`].
+    pub fn cut(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Lets connections through again.
+    pub fn restore(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
