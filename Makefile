@@ -54,8 +54,9 @@ test: services lint
 	$(CARGO) build -p ruqi
 	$(CARGO) test --workspace --no-fail-fast
 
-## bench: figures and ratios (plugin overhead, due runs per second)
-bench: plugins
+## bench: figures and ratios (plugin overhead, due runs per second, cluster fire lateness)
+bench: services plugins
+	$(CARGO) build --release -p ruqi
 	$(CARGO) run --release -p ruqi-tests --bin bench
 
 clean:

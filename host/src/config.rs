@@ -131,19 +131,20 @@ fn system_zone() -> Tz {
 }
 
 impl ServeArgs {
-    /// Merges flags/env, the file and defaults, and validates.
-    pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let file: FileConfig = match &self.config {
-            None => FileConfig::default(),
+    fn file(&self) -> Result<FileConfig, ConfigError> {
+        match &self.config {
+            None => Ok(FileConfig::default()),
             Some(path) => {
                 let text =
                     std::fs::read_to_string(path).map_err(|e| bad("config", format!("{}: {e}", path.display())))?;
-                toml::from_str(&text).map_err(|e| bad("config", format!("{}: {}", path.display(), e.message())))?
+                toml::from_str(&text).map_err(|e| bad("config", format!("{}: {}", path.display(), e.message())))
             }
-        };
-        let listen_raw = self.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8585".into());
-        let listen: SocketAddr = listen_raw.parse().map_err(|e| bad("listen", format!("{listen_raw}: {e}")))?;
-        let store = self.store.clone().or(file.store).unwrap_or_else(|| "sqlite://ruqi.db".into());
+        }
+    }
+
+    /// Only the store url (flag, env or file), validated: what `ruqi migrate` needs.
+    pub fn store_url(&self) -> Result<String, ConfigError> {
+        let store = self.store.clone().or(self.file()?.store).unwrap_or_else(|| "sqlite://ruqi.db".into());
         if !crate::store::url_is_known(&store) {
             return Err(bad(
                 "store",
@@ -153,6 +154,15 @@ impl ServeArgs {
                 ),
             ));
         }
+        Ok(store)
+    }
+
+    /// Merges flags/env, the file and defaults, and validates.
+    pub fn settings(&self) -> Result<Settings, ConfigError> {
+        let file = self.file()?;
+        let listen_raw = self.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8585".into());
+        let listen: SocketAddr = listen_raw.parse().map_err(|e| bad("listen", format!("{listen_raw}: {e}")))?;
+        let store = self.store_url()?;
         let plugins = self.plugins.clone().or(file.plugins).unwrap_or_else(|| "plugins".into());
         if !plugins.is_dir() {
             return Err(bad("plugins", format!("{}: no such folder", plugins.display())));

@@ -74,9 +74,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate(args) => {
-            let settings = args.settings()?;
-            let url = ruqi::store::redact_url(&settings.store);
-            ruqi::store::open_with(&settings.store, settings.timezone, true)
+            // Only the store matters here: no plugins folder or listen address is needed.
+            let store = args.store_url()?;
+            let url = ruqi::store::redact_url(&store);
+            ruqi::store::open_with(&store, chrono_tz::UTC, true)
                 .await
                 .with_context(|| format!("cannot migrate store {url}"))?;
             tracing::info!(store = %url, "migrations applied");

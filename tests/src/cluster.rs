@@ -104,6 +104,11 @@ impl Cluster {
     /// A cluster folder with the echo and shell-bridge plugins and `scripts/work.sh`
     /// (sleeps `$1` seconds), on a database of its own.
     pub async fn new(tag: &str, args: &[&str]) -> Self {
+        Self::with_bin(tag, args, ruqi_bin()).await
+    }
+
+    /// [`Cluster::new`] running the given `ruqi` binary (the bench uses the release build).
+    pub async fn with_bin(tag: &str, args: &[&str], bin: PathBuf) -> Self {
         let db = MysqlDb::create(tag).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let plugins = dir.path().join("plugins");
@@ -115,7 +120,7 @@ impl Cluster {
         std::fs::write(scripts.join("work.sh"), "sleep \"${1:-1}\"\necho done\n").expect("script");
         let args = args.iter().map(|a| (*a).to_owned()).collect();
         let store_url = db.url.clone();
-        Self { db, dir, args, bin: ruqi_bin(), store_url, started: 0 }
+        Self { db, dir, args, bin, store_url, started: 0 }
     }
 
     /// Starts a node and waits until it serves.

@@ -120,3 +120,60 @@ async fn sigterm_lets_the_running_run_finish_and_record_its_history() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn migrate_prepares_a_mysql_database_that_serve_no_migrate_then_accepts() {
+    let db = ruqi_tests::MysqlDb::create("migrate").await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve_no_migrate = || {
+        Command::new(ruqi_bin())
+            .args(["serve", "--no-migrate", "--listen", "127.0.0.1:0", "--store", &db.url, "--plugins"])
+            .arg(dir.path())
+            .env_remove("RUQI_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let out = serve_no_migrate().wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("ruqi migrate"), "{stderr}");
+
+    // migrate needs only the store: no plugins folder here
+    let out = Command::new(ruqi_bin()).args(["migrate", "--store", &db.url]).current_dir(dir.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut conn = db.connect().await;
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME IN ('ruqi_jobs', 'ruqi_jobs_history')",
+    )
+    .bind(&db.name)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(tables, 2);
+    drop(conn);
+
+    // now serving without migrating starts
+    let log = dir.path().join("serve.log");
+    let mut child = Command::new(ruqi_bin())
+        .args(["serve", "--no-migrate", "--listen", "127.0.0.1:0", "--store", &db.url, "--plugins"])
+        .arg(dir.path())
+        .env_remove("RUQI_CONFIG")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut up = false;
+    for _ in 0..200 {
+        if std::fs::read_to_string(&log).unwrap_or_default().contains("listening on") {
+            up = true;
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(up, "serve --no-migrate on a migrated database: {}", std::fs::read_to_string(&log).unwrap_or_default());
+}

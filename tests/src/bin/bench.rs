@@ -6,7 +6,9 @@
 //! - due runs per second on the SQLite store: claim, execute (no-op plugin), write history,
 //!   reschedule, for many jobs due at once;
 //! - http-post: one run against a local HTTP server, against a plain reqwest POST;
-//! - baichuan: one publish to the local Redis, against a plain redis-rs MULTI/EXEC.
+//! - baichuan: one publish to the local Redis, against a plain redis-rs MULTI/EXEC;
+//! - cluster: fire lateness of 1,000 one-second jobs on two `ruqi serve` nodes (release
+//!   build) sharing one MariaDB database.
 
 #![allow(clippy::print_stdout)] // a benchmark harness prints its figures
 
@@ -278,5 +280,72 @@ async fn main() -> anyhow::Result<()> {
     sqlite_due_runs(2_000, 20).await?;
     http_post(500).await?;
     baichuan(500).await?;
+    cluster_lateness(1_000, 2, 30).await?;
+    Ok(())
+}
+
+/// Starts `nodes` release nodes on a fresh MariaDB database, adds `jobs` every-second echo
+/// jobs, measures `seconds` after a warm-up, and prints how late runs started after their fire
+/// time, runs per second, the spread across nodes, and any fire time missed or run twice.
+async fn cluster_lateness(jobs: usize, nodes: usize, seconds: u64) -> anyhow::Result<()> {
+    use ruqi_tests::cluster::{Cluster, percentile};
+    let bin = std::env::current_exe()?.parent().context("bench dir")?.join("ruqi");
+    anyhow::ensure!(bin.exists(), "{} missing: make bench builds it", bin.display());
+    let mut cluster = Cluster::with_bin("bench", &[], bin).await;
+    let mut procs = Vec::new();
+    for _ in 0..nodes {
+        procs.push(cluster.start_node().await);
+    }
+    for i in 0..jobs {
+        procs[i % nodes].client.add("interval", &format!("b{i}"), "echo:bench", "1s").await;
+    }
+    let from = chrono::Utc::now() + chrono::Duration::seconds(3);
+    tokio::time::sleep(Duration::from_secs(seconds + 3)).await;
+    let to = chrono::Utc::now() - chrono::Duration::seconds(2);
+    for p in procs {
+        p.terminate();
+    }
+    let (from_e, to_e) = (from.timestamp_micros() as f64 / 1e6, to.timestamp_micros() as f64 / 1e6);
+    let runs: Vec<_> =
+        cluster.runs().await.into_iter().filter(|r| r.fire_time >= from_e && r.fire_time < to_e).collect();
+    let mut late: Vec<f64> = runs.iter().map(|r| r.started.timestamp_micros() as f64 / 1e6 - r.fire_time).collect();
+    late.sort_by(f64::total_cmp);
+    let mut per_job: std::collections::HashMap<&str, Vec<f64>> = Default::default();
+    for r in &runs {
+        per_job.entry(&r.job_id).or_default().push(r.fire_time);
+    }
+    let (mut missed, mut twice) = (0usize, 0usize);
+    for fires in per_job.values_mut() {
+        fires.sort_by(f64::total_cmp);
+        for w in fires.windows(2) {
+            let gap = w[1] - w[0];
+            if gap < 1e-6 {
+                twice += 1;
+            } else if gap > 1.5 {
+                missed += (gap.round() as usize).saturating_sub(1);
+            }
+        }
+    }
+    let mut spread: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in &runs {
+        *spread.entry(&r.node).or_default() += 1;
+    }
+    let window = to_e - from_e;
+    println!(
+        "cluster: {jobs} one-second jobs on {nodes} nodes (MariaDB), {:.0} s measured: {} runs = {:.0} runs/s \
+         (expected {:.0}); missed fire times {missed}, run twice {twice}; spread {:?}",
+        window,
+        runs.len(),
+        runs.len() as f64 / window,
+        jobs as f64 * window,
+        spread.values().collect::<Vec<_>>()
+    );
+    println!(
+        "  fire lateness (start - fire time): p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&late, 50.0) * 1e3,
+        percentile(&late, 90.0) * 1e3,
+        percentile(&late, 99.0) * 1e3,
+        late.last().copied().unwrap_or(f64::NAN) * 1e3
+    );
     Ok(())
 }
