@@ -275,12 +275,25 @@ async fn baichuan(runs: usize) -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    println!("RuQi benchmarks (release build; figures vary with the machine)");
-    plugin_overhead(5_000).await?;
-    sqlite_due_runs(2_000, 20).await?;
-    http_post(500).await?;
-    baichuan(500).await?;
-    cluster_lateness(1_000, 2, 30).await?;
+    // `bench [SECTION…]` runs only the named sections (plugin, sqlite, http-post, baichuan, cluster).
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let want = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    println!("RuQi benchmarks (figures vary with the machine and the build profile)");
+    if want("plugin") {
+        plugin_overhead(5_000).await?;
+    }
+    if want("sqlite") {
+        sqlite_due_runs(2_000, 20).await?;
+    }
+    if want("http-post") {
+        http_post(500).await?;
+    }
+    if want("baichuan") {
+        baichuan(500).await?;
+    }
+    if want("cluster") {
+        cluster_lateness(1_000, 2, 30).await?;
+    }
     Ok(())
 }
 
