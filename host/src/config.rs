@@ -144,7 +144,11 @@ impl ServeArgs {
 
     /// Only the store url (flag, env or file), validated: what `ruqi migrate` needs.
     pub fn store_url(&self) -> Result<String, ConfigError> {
-        let store = self.store.clone().or(self.file()?.store).unwrap_or_else(|| "sqlite://ruqi.db".into());
+        self.store_from(&self.file()?)
+    }
+
+    fn store_from(&self, file: &FileConfig) -> Result<String, ConfigError> {
+        let store = self.store.clone().or_else(|| file.store.clone()).unwrap_or_else(|| "sqlite://ruqi.db".into());
         if !crate::store::url_is_known(&store) {
             return Err(bad(
                 "store",
@@ -160,9 +164,9 @@ impl ServeArgs {
     /// Merges flags/env, the file and defaults, and validates.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
         let file = self.file()?;
-        let listen_raw = self.listen.clone().or(file.listen).unwrap_or_else(|| "127.0.0.1:8585".into());
+        let listen_raw = self.listen.clone().or_else(|| file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8585".into());
         let listen: SocketAddr = listen_raw.parse().map_err(|e| bad("listen", format!("{listen_raw}: {e}")))?;
-        let store = self.store_url()?;
+        let store = self.store_from(&file)?;
         let plugins = self.plugins.clone().or(file.plugins).unwrap_or_else(|| "plugins".into());
         if !plugins.is_dir() {
             return Err(bad("plugins", format!("{}: no such folder", plugins.display())));

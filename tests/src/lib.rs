@@ -132,6 +132,18 @@ impl Client {
         a.data()["list"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Polls `route` until it answers `stat: OK`; false if it does not within `within`.
+    pub async fn wait_ok(&self, route: &str, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if self.get(route, "").await.stat == "OK" {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
     /// Polls until `job_id` has at least `n` history rows (or `within` passes).
     pub async fn wait_history(&self, job_id: &str, n: usize, within: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + within;

@@ -213,15 +213,7 @@ async fn a_database_outage_is_survived_without_manual_action() {
     proxy.restore();
 
     // back by itself: the API answers, a new job runs, missed fire times ran once each
-    let mut ok = false;
-    for _ in 0..100 {
-        if a.client.get("job_list", "").await.stat == "OK" {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ok, "the API did not recover");
+    assert!(a.client.wait_ok("job_list", Duration::from_secs(10)).await, "the API did not recover");
     a.client.add("interval", "after", "echo:after", "1s").await;
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert!(a.terminate().success());

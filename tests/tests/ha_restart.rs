@@ -49,15 +49,7 @@ async fn nodes_recover_from_a_mariadb_restart_under_load() {
     tokio::task::spawn_blocking(start_mariadb).await.unwrap();
     assert_eq!(answer.stat, "ERR_SERVER_EXCEPTION", "while the server was down: {}", answer.text);
 
-    let mut ok = false;
-    for _ in 0..150 {
-        if b.client.get("job_list", "").await.stat == "OK" {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ok, "the API did not recover after the restart");
+    assert!(b.client.wait_ok("job_list", Duration::from_secs(15)).await, "the API did not recover after the restart");
     tokio::time::sleep(Duration::from_secs(8)).await;
     assert!(a.terminate().success());
     assert!(b.terminate().success());

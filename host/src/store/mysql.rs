@@ -21,7 +21,10 @@ use chrono_tz::Tz;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{Executor, MySql, QueryBuilder};
 
-use super::query::{push_history_filter, push_job_filter, push_page};
+use super::query::{
+    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM,
+    UPDATE_JOB, insert_history, push_history_filter, push_job_filter, push_page,
+};
 use super::rows::{HistoryRow, JobRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, StoreError};
 use crate::clock::Timestamp;
@@ -101,11 +104,6 @@ impl MysqlStore {
         Ok(Self { pool, tz })
     }
 
-    /// Applies the migrations to an open store (`ruqi migrate`).
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        Ok(MIGRATOR.run(&self.pool).await?)
-    }
-
     async fn claim_in(
         conn: &mut MySqlConnection,
         now: Timestamp,
@@ -154,34 +152,23 @@ impl MysqlStore {
     ) -> Result<FinishOutcome, StoreError> {
         if let Some(h) = history {
             // Keep-first: a second row for the same (job, fire time) is dropped, not an error.
-            sqlx::query(
-                "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost,
-                 scheduler_name, c_time, fire_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON DUPLICATE KEY UPDATE id = id",
-            )
-            .bind(&h.job_id)
-            .bind(&h.job_name)
-            .bind(&h.cmd)
-            .bind(h.success)
-            .bind(&h.output)
-            .bind(h.cost)
-            .bind(&h.scheduler_name)
-            .bind(ts_to_text(h.created))
-            .bind(h.fire_time.map(ts_to_epoch))
-            .execute(&mut *conn)
-            .await?;
+            sqlx::query(insert_history!("ON DUPLICATE KEY UPDATE id = id"))
+                .bind(&h.job_id)
+                .bind(&h.job_name)
+                .bind(&h.cmd)
+                .bind(h.success)
+                .bind(&h.output)
+                .bind(h.cost)
+                .bind(&h.scheduler_name)
+                .bind(ts_to_text(h.created))
+                .bind(h.fire_time.map(ts_to_epoch))
+                .execute(&mut *conn)
+                .await?;
         }
         let id = run.job.id.as_str();
         let done = match next {
-            Some(t) => sqlx::query(
-                "UPDATE ruqi_jobs SET next_run_time = ?, job_lock = 0, claim_owner = NULL, lease_until = NULL, u_time = ?
-                 WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?",
-            )
-            .bind(ts_to_epoch(t))
-            .bind(ts_to_text(now)),
-            None => sqlx::query(
-                "DELETE FROM ruqi_jobs WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?",
-            ),
+            Some(t) => sqlx::query(FINISH_RESCHEDULE).bind(ts_to_epoch(t)).bind(ts_to_text(now)),
+            None => sqlx::query(FINISH_DELETE),
         }
         .bind(id)
         .bind(node)
@@ -192,17 +179,9 @@ impl MysqlStore {
         if done.rows_affected() == 1 {
             return Ok(FinishOutcome::Rescheduled);
         }
-        let released = sqlx::query(
-            "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL
-             WHERE id = ? AND claim_owner = ? AND revision <> ?",
-        )
-        .bind(id)
-        .bind(node)
-        .bind(run.revision)
-        .execute(&mut *conn)
-        .await?;
-        let exists: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM ruqi_jobs WHERE id = ?").bind(id).fetch_one(&mut *conn).await?;
+        let released =
+            sqlx::query(RELEASE_SUPERSEDED).bind(id).bind(node).bind(run.revision).execute(&mut *conn).await?;
+        let exists: i64 = sqlx::query_scalar(COUNT_JOB).bind(id).fetch_one(&mut *conn).await?;
         Ok(if released.rows_affected() == 1 || exists == 0 {
             FinishOutcome::Superseded
         } else {
@@ -268,21 +247,18 @@ impl JobStore for MysqlStore {
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        // sqlx asks for CLIENT_FOUND_ROWS: rows_affected counts matched rows, so an update
-        // writing identical values still finds its job (RuQi 1.x's same-second bug).
-        let res = sqlx::query(
-            "UPDATE ruqi_jobs SET next_run_time = ?, job_state = ?, job_name = ?, job_trigger = ?, job_rule = ?,
-             u_time = ?, revision = revision + 1 WHERE id = ?",
-        )
-        .bind(job.next_run_time.map(ts_to_epoch))
-        .bind(job_state(job))
-        .bind(&job.name)
-        .bind(job.trigger.kind().as_str())
-        .bind(job.trigger.rule())
-        .bind(ts_to_text(job.updated))
-        .bind(job.id.as_str())
-        .execute(&self.pool)
-        .await?;
+        // sqlx asks for CLIENT_FOUND_ROWS (matched rows are counted) and the statement bumps
+        // `revision` anyway: an identical update still finds its job (RuQi 1.x's same-second bug).
+        let res = sqlx::query(UPDATE_JOB)
+            .bind(job.next_run_time.map(ts_to_epoch))
+            .bind(job_state(job))
+            .bind(&job.name)
+            .bind(job.trigger.kind().as_str())
+            .bind(job.trigger.rule())
+            .bind(ts_to_text(job.updated))
+            .bind(job.id.as_str())
+            .execute(&self.pool)
+            .await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(job.id.to_string()));
         }
@@ -290,7 +266,7 @@ impl JobStore for MysqlStore {
     }
 
     async fn remove_job(&self, id: &JobId) -> Result<(), StoreError> {
-        let res = sqlx::query("DELETE FROM ruqi_jobs WHERE id = ?").bind(id.as_str()).execute(&self.pool).await?;
+        let res = sqlx::query(REMOVE_JOB).bind(id.as_str()).execute(&self.pool).await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(id.to_string()));
         }
@@ -344,16 +320,13 @@ impl JobStore for MysqlStore {
         let (runs, undecodable) = claimed_runs(rows, self.tz);
         for id in undecodable {
             // Keep the row (nothing is lost) but park it so it cannot loop.
-            sqlx::query("UPDATE ruqi_jobs SET next_run_time = NULL, job_lock = 0, claim_owner = NULL WHERE id = ?")
-                .bind(&id)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(PARK_JOB).bind(&id).execute(&self.pool).await?;
         }
         Ok(runs)
     }
 
     async fn renew_claim(&self, id: &JobId, node: &str, lease_until: Timestamp) -> Result<bool, StoreError> {
-        let res = sqlx::query("UPDATE ruqi_jobs SET lease_until = ? WHERE id = ? AND claim_owner = ?")
+        let res = sqlx::query(RENEW_CLAIM)
             .bind(ts_to_epoch(lease_until))
             .bind(id.as_str())
             .bind(node)
@@ -374,12 +347,7 @@ impl JobStore for MysqlStore {
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {
-        let res = sqlx::query(
-            "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE claim_owner = ?",
-        )
-        .bind(node)
-        .execute(&self.pool)
-        .await?;
+        let res = sqlx::query(RELEASE_CLAIMS).bind(node).execute(&self.pool).await?;
         Ok(res.rows_affected())
     }
 

@@ -1,10 +1,51 @@
-//! SQL text shared by the SQL backends: the `WHERE` clauses of the API's job and history
-//! filters and the `LIMIT … OFFSET …` of a page, built with bound parameters for any sqlx
-//! database whose placeholders `QueryBuilder` knows (`?` on SQLite and MySQL).
+//! SQL text shared by the SQL backends (both use `?` placeholders): the statements that carry
+//! the claim and fencing rules, written once so SQLite and MySQL cannot drift apart, and the
+//! `WHERE` clauses of the API's job and history filters and the `LIMIT … OFFSET …` of a page,
+//! built with bound parameters for any sqlx database.
 
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use crate::model::{HistoryFilter, JobFilter, Page};
+
+/// Replaces a job's definition (binds: next, state, name, trigger, rule, u_time, id). Bumping
+/// `revision` marks the change for runs in flight and always changes the row, so the affected
+/// row count finds an existing job even when every value is the same.
+pub const UPDATE_JOB: &str = "UPDATE ruqi_jobs SET next_run_time = ?, job_state = ?, job_name = ?, job_trigger = ?,
+     job_rule = ?, u_time = ?, revision = revision + 1 WHERE id = ?";
+/// Deletes a job (binds: id).
+pub const REMOVE_JOB: &str = "DELETE FROM ruqi_jobs WHERE id = ?";
+/// Parks an undecodable row: kept, never claimed again (binds: id).
+pub const PARK_JOB: &str =
+    "UPDATE ruqi_jobs SET next_run_time = NULL, job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE id = ?";
+/// Extends this node's lease (binds: lease_until, id, node).
+pub const RENEW_CLAIM: &str = "UPDATE ruqi_jobs SET lease_until = ? WHERE id = ? AND claim_owner = ?";
+/// Ends a run by rescheduling, only if the claim, revision and fire time are still the ones
+/// claimed (binds: next, u_time, id, node, revision, fire time).
+pub const FINISH_RESCHEDULE: &str = "UPDATE ruqi_jobs SET next_run_time = ?, job_lock = 0, claim_owner = NULL,
+     lease_until = NULL, u_time = ? WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?";
+/// Ends the last run of a job by deleting it, on the same conditions (binds: id, node, revision, fire time).
+pub const FINISH_DELETE: &str =
+    "DELETE FROM ruqi_jobs WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?";
+/// Releases a claim on a job the API changed during the run (binds: id, node, revision).
+pub const RELEASE_SUPERSEDED: &str = "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL
+     WHERE id = ? AND claim_owner = ? AND revision <> ?";
+/// Whether a job exists (binds: id).
+pub const COUNT_JOB: &str = "SELECT COUNT(*) FROM ruqi_jobs WHERE id = ?";
+/// Releases every claim of a node (binds: node).
+pub const RELEASE_CLAIMS: &str =
+    "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE claim_owner = ?";
+/// The history insert (binds: job_id, job_name, cmd, success, output, cost, node, c_time,
+/// fire time) followed by the dialect's keep-the-first-row clause for `(job_id, fire_time)`.
+macro_rules! insert_history {
+    ($on_conflict:literal) => {
+        concat!(
+            "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost,
+             scheduler_name, c_time, fire_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ",
+            $on_conflict
+        )
+    };
+}
+pub(crate) use insert_history;
 
 /// Appends `WHERE …` for a job filter (`id`, `job_name`).
 pub fn push_job_filter<'a, DB>(q: &mut QueryBuilder<'a, DB>, f: &JobFilter)

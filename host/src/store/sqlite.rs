@@ -12,7 +12,10 @@ use chrono_tz::Tz;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::query::{push_history_filter, push_job_filter, push_page};
+use super::query::{
+    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM,
+    UPDATE_JOB, insert_history, push_history_filter, push_job_filter, push_page,
+};
 use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, claimed_runs, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, StoreError};
 use crate::clock::Timestamp;
@@ -79,19 +82,16 @@ impl JobStore for SqliteStore {
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        let res = sqlx::query(
-            "UPDATE ruqi_jobs SET next_run_time = ?, job_state = ?, job_name = ?, job_trigger = ?, job_rule = ?,
-             u_time = ?, revision = revision + 1 WHERE id = ?",
-        )
-        .bind(job.next_run_time.map(ts_to_epoch))
-        .bind(job_state(job))
-        .bind(&job.name)
-        .bind(job.trigger.kind().as_str())
-        .bind(job.trigger.rule())
-        .bind(ts_to_text(job.updated))
-        .bind(job.id.as_str())
-        .execute(&self.pool)
-        .await?;
+        let res = sqlx::query(UPDATE_JOB)
+            .bind(job.next_run_time.map(ts_to_epoch))
+            .bind(job_state(job))
+            .bind(&job.name)
+            .bind(job.trigger.kind().as_str())
+            .bind(job.trigger.rule())
+            .bind(ts_to_text(job.updated))
+            .bind(job.id.as_str())
+            .execute(&self.pool)
+            .await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(job.id.to_string()));
         }
@@ -99,7 +99,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn remove_job(&self, id: &JobId) -> Result<(), StoreError> {
-        let res = sqlx::query("DELETE FROM ruqi_jobs WHERE id = ?").bind(id.as_str()).execute(&self.pool).await?;
+        let res = sqlx::query(REMOVE_JOB).bind(id.as_str()).execute(&self.pool).await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(id.to_string()));
         }
@@ -162,16 +162,13 @@ impl JobStore for SqliteStore {
         let (runs, undecodable) = claimed_runs(rows, self.tz);
         for id in undecodable {
             // Keep the row (nothing is lost) but park it so it cannot loop.
-            sqlx::query("UPDATE ruqi_jobs SET next_run_time = NULL, job_lock = 0, claim_owner = NULL WHERE id = ?")
-                .bind(&id)
-                .execute(&self.pool)
-                .await?;
+            sqlx::query(PARK_JOB).bind(&id).execute(&self.pool).await?;
         }
         Ok(runs)
     }
 
     async fn renew_claim(&self, id: &JobId, node: &str, lease_until: Timestamp) -> Result<bool, StoreError> {
-        let res = sqlx::query("UPDATE ruqi_jobs SET lease_until = ? WHERE id = ? AND claim_owner = ?")
+        let res = sqlx::query(RENEW_CLAIM)
             .bind(ts_to_epoch(lease_until))
             .bind(id.as_str())
             .bind(node)
@@ -190,34 +187,23 @@ impl JobStore for SqliteStore {
     ) -> Result<FinishOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         if let Some(h) = history {
-            sqlx::query(
-                "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost,
-                 scheduler_name, c_time, fire_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (job_id, fire_time) DO NOTHING",
-            )
-            .bind(&h.job_id)
-            .bind(&h.job_name)
-            .bind(&h.cmd)
-            .bind(h.success)
-            .bind(&h.output)
-            .bind(h.cost)
-            .bind(&h.scheduler_name)
-            .bind(ts_to_text(h.created))
-            .bind(h.fire_time.map(ts_to_epoch))
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(insert_history!("ON CONFLICT (job_id, fire_time) DO NOTHING"))
+                .bind(&h.job_id)
+                .bind(&h.job_name)
+                .bind(&h.cmd)
+                .bind(h.success)
+                .bind(&h.output)
+                .bind(h.cost)
+                .bind(&h.scheduler_name)
+                .bind(ts_to_text(h.created))
+                .bind(h.fire_time.map(ts_to_epoch))
+                .execute(&mut *tx)
+                .await?;
         }
         let id = run.job.id.as_str();
         let done = match next {
-            Some(t) => sqlx::query(
-                "UPDATE ruqi_jobs SET next_run_time = ?, job_lock = 0, claim_owner = NULL, lease_until = NULL, u_time = ?
-                 WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?",
-            )
-            .bind(ts_to_epoch(t))
-            .bind(ts_to_text(now)),
-            None => sqlx::query(
-                "DELETE FROM ruqi_jobs WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?",
-            ),
+            Some(t) => sqlx::query(FINISH_RESCHEDULE).bind(ts_to_epoch(t)).bind(ts_to_text(now)),
+            None => sqlx::query(FINISH_DELETE),
         }
         .bind(id)
         .bind(node)
@@ -228,18 +214,10 @@ impl JobStore for SqliteStore {
         let outcome = if done.rows_affected() == 1 {
             FinishOutcome::Rescheduled
         } else {
-            let released = sqlx::query(
-                "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL
-                 WHERE id = ? AND claim_owner = ? AND revision <> ?",
-            )
-            .bind(id)
-            .bind(node)
-            .bind(run.revision)
-            .execute(&mut *tx)
-            .await?;
-            let exists: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM ruqi_jobs WHERE id = ?").bind(id).fetch_optional(&mut *tx).await?;
-            if released.rows_affected() == 1 || exists.is_none() {
+            let released =
+                sqlx::query(RELEASE_SUPERSEDED).bind(id).bind(node).bind(run.revision).execute(&mut *tx).await?;
+            let exists: i64 = sqlx::query_scalar(COUNT_JOB).bind(id).fetch_one(&mut *tx).await?;
+            if released.rows_affected() == 1 || exists == 0 {
                 FinishOutcome::Superseded
             } else {
                 FinishOutcome::LostClaim
@@ -250,12 +228,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {
-        let res = sqlx::query(
-            "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE claim_owner = ?",
-        )
-        .bind(node)
-        .execute(&self.pool)
-        .await?;
+        let res = sqlx::query(RELEASE_CLAIMS).bind(node).execute(&self.pool).await?;
         Ok(res.rows_affected())
     }
 
