@@ -7,15 +7,17 @@ use std::process::Command;
 fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir")).join("..");
     let plugins = root.join("plugins");
-    for watched in [
-        "wit",
-        "plugins/sdk/src",
-        "plugins/shell-bridge/src",
-        "plugins/template/src",
-        "plugins/test-hostile/src",
-        "plugins/Cargo.toml",
-    ] {
-        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    println!("cargo:rerun-if-changed={}", root.join("wit").display());
+    for watched in ["Cargo.toml", "Cargo.lock"] {
+        println!("cargo:rerun-if-changed={}", plugins.join(watched).display());
+    }
+    // every member crate of the plugins workspace: its sources and manifest
+    for entry in std::fs::read_dir(&plugins).expect("plugins/").flatten() {
+        let dir = entry.path();
+        if dir.join("Cargo.toml").is_file() {
+            println!("cargo:rerun-if-changed={}", dir.join("src").display());
+            println!("cargo:rerun-if-changed={}", dir.join("Cargo.toml").display());
+        }
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);

@@ -23,6 +23,8 @@ pub struct Node {
     pub addr: SocketAddr,
     /// `host:port:pid`.
     pub name: String,
+    /// The loaded plugins.
+    pub registry: Arc<Registry>,
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
 }
@@ -57,9 +59,27 @@ pub async fn load_plugins(settings: &Settings) -> anyhow::Result<Arc<Registry>> 
     Ok(Arc::new(Registry::open(runtime, settings.plugins.clone()).await?))
 }
 
+/// What a node is built with besides its settings: the seams tests replace.
+#[derive(Clone)]
+pub struct Deps {
+    /// The clock (the wall clock in production, a `ManualClock` in tests).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for Deps {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock) }
+    }
+}
+
 /// Starts a node: binds, wires everything, and serves in the background.
 pub async fn start(settings: Settings) -> anyhow::Result<Node> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    start_with(settings, Deps::default()).await
+}
+
+/// [`start`] with the given dependencies.
+pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> {
+    let clock = deps.clock;
     let store: Arc<dyn JobStore> = store::open_with(&settings.store, settings.timezone, settings.migrate)
         .await
         .with_context(|| format!("cannot open store {}", store::redact_url(&settings.store)))?;
@@ -68,7 +88,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Node> {
         TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let name = node_name(addr.port());
-    if settings.tokens.is_empty() && settings.exposed() {
+    if !settings.tokens.enabled() && settings.exposed() {
         tracing::warn!(%addr, "authentication is off and the API listens beyond loopback; set --tokens");
     }
 
@@ -94,10 +114,12 @@ pub async fn start(settings: Settings) -> anyhow::Result<Node> {
         validator: registry.clone(),
         scheduler: handle,
         tz: settings.timezone,
-        tokens: settings.tokens.clone().into(),
+        tokens: Arc::new(settings.tokens.clone()),
+        max_body_bytes: settings.max_body_bytes,
     };
     let cancel = CancellationToken::new();
     let watcher = registry.watch(cancel.clone()).context("cannot watch the plugins folder")?;
+    let node_registry = registry.clone();
     let task = {
         let (cancel, name) = (cancel.clone(), name.clone());
         tokio::spawn(async move {
@@ -120,7 +142,7 @@ pub async fn start(settings: Settings) -> anyhow::Result<Node> {
         })
     };
     tracing::info!(%addr, node = %name, store = %store::redact_url(&settings.store), plugins = %settings.plugins.display(), "RuQi listening on http://{addr}");
-    Ok(Node { addr, name, cancel, task })
+    Ok(Node { addr, name, registry: node_registry, cancel, task })
 }
 
 /// Runs a node until SIGTERM or SIGINT.

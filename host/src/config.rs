@@ -43,9 +43,21 @@ pub struct ServeArgs {
     /// Where script cmds are resolved and run [default: the current directory].
     #[arg(long, env = "RUQI_WORKDIR")]
     pub workdir: Option<PathBuf>,
-    /// Comma-separated bearer tokens; none = authentication off.
+    /// Comma-separated bearer tokens that may call every route; none (and no other tokens) =
+    /// authentication off.
     #[arg(long, env = "RUQI_TOKENS")]
     pub tokens: Option<String>,
+    /// Comma-separated bearer tokens that may only read (show, list, history, status).
+    #[arg(long, env = "RUQI_READ_TOKENS")]
+    pub read_tokens: Option<String>,
+    /// File of bearer tokens, one per line: `TOKEN` (every route) or `TOKEN read-only`; blank
+    /// lines and `#` comments are skipped. Added to --tokens / --read-tokens.
+    #[arg(long, env = "RUQI_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+    /// Largest request body read, in bytes; a larger one is refused with ERR_BAD_PARAMS
+    /// [default: 1048576].
+    #[arg(long, env = "RUQI_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
     /// IANA zone rules are read in and times shown in [default: the system's zone].
     #[arg(long, env = "RUQI_TIMEZONE")]
     pub timezone: Option<String>,
@@ -80,6 +92,12 @@ struct FileConfig {
     plugins: Option<PathBuf>,
     workdir: Option<PathBuf>,
     tokens: Option<Vec<String>>,
+    #[serde(alias = "read_tokens")]
+    read_tokens: Option<Vec<String>>,
+    #[serde(alias = "tokens_file")]
+    tokens_file: Option<PathBuf>,
+    #[serde(alias = "max_body_bytes")]
+    max_body_bytes: Option<usize>,
     timezone: Option<String>,
     concurrency: Option<usize>,
     #[serde(alias = "misfire_grace")]
@@ -104,8 +122,10 @@ pub struct Settings {
     pub plugins: PathBuf,
     /// Work directory for scripts.
     pub workdir: PathBuf,
-    /// Bearer tokens.
-    pub tokens: Vec<String>,
+    /// Bearer tokens (full access and read-only).
+    pub tokens: crate::api::Tokens,
+    /// Largest request body read, in bytes.
+    pub max_body_bytes: usize,
     /// Zone.
     pub timezone: Tz,
     /// Concurrent runs.
@@ -120,6 +140,35 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Apply the store's migrations at start.
     pub migrate: bool,
+}
+
+/// Default largest request body.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Splits a comma-separated token list.
+fn token_list(raw: &str) -> Vec<String> {
+    raw.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect()
+}
+
+/// Reads a tokens file: `TOKEN` or `TOKEN read-only` per line, `#` comments.
+fn tokens_file(path: &Path, into: &mut crate::api::Tokens) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| bad("tokens-file", format!("{}: {e}", path.display())))?;
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        let mut words = line.split_whitespace();
+        let (Some(token), access) = (words.next(), words.next()) else { continue };
+        match (access, words.next()) {
+            (None, _) => into.full.push(token.to_owned()),
+            (Some("read-only"), None) => into.read_only.push(token.to_owned()),
+            _ => {
+                return Err(bad(
+                    "tokens-file",
+                    format!("{} line {}: expected `TOKEN` or `TOKEN read-only`", path.display(), n + 1),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Default poll interval for a store shared by several nodes.
@@ -179,11 +228,28 @@ impl ServeArgs {
             return Err(bad("workdir", format!("{}: no such folder", workdir.display())));
         }
         let workdir = workdir.canonicalize().map_err(|e| bad("workdir", e.to_string()))?;
-        let tokens: Vec<String> = match (&self.tokens, file.tokens) {
-            (Some(t), _) => t.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
-            (None, Some(t)) => t,
-            (None, None) => Vec::new(),
+        let mut tokens = crate::api::Tokens {
+            full: match (&self.tokens, file.tokens) {
+                (Some(t), _) => token_list(t),
+                (None, Some(t)) => t,
+                (None, None) => Vec::new(),
+            },
+            read_only: match (&self.read_tokens, file.read_tokens) {
+                (Some(t), _) => token_list(t),
+                (None, Some(t)) => t,
+                (None, None) => Vec::new(),
+            },
         };
+        if let Some(path) = self.tokens_file.clone().or(file.tokens_file) {
+            tokens_file(&path, &mut tokens)?;
+        }
+        if tokens.full.iter().chain(&tokens.read_only).any(|t| t.chars().any(|c| c.is_whitespace() || c.is_control())) {
+            return Err(bad("tokens", "a token cannot contain blanks or control characters"));
+        }
+        let max_body_bytes = self.max_body_bytes.or(file.max_body_bytes).unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes < 1024 {
+            return Err(bad("max-body-bytes", "must be at least 1024"));
+        }
         let timezone = match self.timezone.clone().or(file.timezone) {
             Some(name) => name.parse::<Tz>().map_err(|_| bad("timezone", format!("{name}: not an IANA zone name")))?,
             None => system_zone(),
@@ -209,6 +275,7 @@ impl ServeArgs {
             plugins,
             workdir,
             tokens,
+            max_body_bytes,
             timezone,
             concurrency,
             misfire_grace: Duration::from_secs(self.misfire_grace.or(file.misfire_grace).unwrap_or(30)),
@@ -252,7 +319,8 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:8585");
         assert_eq!(s.store, "sqlite://ruqi.db");
         assert_eq!(s.timezone, chrono_tz::Asia::Shanghai);
-        assert!(s.tokens.is_empty() && s.poll_interval.is_none());
+        assert!(!s.tokens.enabled() && s.poll_interval.is_none());
+        assert_eq!(s.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
 
         let file = dir.path().join("ruqi.toml");
         std::fs::write(&file, "listen = \"0.0.0.0:9000\"\ntokens = [\"a\"]\nstore = \"memory\"\n").unwrap();
@@ -264,7 +332,7 @@ mod tests {
         };
         let s = args.settings().unwrap();
         assert_eq!(s.listen.port(), 9000);
-        assert_eq!(s.tokens, vec!["a".to_owned()]);
+        assert_eq!(s.tokens.full, vec!["a".to_owned()]);
         assert_eq!(s.store, "sqlite://x.db", "flag wins over file");
         assert!(s.exposed());
 
@@ -305,5 +373,32 @@ mod tests {
             ServeArgs { config: Some(file), plugins: Some(plugins), ..Default::default() }.settings().unwrap_err();
         assert_eq!(err.setting, "config");
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn tokens_from_flags_and_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().to_owned();
+        let file = dir.path().join("tokens");
+        std::fs::write(&file, "# operators\nadmin-1\n\nviewer-1 read-only  # dashboards\n").unwrap();
+        let args = ServeArgs {
+            plugins: Some(plugins.clone()),
+            tokens: Some("a, b".into()),
+            read_tokens: Some("r".into()),
+            tokens_file: Some(file.clone()),
+            ..Default::default()
+        };
+        let t = args.settings().unwrap().tokens;
+        assert_eq!(t.full, ["a", "b", "admin-1"]);
+        assert_eq!(t.read_only, ["r", "viewer-1"]);
+        std::fs::write(&file, "x writer\n").unwrap();
+        let err = ServeArgs { plugins: Some(plugins.clone()), tokens_file: Some(file), ..Default::default() }
+            .settings()
+            .unwrap_err();
+        assert_eq!(err.setting, "tokens-file");
+        let err = ServeArgs { plugins: Some(plugins), max_body_bytes: Some(10), ..Default::default() }
+            .settings()
+            .unwrap_err();
+        assert_eq!(err.setting, "max-body-bytes");
     }
 }

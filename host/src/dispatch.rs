@@ -1,20 +1,27 @@
 //! The dispatcher: *who* runs a claimed run, how many at once, and recording the outcome.
 //!
 //! Each run is a task holding one permit of a semaphore (the concurrency bound) and the
-//! job's claim, renewed while it runs; its end writes history and the next fire time in one
-//! store call. Misfire: a run found later than the grace after its fire time is skipped
-//! (logged, no history row, as in RuQi) and the job moves to its next fire time.
+//! job's claim (a [`HeldClaim`], renewed while it runs); its end writes history and the next
+//! fire time in one store call. Misfire: a run found later than the grace after its fire time
+//! is skipped (logged, no history row, as in RuQi) and the job moves to its next fire time.
+//!
+//! Fencing: a run executes only while its claim is provably held. When a renewal finds the
+//! claim gone (another node took the job over, or the job was removed), or renewals fail
+//! until the lease may have run out, the run is cancelled: the plugin call is dropped (a
+//! command it started is killed with its process group) and nothing is recorded for that fire
+//! time, which now belongs to whoever holds the claim.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::clock::{Clock, Timestamp};
-use crate::model::{ClaimedRun, HistoryRecord, MAX_OUTPUT_CHARS, truncate_chars};
+use crate::model::{ClaimedRun, HistoryRecord, JobId, MAX_OUTPUT_CHARS, truncate_chars};
 use crate::plugin::{ExecOutcome, Registry, RunRequest};
 use crate::store::{FinishOutcome, JobStore};
 use crate::trigger::{Trigger, format_python};
@@ -46,6 +53,27 @@ pub struct DispatchConfig {
     pub misfire_grace: Duration,
     /// Zone for the fire time shown to plugins.
     pub tz: chrono_tz::Tz,
+}
+
+/// A running run's claim: renewed by a task this owns (aborted when it is dropped, so an early
+/// return or a panic cannot leave a lease renewed for ever); [`HeldClaim::lost`] resolves when
+/// the claim can no longer be proven held.
+struct HeldClaim {
+    renewer: tokio::task::JoinHandle<()>,
+    lost: CancellationToken,
+}
+
+impl HeldClaim {
+    /// Resolves when the claim is lost.
+    async fn lost(&self) {
+        self.lost.cancelled().await;
+    }
+}
+
+impl Drop for HeldClaim {
+    fn drop(&mut self) {
+        self.renewer.abort();
+    }
 }
 
 /// See the module doc.
@@ -154,11 +182,17 @@ impl Dispatcher {
             fire_time: format_python(run.fire_time, self.config.tz),
         };
         tracing::info!(cmd = %run.job.cmd, "run start");
-        let renewer = self.spawn_renewer(&run);
+        let claim = self.hold_claim(&run.job.id, lease_until);
         let started = self.clock.now();
-        let outcome = self.executor.execute(&request).await;
+        let outcome = tokio::select! {
+            outcome = self.executor.execute(&request) => outcome,
+            () = claim.lost() => {
+                tracing::warn!("claim lost while running: run cancelled, nothing recorded for this fire time");
+                return;
+            }
+        };
         let ended = self.clock.now();
-        renewer.abort();
+        drop(claim);
         let success = outcome.success();
         let output = truncate_chars(outcome.into_output(), MAX_OUTPUT_CHARS);
         let cost = (ended - started).num_microseconds().unwrap_or(0) as f64 / 1e6;
@@ -179,26 +213,36 @@ impl Dispatcher {
         self.finish(&run, next, Some(&history)).await;
     }
 
-    /// Keeps the claim alive while the run executes.
-    fn spawn_renewer(&self, run: &ClaimedRun) -> tokio::task::JoinHandle<()> {
+    /// Keeps the claim on `id` (held until `held_until`) alive while the run executes.
+    fn hold_claim(&self, id: &JobId, held_until: Timestamp) -> HeldClaim {
         let (store, clock, node, lease) =
             (self.store.clone(), self.clock.clone(), self.config.node.clone(), self.config.lease);
-        let id = run.job.id.clone();
-        tokio::spawn(async move {
+        let (id, lost) = (id.clone(), CancellationToken::new());
+        let signal = lost.clone();
+        let renewer = tokio::spawn(async move {
             let every = lease / 3;
+            let margin = chrono::Duration::from_std(every).unwrap_or_default();
+            let mut held_until = held_until;
             loop {
                 tokio::time::sleep(every).await;
                 let until = clock.now() + chrono::Duration::from_std(lease).unwrap_or_default();
                 match store.renew_claim(&id, &node, until).await {
-                    Ok(true) => {}
+                    Ok(true) => held_until = until,
                     Ok(false) => {
-                        tracing::warn!(job_id = %id, "claim lost while running");
+                        tracing::warn!(job_id = %id, "claim renewal found the claim gone (taken over or job removed)");
+                        signal.cancel();
+                        return;
+                    }
+                    Err(e) if clock.now() + margin >= held_until => {
+                        tracing::warn!(job_id = %id, error = %e, "claim renewals failed until the lease ran out");
+                        signal.cancel();
                         return;
                     }
                     Err(e) => tracing::warn!(job_id = %id, error = %e, "claim renewal failed; retrying"),
                 }
             }
-        })
+        });
+        HeldClaim { renewer, lost }
     }
 
     /// Records the end of a run, retrying store errors so no history row is lost.

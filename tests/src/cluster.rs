@@ -27,6 +27,49 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
+    /// Runs `bin serve ARGS…` with its log (stderr) in `log`, and waits until it serves.
+    pub async fn serve(bin: &Path, args: &[std::ffi::OsString], log: PathBuf) -> Self {
+        let err = std::fs::File::create(&log).expect("log file");
+        let mut child = Command::new(bin)
+            .arg("serve")
+            .args(args)
+            .env("RUQI_LOG", "info,sqlx=warn")
+            .env_remove("RUQI_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .expect("spawn ruqi");
+        let pid = child.id();
+        let re = regex::Regex::new(r"listening on http://(\S+)").expect("regex");
+        for _ in 0..600 {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(c) = re.captures(&text) {
+                let addr: SocketAddr = c[1].parse().expect("addr");
+                let host = nix::unistd::gethostname().expect("hostname").into_string().expect("utf-8 hostname");
+                let name = format!("{host}:{}:{pid}", addr.port());
+                return NodeProcess { child, addr, name, log, client: Client::new(addr) };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("node did not start within 30 s: {}", std::fs::read_to_string(&log).unwrap_or_default());
+    }
+
+    /// Peak and current resident memory of the process, in KiB (`VmHWM`, `VmRSS`).
+    pub fn memory_kib(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
     /// The process id.
     pub fn pid(&self) -> Pid {
         Pid::from_raw(self.child.id() as i32)
@@ -127,36 +170,12 @@ impl Cluster {
     pub async fn start_node(&mut self) -> NodeProcess {
         self.started += 1;
         let log = self.dir.path().join(format!("node{}.log", self.started));
-        let err = std::fs::File::create(&log).expect("log file");
-        let mut child = Command::new(&self.bin)
-            .args(["serve", "--listen", "127.0.0.1:0", "--timezone", "UTC", "--store", &self.store_url])
-            .arg("--plugins")
-            .arg(self.dir.path().join("plugins"))
-            .arg("--workdir")
-            .arg(self.dir.path())
-            .args(&self.args)
-            .env("RUQI_LOG", "info,sqlx=warn")
-            .env_remove("RUQI_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err)
-            .spawn()
-            .expect("spawn ruqi");
-        let pid = child.id();
-        let re = regex::Regex::new(r"listening on http://(\S+)").expect("regex");
-        for _ in 0..600 {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if let Some(c) = re.captures(&text) {
-                let addr: SocketAddr = c[1].parse().expect("addr");
-                let host = nix::unistd::gethostname().expect("hostname").into_string().expect("utf-8 hostname");
-                let name = format!("{host}:{}:{pid}", addr.port());
-                return NodeProcess { child, addr, name, log, client: Client::new(addr) };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("node did not start within 30 s: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        let mut args: Vec<std::ffi::OsString> =
+            ["--listen", "127.0.0.1:0", "--timezone", "UTC", "--store", &self.store_url].map(Into::into).to_vec();
+        args.extend(["--plugins".into(), self.dir.path().join("plugins").into()]);
+        args.extend(["--workdir".into(), self.dir.path().into()]);
+        args.extend(self.args.iter().map(Into::into));
+        NodeProcess::serve(&self.bin, &args, log).await
     }
 
     /// Every history row, oldest fire time first.

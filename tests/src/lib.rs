@@ -86,9 +86,23 @@ impl Client {
 
     /// Sends `method path?query` with an optional raw body.
     pub async fn send(&self, method: reqwest::Method, path_and_query: &str, body: Option<&str>) -> Answer {
+        self.send_raw(method, path_and_query, &[], body.map(|b| b.as_bytes().to_vec())).await
+    }
+
+    /// Sends `method path?query` with extra headers and optional raw body bytes.
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Answer {
         let mut req = self.http.request(method, format!("{}{}", self.base, path_and_query));
         if let Some(b) = body {
-            req = req.body(b.to_owned());
+            req = req.body(b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
         }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
@@ -167,6 +181,8 @@ pub struct TestServer {
     pub dir: tempfile::TempDir,
     /// The settings it was started with.
     pub settings: ruqi::config::Settings,
+    /// What it was built with (its clock).
+    pub deps: ruqi::app::Deps,
 }
 
 /// Options of a [`TestServer`].
@@ -182,6 +198,14 @@ pub struct ServerOptions {
     pub timezone: &'static str,
     /// Work directory (default: tests/fixtures).
     pub workdir: Option<PathBuf>,
+    /// Read-only bearer tokens.
+    pub read_tokens: Vec<String>,
+    /// Claim lease in seconds (default: the service's).
+    pub lease: Option<u64>,
+    /// Largest request body (default: the service's).
+    pub max_body_bytes: Option<usize>,
+    /// A clock the test moves by hand (default: the wall clock).
+    pub clock: Option<ruqi::clock::ManualClock>,
 }
 
 impl Default for ServerOptions {
@@ -192,6 +216,10 @@ impl Default for ServerOptions {
             tokens: Vec::new(),
             timezone: "Asia/Shanghai",
             workdir: None,
+            read_tokens: Vec::new(),
+            lease: None,
+            max_body_bytes: None,
+            clock: None,
         }
     }
 }
@@ -212,13 +240,20 @@ impl TestServer {
             plugins: Some(plugins),
             workdir: Some(opts.workdir.clone().unwrap_or_else(fixtures)),
             tokens: Some(opts.tokens.join(",")),
+            read_tokens: Some(opts.read_tokens.join(",")),
             timezone: Some(opts.timezone.into()),
             shutdown_grace: Some(5),
+            lease: opts.lease,
+            max_body_bytes: opts.max_body_bytes,
             ..Default::default()
         };
         let settings = args.settings().expect("settings");
-        let node = ruqi::app::start(settings.clone()).await.expect("server starts");
-        Self { client: Client::new(node.addr), node: Some(node), dir, settings }
+        let deps = match opts.clock {
+            Some(clock) => ruqi::app::Deps { clock: std::sync::Arc::new(clock) },
+            None => ruqi::app::Deps::default(),
+        };
+        let node = ruqi::app::start_with(settings.clone(), deps.clone()).await.expect("server starts");
+        Self { client: Client::new(node.addr), node: Some(node), dir, settings, deps }
     }
 
     /// Stops the server (graceful) and starts it again on the same folder and store.
@@ -226,7 +261,7 @@ impl TestServer {
         if let Some(n) = self.node.take() {
             n.shutdown().await.expect("clean shutdown");
         }
-        let node = ruqi::app::start(self.settings.clone()).await.expect("server restarts");
+        let node = ruqi::app::start_with(self.settings.clone(), self.deps.clone()).await.expect("server restarts");
         self.client = Client::new(node.addr);
         self.node = Some(node);
     }

@@ -392,6 +392,112 @@ async fn bearer_tokens_guard_every_route() {
     assert_eq!(ok.get("job_list", "").await.data()["total"], 0, "the refused add changed nothing");
     assert_eq!(ok.post("job_add", job("interval", "x", HELLO, "1h")).await.stat, "OK");
     assert_eq!(anon.with_token("t0ken").get("job_list", "").await.data()["total"], 1);
+    // the scheme is case-insensitive (RFC 7235)
+    for value in ["Bearer t0ken", "bearer t0ken", "BEARER t0ken", "BeArEr  other"] {
+        let a = anon.send_raw(Method::GET, "/ruqi/job_list", &[("authorization", value)], None).await;
+        assert_eq!((a.status, a.stat.as_str()), (200, "OK"), "{value}");
+    }
+    for value in ["Basic t0ken", "t0ken", "Bearer", "Bearer t0ke", "Bearert0ken"] {
+        let a = anon.send_raw(Method::GET, "/ruqi/job_list", &[("authorization", value)], None).await;
+        assert_eq!(a.status, 401, "{value}");
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn read_only_tokens_read_and_change_nothing() {
+    let s = TestServer::start(ServerOptions {
+        tokens: vec!["admin".into()],
+        read_tokens: vec!["viewer".into()],
+        ..Default::default()
+    })
+    .await;
+    let admin = s.client.with_token("admin");
+    assert_eq!(admin.post("job_add", job("interval", "x", HELLO, "1h")).await.stat, "OK");
+    let viewer = s.client.with_token("viewer");
+    for (route, q) in [
+        ("job_list", ""),
+        ("get_jobs", ""),
+        ("job_show", "job_id=x"),
+        ("job_history_list", ""),
+        ("scheduler_status", ""),
+    ] {
+        let a = viewer.get(route, q).await;
+        assert_eq!((a.status, a.stat.as_str()), (200, "OK"), "{route}");
+    }
+    let writes = [
+        ("job_add", job("interval", "y", HELLO, "1h")),
+        ("job_modify", job("interval", "x", HELLO, "2h")),
+        ("job_pause", json!({"job_id": "x"})),
+        ("job_resume", json!({"job_id": "x"})),
+        ("job_remove", json!({"job_id": "x"})),
+        ("job_history_clear", json!({})),
+        ("scheduler_wakeup", json!({})),
+        ("add_job", job("interval", "y", HELLO, "1h")),
+    ];
+    for (route, body) in writes {
+        let a = viewer.post(route, body).await;
+        assert_eq!((a.status, a.text.as_str()), (403, r#"{"stat": "ERR_FORBIDDEN"}"#), "{route}");
+        assert!(a.reason.unwrap().contains("read-only"), "{route}");
+    }
+    let shown = admin.post("job_show", json!({"job_id": "x"})).await;
+    assert_eq!(
+        (shown.data()["rule"].as_str(), admin.get("job_list", "").await.data()["total"].as_u64()),
+        (Some("3600s"), Some(1))
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_in_the_envelope_after_the_token() {
+    let s =
+        TestServer::start(ServerOptions { tokens: vec!["t".into()], max_body_bytes: Some(4096), ..Default::default() })
+            .await;
+    let c = s.client.with_token("t");
+    let mut big = job("interval", "big", HELLO, "1h");
+    big["job_name"] = json!("x".repeat(5000));
+    let a = c.post("job_add", big.clone()).await;
+    assert_eq!((a.status, a.text.as_str()), (200, r#"{"stat": "ERR_BAD_PARAMS"}"#));
+    assert!(a.reason.as_deref().unwrap().contains("larger than 4096 bytes (setting max-body-bytes)"), "{:?}", a.reason);
+    assert_eq!(a.headers.get("content-type").unwrap(), "application/json");
+    // no token: refused before the body is looked at
+    let a = s.client.post("job_add", big).await;
+    assert_eq!(a.status, 401);
+    // a body without Content-Length (chunked) is cut at the limit too
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(b"{\"job_name\": \"".to_vec()), Ok(vec![b'x'; 8000]), Ok(b"\"}".to_vec())];
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/ruqi/job_add", s.node.as_ref().unwrap().addr))
+        .bearer_auth("t")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), r#"{"stat": "ERR_BAD_PARAMS"}"#);
+    assert_eq!(c.get("job_list", "").await.data()["total"], 0, "nothing was added");
+    // at the limit is fine
+    assert_eq!(c.post("job_add", job("interval", "small", HELLO, "1h")).await.stat, "OK");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn dates_the_store_cannot_hold_exactly_are_refused() {
+    let s = TestServer::start(ServerOptions { timezone: "UTC", ..Default::default() }).await;
+    let c = &s.client;
+    let a = c.post("job_add", job("date", "far", HELLO, "9999-12-31 23:59:59.999999")).await;
+    assert_eq!(a.stat, "ERR");
+    assert!(a.reason.unwrap().contains("cannot be stored exactly"));
+    let a = c.post("job_add", job("date", "year0", HELLO, "0000-06-15 12:00:00")).await;
+    assert_eq!(a.stat, "ERR");
+    for (id, rule) in [("far", "9999-12-31 23:59:59"), ("micro", "2106-02-07 06:28:15.999999")] {
+        assert_eq!(c.post("job_add", job("date", id, HELLO, rule)).await.stat, "OK", "{rule}");
+        let shown = c.post("job_show", json!({"job_id": id})).await;
+        assert_eq!((shown.data()["nexttime"].as_str(), shown.data()["rule"].as_str()), (Some(rule), Some(rule)));
+        let listed = c.get("job_list", &format!("job_id={id}")).await;
+        assert_eq!(listed.data()["list"][0]["next_run_time"].as_str(), Some(&rule[..19]));
+    }
     s.stop().await;
 }
 

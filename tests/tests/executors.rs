@@ -137,21 +137,104 @@ async fn http_post_refuses_bad_cmds_at_add_time() {
 }
 
 #[tokio::test]
-async fn http_post_reaches_only_granted_hosts() {
+async fn http_post_reaches_only_granted_origins() {
     let (base, seen) = http_server().await;
-    let s = server_with("http-post", Some("hosts = [\"example.org\"]\n")).await;
-    let row = run_once(&s, "denied", &format!("{base}/echo#{{}}")).await;
-    assert_eq!(row["cmd_is_success"], false);
-    let out = row["cmd_output"].as_str().unwrap();
-    assert!(out.contains("request denied: host not granted to this plugin"), "{out}");
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let denied = |row: &Value| {
+        assert_eq!(row["cmd_is_success"], false, "{row}");
+        let out = row["cmd_output"].as_str().unwrap();
+        assert!(out.contains("request denied: host not granted to this plugin"), "{out}");
+    };
+    // another host; the right host on its default port only; the right host on another port
+    for (n, grant) in
+        ["example.org", "127.0.0.1", &format!("127.0.0.1:{}", port.parse::<u16>().unwrap() + 1)].into_iter().enumerate()
+    {
+        let s = server_with("http-post", Some(&format!("hosts = [\"{grant}\"]\n"))).await;
+        denied(&run_once(&s, &format!("denied{n}"), &format!("{base}/echo#{{}}")).await);
+        s.stop().await;
+    }
     assert!(seen.requests.lock().unwrap().is_empty(), "nothing reached the server");
-    s.stop().await;
 
-    let s = server_with("http-post", Some("hosts = [\"127.0.0.1\"]\n")).await;
-    let row = run_once(&s, "granted", &format!("{base}/echo#{{\"x\":2}}")).await;
-    assert_eq!(row["cmd_is_success"], true, "{row}");
-    assert_eq!(seen.requests.lock().unwrap().len(), 1);
+    for (n, grant) in [format!("127.0.0.1:{port}"), "127.0.0.1:*".to_owned(), "*".to_owned()].iter().enumerate() {
+        let s = server_with("http-post", Some(&format!("hosts = [\"{grant}\"]\n"))).await;
+        let row = run_once(&s, &format!("granted{n}"), &format!("{base}/echo#{{\"x\":2}}")).await;
+        assert_eq!(row["cmd_is_success"], true, "{grant}: {row}");
+        s.stop().await;
+    }
+    assert_eq!(seen.requests.lock().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn every_redirect_hop_is_checked_against_the_grant() {
+    // A granted origin that redirects to one that is not: the second hop is refused.
+    let (target, seen) = http_server().await;
+    let app = axum::Router::new().route(
+        "/away",
+        post({
+            let target = target.clone();
+            move || async move { Redirect::temporary(&format!("{target}/echo")) }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let s = server_with("http-post", Some(&format!("hosts = [\"127.0.0.1:{}\"]\n", addr.port()))).await;
+    let row = run_once(&s, "hop", &format!("http://{addr}/away#{{\"x\":1}}")).await;
+    assert_eq!(row["cmd_is_success"], false, "{row}");
+    assert!(row["cmd_output"].as_str().unwrap().contains("request denied"), "{row}");
+    assert!(seen.requests.lock().unwrap().is_empty(), "the redirect target was not reached");
     s.stop().await;
+}
+
+/// A receiver written with Python's `http.server`, which reads exactly `Content-Length` bytes
+/// of a request body (a chunked body reads as empty there), and answers what it got as JSON.
+const PY_RECEIVER: &str = r#"
+import http.server, json, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get('Content-Length') or 0)
+        raw = self.rfile.read(n)
+        try:
+            got = json.loads(raw) if raw else {}
+        except ValueError:
+            got = None
+        body = json.dumps({"got": got, "length": self.headers.get('Content-Length'),
+                           "chunked": self.headers.get('Transfer-Encoding')}).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+#[tokio::test]
+async fn http_post_sends_content_length_to_a_plain_python_server() {
+    use tokio::io::AsyncBufReadExt;
+    let mut py = tokio::process::Command::new("python3")
+        .args(["-c", PY_RECEIVER])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    tokio::io::BufReader::new(py.stdout.take().unwrap()).read_line(&mut line).await.unwrap();
+    let port: u16 = line.trim().parse().expect("receiver port");
+    let s = server_with("http-post", None).await;
+    let body = r#"{"str_info": "你好", "n": [1, 2, {"deep": true}]}"#;
+    let row = run_once(&s, "py", &format!("http://127.0.0.1:{port}/hook#{body}")).await;
+    assert_eq!(row["cmd_is_success"], true, "{row}");
+    let answer: Value = serde_json::from_str(row["cmd_output"].as_str().unwrap()).unwrap();
+    let sent: Value = serde_json::from_str(body).unwrap();
+    assert_eq!(answer["got"], sent, "the receiver read the whole body: {answer}");
+    assert_eq!(answer["length"], json!(body.len().to_string()));
+    assert_eq!(answer["chunked"], Value::Null);
+    s.stop().await;
+    let _ = py.kill().await;
 }
 
 #[tokio::test]

@@ -1,28 +1,62 @@
-//! Bearer-token authentication: with tokens configured, every RuQi route needs
-//! `Authorization: Bearer <token>` naming one of them (compared in constant time).
+//! Bearer-token authentication: with tokens configured, every RuQi route needs an
+//! `Authorization` header with the `Bearer` scheme (any letter case, RFC 7235) naming one of
+//! them. Tokens are compared in constant time (`subtle`), and every configured token is
+//! compared, so the answer's timing tells nothing about which one nearly matched. Read-only
+//! tokens may call only the routes that change nothing (show, list, history, status).
 
 use axum::http::{HeaderMap, header};
+use subtle::ConstantTimeEq;
 
 use super::ApiError;
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The accepted tokens; both lists empty = authentication off.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tokens {
+    /// Tokens that may call every route.
+    pub full: Vec<String>,
+    /// Tokens that may call only the read-only routes.
+    pub read_only: Vec<String>,
 }
 
-/// Passes when auth is off or the request carries a configured token.
-pub fn check(tokens: &[String], headers: &HeaderMap) -> Result<(), ApiError> {
-    if tokens.is_empty() {
-        return Ok(());
+/// What a request may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Every route.
+    Full,
+    /// Only routes that change nothing.
+    ReadOnly,
+}
+
+impl Tokens {
+    /// Whether authentication is on.
+    pub fn enabled(&self) -> bool {
+        !(self.full.is_empty() && self.read_only.is_empty())
     }
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    match given {
-        None => Err(ApiError::Unauthorized("missing bearer token".into())),
-        Some(t) if tokens.iter().any(|k| constant_time_eq(k.as_bytes(), t.as_bytes())) => Ok(()),
-        Some(_) => Err(ApiError::Unauthorized("invalid bearer token".into())),
+}
+
+/// Whether `given` is one of `tokens`, comparing against every one of them in constant time.
+fn any_matches(tokens: &[String], given: &[u8]) -> bool {
+    tokens.iter().fold(subtle::Choice::from(0), |found, t| found | t.as_bytes().ct_eq(given)).into()
+}
+
+/// The access a request has: `Full` when auth is off, else what its bearer token grants.
+pub fn check(tokens: &Tokens, headers: &HeaderMap) -> Result<Access, ApiError> {
+    if !tokens.enabled() {
+        return Ok(Access::Full);
+    }
+    let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
+    let given = value
+        .split_once(char::is_whitespace)
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(given) = given.filter(|t| !t.is_empty()) else {
+        return Err(ApiError::Unauthorized("missing bearer token".into()));
+    };
+    let (full, read) = (any_matches(&tokens.full, given.as_bytes()), any_matches(&tokens.read_only, given.as_bytes()));
+    match (full, read) {
+        (true, _) => Ok(Access::Full),
+        (false, true) => Ok(Access::ReadOnly),
+        (false, false) => Err(ApiError::Unauthorized("invalid bearer token".into())),
     }
 }
 
@@ -30,17 +64,25 @@ pub fn check(tokens: &[String], headers: &HeaderMap) -> Result<(), ApiError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tokens() {
+    fn with(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        assert!(check(&[], &h).is_ok());
-        let toks = vec!["s3cret".to_owned(), "other".to_owned()];
-        assert!(check(&toks, &h).is_err());
-        h.insert(header::AUTHORIZATION, "Bearer nope".parse().unwrap());
-        assert!(check(&toks, &h).is_err());
-        h.insert(header::AUTHORIZATION, "Bearer other".parse().unwrap());
-        assert!(check(&toks, &h).is_ok());
-        h.insert(header::AUTHORIZATION, "Basic other".parse().unwrap());
-        assert!(check(&toks, &h).is_err());
+        h.insert(header::AUTHORIZATION, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn tokens_schemes_and_access() {
+        assert_eq!(check(&Tokens::default(), &HeaderMap::new()), Ok(Access::Full));
+        let toks = Tokens { full: vec!["s3cret".into(), "other".into()], read_only: vec!["viewer".into()] };
+        assert!(matches!(check(&toks, &HeaderMap::new()), Err(ApiError::Unauthorized(_))));
+        for ok in ["Bearer other", "bearer other", "BEARER other", "BeArEr   s3cret ", "Bearer\tother"] {
+            assert_eq!(check(&toks, &with(ok)), Ok(Access::Full), "{ok:?}");
+        }
+        assert_eq!(check(&toks, &with("Bearer viewer")), Ok(Access::ReadOnly));
+        for bad in
+            ["Bearer nope", "Basic other", "other", "Bearer", "Bearer ", "Bearerother", "Bearer othe", "Bearer s3cret2"]
+        {
+            assert!(matches!(check(&toks, &with(bad)), Err(ApiError::Unauthorized(_))), "{bad:?}");
+        }
     }
 }

@@ -27,9 +27,12 @@ pub enum ApiError {
     /// `ERR_SERVER_EXCEPTION`: the server could not do it (store unreachable, …).
     #[error("{0}")]
     Server(String),
-    /// HTTP 401 `ERR_UNAUTHORIZED`.
+    /// HTTP 401 `ERR_UNAUTHORIZED`: no valid bearer token.
     #[error("{0}")]
     Unauthorized(String),
+    /// HTTP 403 `ERR_FORBIDDEN`: a read-only token on a route that changes something.
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 impl ApiError {
@@ -40,6 +43,7 @@ impl ApiError {
             Self::Refused(_) => "ERR",
             Self::Server(_) => "ERR_SERVER_EXCEPTION",
             Self::Unauthorized(_) => "ERR_UNAUTHORIZED",
+            Self::Forbidden(_) => "ERR_FORBIDDEN",
         }
     }
 
@@ -190,35 +194,56 @@ pub enum Reply {
     Data(Value),
     /// A plain-text answer (`display=text`).
     Text(String),
+    /// A body produced while it is sent (an unpaged listing), with its content type.
+    Stream(Body, &'static str),
 }
 
 fn reqid() -> String {
     format!("{:016X}", uuid::Uuid::new_v4().as_u128() as u64)
 }
 
+/// The reason as one line of visible ASCII, escaped the way Python's `repr` shows text: line
+/// breaks and other control characters as `\n`, `\x1b`…, other characters as `\uXXXX`.
 fn one_line(reason: &str) -> HeaderValue {
-    let flat: String = reason.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    HeaderValue::from_str(&flat).unwrap_or_else(|_| {
-        // Non-visible-ASCII reasons: escape the way Python's repr would show them.
-        HeaderValue::from_str(&flat.escape_default().to_string()).unwrap_or(HeaderValue::from_static("error"))
-    })
+    let mut flat = String::with_capacity(reason.len());
+    for c in reason.chars() {
+        match c {
+            '\n' => flat.push_str("\\n"),
+            '\r' => flat.push_str("\\r"),
+            '\t' => flat.push_str("\\t"),
+            ' '..='~' => flat.push(c),
+            c if (c as u32) < 0x100 => flat.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x10000 => flat.push_str(&format!("\\u{:04x}", c as u32)),
+            c => flat.push_str(&format!("\\U{:08x}", c as u32)),
+        }
+    }
+    HeaderValue::from_str(&flat).unwrap_or(HeaderValue::from_static("error"))
 }
 
 /// Builds the HTTP answer for a handler result.
 pub fn respond(result: Result<Reply, ApiError>, started: Instant) -> Response<Body> {
     let (status, body, content_type, reason, handler_ran) = match result {
-        Ok(Reply::Ok) => (StatusCode::OK, pyjson::to_string(&json!({"stat": "OK"})), "application/json", None, true),
-        Ok(Reply::Data(data)) => {
-            (StatusCode::OK, pyjson::to_string(&json!({"stat": "OK", "data": data})), "application/json", None, true)
+        Ok(Reply::Ok) => {
+            (StatusCode::OK, Body::from(pyjson::to_string(&json!({"stat": "OK"}))), "application/json", None, true)
         }
-        Ok(Reply::Text(text)) => (StatusCode::OK, text, "text/plain; charset=utf-8", None, true),
+        Ok(Reply::Data(data)) => {
+            let text = pyjson::to_string(&json!({"stat": "OK", "data": data}));
+            (StatusCode::OK, Body::from(text), "application/json", None, true)
+        }
+        Ok(Reply::Text(text)) => (StatusCode::OK, Body::from(text), "text/plain; charset=utf-8", None, true),
+        Ok(Reply::Stream(body, content_type)) => (StatusCode::OK, body, content_type, None, true),
         Err(e) => {
-            let status = if matches!(e, ApiError::Unauthorized(_)) { StatusCode::UNAUTHORIZED } else { StatusCode::OK };
+            let status = match e {
+                ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+                ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+                _ => StatusCode::OK,
+            };
             let ran = matches!(e, ApiError::Refused(_));
-            (status, pyjson::to_string(&json!({"stat": e.stat()})), "application/json", Some(e.to_string()), ran)
+            let body = Body::from(pyjson::to_string(&json!({"stat": e.stat()})));
+            (status, body, "application/json", Some(e.to_string()), ran)
         }
     };
-    let mut resp = Response::new(Body::from(body));
+    let mut resp = Response::new(body);
     *resp.status_mut() = status;
     let h = resp.headers_mut();
     if handler_ran {
@@ -297,6 +322,11 @@ mod tests {
 
     #[test]
     fn reasons_are_one_line() {
-        assert_eq!(one_line("a\nb\r\nc"), HeaderValue::from_static("a b  c"));
+        assert_eq!(one_line("a\nb\r\nc"), HeaderValue::from_static("a\\nb\\r\\nc"));
+        assert_eq!(
+            one_line("u'No job by the id of 如期 was found'"),
+            "u'No job by the id of \\u5982\\u671f was found'"
+        );
+        assert_eq!(one_line("\u{1b}[31m😀"), "\\x1b[31m\\U0001f600");
     }
 }

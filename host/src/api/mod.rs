@@ -2,10 +2,13 @@
 //! typed values once, then call the store, the plugin validator and the scheduler handle.
 //!
 //! Routing is RuQi's: an exact, case-sensitive path match after stripping one trailing `/`,
-//! any HTTP method, the body read only for POST, and HTTP 400 for an unknown path.
+//! any HTTP method, the body read only for POST, and HTTP 400 for an unknown path. The token
+//! is checked before the body is read, and a body is read only up to `max_body_bytes`: a
+//! larger one is refused in RuQi's envelope without reading the rest.
 
 mod auth;
 mod envelope;
+mod listing;
 pub mod pyjson;
 mod ruqi;
 mod text;
@@ -15,11 +18,12 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, Response, Uri};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{Method, Response, header};
 use chrono_tz::Tz;
 
+pub use auth::{Access, Tokens};
 pub use envelope::{ApiError, Params, Reply};
 
 use crate::clock::Clock;
@@ -53,8 +57,10 @@ pub struct AppState {
     pub scheduler: SchedulerHandle,
     /// Zone rules are read in and times printed in.
     pub tz: Tz,
-    /// Accepted bearer tokens; empty = auth off.
-    pub tokens: Arc<[String]>,
+    /// Accepted bearer tokens; none = auth off.
+    pub tokens: Arc<Tokens>,
+    /// Largest request body read, in bytes.
+    pub max_body_bytes: usize,
 }
 
 /// The router: every request goes through [`handle`].
@@ -62,28 +68,57 @@ pub fn router(state: AppState) -> Router {
     Router::new().fallback(handle).with_state(state)
 }
 
-async fn handle(
-    State(state): State<AppState>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response<Body> {
+async fn handle(State(state): State<AppState>, request: Request) -> Response<Body> {
     let started = Instant::now();
-    let path = uri.path();
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path();
     let path = path.strip_suffix('/').unwrap_or(path);
     let Some(route) = path.strip_prefix("/ruqi/").and_then(ruqi::Route::from_name) else {
         return envelope::not_found();
     };
-    if let Err(e) = auth::check(&state.tokens, &headers) {
-        return envelope::respond(Err(e), started);
-    }
-    let post_body = (method == Method::POST).then_some(&body[..]);
-    let result = match Params::parse(uri.query(), post_body) {
-        Ok(params) => ruqi::call(&state, route, params).await,
+    let result = match auth::check(&state.tokens, &parts.headers) {
+        Ok(Access::ReadOnly) if !route.is_read_only() => Err(ApiError::Forbidden(format!(
+            "this token is read-only; {} changes jobs or the scheduler",
+            path.trim_start_matches("/ruqi/")
+        ))),
+        Ok(_) => match read_body(&parts, body, state.max_body_bytes).await {
+            Ok(post_body) => match Params::parse(parts.uri.query(), post_body.as_deref()) {
+                Ok(params) => ruqi::call(&state, route, params).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let resp = envelope::respond(result, started);
-    tracing::debug!(%method, path, status = %resp.status(), "request");
+    tracing::debug!(method = %parts.method, path, status = %resp.status(), "request");
     resp
+}
+
+/// The body of a POST (RuQi reads no other), at most `limit` bytes: a larger one is refused
+/// from its `Content-Length` before anything is read, or as soon as the limit is passed.
+async fn read_body(
+    parts: &axum::http::request::Parts,
+    body: Body,
+    limit: usize,
+) -> Result<Option<axum::body::Bytes>, ApiError> {
+    if parts.method != Method::POST {
+        return Ok(None);
+    }
+    let too_large = || {
+        ApiError::BadParams(format!(
+            "Param check exception: the request body is larger than {limit} bytes (setting max-body-bytes)"
+        ))
+    };
+    let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
+            Err(too_large())
+        }
+        Err(_) => Err(ApiError::BadParams("Param check exception: the request body could not be read".into())),
+    }
 }

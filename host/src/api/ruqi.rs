@@ -2,8 +2,10 @@
 
 use serde_json::{Value, json};
 
+use chrono_tz::Tz;
+
 use super::envelope::{ApiError, Params, Reply};
-use super::{AppState, text};
+use super::{AppState, listing, text};
 use crate::clock::Timestamp;
 use crate::model::{HistoryFilter, HistoryRecord, Job, JobFilter, JobId, MAX_JOB_NAME_LEN, Page};
 use crate::scheduler::IDLE_WAIT;
@@ -58,6 +60,11 @@ impl Route {
             "scheduler_wakeup" | "wakeup" => Self::Wakeup,
             _ => return None,
         })
+    }
+
+    /// Whether the route changes nothing (what a read-only token may call).
+    pub fn is_read_only(self) -> bool {
+        matches!(self, Self::JobShow | Self::JobList | Self::HistoryList | Self::Status)
     }
 }
 
@@ -158,6 +165,14 @@ async fn job_spec(state: &AppState, p: &Params, now: Timestamp) -> Result<JobSpe
     }
     state.validator.validate(&cmd).await.map_err(ApiError::Refused)?;
     let trigger = trigger.map_err(|e| ApiError::Refused(e.to_string()))?;
+    if let Trigger::Date(d) = &trigger
+        && !crate::store::is_exact(d.at())
+    {
+        return Err(ApiError::Refused(format!(
+            "Job_rule not match: {} cannot be stored exactly (after 2106-02-07 UTC, give whole seconds)",
+            d.rule()
+        )));
+    }
     if name.chars().count() > MAX_JOB_NAME_LEN {
         return Err(ApiError::Refused(format!("job_name is longer than {MAX_JOB_NAME_LEN} characters")));
     }
@@ -279,47 +294,64 @@ fn page(p: &Params, default_index: Option<u64>) -> Result<Page, ApiError> {
     }
 }
 
+const JOB_TEXT_HEADERS: [&str; 7] = ["job_id", "job_name", "job_trigger", "rule", "next_run_time", "c_time", "cmd"];
+const HISTORY_TEXT_HEADERS: [&str; 8] =
+    ["id", "c_time", "job_id", "job_name", "success", "cost", "scheduler_name", "output"];
+
+fn job_item(j: &Job, tz: Tz) -> Value {
+    json!({
+        "next_run_time": j.next_run_time.map(|t| format_seconds(t, tz)),
+        "job_id": j.id.as_str(),
+        "c_time": format_seconds(j.created, tz),
+        "cmd": j.cmd,
+        "rule": j.trigger.rule(),
+        "job_trigger": j.trigger.kind().as_str(),
+        "job_name": j.name,
+    })
+}
+
+fn job_cells(j: &Job, tz: Tz) -> Vec<String> {
+    vec![
+        j.id.to_string(),
+        j.name.clone(),
+        j.trigger.kind().as_str().to_owned(),
+        j.trigger.rule(),
+        j.next_run_time.map_or_else(|| "paused".to_owned(), |t| format_seconds(t, tz)),
+        format_seconds(j.created, tz),
+        j.cmd.clone(),
+    ]
+}
+
+/// No rows, only the total: what an unpaged listing asks the store before streaming rows.
+const COUNT_ONLY: Page = Page { offset: 0, limit: Some(0) };
+
 async fn job_list(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let filter = JobFilter { job_id: p.string("job_id")?, job_name: p.string("job_name")? };
     let shown = display(p)?;
-    let (total, jobs) = state.store.list_jobs(&filter, page(p, None)?).await?;
+    let page = page(p, None)?;
     let tz = state.tz;
-    if shown == Display::Text {
-        let rows: Vec<Vec<String>> = jobs
-            .iter()
-            .map(|j| {
-                vec![
-                    j.id.to_string(),
-                    j.name.clone(),
-                    j.trigger.kind().as_str().to_owned(),
-                    j.trigger.rule(),
-                    j.next_run_time.map_or_else(|| "paused".to_owned(), |t| format_seconds(t, tz)),
-                    format_seconds(j.created, tz),
-                    j.cmd.clone(),
-                ]
-            })
-            .collect();
-        let headers = ["job_id", "job_name", "job_trigger", "rule", "next_run_time", "c_time", "cmd"];
-        return Ok(Reply::Text(text::table(&headers, &rows, total)));
+    if page == Page::ALL {
+        // Every row, as RuQi answers: streamed, so memory does not grow with the table.
+        let (total, _) = state.store.list_jobs(&filter, COUNT_ONLY).await?;
+        let rows = state.store.stream_jobs(&filter).await?;
+        return Ok(match shown {
+            Display::Text => Reply::Stream(
+                listing::text(&JOB_TEXT_HEADERS, total, rows, move |j| job_cells(j, tz)),
+                "text/plain; charset=utf-8",
+            ),
+            Display::Table => Reply::Stream(listing::json(total, rows, move |j| job_item(j, tz)), "application/json"),
+        });
     }
-    let list: Vec<Value> = jobs
-        .iter()
-        .map(|j| {
-            json!({
-                "next_run_time": j.next_run_time.map(|t| format_seconds(t, tz)),
-                "job_id": j.id.as_str(),
-                "c_time": format_seconds(j.created, tz),
-                "cmd": j.cmd,
-                "rule": j.trigger.rule(),
-                "job_trigger": j.trigger.kind().as_str(),
-                "job_name": j.name,
-            })
-        })
-        .collect();
+    let (total, jobs) = state.store.list_jobs(&filter, page).await?;
+    if shown == Display::Text {
+        let rows: Vec<Vec<String>> = jobs.iter().map(|j| job_cells(j, tz)).collect();
+        return Ok(Reply::Text(text::table(&JOB_TEXT_HEADERS, &rows, total)));
+    }
+    let list: Vec<Value> = jobs.iter().map(|j| job_item(j, tz)).collect();
     Ok(Reply::Data(json!({"total": total, "list": list})))
 }
 
-fn history_item(r: &HistoryRecord, tz: chrono_tz::Tz) -> Value {
+fn history_item(r: &HistoryRecord, tz: Tz) -> Value {
     json!({
         "cmd_cost": r.cost,
         "job_name": r.job_name,
@@ -333,6 +365,20 @@ fn history_item(r: &HistoryRecord, tz: chrono_tz::Tz) -> Value {
     })
 }
 
+fn history_cells(r: &HistoryRecord, tz: Tz) -> Vec<String> {
+    let out: String = r.output.lines().next().unwrap_or_default().chars().take(60).collect();
+    vec![
+        r.id.to_string(),
+        format_seconds(r.created, tz),
+        r.job_id.clone(),
+        r.job_name.clone(),
+        if r.success { "ok" } else { "FAILED" }.to_owned(),
+        format!("{:.3}", r.cost),
+        r.scheduler_name.clone(),
+        out,
+    ]
+}
+
 async fn history_list(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let filter = HistoryFilter {
         job_id: p.string("job_id")?,
@@ -341,27 +387,25 @@ async fn history_list(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         scheduler_name: p.string("scheduler_name")?,
     };
     let shown = display(p)?;
-    let (total, rows) = state.store.list_history(&filter, page(p, Some(0))?).await?;
+    let page = page(p, Some(0))?;
     let tz = state.tz;
+    if page == Page::ALL {
+        let (total, _) = state.store.list_history(&filter, COUNT_ONLY).await?;
+        let rows = state.store.stream_history(&filter).await?;
+        return Ok(match shown {
+            Display::Text => Reply::Stream(
+                listing::text(&HISTORY_TEXT_HEADERS, total, rows, move |r| history_cells(r, tz)),
+                "text/plain; charset=utf-8",
+            ),
+            Display::Table => {
+                Reply::Stream(listing::json(total, rows, move |r| history_item(r, tz)), "application/json")
+            }
+        });
+    }
+    let (total, rows) = state.store.list_history(&filter, page).await?;
     if shown == Display::Text {
-        let cells: Vec<Vec<String>> = rows
-            .iter()
-            .map(|r| {
-                let out: String = r.output.lines().next().unwrap_or_default().chars().take(60).collect();
-                vec![
-                    r.id.to_string(),
-                    format_seconds(r.created, tz),
-                    r.job_id.clone(),
-                    r.job_name.clone(),
-                    if r.success { "ok" } else { "FAILED" }.to_owned(),
-                    format!("{:.3}", r.cost),
-                    r.scheduler_name.clone(),
-                    out,
-                ]
-            })
-            .collect();
-        let headers = ["id", "c_time", "job_id", "job_name", "success", "cost", "scheduler_name", "output"];
-        return Ok(Reply::Text(text::table(&headers, &cells, total)));
+        let cells: Vec<Vec<String>> = rows.iter().map(|r| history_cells(r, tz)).collect();
+        return Ok(Reply::Text(text::table(&HISTORY_TEXT_HEADERS, &cells, total)));
     }
     let list: Vec<Value> = rows.iter().map(|r| history_item(r, tz)).collect();
     Ok(Reply::Data(json!({"total": total, "list": list})))

@@ -1,35 +1,63 @@
 //! `display=text`: listings as plain-text tables for terminals.
 
+/// Column widths, from the rows seen when the table starts.
+pub struct Layout {
+    widths: Vec<usize>,
+}
+
+fn clean(s: &str) -> String {
+    s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+impl Layout {
+    /// Widths fitting `headers` and `rows` (a later, wider cell just pushes its line out).
+    pub fn new(headers: &[&str], rows: &[Vec<String>]) -> Self {
+        let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+        for r in rows {
+            for (w, c) in widths.iter_mut().zip(r) {
+                *w = (*w).max(clean(c).chars().count());
+            }
+        }
+        Self { widths }
+    }
+
+    /// One line of cells padded to the widths, without trailing blanks, and its newline.
+    pub fn line<S: AsRef<str>>(&self, cells: &[S]) -> String {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&self.widths).enumerate() {
+            let c = clean(c.as_ref());
+            if i > 0 {
+                s.push_str("  ");
+            }
+            let n = c.chars().count();
+            s.push_str(&c);
+            s.extend(std::iter::repeat_n(' ', w.saturating_sub(n)));
+        }
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    }
+
+    /// The header line and its underline.
+    pub fn head(&self, headers: &[&str]) -> String {
+        let rule: Vec<String> = self.widths.iter().map(|w| "-".repeat(*w)).collect();
+        self.line(headers) + &self.line(&rule)
+    }
+}
+
+/// The closing line.
+pub fn total_line(total: u64) -> String {
+    format!("total: {total}\n")
+}
+
 /// Renders `rows` under `headers` with columns padded to their widest cell, then a total line.
 pub fn table(headers: &[&str], rows: &[Vec<String>], total: u64) -> String {
-    let clean = |s: &str| -> String { s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect() };
-    let rows: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| clean(c)).collect()).collect();
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
+    let layout = Layout::new(headers, rows);
+    let mut out = layout.head(headers);
+    for r in rows {
+        out.push_str(&layout.line(r));
     }
-    let line = |cells: Vec<&str>| -> String {
-        let mut s = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count())))
-            .collect::<Vec<_>>()
-            .join("  ");
-        s.truncate(s.trim_end().len());
-        s
-    };
-    let mut out = String::new();
-    out.push_str(&line(headers.to_vec()));
-    out.push('\n');
-    out.push_str(&line(widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().iter().map(String::as_str).collect()));
-    out.push('\n');
-    for r in &rows {
-        out.push_str(&line(r.iter().map(String::as_str).collect()));
-        out.push('\n');
-    }
-    out.push_str(&format!("total: {total}\n"));
+    out.push_str(&total_line(total));
     out
 }
 

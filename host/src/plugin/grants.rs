@@ -3,7 +3,7 @@
 //! have any); an absent key means nothing of that kind is granted.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -17,18 +17,27 @@ pub const DEFAULT_CPU_SECS: u64 = 30;
 pub const DEFAULT_COMMAND_TIMEOUT_SECS: u64 = 3600;
 /// Default wall-clock limit of one run: a command's limit plus a minute for the plugin itself.
 pub const DEFAULT_TIMEOUT_SECS: u64 = DEFAULT_COMMAND_TIMEOUT_SECS + 60;
-/// Default bytes of output kept from a command or a plugin.
+/// Default bytes of output kept from a command or a plugin (and of any other string a plugin
+/// hands the host: a declared error, a log line).
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
+/// Default wall-clock limit of one `validate` call (it holds an API request).
+pub const DEFAULT_VALIDATE_TIMEOUT_SECS: u64 = 5;
 
 /// What the operator grants one plugin. Field names are the toml keys.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Grants {
-    /// Programs `run-command` may start (the first word of the command line).
+    /// Programs `run-command` may start (`argv[0]` of the command line).
     pub programs: Vec<String>,
-    /// The shell that runs granted command lines.
-    pub shell: String,
-    /// Hosts the plugin may send HTTP requests to (`*` = any).
+    /// Folders besides the work directory where the scripts run by `run-command` may live
+    /// (relative ones are taken from the work directory).
+    pub script_roots: Vec<PathBuf>,
+    /// A shell that runs whole command lines (`shell -c LINE`), as RuQi 1.x did. Off by
+    /// default: granting it lets a cmd use pipes, redirections and substitutions, and lifts the
+    /// script roots; anyone who can add a job can then run anything this service's user can.
+    pub shell: Option<String>,
+    /// HTTP origins the plugin may send requests to: `host` (the scheme's default port),
+    /// `host:port`, `host:*` (any port), or `*` (anywhere).
     pub hosts: Vec<String>,
     /// `host:port` addresses the plugin may open TCP connections to.
     pub sockets: Vec<String>,
@@ -40,8 +49,11 @@ pub struct Grants {
     pub cpu_secs: u64,
     /// Time limit of one `run-command`, in seconds (the whole process group is killed).
     pub command_timeout_secs: u64,
-    /// Wall-clock limit of one run (or one validation), in seconds, whatever it waits on.
+    /// Wall-clock limit of one run, in seconds, whatever it waits on.
     pub timeout_secs: u64,
+    /// Wall-clock limit of one `validate` call at job_add/job_modify, in seconds (its compute
+    /// time is bounded by the smaller of this and `cpu_secs`).
+    pub validate_timeout_secs: u64,
     /// Bytes of output kept.
     pub output_limit: usize,
 }
@@ -50,7 +62,8 @@ impl Default for Grants {
     fn default() -> Self {
         Self {
             programs: Vec::new(),
-            shell: "/bin/sh".into(),
+            script_roots: Vec::new(),
+            shell: None,
             hosts: Vec::new(),
             sockets: Vec::new(),
             config: BTreeMap::new(),
@@ -58,17 +71,34 @@ impl Default for Grants {
             cpu_secs: DEFAULT_CPU_SECS,
             command_timeout_secs: DEFAULT_COMMAND_TIMEOUT_SECS,
             timeout_secs: DEFAULT_TIMEOUT_SECS,
+            validate_timeout_secs: DEFAULT_VALIDATE_TIMEOUT_SECS,
             output_limit: DEFAULT_OUTPUT_LIMIT,
         }
     }
 }
 
 impl Grants {
-    /// Whether an HTTP request to `host` is granted (`*` grants any host; names compare
-    /// case-insensitively).
-    pub fn allows_host(&self, host: &str) -> bool {
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        self.hosts.iter().any(|h| h == "*" || h.eq_ignore_ascii_case(host))
+    /// Whether an HTTP request to `host:port` is granted. Names compare case-insensitively;
+    /// an entry without a port grants only `default_port` (80 for http, 443 for https).
+    pub fn allows_origin(&self, host: &str, port: u16, default_port: u16) -> bool {
+        let bare = |h: &str| h.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        let host = bare(host);
+        self.hosts.iter().any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            // `[v6]:port`, `name:port`, `name:*`; a bare IPv6 address has several colons.
+            let (h, p) = match entry.rsplit_once(':') {
+                Some((h, p)) if !h.contains(':') || h.ends_with(']') => (h, Some(p)),
+                _ => (entry.as_str(), None),
+            };
+            let port_ok = match p {
+                None => port == default_port,
+                Some("*") => true,
+                Some(p) => p.parse::<u16>() == Ok(port),
+            };
+            port_ok && bare(h) == host
+        })
     }
 
     /// The safe defaults of a built-in plugin, by file stem; nothing for any other plugin.
@@ -112,8 +142,15 @@ impl Grants {
     pub fn summary(&self) -> String {
         let list = |v: &[String]| if v.is_empty() { "-".to_owned() } else { v.join(",") };
         format!(
-            "programs={} hosts={} sockets={} config={} memory={}MiB cpu={}s timeout={}s command_timeout={}s output={}B",
+            "programs={} script_roots={} shell={} hosts={} sockets={} config={} memory={}MiB cpu={}s timeout={}s \
+             validate_timeout={}s command_timeout={}s output={}B",
             list(&self.programs),
+            if self.script_roots.is_empty() {
+                "-".to_owned()
+            } else {
+                self.script_roots.iter().map(|r| r.display().to_string()).collect::<Vec<_>>().join(",")
+            },
+            self.shell.as_deref().unwrap_or("-"),
             list(&self.hosts),
             list(&self.sockets),
             if self.config.is_empty() {
@@ -124,6 +161,7 @@ impl Grants {
             self.memory_mb,
             self.cpu_secs,
             self.timeout_secs,
+            self.validate_timeout_secs,
             self.command_timeout_secs,
             self.output_limit
         )
@@ -144,6 +182,34 @@ mod tests {
         assert!(g.allows_program("bash") && !g.allows_program("python"));
         assert_eq!(g.memory_mb, 16);
         std::fs::write(dir.path().join("x.toml"), "programz = []\n").unwrap();
+        let g = Grants::load(dir.path(), "shell-bridge").unwrap();
+        assert_eq!((g.shell, g.validate_timeout_secs), (None, DEFAULT_VALIDATE_TIMEOUT_SECS), "no shell by default");
         assert!(Grants::load(dir.path(), "x").unwrap_err().to_string().contains("unknown field"));
+    }
+
+    #[test]
+    fn hosts_are_granted_with_their_port() {
+        let g = Grants {
+            hosts: ["Example.org", "127.0.0.1:8080", "localhost:*", "[::1]:9000"].map(String::from).to_vec(),
+            ..Grants::default()
+        };
+        let cases = [
+            ("example.org", 80, 80, true),
+            ("EXAMPLE.ORG", 443, 443, true),
+            ("example.org", 8080, 80, false),
+            ("127.0.0.1", 8080, 80, true),
+            ("127.0.0.1", 8081, 80, false),
+            ("127.0.0.1", 80, 80, false),
+            ("localhost", 1234, 80, true),
+            ("[::1]", 9000, 80, true),
+            ("::1", 9001, 80, false),
+            ("evil.org", 80, 80, false),
+        ];
+        for (host, port, default, want) in cases {
+            assert_eq!(g.allows_origin(host, port, default), want, "{host}:{port}");
+        }
+        let any = Grants { hosts: vec!["*".into()], ..Grants::default() };
+        assert!(any.allows_origin("anything", 1, 80));
+        assert!(!Grants::default().allows_origin("127.0.0.1", 80, 80));
     }
 }

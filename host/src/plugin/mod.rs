@@ -8,6 +8,7 @@
 //! - `registry`: the loaded plugins of the plugins folder, and picking one for a cmd.
 
 mod bindings;
+mod command;
 mod grants;
 mod host_impl;
 mod registry;

@@ -92,22 +92,15 @@ impl Registry {
     /// fails to load keeps its previous version serving.
     pub async fn reload(&self) -> Result<(), PluginError> {
         let _one_at_a_time = self.reloading.lock().await;
-        let folder_err =
-            |e: std::io::Error| PluginError::Folder { path: self.dir.display().to_string(), reason: e.to_string() };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.dir)
-            .map_err(folder_err)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
-            .collect();
-        files.sort();
+        // File I/O and hashing run on the blocking pool, never on the async runtime.
+        let dir = self.dir.clone();
+        let files = tokio::task::spawn_blocking(move || wasm_files(&dir))
+            .await
+            .map_err(|e| PluginError::Folder { path: self.dir.display().to_string(), reason: e.to_string() })??;
         let old = self.current();
         let mut next = Snapshot::default();
         for file in files {
-            let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
-            let loaded = match Grants::load(&self.dir, &stem) {
-                Ok(grants) => self.load_one(&old, &file, grants).await,
-                Err(e) => Err(e),
-            };
+            let loaded = self.load_one(&old, &file).await;
             match loaded {
                 Ok(p) => {
                     next.plugins.insert(file, p);
@@ -189,17 +182,25 @@ impl Registry {
         }))
     }
 
-    async fn load_one(&self, old: &Snapshot, file: &Path, grants: Grants) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let bytes = std::fs::read(file)
-            .map_err(|e| PluginError::Load { path: file.display().to_string(), reason: e.to_string() })?;
-        if let Some(prev) = old.plugins.get(file) {
-            use sha2::Digest;
-            let digest: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-            if prev.digest == digest && *prev.grants == grants {
-                return Ok(prev.clone());
-            }
+    /// Loads `file` with its grants, reusing the loaded version when neither changed.
+    async fn load_one(&self, old: &Snapshot, file: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
+        let (dir, path) = (self.dir.clone(), file.to_owned());
+        let read = tokio::task::spawn_blocking(move || {
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
+            let grants = Grants::load(&dir, &stem)?;
+            let (bytes, digest) = Runtime::read_file(&path)?;
+            Ok::<_, PluginError>((grants, bytes, digest))
+        })
+        .await
+        .map_err(|e| PluginError::Load { path: file.display().to_string(), reason: e.to_string() })?;
+        let (grants, bytes, digest) = read?;
+        if let Some(prev) = old.plugins.get(file)
+            && prev.digest == digest
+            && *prev.grants == grants
+        {
+            return Ok(prev.clone());
         }
-        Ok(Arc::new(self.runtime.load(file, grants).await?))
+        Ok(Arc::new(self.runtime.load(file, bytes, digest, grants).await?))
     }
 
     /// Every `.wasm` file and its state, in file-name order.
@@ -244,6 +245,18 @@ impl Registry {
             None => ExecOutcome::NoPlugin,
         }
     }
+}
+
+/// The `*.wasm` files of `dir`, in name order (blocking).
+fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
+    let folder_err = |e: std::io::Error| PluginError::Folder { path: dir.display().to_string(), reason: e.to_string() };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(folder_err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "wasm") && p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 fn status_file(s: &PluginStatus) -> &Path {

@@ -23,6 +23,35 @@ const EPOCH_TICK: Duration = Duration::from_millis(10);
 const POOL_INSTANCES: u32 = 256;
 /// Largest memory any plugin may be granted.
 pub const MAX_MEMORY_MB: u64 = 1024;
+/// Longest reason a `validate` may give: it becomes the one-line `x-reason` header.
+pub const MAX_REASON_CHARS: usize = 300;
+
+/// Cuts `s` to at most `limit` bytes, on a character boundary.
+pub(super) fn bounded(mut s: String, limit: usize) -> String {
+    if s.len() > limit {
+        let mut end = limit;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// `s` as one line of at most `limit` bytes: control characters (line breaks included) are
+/// shown escaped, so a plugin's text can neither forge log lines nor break a header.
+pub(crate) fn bounded_line(s: &str, limit: usize) -> String {
+    let mut out = String::with_capacity(s.len().min(limit));
+    for c in s.chars() {
+        let piece: String = if c.is_control() { c.escape_default().collect() } else { c.into() };
+        if out.len() + piece.len() > limit {
+            out.push('…');
+            break;
+        }
+        out.push_str(&piece);
+    }
+    out
+}
 
 /// Error raised from the epoch callback when a run used up its compute time.
 #[derive(Debug, thiserror::Error)]
@@ -134,12 +163,34 @@ impl Runtime {
         &self.workdir
     }
 
-    /// Compiles (or loads from the cache), checks the contract version, pre-links, and
-    /// asks the plugin to `describe` itself.
-    pub async fn load(&self, file: &Path, grants: Grants) -> Result<LoadedPlugin, PluginError> {
-        let load_err = |reason: String| PluginError::Load { path: file.display().to_string(), reason };
-        let bytes = tokio::fs::read(file).await.map_err(|e| load_err(e.to_string()))?;
+    /// Reads a plugin file and its SHA-256 (blocking file I/O: call it off the async runtime).
+    pub fn read_file(file: &Path) -> Result<(Vec<u8>, String), PluginError> {
+        let bytes = std::fs::read(file)
+            .map_err(|e| PluginError::Load { path: file.display().to_string(), reason: e.to_string() })?;
         let digest = hex(&Sha256::digest(&bytes));
+        Ok((bytes, digest))
+    }
+
+    /// Reads `file` (on the blocking pool) and loads it: [`Runtime::load`] for one file.
+    pub async fn load_file(&self, file: &Path, grants: Grants) -> Result<LoadedPlugin, PluginError> {
+        let path = file.to_owned();
+        let (bytes, digest) = tokio::task::spawn_blocking(move || Self::read_file(&path))
+            .await
+            .map_err(|e| PluginError::Load { path: file.display().to_string(), reason: e.to_string() })??;
+        self.load(file, bytes, digest, grants).await
+    }
+
+    /// Compiles `bytes` (the content of `file`, with its `digest` from [`Runtime::read_file`]),
+    /// or loads them from the cache, checks the contract version, pre-links, and asks the
+    /// plugin to `describe` itself.
+    pub async fn load(
+        &self,
+        file: &Path,
+        bytes: Vec<u8>,
+        digest: String,
+        grants: Grants,
+    ) -> Result<LoadedPlugin, PluginError> {
+        let load_err = |reason: String| PluginError::Load { path: file.display().to_string(), reason };
         let component = {
             let (engine, cache, digest) = (self.engine.clone(), self.cache_dir.clone(), digest.clone());
             tokio::task::spawn_blocking(move || compile_cached(&engine, &bytes, cache.as_deref(), &digest))
@@ -162,7 +213,7 @@ impl Runtime {
             grants,
             pre,
         };
-        let mut store = self.new_store(&plugin, "");
+        let mut store = self.new_store(&plugin, "", Duration::from_secs(plugin.grants.cpu_secs));
         let info = async {
             let inst = plugin.pre.instantiate_async(&mut store).await?;
             inst.ruqi_executor_executor().call_describe(&mut store).await
@@ -173,7 +224,8 @@ impl Runtime {
         Ok(plugin)
     }
 
-    fn new_store(&self, plugin: &LoadedPlugin, job_id: &str) -> Store<RunState> {
+    /// A fresh store for one call, limited to `cpu` of guest compute time.
+    fn new_store(&self, plugin: &LoadedPlugin, job_id: &str, cpu: Duration) -> Store<RunState> {
         let grants = plugin.grants.clone();
         let mut wasi = WasiCtxBuilder::new();
         if !grants.sockets.is_empty() {
@@ -201,7 +253,6 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.cap);
         store.set_epoch_deadline(1);
-        let cpu = Duration::from_secs(grants.cpu_secs);
         store.epoch_deadline_callback(move |ctx| {
             if ctx.data().guest_time() > cpu {
                 return Err(CpuLimitExceeded(cpu).into());
@@ -212,38 +263,45 @@ impl Runtime {
         store
     }
 
-    /// Asks the plugin whether it accepts `cmd`; `Err` carries the plugin's reason, or what
-    /// went wrong running the check.
+    /// Asks the plugin whether it accepts `cmd`; `Err` carries the plugin's reason (one line,
+    /// at most [`MAX_REASON_CHARS`]), or what went wrong running the check. Bounded by the
+    /// plugin's `validate_timeout_secs`, not by its run limit: it holds an API request.
     pub async fn validate(&self, plugin: &LoadedPlugin, cmd: &str) -> Result<(), String> {
-        let mut store = self.new_store(plugin, "");
-        let limit = Duration::from_secs(plugin.grants.timeout_secs);
+        let limit = Duration::from_secs(plugin.grants.validate_timeout_secs);
+        let mut store = self.new_store(plugin, "", limit.min(Duration::from_secs(plugin.grants.cpu_secs)));
         let result = tokio::time::timeout(limit, async {
             let inst = plugin.pre.instantiate_async(&mut store).await?;
             inst.ruqi_executor_executor().call_validate(&mut store, cmd).await
         })
         .await;
-        match result {
-            Ok(Ok(verdict)) => verdict,
-            Ok(Err(e)) => Err(describe_failure(&store, e).into_output()),
-            Err(_) => Err(ExecOutcome::Timeout(limit).into_output()),
-        }
+        let reason = match result {
+            Ok(Ok(Ok(()))) => return Ok(()),
+            Ok(Ok(Err(reason))) => reason,
+            Ok(Err(e)) => describe_failure(&store, e).into_output(),
+            Err(_) => format!("validating the cmd took longer than {}s (validate_timeout_secs)", limit.as_secs()),
+        };
+        Err(bounded_line(&reason, MAX_REASON_CHARS))
     }
 
     /// Executes one run.
     ///
     /// The run is bounded in wall-clock time by the plugin's `timeout_secs`: dropping the
     /// wasmtime call at the deadline abandons the instance (its store is dropped with it).
+    /// Every string the plugin returns is cut at its `output_limit`.
     pub async fn execute(&self, plugin: &LoadedPlugin, request: &RunRequest) -> ExecOutcome {
-        let mut store = self.new_store(plugin, &request.job_id);
+        let mut store = self.new_store(plugin, &request.job_id, Duration::from_secs(plugin.grants.cpu_secs));
         let limit = Duration::from_secs(plugin.grants.timeout_secs);
         let result = tokio::time::timeout(limit, async {
             let inst = plugin.pre.instantiate_async(&mut store).await?;
             inst.ruqi_executor_executor().call_execute(&mut store, request).await
         })
         .await;
+        let kept = plugin.grants.output_limit;
         match result {
-            Ok(Ok(Ok(outcome))) => ExecOutcome::Finished { success: outcome.success, output: outcome.output },
-            Ok(Ok(Err(reason))) => ExecOutcome::Declared(reason),
+            Ok(Ok(Ok(outcome))) => {
+                ExecOutcome::Finished { success: outcome.success, output: bounded(outcome.output, kept) }
+            }
+            Ok(Ok(Err(reason))) => ExecOutcome::Declared(bounded(reason, kept)),
             Ok(Err(e)) => describe_failure(&store, e),
             Err(_) => ExecOutcome::Timeout(limit),
         }
@@ -317,4 +375,18 @@ fn check_version(engine: &Engine, component: &Component) -> Result<(), String> {
         _ => false,
     };
     if compatible { Ok(()) } else { Err(format!("ruqi:executor@{version}")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_from_plugins_are_bounded() {
+        assert_eq!(bounded("héllo".into(), 2), "h");
+        assert_eq!(bounded("abc".into(), 10), "abc");
+        assert_eq!(bounded_line("a\nb\r\u{1b}[31m", 100), "a\\nb\\r\\u{1b}[31m");
+        assert_eq!(bounded_line(&"x".repeat(1000), 10), format!("{}…", "x".repeat(10)));
+        assert_eq!(bounded_line("如期而至", 6), "如期…");
+    }
 }

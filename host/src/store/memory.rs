@@ -7,7 +7,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{FinishOutcome, JobStore, StoreError};
+use futures_util::StreamExt;
+
+use super::{FinishOutcome, JobStore, RowStream, StoreError};
 use crate::clock::Timestamp;
 use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
 
@@ -104,6 +106,12 @@ impl JobStore for MemoryStore {
             .collect();
         rows.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
         Ok((rows.len() as u64, page_of(rows, page)))
+    }
+
+    async fn stream_jobs(&self, filter: &JobFilter) -> Result<RowStream<Job>, StoreError> {
+        // Already in memory: the list is the stream.
+        let (_, jobs) = self.list_jobs(filter, Page::ALL).await?;
+        Ok(futures_util::stream::iter(jobs.into_iter().map(Ok)).boxed())
     }
 
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -232,6 +240,11 @@ impl JobStore for MemoryStore {
             inner.history.iter().filter(|r| history_matches(r, filter)).cloned().collect();
         rows.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
         Ok((rows.len() as u64, page_of(rows, page)))
+    }
+
+    async fn stream_history(&self, filter: &HistoryFilter) -> Result<RowStream<HistoryRecord>, StoreError> {
+        let (_, rows) = self.list_history(filter, Page::ALL).await?;
+        Ok(futures_util::stream::iter(rows.into_iter().map(Ok)).boxed())
     }
 
     async fn clear_history(&self, filter: &HistoryFilter, before: Timestamp, limit: u64) -> Result<u64, StoreError> {

@@ -15,9 +15,11 @@ mod sqlite;
 
 use async_trait::async_trait;
 use chrono_tz::Tz;
+use futures_util::StreamExt;
 
 pub use memory::MemoryStore;
 pub use mysql::MysqlStore;
+pub use rows::is_exact;
 pub use sqlite::SqliteStore;
 
 use crate::clock::Timestamp;
@@ -54,6 +56,23 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
+/// Rows read from the store while the consumer takes them (see [`JobStore::stream_jobs`]).
+pub type RowStream<T> = futures_util::stream::BoxStream<'static, Result<T, StoreError>>;
+
+/// Rows produced by `produce` on a task of its own and handed over a small bounded channel:
+/// a consumer that reads slowly holds the producer back, so memory stays flat; a consumer that
+/// goes away stops it (its next send fails).
+pub(crate) fn channel_stream<T, F, Fut>(produce: F) -> RowStream<T>
+where
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<T, StoreError>>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(produce(tx));
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|row| (row, rx)) }).boxed()
+}
+
 /// What `finish_run` did with the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinishOutcome {
@@ -78,6 +97,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError>;
     /// Jobs matching `filter`, newest first, and the total matching count.
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError>;
+    /// Every job matching `filter`, in `list_jobs` order, read while the stream is consumed.
+    async fn stream_jobs(&self, filter: &JobFilter) -> Result<RowStream<Job>, StoreError>;
     /// The earliest instant something may become claimable: the next unclaimed fire time,
     /// or the expiry of a lease on a due job.
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError>;
@@ -107,6 +128,8 @@ pub trait JobStore: Send + Sync + 'static {
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError>;
     /// History rows matching `filter`, newest first, and the total matching count.
     async fn list_history(&self, filter: &HistoryFilter, page: Page) -> Result<(u64, Vec<HistoryRecord>), StoreError>;
+    /// Every history row matching `filter`, in `list_history` order, read while the stream is consumed.
+    async fn stream_history(&self, filter: &HistoryFilter) -> Result<RowStream<HistoryRecord>, StoreError>;
     /// Deletes at most `limit` rows matching `filter` written before `before`, oldest first.
     async fn clear_history(&self, filter: &HistoryFilter, before: Timestamp, limit: u64) -> Result<u64, StoreError>;
 }

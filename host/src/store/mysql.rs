@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono_tz::Tz;
+use futures_util::StreamExt;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{Executor, MySql, QueryBuilder};
 
@@ -26,7 +27,7 @@ use super::query::{
     UPDATE_JOB, insert_history, push_history_filter, push_job_filter, push_page,
 };
 use super::rows::{HistoryRow, JobRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text};
-use super::{FinishOutcome, JobStore, StoreError};
+use super::{FinishOutcome, JobStore, RowStream, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
 
@@ -293,6 +294,22 @@ impl JobStore for MysqlStore {
         Ok((total as u64, rows.into_iter().map(|r| r.into_job(self.tz)).collect::<Result<_, _>>()?))
     }
 
+    async fn stream_jobs(&self, filter: &JobFilter) -> Result<RowStream<Job>, StoreError> {
+        let (pool, filter, tz) = (self.pool.clone(), filter.clone(), self.tz);
+        Ok(channel_stream(move |tx| async move {
+            let mut q = QueryBuilder::<MySql>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs"));
+            push_job_filter(&mut q, &filter);
+            q.push(" ORDER BY c_time DESC, id");
+            let mut rows = q.build_query_as::<JobRow>().fetch(&pool);
+            while let Some(row) = rows.next().await {
+                let job = row.map_err(StoreError::from).and_then(|r| r.into_job(tz));
+                if tx.send(job).await.is_err() {
+                    return;
+                }
+            }
+        }))
+    }
+
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
         // Two index range reads on (claim_owner, next_run_time) instead of a table scan.
         let (free, leased): (Option<f64>, Option<f64>) = sqlx::query_as(
@@ -361,6 +378,21 @@ impl JobStore for MysqlStore {
         push_page(&mut q, page);
         let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok((total as u64, rows.into_iter().map(HistoryRow::into_record).collect::<Result<_, _>>()?))
+    }
+
+    async fn stream_history(&self, filter: &HistoryFilter) -> Result<RowStream<HistoryRecord>, StoreError> {
+        let (pool, filter) = (self.pool.clone(), filter.clone());
+        Ok(channel_stream(move |tx| async move {
+            let mut q = QueryBuilder::<MySql>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
+            push_history_filter(&mut q, &filter);
+            q.push(" ORDER BY c_time DESC, id DESC");
+            let mut rows = q.build_query_as::<HistoryRow>().fetch(&pool);
+            while let Some(row) = rows.next().await {
+                if tx.send(row.map_err(StoreError::from).and_then(HistoryRow::into_record)).await.is_err() {
+                    return;
+                }
+            }
+        }))
     }
 
     async fn clear_history(&self, filter: &HistoryFilter, before: Timestamp, limit: u64) -> Result<u64, StoreError> {

@@ -33,6 +33,14 @@ pub fn epoch_to_ts(e: f64) -> Timestamp {
     DateTime::from_timestamp_micros((e * 1e6).round() as i64).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
+/// Whether the store keeps `t` exactly: `next_run_time` is a DOUBLE of epoch seconds, exact to
+/// the microsecond for every instant until 2^32 s (2106-02-07 06:28:16 UTC), and to the whole second
+/// far beyond year 9999; in between, some microseconds are not.
+/// (Below the microsecond nothing is kept, by design.)
+pub fn is_exact(t: Timestamp) -> bool {
+    epoch_to_ts(ts_to_epoch(t)).timestamp_micros() == t.timestamp_micros()
+}
+
 /// UTC datetime text with microseconds (sorts like the instant).
 pub fn ts_to_text(t: Timestamp) -> String {
     t.format(TEXT_FORMAT).to_string()
@@ -179,6 +187,11 @@ mod tests {
             let t = text_to_ts(s).unwrap();
             assert_eq!(epoch_to_ts(ts_to_epoch(t)), t, "{s}");
             assert_eq!(text_to_ts(&ts_to_text(t)).unwrap(), t, "{s}");
+            assert!(is_exact(t), "{s}");
         }
+        for s in ["9999-12-31 23:59:59", "2106-02-07 06:28:15.999999", "3000-01-01 00:00:00.5"] {
+            assert!(is_exact(text_to_ts(s).unwrap()), "{s}");
+        }
+        assert!(!is_exact(text_to_ts("9999-12-31 23:59:59.999999").unwrap()));
     }
 }

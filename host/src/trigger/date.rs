@@ -29,7 +29,8 @@ impl DateTrigger {
         let c = DATE_RE.captures(rule).ok_or(TriggerError::RuleNotMatch)?;
         let num = |i: usize| c.get(i).map_or(0, |m| m.as_str().parse::<u32>().unwrap_or(u32::MAX));
         let invalid = || TriggerError::InvalidValue(format!("{} is not a valid date", &c[0]));
-        let year = c[1].parse::<i32>().map_err(|_| invalid())?;
+        // Python's datetime starts at year 1, as RuQi 1.x does.
+        let year = c[1].parse::<i32>().ok().filter(|y| *y >= 1).ok_or_else(invalid)?;
         let date = NaiveDate::from_ymd_opt(year, num(2), num(3)).ok_or_else(invalid)?;
         // A fraction is a decimal fraction of a second: `.5` is 500000 µs.
         let micros = c.get(7).map_or(0, |m| {
@@ -93,7 +94,14 @@ mod tests {
         for rule in ["20301216", "2030/12/16", "", "tomorrow", "NOW", "30-12-16"] {
             assert_eq!(DateTrigger::parse(rule, tz, now).unwrap_err(), TriggerError::RuleNotMatch, "{rule:?}");
         }
-        for rule in ["2030-13-45", "2027-02-29", "2030-12-16 25:00:00", "2030-12-16 23:60:00", "2030-00-10"] {
+        for rule in [
+            "2030-13-45",
+            "2027-02-29",
+            "2030-12-16 25:00:00",
+            "2030-12-16 23:60:00",
+            "2030-00-10",
+            "0000-01-01 00:00:00",
+        ] {
             assert!(matches!(DateTrigger::parse(rule, tz, now), Err(TriggerError::InvalidValue(_))), "{rule}");
         }
     }

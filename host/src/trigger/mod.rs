@@ -154,7 +154,10 @@ pub(crate) fn local_to_utc(tz: Tz, local: NaiveDateTime, after: Option<Timestamp
         }
         chrono::LocalResult::None => {
             // Use the offset in force before the gap: 02:30 in a 02:00→03:00 gap becomes 03:30.
-            let before = local - chrono::Duration::hours(6);
+            // The instant `local - 24h` read as UTC lies before the change in every zone (offsets
+            // are within ±14h) and after the previous one (months earlier), so its offset is the
+            // one before the gap. (6h was not enough east of UTC+6: Sydney fired an hour early.)
+            let before = local - chrono::Duration::hours(24);
             let offset = tz.offset_from_utc_datetime(&before).fix();
             let utc = (local - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc();
             Some(utc).filter(|t| later(*t))
@@ -210,6 +213,12 @@ mod tests {
             ("2026-10-25 02:30:00", Some("2026-10-25 01:30:00"), None),
             ("2026-07-01 12:00:00", None, Some("2026-07-01 10:00:00")),
         ];
+        let sydney: Tz = "Australia/Sydney".parse().unwrap();
+        let lord_howe: Tz = "Australia/Lord_Howe".parse().unwrap();
+        let gap = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        // 02:00 AEST → 03:00 AEDT: 02:30 is 03:30 AEDT (16:30Z); Lord Howe shifts by 30 minutes
+        assert_eq!(local_to_utc(sydney, gap("2027-10-03 02:30:00"), None), Some(utc("2027-10-02 16:30:00")));
+        assert_eq!(local_to_utc(lord_howe, gap("2027-10-03 02:15:00"), None), Some(utc("2027-10-02 15:45:00")));
         for (local, after, want) in cases {
             let local = NaiveDateTime::parse_from_str(local, "%Y-%m-%d %H:%M:%S").unwrap();
             assert_eq!(local_to_utc(berlin, local, after.map(utc)), want.map(utc), "{local} after {after:?}");

@@ -1,6 +1,7 @@
 //! http-post: RuQi's `run_http` (reference §3.2). `URL#JSON` is POSTed with
 //! `Content-Type: application/json` (`{}` when there is no `#…`), redirects are followed, and
-//! the run succeeds when the answer is HTTP 2xx with a JSON body; the output is that body.
+//! the run succeeds when the answer is HTTP 2xx with a JSON body; the output is that body. The
+//! body is sent with its `Content-Length` (never chunked), as RuQi 1.x (Python `requests`) does.
 //!
 //! The request goes through the standard `wasi:http/outgoing-handler`: the host decides which
 //! hosts this plugin may reach (its `hosts` grant) and refuses the others.
@@ -66,8 +67,11 @@ fn describe(e: &ErrorCode) -> String {
 
 fn send(method: Method, url: &url::Url, body: Option<&str>) -> Result<Answer, String> {
     let headers = Fields::new();
-    if body.is_some() {
+    if let Some(body) = body {
         headers.append("content-type", b"application/json").map_err(|e| format!("{e:?}"))?;
+        // A body of known size goes with its length, not chunked: plain HTTP/1.1 servers (Python's
+        // http.server, many WSGI setups) read only `Content-Length` bytes, as RuQi 1.x sent them.
+        headers.append("content-length", body.len().to_string().as_bytes()).map_err(|e| format!("{e:?}"))?;
     }
     headers.append("user-agent", format!("ruqi-http-post/{}", env!("CARGO_PKG_VERSION")).as_bytes()).ok();
     let request = OutgoingRequest::new(headers);

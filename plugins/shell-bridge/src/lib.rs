@@ -1,9 +1,16 @@
 //! shell-bridge: runs RuQi's script cmds (`bash scripts/x.sh`, `python x.py a b`).
 //!
-//! Validation is RuQi's `_check_cmd`, with its reason text. A WASI component cannot spawn
-//! processes, so execution goes through the host's `run-command` capability, which runs only
-//! the programs the operator granted this plugin. It also serves the empty prefix: every cmd
-//! that no other plugin claims is a script to RuQi, and is refused here with RuQi's reason.
+//! Validation is RuQi's `_check_cmd`, with its reason text, plus what running without a shell
+//! requires: a cmd is split into words with shell quoting rules and run as an argv, so shell
+//! syntax (pipes, redirections, substitutions) is refused at add time with a reason instead of
+//! being passed on as words, and the script must be a file inside the host's work directory
+//! (or the script roots the operator granted). When the operator grants shell-bridge a
+//! `shell`, RuQi 1.x's behaviour is back: the whole line goes to that shell.
+//!
+//! A WASI component cannot spawn processes, so execution goes through the host's
+//! `run-command` capability, which enforces the same rules again and runs only the programs
+//! the operator granted. It also serves the empty prefix: every cmd that no other plugin
+//! claims is a script to RuQi, and is refused here with RuQi's reason.
 
 use ruqi_plugin_sdk::{Executor, PluginInfo, RunOutcome, RunRequest, host};
 
@@ -11,6 +18,83 @@ use ruqi_plugin_sdk::{Executor, PluginInfo, RunOutcome, RunRequest, host};
 const REASON: &str = "(scripts) Cmd does not meet expectations";
 
 struct ShellBridge;
+
+/// The first piece of shell syntax in `line` that only a shell would interpret, described
+/// for a reason text; `None` when the line is plain words (quotes and backslashes allowed).
+fn shell_syntax(line: &str) -> Option<&'static str> {
+    #[derive(PartialEq)]
+    enum Quote {
+        None,
+        Single,
+        Double,
+    }
+    let mut quote = Quote::None;
+    let mut chars = line.chars().peekable();
+    let mut word_start = true;
+    while let Some(c) = chars.next() {
+        match quote {
+            Quote::Single => {
+                if c == '\'' {
+                    quote = Quote::None;
+                }
+                continue;
+            }
+            Quote::Double => {
+                match c {
+                    '"' => quote = Quote::None,
+                    '\\' => {
+                        chars.next();
+                    }
+                    '$' => return Some("an expansion ($)"),
+                    '`' => return Some("a command substitution (`)"),
+                    _ => {}
+                }
+                continue;
+            }
+            Quote::None => {}
+        }
+        let found = match c {
+            '\\' => {
+                chars.next();
+                None
+            }
+            '\'' => {
+                quote = Quote::Single;
+                None
+            }
+            '"' => {
+                quote = Quote::Double;
+                None
+            }
+            '|' => Some("a pipe (|)"),
+            '&' => Some("a control operator (&)"),
+            ';' => Some("a command separator (;)"),
+            '<' | '>' => Some("a redirection (< or >)"),
+            '(' | ')' => Some("a subshell (parentheses)"),
+            '`' => Some("a command substitution (`)"),
+            '$' => Some("an expansion ($)"),
+            '\n' | '\r' => Some("a line break"),
+            '#' if word_start => Some("a comment (#)"),
+            _ => None,
+        };
+        if found.is_some() {
+            return found;
+        }
+        word_start = c.is_whitespace();
+    }
+    None
+}
+
+/// The words of `cmd` as the host will run them, or the reason it cannot be run.
+fn words(cmd: &str, shell: bool) -> Result<Vec<String>, String> {
+    if shell {
+        return Ok(cmd.split_whitespace().map(str::to_owned).collect());
+    }
+    if let Some(syntax) = shell_syntax(cmd) {
+        return Err(format!("{REASON}: {syntax} needs a shell, and script cmds run without one"));
+    }
+    shell_words::split(cmd).map_err(|e| format!("{REASON}: cannot split the cmd into words: {e}"))
+}
 
 impl Executor for ShellBridge {
     fn describe() -> PluginInfo {
@@ -21,8 +105,17 @@ impl Executor for ShellBridge {
         if cmd.contains(';') || cmd.contains("&&") || cmd.contains("||") {
             return Err(REASON.into());
         }
-        let tokens: Vec<&str> = cmd.split_whitespace().collect();
-        if tokens.len() < 2 || !matches!(tokens[0], "bash" | "python") || !host::path_exists(tokens[1]) {
+        let shell = host::config("shell").is_some();
+        let tokens = words(&cmd, shell)?;
+        if tokens.len() < 2 || !matches!(tokens[0].as_str(), "bash" | "python") {
+            return Err(REASON.into());
+        }
+        let script = tokens[1].as_str();
+        if !host::path_exists(script) {
+            let escapes = script.starts_with('/') || script.split('/').any(|part| part == "..");
+            if escapes && !shell {
+                return Err(format!("{REASON}: script {script} is outside the work directory and the script roots"));
+            }
             return Err(REASON.into());
         }
         Ok(())

@@ -1,6 +1,8 @@
 //! test-hostile: misbehaves on request so the host's defences can be tested. The cmd after
 //! `hostile:` picks the behaviour: `noop`, `loop`, `alloc`, `trap`, `bigout`, `ungranted`,
-//! `declare`, `validate-loop` (loops in validate), `fail`.
+//! `declare`, `fail`, `hugeerr` (a 10 MB declared error), `hugelog` (a 10 MB log line with line
+//! breaks), `sleep` (sleeps 300 s without computing); in validate: `validate-loop` (loops),
+//! `validate-sleep` (sleeps 300 s), `refuse` and `refuse-long` (a 100 KB multi-line reason).
 
 use ruqi_plugin_sdk::{Executor, PluginInfo, RunOutcome, RunRequest, host};
 
@@ -21,7 +23,12 @@ impl Executor for Hostile {
     fn validate(cmd: String) -> Result<(), String> {
         match cmd.as_str() {
             "hostile:validate-loop" => spin(),
+            "hostile:validate-sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(300));
+                Ok(())
+            }
             "hostile:refuse" => Err("hostile refuses this cmd".into()),
+            "hostile:refuse-long" => Err("refused\r\nx-injected: 1\n".repeat(5000)),
             _ => Ok(()),
         }
     }
@@ -42,6 +49,15 @@ impl Executor for Hostile {
             "ungranted" => host::run_command("bash -c 'echo should not run'").map(RunOutcome::ok_from),
             "declare" => Err("declared failure".into()),
             "fail" => Ok(RunOutcome::failed("ran and failed")),
+            "hugeerr" => Err("e".repeat(10 << 20)),
+            "hugelog" => {
+                host::log(ruqi_plugin_sdk::LogLevel::Warn, &"forged\n".repeat(10 << 17));
+                Ok(RunOutcome::ok("logged"))
+            }
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(300));
+                Ok(RunOutcome::ok("woke up"))
+            }
             other => Err(format!("unknown hostile behaviour {other:?}")),
         }
     }

@@ -51,7 +51,7 @@ async fn native_noop(request: &RunRequest) -> (bool, String) {
 async fn plugin_overhead(runs: usize) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let runtime = Runtime::new(work.path().to_path_buf(), None)?;
-    let plugin = runtime.load(&ruqi_tests::wasm("test-hostile"), Grants::default()).await?;
+    let plugin = runtime.load_file(&ruqi_tests::wasm("test-hostile"), Grants::default()).await?;
     let req = request("hostile:noop");
     for _ in 0..200 {
         runtime.execute(&plugin, &req).await;
@@ -175,7 +175,7 @@ async fn http_post(runs: usize) -> anyhow::Result<()> {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let work = tempfile::tempdir()?;
     let runtime = Runtime::new(work.path().to_path_buf(), None)?;
-    let plugin = runtime.load(&ruqi_tests::wasm("http-post"), Grants::defaults_for("http-post")).await?;
+    let plugin = runtime.load_file(&ruqi_tests::wasm("http-post"), Grants::defaults_for("http-post")).await?;
     let url = format!("http://{addr}/ok");
     let req = request(&format!("{url}#{{\"str_info\":\"hi\"}}"));
     let via_plugin = time(runs, || async {
@@ -212,7 +212,7 @@ async fn http_post(runs: usize) -> anyhow::Result<()> {
 async fn baichuan(runs: usize) -> anyhow::Result<()> {
     let work = tempfile::tempdir()?;
     let runtime = Runtime::new(work.path().to_path_buf(), None)?;
-    let plugin = runtime.load(&ruqi_tests::wasm("baichuan"), Grants::defaults_for("baichuan")).await?;
+    let plugin = runtime.load_file(&ruqi_tests::wasm("baichuan"), Grants::defaults_for("baichuan")).await?;
     let topic = format!("/ruqi-bench-{}", uuid::Uuid::new_v4().simple());
     let req = request(&format!("{topic}#{{\"str_info\":\"mq\"}}"));
     let via_plugin = time(runs, || async {
