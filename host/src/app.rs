@@ -125,6 +125,13 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
         tokio::spawn(async move {
             let scheduler_task = tokio::spawn(scheduler.run(cancel.clone()));
             let shutdown = cancel.clone();
+            // No Nagle: an answer written in pieces (a streamed listing) must not wait for the
+            // client's delayed ACK (40 ms a request on loopback).
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+                }
+            });
             let served = axum::serve(listener, api::router(state))
                 .with_graceful_shutdown(async move { shutdown.cancelled().await })
                 .await;
