@@ -92,16 +92,19 @@ impl Clock for ManualClock {
 mod tests {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn manual_clock_wakes_sleepers_when_advanced_past_deadline() {
         let start = Utc::now();
         let clock = ManualClock::new(start);
         let c2 = clock.clone();
-        let sleeper = tokio::spawn(async move { c2.sleep_until(start + chrono::Duration::seconds(10)).await });
+        let mut sleeper = tokio::spawn(async move { c2.sleep_until(start + chrono::Duration::seconds(10)).await });
+        // Tokio's own time is paused: a timeout elapses only once the sleeper has had every
+        // chance to run and is still waiting, so these checks are not races.
+        let hour = std::time::Duration::from_secs(3600);
+        assert!(tokio::time::timeout(hour, &mut sleeper).await.is_err(), "before any move");
         clock.advance(chrono::Duration::seconds(5));
-        tokio::task::yield_now().await;
-        assert!(!sleeper.is_finished());
+        assert!(tokio::time::timeout(hour, &mut sleeper).await.is_err(), "halfway: still asleep");
         clock.advance(chrono::Duration::seconds(5));
-        tokio::time::timeout(std::time::Duration::from_secs(5), sleeper).await.unwrap().unwrap();
+        tokio::time::timeout(hour, sleeper).await.expect("woken").unwrap();
     }
 }

@@ -11,6 +11,12 @@ fn job(trigger: &str, id: &str, cmd: &str, rule: &str) -> Value {
 
 const HELLO: &str = "bash scripts/hello.sh";
 
+/// A clock the test moves by hand, standing at a fixed instant.
+fn manual_clock() -> ruqi::clock::ManualClock {
+    use chrono::TimeZone;
+    ruqi::clock::ManualClock::new(chrono::Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap())
+}
+
 #[tokio::test]
 async fn every_route_and_alias_answers_in_the_envelope() {
     let s = TestServer::start(ServerOptions::default()).await;
@@ -287,13 +293,14 @@ async fn show_list_fields_and_time_formats() {
 
 #[tokio::test]
 async fn job_list_filters_and_paging() {
-    let s = TestServer::start(ServerOptions::default()).await;
+    let clock = manual_clock();
+    let s = TestServer::start(ServerOptions { clock: Some(clock.clone()), ..Default::default() }).await;
     let c = &s.client;
     for i in 0..7 {
         let name = if i % 2 == 0 { "even" } else { "odd" };
         let a = c.post("job_add", json!({"job_trigger": "cron", "job_id": format!("j{i}"), "job_name": name, "cmd": HELLO, "rule": "0 0 3 * * *"})).await;
         assert_eq!(a.stat, "OK");
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        clock.advance(chrono::Duration::seconds(1)); // each job a later c_time
     }
     let ids = |a: &ruqi_tests::Answer| -> Vec<String> {
         a.data()["list"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap().to_owned()).collect()
@@ -503,16 +510,23 @@ async fn dates_the_store_cannot_hold_exactly_are_refused() {
 
 #[tokio::test]
 async fn history_filters_paging_display_and_clear() {
-    let s = TestServer::start(ServerOptions::default()).await;
+    let clock = manual_clock();
+    let s = TestServer::start(ServerOptions { clock: Some(clock.clone()), ..Default::default() }).await;
     let c = &s.client;
     c.add("interval", "ok", HELLO, "1s").await;
     c.add("interval", "bad", "bash scripts/fail.sh", "1s").await;
-    let ok_rows = c.wait_history("ok", 3, std::time::Duration::from_secs(20)).await;
-    let bad_rows = c.wait_history("bad", 3, std::time::Duration::from_secs(20)).await;
-    assert!(ok_rows.len() >= 3 && bad_rows.len() >= 3);
-    c.post("job_pause", json!({"job_id": "ok"})).await;
-    c.post("job_pause", json!({"job_id": "bad"})).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // three fire times each, one clock second at a time
+    for n in 1..=3 {
+        clock.advance(chrono::Duration::seconds(1));
+        for job in ["ok", "bad"] {
+            assert_eq!(c.wait_history(job, n, std::time::Duration::from_secs(20)).await.len(), n, "{job}");
+        }
+    }
+    assert_eq!(c.post("job_pause", json!({"job_id": "ok"})).await.stat, "OK");
+    assert_eq!(c.post("job_pause", json!({"job_id": "bad"})).await.stat, "OK");
+    clock.advance(chrono::Duration::seconds(1)); // every row is now in the past
+    let (ok_rows, bad_rows) = (c.history("ok").await, c.history("bad").await);
+    assert_eq!((ok_rows.len(), bad_rows.len()), (3, 3), "exactly one row per fire time, none after the pause");
 
     let row = &bad_rows[0];
     let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
@@ -531,7 +545,7 @@ async fn history_filters_paging_display_and_clear() {
     // pages by default (15), filters
     let all = c.get("job_history_list", "").await;
     let total = all.data()["total"].as_u64().unwrap();
-    assert!(total >= 6);
+    assert_eq!(total, 6);
     assert_eq!(all.data()["list"].as_array().unwrap().len() as u64, total.min(15));
     let only_failed = c.get("job_history_list", "is_success=0&page_size=0").await;
     assert!(only_failed.data()["list"].as_array().unwrap().iter().all(|r| r["cmd_is_success"] == false));

@@ -223,9 +223,20 @@ async fn plugins_dropped_into_the_folder_are_hot_reloaded() {
     let rows = c.wait_history("echoed", 1, Duration::from_secs(10)).await;
     assert_eq!((rows[0]["cmd_is_success"].clone(), rows[0]["cmd_output"].clone()), (json!(true), json!("dropped in")));
 
-    // replaced by a broken file: the previous version keeps serving
+    // replaced by a broken file: once the reload has seen it fail, the previous version keeps serving
     std::fs::write(dir.join("template.wasm"), b"not a component").unwrap();
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let registry = s.node.as_ref().unwrap().registry.clone();
+    let failed = || {
+        registry
+            .statuses()
+            .iter()
+            .any(|st| matches!(st, ruqi::plugin::PluginStatus::Failed { file, .. } if file.ends_with("template.wasm")))
+    };
+    let started = std::time::Instant::now();
+    while !failed() {
+        assert!(started.elapsed() < Duration::from_secs(20), "the reload never reported the broken file");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(try_add(c, "echo:still").await.0, "OK");
 
     // removed: refused again
