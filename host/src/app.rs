@@ -53,6 +53,20 @@ pub fn node_name(port: u16) -> String {
     format!("{host}:{port}:{}", std::process::id())
 }
 
+/// Logs what adopting RuQi 1.x rows did (nothing when there were none).
+pub fn log_adoption(report: &store::legacy::AdoptionReport) {
+    use store::legacy::Adoption;
+    let kept = report.jobs.iter().filter(|a| matches!(a, Adoption::Kept { .. })).count();
+    if !report.jobs.is_empty() || report.history_rows > 0 {
+        tracing::info!(
+            adopted = report.jobs.len() - kept,
+            kept,
+            history_rows = report.history_rows,
+            "RuQi 1.x rows adopted (kept rows are left as they were; see `ruqi migrate --dry-run`)"
+        );
+    }
+}
+
 /// Loads the plugins folder.
 pub async fn load_plugins(settings: &Settings) -> anyhow::Result<Arc<Registry>> {
     let runtime = Arc::new(Runtime::new(settings.workdir.clone(), Some(settings.cache_dir()))?);
@@ -83,6 +97,10 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
     let store: Arc<dyn JobStore> = store::open_with(&settings.store, settings.timezone, settings.migrate)
         .await
         .with_context(|| format!("cannot open store {}", store::redact_url(&settings.store)))?;
+    if settings.migrate {
+        let report = store.adopt_legacy(clock.now()).await.context("cannot adopt the RuQi 1.x rows of the store")?;
+        log_adoption(&report);
+    }
     let registry = load_plugins(&settings).await?;
     let listener =
         TcpListener::bind(settings.listen).await.with_context(|| format!("cannot listen on {}", settings.listen))?;

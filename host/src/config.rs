@@ -210,9 +210,24 @@ impl ServeArgs {
         Ok(store)
     }
 
+    /// Only the store url and the zone (flag, env or file), validated: what `ruqi migrate` needs
+    /// (the zone is the one RuQi 1.x rows' local times are read in).
+    pub fn store_and_zone(&self) -> Result<(String, Tz), ConfigError> {
+        let file = self.file()?;
+        Ok((self.store_from(&file)?, self.zone_from(&file)?))
+    }
+
+    fn zone_from(&self, file: &FileConfig) -> Result<Tz, ConfigError> {
+        match self.timezone.clone().or(file.timezone.clone()) {
+            Some(name) => name.parse::<Tz>().map_err(|_| bad("timezone", format!("{name}: not an IANA zone name"))),
+            None => Ok(system_zone()),
+        }
+    }
+
     /// Merges flags/env, the file and defaults, and validates.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
         let file = self.file()?;
+        let timezone = self.zone_from(&file)?;
         let listen_raw = self.listen.clone().or_else(|| file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8585".into());
         let listen: SocketAddr = listen_raw.parse().map_err(|e| bad("listen", format!("{listen_raw}: {e}")))?;
         let store = self.store_from(&file)?;
@@ -240,7 +255,7 @@ impl ServeArgs {
                 (None, None) => Vec::new(),
             },
         };
-        if let Some(path) = self.tokens_file.clone().or(file.tokens_file) {
+        if let Some(path) = self.tokens_file.clone().or(file.tokens_file.clone()) {
             tokens_file(&path, &mut tokens)?;
         }
         if tokens.full.iter().chain(&tokens.read_only).any(|t| t.chars().any(|c| c.is_whitespace() || c.is_control())) {
@@ -250,10 +265,6 @@ impl ServeArgs {
         if max_body_bytes < 1024 {
             return Err(bad("max-body-bytes", "must be at least 1024"));
         }
-        let timezone = match self.timezone.clone().or(file.timezone) {
-            Some(name) => name.parse::<Tz>().map_err(|_| bad("timezone", format!("{name}: not an IANA zone name")))?,
-            None => system_zone(),
-        };
         let concurrency = self.concurrency.or(file.concurrency).unwrap_or(20);
         if concurrency == 0 {
             return Err(bad("concurrency", "must be at least 1"));

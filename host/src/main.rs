@@ -23,8 +23,17 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
-    /// Apply the store's migrations and exit.
-    Migrate(ServeArgs),
+    /// Apply the store's migrations, adopt the job rows of a RuQi 1.x database, and exit.
+    Migrate(MigrateArgs),
+}
+
+#[derive(clap::Args)]
+struct MigrateArgs {
+    /// Change nothing: print what would be converted from RuQi 1.x and what cannot be, with the reason.
+    #[arg(long)]
+    dry_run: bool,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 #[derive(Subcommand)]
@@ -73,17 +82,62 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             std::io::stdout().write_all(text.as_bytes())?;
             Ok(())
         }
-        Command::Migrate(args) => {
-            // Only the store matters here: no plugins folder or listen address is needed.
-            let store = args.store_url()?;
-            let url = ruqi::store::redact_url(&store);
-            ruqi::store::open_with(&store, chrono_tz::UTC, true)
-                .await
-                .with_context(|| format!("cannot migrate store {url}"))?;
-            tracing::info!(store = %url, "migrations applied");
-            Ok(())
+        Command::Migrate(args) => migrate(args).await,
+    }
+}
+
+/// `ruqi migrate [--dry-run]`: only the store (and the zone 1.x times are read in) matter here:
+/// no plugins folder or listen address is needed.
+async fn migrate(args: MigrateArgs) -> anyhow::Result<()> {
+    let (store, tz) = args.serve.store_and_zone()?;
+    let url = ruqi::store::redact_url(&store);
+    let now = ruqi::clock::Clock::now(&ruqi::clock::SystemClock);
+    let report = if args.dry_run {
+        anyhow::ensure!(
+            ruqi::store::is_shared(&store),
+            "--dry-run reads a MySQL/MariaDB store (RuQi 1.x kept its jobs there)"
+        );
+        ruqi::store::MysqlStore::plan_adoption(&store, tz, now)
+            .await
+            .with_context(|| format!("cannot read store {url}"))?
+    } else {
+        let opened =
+            ruqi::store::open_with(&store, tz, true).await.with_context(|| format!("cannot migrate store {url}"))?;
+        tracing::info!(store = %url, "migrations applied");
+        opened.adopt_legacy(now).await.with_context(|| format!("cannot adopt the RuQi 1.x rows of {url}"))?
+    };
+    ruqi::app::log_adoption(&report);
+    use std::io::Write;
+    std::io::stdout().write_all(adoption_text(&report, tz, args.dry_run).as_bytes())?;
+    Ok(())
+}
+
+/// What adoption did or would do, a line per RuQi 1.x row.
+fn adoption_text(report: &ruqi::store::legacy::AdoptionReport, tz: chrono_tz::Tz, dry_run: bool) -> String {
+    use ruqi::store::legacy::Adoption;
+    let (convert, keep) = if dry_run { ("would convert", "would keep") } else { ("converted", "kept") };
+    let mut out = String::new();
+    for a in &report.jobs {
+        match a {
+            Adoption::Converted(job) => out.push_str(&format!(
+                "{convert} {}: {} {:?}, next run {}, cmd {:?}\n",
+                job.id,
+                job.trigger.kind().as_str(),
+                job.trigger.rule(),
+                job.next_run_time.map_or_else(|| "None (paused)".into(), |t| ruqi::trigger::format_python(t, tz)),
+                job.cmd
+            )),
+            Adoption::Kept { id, reason } => out.push_str(&format!("{keep} {id} as it is: {reason}\n")),
         }
     }
+    let history = if dry_run { "history rows whose times would move to UTC" } else { "history rows moved to UTC" };
+    out.push_str(&format!(
+        "RuQi 1.x job rows: {}, {history}: {} (zone {})\n",
+        report.jobs.len(),
+        report.history_rows,
+        tz.name()
+    ));
+    out
 }
 
 fn main() -> ExitCode {

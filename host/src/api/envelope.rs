@@ -65,6 +65,7 @@ impl From<crate::store::StoreError> for ApiError {
                 Self::Refused(format!("Conflicting job id: {id} already exists"))
             }
             crate::store::StoreError::NotFound(id) => Self::no_job(&id),
+            e @ crate::store::StoreError::Unadopted { .. } => Self::Refused(e.to_string()),
             other => {
                 tracing::error!(error = %other, "store error answering a request");
                 Self::Server(other.to_string())

@@ -7,6 +7,7 @@
 //! and writes the history row in one transaction. API changes bump the job's `revision`; a
 //! run finishing on an older revision only releases its claim and leaves the new schedule be.
 
+pub mod legacy;
 mod memory;
 mod mysql;
 mod query;
@@ -48,6 +49,14 @@ pub enum StoreError {
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A row RuQi 1.x wrote that could not be adopted into our format.
+    #[error("job {id} was written by RuQi 1.x and could not be adopted: {reason}; the row is kept as it was")]
+    Unadopted {
+        /// the job id
+        id: String,
+        /// why it could not be converted
+        reason: String,
+    },
     /// The database's schema is older than this build and migrating was not allowed.
     #[error("store not migrated: {0}")]
     NotMigrated(String),
@@ -124,6 +133,12 @@ pub trait JobStore: Send + Sync + 'static {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError>;
+    /// Converts the job rows (and history times) a RuQi 1.x node wrote into this database into
+    /// our format, in place (see `legacy`); nothing to do for stores 1.x never wrote.
+    async fn adopt_legacy(&self, now: Timestamp) -> Result<legacy::AdoptionReport, StoreError> {
+        let _ = now;
+        Ok(legacy::AdoptionReport::default())
+    }
     /// Releases every claim `node` holds (graceful shutdown).
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError>;
     /// History rows matching `filter`, newest first, and the total matching count.

@@ -22,9 +22,10 @@ use futures_util::StreamExt;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{Executor, MySql, QueryBuilder};
 
+use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM,
-    UPDATE_JOB, insert_history, push_history_filter, push_job_filter, push_page,
+    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED,
+    REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, insert_history, push_history_filter, push_job_filter, push_page,
 };
 use super::rows::{HistoryRow, JobRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, RowStream, StoreError, channel_stream};
@@ -65,27 +66,7 @@ impl MysqlStore {
     /// holds a database lock while migrating). Without `migrate`, a database whose migrations
     /// are behind is refused with a message naming `ruqi migrate`.
     pub async fn open(url: &str, tz: Tz, migrate: bool) -> Result<Self, StoreError> {
-        let url = match url.strip_prefix("mariadb://") {
-            Some(rest) => format!("mysql://{rest}"),
-            None => url.to_owned(),
-        };
-        let options = MySqlConnectOptions::from_str(&url)
-            .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", super::redact_url(&url))))?;
-        let pool = MySqlPoolOptions::new()
-            .max_connections(10)
-            .min_connections(1)
-            // The API answers ERR_SERVER_EXCEPTION within this when the database is down.
-            .acquire_timeout(Duration::from_secs(5))
-            .idle_timeout(Duration::from_secs(300))
-            .max_lifetime(Duration::from_secs(1800))
-            .after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
-                    Ok(())
-                })
-            })
-            .connect_with(options)
-            .await?;
+        let pool = Self::connect(url).await?;
         if migrate {
             MIGRATOR.run(&pool).await?;
         } else {
@@ -103,6 +84,40 @@ impl MysqlStore {
             }
         }
         Ok(Self { pool, tz })
+    }
+
+    /// The connection pool for `url`, migrations neither applied nor checked.
+    async fn connect(url: &str) -> Result<MySqlPool, StoreError> {
+        let url = match url.strip_prefix("mariadb://") {
+            Some(rest) => format!("mysql://{rest}"),
+            None => url.to_owned(),
+        };
+        let options = MySqlConnectOptions::from_str(&url)
+            .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", super::redact_url(&url))))?;
+        Ok(MySqlPoolOptions::new()
+            .max_connections(10)
+            .min_connections(1)
+            // The API answers ERR_SERVER_EXCEPTION within this when the database is down.
+            .acquire_timeout(Duration::from_secs(5))
+            .idle_timeout(Duration::from_secs(300))
+            .max_lifetime(Duration::from_secs(1800))
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?)
+    }
+
+    /// What adopting the RuQi 1.x rows of the database at `url` would do, changing nothing and
+    /// applying no migration (`ruqi migrate --dry-run`).
+    pub async fn plan_adoption(url: &str, tz: Tz, now: Timestamp) -> Result<AdoptionReport, StoreError> {
+        let pool = Self::connect(url).await?;
+        let report = legacy::plan_mysql(&pool, tz, now).await;
+        pool.close().await;
+        report
     }
 
     async fn claim_in(
@@ -334,12 +349,15 @@ impl JobStore for MysqlStore {
         limit: u32,
     ) -> Result<Vec<ClaimedRun>, StoreError> {
         let rows = in_transaction!(self.pool, |conn| Self::claim_in(conn, now, node, lease_until, limit))?;
-        let (runs, undecodable) = claimed_runs(rows, self.tz);
-        for id in undecodable {
+        let claimed = claimed_runs(rows, self.tz);
+        for id in claimed.undecodable {
             // Keep the row (nothing is lost) but park it so it cannot loop.
             sqlx::query(PARK_JOB).bind(&id).execute(&self.pool).await?;
         }
-        Ok(runs)
+        for id in claimed.unadopted {
+            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(&id).execute(&self.pool).await?;
+        }
+        Ok(claimed.runs)
     }
 
     async fn renew_claim(&self, id: &JobId, node: &str, lease_until: Timestamp) -> Result<bool, StoreError> {
@@ -361,6 +379,10 @@ impl JobStore for MysqlStore {
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
         in_transaction!(self.pool, |conn| Self::finish_in(conn, run, node, next, history, now))
+    }
+
+    async fn adopt_legacy(&self, now: Timestamp) -> Result<AdoptionReport, StoreError> {
+        legacy::adopt_mysql(&self.pool, self.tz, now).await
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {

@@ -17,6 +17,9 @@ pub const REMOVE_JOB: &str = "DELETE FROM ruqi_jobs WHERE id = ?";
 /// Parks an undecodable row: kept, never claimed again (binds: id).
 pub const PARK_JOB: &str =
     "UPDATE ruqi_jobs SET next_run_time = NULL, job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE id = ?";
+/// Holds a RuQi 1.x row that could not be adopted for ever, touching none of 1.x's columns
+/// (binds: `legacy::UNADOPTED`, `legacy::UNADOPTED_LEASE`, id).
+pub const HOLD_UNADOPTED: &str = "UPDATE ruqi_jobs SET claim_owner = ?, lease_until = ? WHERE id = ?";
 /// Extends this node's lease (binds: lease_until, id, node).
 pub const RENEW_CLAIM: &str = "UPDATE ruqi_jobs SET lease_until = ? WHERE id = ? AND claim_owner = ?";
 /// Ends a run by rescheduling, only if the claim, revision and fire time are still the ones
@@ -36,24 +39,26 @@ pub const RELEASE_CLAIMS: &str =
     "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE claim_owner = ?";
 /// The history insert (binds: job_id, job_name, cmd, success, output, cost, node, c_time,
 /// fire time) followed by the dialect's keep-the-first-row clause for `(job_id, fire_time)`.
+/// `c_time_local = 0`: our times are UTC (RuQi 1.x rows default to 1, its local time).
 macro_rules! insert_history {
     ($on_conflict:literal) => {
         concat!(
             "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost,
-             scheduler_name, c_time, fire_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ",
+             scheduler_name, c_time, fire_time, c_time_local) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ",
             $on_conflict
         )
     };
 }
 pub(crate) use insert_history;
 
-/// Appends `WHERE …` for a job filter (`id`, `job_name`).
+/// Appends `WHERE …` for a job filter (`id`, `job_name`). Rows in RuQi 1.x's format that could
+/// not be adopted (a pickle, not our JSON `job_state`) are left out of listings.
 pub fn push_job_filter<'a, DB>(q: &mut QueryBuilder<'a, DB>, f: &JobFilter)
 where
     DB: Database,
     String: Encode<'a, DB> + Type<DB> + 'a,
 {
-    q.push(" WHERE 1=1");
+    q.push(" WHERE job_state LIKE '{%'");
     if let Some(id) = &f.job_id {
         q.push(" AND id = ").push_bind(id.clone());
     }

@@ -80,6 +80,9 @@ pub const JOB_COLUMNS: &str = "id, next_run_time, job_state, job_name, job_trigg
 impl JobRow {
     /// Decodes the row; cron rules are read in `tz`.
     pub fn into_job(self, tz: Tz) -> Result<Job, StoreError> {
+        if super::legacy::is_legacy_state(&self.job_state) {
+            return Err(super::legacy::unadopted(&self, tz));
+        }
         let corrupt = |reason: String| StoreError::Corrupt { id: self.id.clone(), reason };
         let state: JobState =
             serde_json::from_slice(&self.job_state).map_err(|e| corrupt(format!("job_state: {e}")))?;
@@ -100,27 +103,41 @@ impl JobRow {
     }
 }
 
-/// Decodes freshly claimed rows into runs, earliest fire time first. Rows that cannot be
-/// decoded are returned by id: the caller parks them (keeps the row, clears its schedule) so
-/// they cannot be claimed over and over.
-pub fn claimed_runs(rows: Vec<JobRow>, tz: Tz) -> (Vec<ClaimedRun>, Vec<String>) {
-    let mut runs = Vec::with_capacity(rows.len());
-    let mut undecodable = Vec::new();
+/// Freshly claimed rows, decoded.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// The runs, earliest fire time first.
+    pub runs: Vec<ClaimedRun>,
+    /// Rows that cannot be decoded: the caller parks them (keeps the row, clears its schedule)
+    /// so they cannot be claimed over and over.
+    pub undecodable: Vec<String>,
+    /// RuQi 1.x rows not adopted: the caller holds them for ever (see `legacy::UNADOPTED`),
+    /// leaving the row as 1.x wrote it.
+    pub unadopted: Vec<String>,
+}
+
+/// Decodes freshly claimed rows into runs (see [`Claimed`]).
+pub fn claimed_runs(rows: Vec<JobRow>, tz: Tz) -> Claimed {
+    let mut out = Claimed { runs: Vec::with_capacity(rows.len()), ..Claimed::default() };
     for row in rows {
         let (id, revision) = (row.id.clone(), row.revision);
         match row.into_job(tz) {
             Ok(job) => match job.next_run_time {
-                Some(fire_time) => runs.push(ClaimedRun { job, fire_time, revision }),
-                None => undecodable.push(id),
+                Some(fire_time) => out.runs.push(ClaimedRun { job, fire_time, revision }),
+                None => out.undecodable.push(id),
             },
+            Err(e @ StoreError::Unadopted { .. }) => {
+                tracing::error!(job_id = %id, error = %e, "RuQi 1.x row kept as it is, not run");
+                out.unadopted.push(id);
+            }
             Err(e) => {
                 tracing::error!(job_id = %id, error = %e, "undecodable job row paused");
-                undecodable.push(id);
+                out.undecodable.push(id);
             }
         }
     }
-    runs.sort_by_key(|r| r.fire_time);
-    (runs, undecodable)
+    out.runs.sort_by_key(|r| r.fire_time);
+    out
 }
 
 /// Encodes a job's `job_state` blob.

@@ -13,9 +13,10 @@ use futures_util::StreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM,
-    UPDATE_JOB, insert_history, push_history_filter, push_job_filter, push_page,
+    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED,
+    REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, insert_history, push_history_filter, push_job_filter, push_page,
 };
 use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, claimed_runs, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, RowStream, StoreError, channel_stream};
@@ -176,12 +177,15 @@ impl JobStore for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        let (runs, undecodable) = claimed_runs(rows, self.tz);
-        for id in undecodable {
+        let claimed = claimed_runs(rows, self.tz);
+        for id in claimed.undecodable {
             // Keep the row (nothing is lost) but park it so it cannot loop.
             sqlx::query(PARK_JOB).bind(&id).execute(&self.pool).await?;
         }
-        Ok(runs)
+        for id in claimed.unadopted {
+            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(&id).execute(&self.pool).await?;
+        }
+        Ok(claimed.runs)
     }
 
     async fn renew_claim(&self, id: &JobId, node: &str, lease_until: Timestamp) -> Result<bool, StoreError> {
