@@ -1,29 +1,35 @@
 //! The dispatcher: *who* runs a claimed run, how many at once, and recording the outcome.
 //!
-//! Each run is a task holding one permit of a semaphore (the concurrency bound) and the
-//! job's claim (a [`HeldClaim`], renewed while it runs); its end writes history and the next
-//! fire time in one store call. Misfire: a run found later than the grace after its fire time
-//! is skipped (logged, no history row, as in RuQi) and the job moves to its next fire time.
+//! Each claimed run is a task; at most `concurrency` of them execute at once (a semaphore),
+//! and the scheduler may claim a few more than that ([`Dispatcher::free_slots`]) so the next
+//! runs are ready the moment a slot frees. A run's end goes to the **recorder**, one task that
+//! writes the ends that arrive together in one store transaction (group commit: the history
+//! rows and the jobs' next fire times) and then wakes the scheduler. Misfire: a run found later
+//! than the grace after its fire time is skipped (logged, no history row, as in RuQi) and the
+//! job moves to its next fire time.
 //!
-//! Fencing: a run executes only while its claim is provably held. When a renewal finds the
-//! claim gone (another node took the job over, or the job was removed), or renewals fail
-//! until the lease may have run out, the run is cancelled: the plugin call is dropped (a
-//! command it started is killed with its process group) and nothing is recorded for that fire
-//! time, which now belongs to whoever holds the claim.
+//! Fencing: a run executes only while its claim is provably held. A run that waited in the
+//! queue long enough for its lease to be at risk confirms its claim before it starts. While it
+//! executes, the same task renews the lease every third of it (no task of its own to leak:
+//! the renewal lives and dies with the run). When a renewal finds the claim gone (another node
+//! took the job over, or the job was removed), or renewals fail until the lease may have run
+//! out, the run is cancelled: the plugin call is dropped (a command it started is killed with
+//! its process group) and nothing is recorded for that fire time, which now belongs to whoever
+//! holds the claim.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio::sync::{Notify, Semaphore};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::clock::{Clock, Timestamp};
-use crate::model::{ClaimedRun, HistoryRecord, JobId, MAX_OUTPUT_CHARS, truncate_chars};
+use crate::model::{ClaimedRun, HistoryRecord, MAX_OUTPUT_CHARS, truncate_chars};
 use crate::plugin::{ExecOutcome, Registry, RunRequest};
-use crate::store::{FinishOutcome, JobStore};
+use crate::store::{FinishOutcome, JobStore, RunEnd};
 use crate::trigger::{Trigger, format_python};
 
 /// Executes a run request; the plugin registry in the service, simpler things in tests.
@@ -55,26 +61,11 @@ pub struct DispatchConfig {
     pub tz: chrono_tz::Tz,
 }
 
-/// A running run's claim: renewed by a task this owns (aborted when it is dropped, so an early
-/// return or a panic cannot leave a lease renewed for ever); [`HeldClaim::lost`] resolves when
-/// the claim can no longer be proven held.
-struct HeldClaim {
-    renewer: tokio::task::JoinHandle<()>,
-    lost: CancellationToken,
-}
-
-impl HeldClaim {
-    /// Resolves when the claim is lost.
-    async fn lost(&self) {
-        self.lost.cancelled().await;
-    }
-}
-
-impl Drop for HeldClaim {
-    fn drop(&mut self) {
-        self.renewer.abort();
-    }
-}
+/// Run ends written in one transaction at most.
+const RECORD_BATCH: usize = 512;
+/// Claimed runs a node holds beyond its running ones, per slot: enough to keep the slots busy
+/// between two claims, few enough to leave work to other nodes.
+const QUEUE_PER_SLOT: usize = 2;
 
 /// See the module doc.
 pub struct Dispatcher {
@@ -83,8 +74,15 @@ pub struct Dispatcher {
     clock: Arc<dyn Clock>,
     config: DispatchConfig,
     slots: Arc<Semaphore>,
+    /// Runs claimed and not yet recorded (queued, running, or waiting for the recorder).
+    held: Arc<AtomicUsize>,
+    /// Set at shutdown: queued runs do not start (their claims are released).
+    stopping: AtomicBool,
     tracker: TaskTracker,
-    /// Notified when a run ends (a slot is free and the job's next time is known).
+    /// Where runs send their ends; taken (closed) at shutdown so the recorder drains and stops.
+    ends: Mutex<Option<mpsc::UnboundedSender<RunEnd>>>,
+    recorder: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Notified when runs end (slots are free and the jobs' next times are recorded).
     finished: Arc<Notify>,
 }
 
@@ -95,8 +93,19 @@ pub fn next_after(trigger: &Trigger, fire_time: Timestamp, now: Timestamp, grace
     if next + grace >= now { Some(next) } else { trigger.next_fire(None, now - grace) }
 }
 
+/// What became of the claim during a renewal.
+enum Renewal {
+    /// Held until the given instant.
+    Held(Timestamp),
+    /// Gone (taken over, or the job removed).
+    Lost,
+    /// Could not tell (the store failed).
+    Unknown,
+}
+
 impl Dispatcher {
-    /// A dispatcher; `finished` is notified whenever a run ends.
+    /// A dispatcher; `finished` is notified whenever runs end. Starts its recorder task (so it
+    /// must be built inside the async runtime).
     pub fn new(
         store: Arc<dyn JobStore>,
         executor: Arc<dyn RunExecutor>,
@@ -105,7 +114,24 @@ impl Dispatcher {
         finished: Arc<Notify>,
     ) -> Self {
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
-        Self { store, executor, clock, config, slots, tracker: TaskTracker::new(), finished }
+        let (tx, rx) = mpsc::unbounded_channel();
+        let held = Arc::new(AtomicUsize::new(0));
+        let recorder =
+            Recorder { store: store.clone(), clock: clock.clone(), node: config.node.clone(), held: held.clone() };
+        let recorder = tokio::spawn(recorder.run(rx, finished.clone()));
+        Self {
+            store,
+            executor,
+            clock,
+            config,
+            slots,
+            held,
+            stopping: AtomicBool::new(false),
+            tracker: TaskTracker::new(),
+            ends: Mutex::new(Some(tx)),
+            recorder: Mutex::new(Some(recorder)),
+            finished,
+        }
     }
 
     /// This node's name.
@@ -118,85 +144,121 @@ impl Dispatcher {
         self.config.lease
     }
 
-    /// Free run slots right now (the scheduler claims no more than this).
+    /// How many more runs the scheduler may claim now: the running slots plus a small queue,
+    /// less the runs already held.
     pub fn free_slots(&self) -> usize {
-        self.slots.available_permits()
+        let capacity = self.config.concurrency.max(1) * (1 + QUEUE_PER_SLOT);
+        capacity.saturating_sub(self.held.load(Ordering::Acquire))
     }
 
-    /// Runs in flight.
+    /// Runs in flight (queued or running).
     pub fn running(&self) -> usize {
         self.tracker.len()
     }
 
-    /// Starts a claimed run in its own task.
-    pub fn dispatch(self: &Arc<Self>, run: ClaimedRun) {
-        let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-            // The scheduler claims only what fits; should it not, hand the claim back.
-            let this = self.clone();
-            self.tracker.spawn(async move {
-                let now = this.clock.now();
-                let _ = this.store.finish_run(&run, &this.config.node, Some(run.fire_time), None, now).await;
-            });
-            return;
-        };
+    /// Takes a claimed run (leased until `lease_until`): it runs when a slot is free.
+    pub fn dispatch(self: &Arc<Self>, run: ClaimedRun, lease_until: Timestamp) {
+        self.held.fetch_add(1, Ordering::AcqRel);
         let this = self.clone();
         let span = tracing::info_span!("run", job_id = %run.job.id, fire_time = %run.fire_time);
         self.tracker.spawn(
             async move {
-                this.run_one(run).await;
+                let permit = this.slots.clone().acquire_owned().await;
+                if permit.is_err() || this.stopping.load(Ordering::Acquire) {
+                    this.ended(None); // shutting down: not started, the claim is released
+                    return;
+                }
+                this.run_one(run, lease_until).await;
                 drop(permit);
-                this.finished.notify_one();
             }
             .instrument(span),
         );
     }
 
-    async fn run_one(&self, run: ClaimedRun) {
+    /// Hands a run's end to the recorder (or, for a run that recorded nothing, just lets go of it).
+    fn ended(&self, end: Option<RunEnd>) {
+        let sent = match (end, self.ends.lock().unwrap_or_else(|p| p.into_inner()).as_ref()) {
+            (Some(end), Some(tx)) => tx.send(end).is_ok(),
+            _ => false,
+        };
+        if !sent {
+            // Nothing for the recorder: the run is no longer held once this returns.
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            self.finished.notify_one();
+        }
+    }
+
+    async fn run_one(&self, run: ClaimedRun, lease_until: Timestamp) {
+        let end = self.execute(&run, lease_until).await;
+        // The recorder lets go of the run once its end is written.
+        self.ended(end);
+    }
+
+    /// Executes the run (or skips it as missed); the end to record, `None` when the claim was
+    /// lost and nothing may be recorded.
+    async fn execute(&self, run: &ClaimedRun, lease_until: Timestamp) -> Option<RunEnd> {
         let now = self.clock.now();
         let grace = chrono::Duration::from_std(self.config.misfire_grace).unwrap_or_default();
         if run.fire_time + grace < now {
             let next = next_after(&run.job.trigger, run.fire_time, now, self.config.misfire_grace);
             tracing::warn!(late_s = (now - run.fire_time).num_seconds(), "run missed: later than the misfire grace");
-            self.finish(&run, next, None).await;
-            return;
+            return Some(RunEnd { run: run.clone(), next, history: None });
         }
-        // Fencing: a node that stalled past its lease must not run what another node took over.
-        let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-        match self.store.renew_claim(&run.job.id, &self.config.node, lease_until).await {
-            Ok(true) => {}
-            Ok(false) => {
-                tracing::warn!("claim lost before the run started; not running it");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot confirm the claim; not running now (the lease will expire and it is retried)");
-                return;
+        let lease = chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        let every = self.config.lease / 3;
+        let mut held_until = lease_until;
+        // Fencing before the start: a run that waited (queue, a stalled node) while its lease
+        // ran down confirms the claim; a fresh claim needs no round trip.
+        if now + lease - lease / 3 > held_until {
+            match self.renew(run, now).await {
+                Renewal::Held(until) => held_until = until,
+                Renewal::Lost => {
+                    tracing::warn!("claim lost before the run started; not running it");
+                    return None;
+                }
+                Renewal::Unknown => {
+                    tracing::warn!(
+                        "cannot confirm the claim; not running now (the lease will expire and it is retried)"
+                    );
+                    return None;
+                }
             }
         }
-        let run_id = uuid::Uuid::new_v4().simple().to_string();
         let request = RunRequest {
-            run_id,
+            run_id: uuid::Uuid::new_v4().simple().to_string(),
             job_id: run.job.id.to_string(),
             job_name: run.job.name.clone(),
             cmd: run.job.cmd.clone(),
             fire_time: format_python(run.fire_time, self.config.tz),
         };
-        tracing::info!(cmd = %run.job.cmd, "run start");
-        let claim = self.hold_claim(&run.job.id, lease_until);
+        tracing::debug!(cmd = %run.job.cmd, "run start");
         let started = self.clock.now();
-        let outcome = tokio::select! {
-            outcome = self.executor.execute(&request) => outcome,
-            () = claim.lost() => {
-                tracing::warn!("claim lost while running: run cancelled, nothing recorded for this fire time");
-                return;
+        let execution = self.executor.execute(&request);
+        tokio::pin!(execution);
+        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                outcome = &mut execution => break outcome,
+                _ = renewals.tick() => match self.renew(run, self.clock.now()).await {
+                    Renewal::Held(until) => held_until = until,
+                    Renewal::Lost => {
+                        tracing::warn!("claim lost while running (taken over, or the job removed): run cancelled, nothing recorded");
+                        return None;
+                    }
+                    Renewal::Unknown if self.clock.now() + chrono::Duration::from_std(every).unwrap_or_default() >= held_until => {
+                        tracing::warn!("claim renewals failed until the lease ran out: run cancelled, nothing recorded");
+                        return None;
+                    }
+                    Renewal::Unknown => {}
+                },
             }
         };
         let ended = self.clock.now();
-        drop(claim);
         let success = outcome.success();
         let output = truncate_chars(outcome.into_output(), MAX_OUTPUT_CHARS);
         let cost = (ended - started).num_microseconds().unwrap_or(0) as f64 / 1e6;
-        tracing::info!(success, cost, "run end");
+        tracing::info!(success, cost, "run");
         let history = HistoryRecord {
             id: 0,
             job_id: run.job.id.to_string(),
@@ -210,67 +272,77 @@ impl Dispatcher {
             fire_time: Some(run.fire_time),
         };
         let next = next_after(&run.job.trigger, run.fire_time, ended, self.config.misfire_grace);
-        self.finish(&run, next, Some(&history)).await;
+        Some(RunEnd { run: run.clone(), next, history: Some(history) })
     }
 
-    /// Keeps the claim on `id` (held until `held_until`) alive while the run executes.
-    fn hold_claim(&self, id: &JobId, held_until: Timestamp) -> HeldClaim {
-        let (store, clock, node, lease) =
-            (self.store.clone(), self.clock.clone(), self.config.node.clone(), self.config.lease);
-        let (id, lost) = (id.clone(), CancellationToken::new());
-        let signal = lost.clone();
-        let renewer = tokio::spawn(async move {
-            let every = lease / 3;
-            let margin = chrono::Duration::from_std(every).unwrap_or_default();
-            let mut held_until = held_until;
-            loop {
-                tokio::time::sleep(every).await;
-                let until = clock.now() + chrono::Duration::from_std(lease).unwrap_or_default();
-                match store.renew_claim(&id, &node, until).await {
-                    Ok(true) => held_until = until,
-                    Ok(false) => {
-                        tracing::warn!(job_id = %id, "claim renewal found the claim gone (taken over or job removed)");
-                        signal.cancel();
-                        return;
-                    }
-                    Err(e) if clock.now() + margin >= held_until => {
-                        tracing::warn!(job_id = %id, error = %e, "claim renewals failed until the lease ran out");
-                        signal.cancel();
-                        return;
-                    }
-                    Err(e) => tracing::warn!(job_id = %id, error = %e, "claim renewal failed; retrying"),
-                }
-            }
-        });
-        HeldClaim { renewer, lost }
-    }
-
-    /// Records the end of a run, retrying store errors so no history row is lost.
-    async fn finish(&self, run: &ClaimedRun, next: Option<Timestamp>, history: Option<&HistoryRecord>) {
-        let mut delay = Duration::from_millis(100);
-        loop {
-            match self.store.finish_run(run, &self.config.node, next, history, self.clock.now()).await {
-                Ok(FinishOutcome::Rescheduled) => return,
-                Ok(FinishOutcome::Superseded) => {
-                    tracing::info!("job changed or removed during the run; its new schedule stands");
-                    return;
-                }
-                Ok(FinishOutcome::LostClaim) => {
-                    tracing::warn!("claim was lost during the run; another node owns the job now");
-                    return;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot record run end; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(10));
-                }
+    /// Extends this node's lease on the run's job.
+    async fn renew(&self, run: &ClaimedRun, now: Timestamp) -> Renewal {
+        let until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        match self.store.renew_claim(&run.job.id, &self.config.node, until).await {
+            Ok(true) => Renewal::Held(until),
+            Ok(false) => Renewal::Lost,
+            Err(e) => {
+                tracing::warn!(error = %e, "claim renewal failed");
+                Renewal::Unknown
             }
         }
     }
 
-    /// Stops accepting runs and waits up to `bound` for those in flight.
+    /// Stops accepting runs, waits up to `bound` for those in flight, then lets the recorder
+    /// write what they left and stop.
     pub async fn shutdown(&self, bound: Duration) -> bool {
+        self.stopping.store(true, Ordering::Release);
         self.tracker.close();
-        tokio::time::timeout(bound, self.tracker.wait()).await.is_ok()
+        let finished = tokio::time::timeout(bound, self.tracker.wait()).await.is_ok();
+        self.ends.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let recorder = self.recorder.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(recorder) = recorder {
+            let _ = recorder.await;
+        }
+        finished
+    }
+}
+
+/// Writes run ends in batches (all that arrived while the previous batch was being written, up
+/// to [`RECORD_BATCH`]), retrying store errors so no history row is lost.
+struct Recorder {
+    store: Arc<dyn JobStore>,
+    clock: Arc<dyn Clock>,
+    node: String,
+    /// The dispatcher's count of held runs, lowered once their ends are written.
+    held: Arc<AtomicUsize>,
+}
+
+impl Recorder {
+    async fn run(self, mut rx: mpsc::UnboundedReceiver<RunEnd>, finished: Arc<Notify>) {
+        let mut batch = Vec::with_capacity(RECORD_BATCH);
+        while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+            let mut delay = Duration::from_millis(100);
+            let outcomes = loop {
+                match self.store.finish_runs(&self.node, &batch, self.clock.now()).await {
+                    Ok(outcomes) => break outcomes,
+                    Err(e) => {
+                        tracing::error!(error = %e, runs = batch.len(), retry_in_ms = delay.as_millis() as u64, "cannot record run ends; retrying");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(10));
+                    }
+                }
+            };
+            for (end, outcome) in batch.iter().zip(outcomes) {
+                let job_id = end.run.job.id.as_str();
+                match outcome {
+                    FinishOutcome::Rescheduled => {}
+                    FinishOutcome::Superseded => {
+                        tracing::info!(job_id, "job changed or removed during the run; its new schedule stands")
+                    }
+                    FinishOutcome::LostClaim => {
+                        tracing::warn!(job_id, "claim was lost during the run; another node owns the job now")
+                    }
+                }
+            }
+            self.held.fetch_sub(batch.len(), Ordering::AcqRel);
+            batch.clear();
+            finished.notify_one();
+        }
     }
 }

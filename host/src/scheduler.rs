@@ -21,7 +21,7 @@ pub const IDLE_WAIT: Duration = Duration::from_secs(300);
 /// within this.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// Runs claimed in one statement at most.
-const CLAIM_BATCH: usize = 64;
+const CLAIM_BATCH: usize = 256;
 
 /// What the last pass saw, for `scheduler_status`.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -84,16 +84,17 @@ impl Scheduler {
         let mut backoff = Duration::from_millis(200);
         loop {
             let now = self.clock.now();
-            let (wait, next, full) = match self.pass(now).await {
-                Ok(v) => {
+            let (wait, next) = match self.pass(now).await {
+                Ok(Pass::Again) => continue, // a full batch: more may be due, claim again at once
+                Ok(Pass::Wait(wait, next)) => {
                     backoff = Duration::from_millis(200);
-                    v
+                    (wait, next)
                 }
                 Err(e) => {
                     tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "scheduler pass failed");
                     let w = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
-                    (w, None, false)
+                    (w, None)
                 }
             };
             *self.handle.status.lock().unwrap_or_else(|p| p.into_inner()) = SchedulerStatus {
@@ -101,9 +102,6 @@ impl Scheduler {
                 next_wakeup_time: next,
                 wait_seconds: Some(wait.as_secs_f64()),
             };
-            if full {
-                continue; // more may be due: claim again at once
-            }
             let deadline = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
             tokio::select! {
                 _ = cancel.cancelled() => return,
@@ -113,17 +111,19 @@ impl Scheduler {
         }
     }
 
-    /// One pass: claim and dispatch; returns how long to wait, the next wake-up time, and
-    /// whether a full batch was claimed.
-    async fn pass(&self, now: Timestamp) -> Result<(Duration, Option<Timestamp>, bool), crate::store::StoreError> {
+    /// One pass: claim what fits and dispatch it; then either go again at once (a full batch
+    /// with room for more) or say how long to wait and the next wake-up time.
+    async fn pass(&self, now: Timestamp) -> Result<Pass, crate::store::StoreError> {
         let free = self.dispatcher.free_slots().min(CLAIM_BATCH);
-        let mut full = false;
         if free > 0 {
             let lease_until = now + chrono::Duration::from_std(self.dispatcher.lease()).unwrap_or_default();
             let runs = self.store.claim_due(now, self.dispatcher.node(), lease_until, free as u32).await?;
-            full = runs.len() == free && free == CLAIM_BATCH;
+            let full = runs.len() == free;
             for run in runs {
-                self.dispatcher.dispatch(run);
+                self.dispatcher.dispatch(run, lease_until);
+            }
+            if full && self.dispatcher.free_slots() > 0 {
+                return Ok(Pass::Again);
             }
         }
         let next = self.store.next_wakeup().await?;
@@ -132,12 +132,20 @@ impl Scheduler {
             Some(t) => (t - now).to_std().unwrap_or(Duration::ZERO),
         };
         if self.dispatcher.free_slots() == 0 {
-            // Due runs wait for a slot: a finishing run wakes us.
+            // Due runs wait for room: runs being recorded wake us.
             wait = wait.max(IDLE_WAIT);
         }
         if let Some(poll) = self.poll {
             wait = wait.min(poll);
         }
-        Ok((wait, next, full))
+        Ok(Pass::Wait(wait, next))
     }
+}
+
+/// What a pass says to do next.
+enum Pass {
+    /// Claim again at once.
+    Again,
+    /// Sleep this long (or until woken); the earliest next run time seen.
+    Wait(Duration, Option<Timestamp>),
 }

@@ -89,7 +89,17 @@ async fn sigterm_lets_the_running_run_finish_and_record_its_history() {
             .spawn()
             .unwrap()
     };
-    let mut child = spawn();
+    /// Kills the node if the test fails before it is done with it.
+    struct Reaped(Option<std::process::Child>);
+    impl Drop for Reaped {
+        fn drop(&mut self) {
+            if let Some(mut c) = self.0.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+    let mut guard = Reaped(Some(spawn()));
     let client = Client::new(format!("127.0.0.1:{port}").parse().unwrap());
     let mut up = false;
     for _ in 0..100 {
@@ -102,11 +112,12 @@ async fn sigterm_lets_the_running_run_finish_and_record_its_history() {
     assert!(up, "server did not come up");
     client.add("date", "slow", "bash scripts/slow.sh", "now").await;
     tokio::time::sleep(Duration::from_millis(700)).await; // the run is under way
+    let mut child = guard.0.take().unwrap();
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
     let status = tokio::task::spawn_blocking(move || child.wait()).await.unwrap().unwrap();
     assert!(status.success(), "{status:?}");
     // the run finished and its history row was written before the process left
-    let mut child = spawn();
+    let guard = Reaped(Some(spawn()));
     for _ in 0..100 {
         if reqwest::get(format!("http://127.0.0.1:{port}/ruqi/scheduler_status")).await.is_ok() {
             break;
@@ -117,8 +128,7 @@ async fn sigterm_lets_the_running_run_finish_and_record_its_history() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["cmd_output"], "finished");
     assert_eq!(rows[0]["cmd_is_success"], true);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(guard);
 }
 
 #[tokio::test]

@@ -82,6 +82,17 @@ where
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|row| (row, rx)) }).boxed()
 }
 
+/// The end of one claimed run, as [`JobStore::finish_runs`] records it.
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    /// The run.
+    pub run: ClaimedRun,
+    /// Its job's next fire time; `None` deletes the job (its last run).
+    pub next: Option<Timestamp>,
+    /// Its history row (`None` for a run skipped as missed).
+    pub history: Option<HistoryRecord>,
+}
+
 /// What `finish_run` did with the job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FinishOutcome {
@@ -133,6 +144,15 @@ pub trait JobStore: Send + Sync + 'static {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError>;
+    /// [`JobStore::finish_run`] for several runs at once, in one transaction where the backend
+    /// has them (group commit): one outcome per run, in order.
+    async fn finish_runs(&self, node: &str, ends: &[RunEnd], now: Timestamp) -> Result<Vec<FinishOutcome>, StoreError> {
+        let mut out = Vec::with_capacity(ends.len());
+        for end in ends {
+            out.push(self.finish_run(&end.run, node, end.next, end.history.as_ref(), now).await?);
+        }
+        Ok(out)
+    }
     /// Converts the job rows (and history times) a RuQi 1.x node wrote into this database into
     /// our format, in place (see `legacy`); nothing to do for stores 1.x never wrote.
     async fn adopt_legacy(&self, now: Timestamp) -> Result<legacy::AdoptionReport, StoreError> {

@@ -24,11 +24,12 @@ use sqlx::{Executor, MySql, QueryBuilder};
 
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED,
-    REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, insert_history, push_history_filter, push_job_filter, push_page,
+    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, INSERT_HISTORY, PARK_JOB, RELEASE_CLAIMS,
+    RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, push_history_filter, push_history_values, push_job_filter,
+    push_page,
 };
 use super::rows::{HistoryRow, JobRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text};
-use super::{FinishOutcome, JobStore, RowStream, StoreError, channel_stream};
+use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
 
@@ -160,49 +161,45 @@ impl MysqlStore {
 
     async fn finish_in(
         conn: &mut MySqlConnection,
-        run: &ClaimedRun,
         node: &str,
-        next: Option<Timestamp>,
-        history: Option<&HistoryRecord>,
+        ends: &[RunEnd],
         now: Timestamp,
-    ) -> Result<FinishOutcome, StoreError> {
-        if let Some(h) = history {
+    ) -> Result<Vec<FinishOutcome>, StoreError> {
+        let rows: Vec<&HistoryRecord> = ends.iter().filter_map(|e| e.history.as_ref()).collect();
+        if !rows.is_empty() {
             // Keep-first: a second row for the same (job, fire time) is dropped, not an error.
-            sqlx::query(insert_history!("ON DUPLICATE KEY UPDATE id = id"))
-                .bind(&h.job_id)
-                .bind(&h.job_name)
-                .bind(&h.cmd)
-                .bind(h.success)
-                .bind(&h.output)
-                .bind(h.cost)
-                .bind(&h.scheduler_name)
-                .bind(ts_to_text(h.created))
-                .bind(h.fire_time.map(ts_to_epoch))
-                .execute(&mut *conn)
-                .await?;
+            let mut q = QueryBuilder::<MySql>::new(INSERT_HISTORY);
+            push_history_values(&mut q, &rows);
+            q.push(" ON DUPLICATE KEY UPDATE id = id");
+            q.build().execute(&mut *conn).await?;
         }
-        let id = run.job.id.as_str();
-        let done = match next {
-            Some(t) => sqlx::query(FINISH_RESCHEDULE).bind(ts_to_epoch(t)).bind(ts_to_text(now)),
-            None => sqlx::query(FINISH_DELETE),
+        let mut outcomes = Vec::with_capacity(ends.len());
+        for RunEnd { run, next, .. } in ends {
+            let id = run.job.id.as_str();
+            let done = match next {
+                Some(t) => sqlx::query(FINISH_RESCHEDULE).bind(ts_to_epoch(*t)).bind(ts_to_text(now)),
+                None => sqlx::query(FINISH_DELETE),
+            }
+            .bind(id)
+            .bind(node)
+            .bind(run.revision)
+            .bind(ts_to_epoch(run.fire_time))
+            .execute(&mut *conn)
+            .await?;
+            if done.rows_affected() == 1 {
+                outcomes.push(FinishOutcome::Rescheduled);
+                continue;
+            }
+            let released =
+                sqlx::query(RELEASE_SUPERSEDED).bind(id).bind(node).bind(run.revision).execute(&mut *conn).await?;
+            let exists: i64 = sqlx::query_scalar(COUNT_JOB).bind(id).fetch_one(&mut *conn).await?;
+            outcomes.push(if released.rows_affected() == 1 || exists == 0 {
+                FinishOutcome::Superseded
+            } else {
+                FinishOutcome::LostClaim
+            });
         }
-        .bind(id)
-        .bind(node)
-        .bind(run.revision)
-        .bind(ts_to_epoch(run.fire_time))
-        .execute(&mut *conn)
-        .await?;
-        if done.rows_affected() == 1 {
-            return Ok(FinishOutcome::Rescheduled);
-        }
-        let released =
-            sqlx::query(RELEASE_SUPERSEDED).bind(id).bind(node).bind(run.revision).execute(&mut *conn).await?;
-        let exists: i64 = sqlx::query_scalar(COUNT_JOB).bind(id).fetch_one(&mut *conn).await?;
-        Ok(if released.rows_affected() == 1 || exists == 0 {
-            FinishOutcome::Superseded
-        } else {
-            FinishOutcome::LostClaim
-        })
+        Ok(outcomes)
     }
 }
 
@@ -378,7 +375,12 @@ impl JobStore for MysqlStore {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
-        in_transaction!(self.pool, |conn| Self::finish_in(conn, run, node, next, history, now))
+        let end = RunEnd { run: run.clone(), next, history: history.cloned() };
+        Ok(self.finish_runs(node, std::slice::from_ref(&end), now).await?[0])
+    }
+
+    async fn finish_runs(&self, node: &str, ends: &[RunEnd], now: Timestamp) -> Result<Vec<FinishOutcome>, StoreError> {
+        in_transaction!(self.pool, |conn| Self::finish_in(conn, node, ends, now))
     }
 
     async fn adopt_legacy(&self, now: Timestamp) -> Result<AdoptionReport, StoreError> {

@@ -5,7 +5,8 @@
 
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
-use crate::model::{HistoryFilter, JobFilter, Page};
+use super::rows::{ts_to_epoch, ts_to_text};
+use crate::model::{HistoryFilter, HistoryRecord, JobFilter, Page};
 
 /// Replaces a job's definition (binds: next, state, name, trigger, rule, u_time, id). Bumping
 /// `revision` marks the change for runs in flight and always changes the row, so the affected
@@ -37,19 +38,35 @@ pub const COUNT_JOB: &str = "SELECT COUNT(*) FROM ruqi_jobs WHERE id = ?";
 /// Releases every claim of a node (binds: node).
 pub const RELEASE_CLAIMS: &str =
     "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE claim_owner = ?";
-/// The history insert (binds: job_id, job_name, cmd, success, output, cost, node, c_time,
-/// fire time) followed by the dialect's keep-the-first-row clause for `(job_id, fire_time)`.
-/// `c_time_local = 0`: our times are UTC (RuQi 1.x rows default to 1, its local time).
-macro_rules! insert_history {
-    ($on_conflict:literal) => {
-        concat!(
-            "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost,
-             scheduler_name, c_time, fire_time, c_time_local) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ",
-            $on_conflict
-        )
-    };
+/// The start of a history insert; [`push_history_values`] appends the rows, the caller the
+/// dialect's keep-the-first-row clause for `(job_id, fire_time)`.
+pub const INSERT_HISTORY: &str = "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output,
+     cmd_cost, scheduler_name, c_time, fire_time, c_time_local) ";
+
+/// Appends `VALUES (…), (…)` for history rows, all in one statement (group commit). The last
+/// column, `c_time_local = 0`, says our times are UTC (RuQi 1.x rows default to its local time).
+pub fn push_history_values<'a, DB>(q: &mut QueryBuilder<'a, DB>, rows: &[&'a HistoryRecord])
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+    bool: Encode<'a, DB> + Type<DB>,
+    f64: Encode<'a, DB> + Type<DB>,
+    Option<f64>: Encode<'a, DB> + Type<DB>,
+{
+    q.push_values(rows, |mut b, h| {
+        b.push_bind(h.job_id.as_str())
+            .push_bind(h.job_name.as_str())
+            .push_bind(h.cmd.as_str())
+            .push_bind(h.success)
+            .push_bind(h.output.as_str())
+            .push_bind(h.cost)
+            .push_bind(h.scheduler_name.as_str())
+            .push_bind(ts_to_text(h.created))
+            .push_bind(h.fire_time.map(ts_to_epoch))
+            .push("0");
+    });
 }
-pub(crate) use insert_history;
 
 /// Appends `WHERE …` for a job filter (`id`, `job_name`). Rows in RuQi 1.x's format that could
 /// not be adopted (a pickle, not our JSON `job_state`) are left out of listings.

@@ -15,11 +15,12 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED,
-    REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, insert_history, push_history_filter, push_job_filter, push_page,
+    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, INSERT_HISTORY, PARK_JOB, RELEASE_CLAIMS,
+    RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, push_history_filter, push_history_values, push_job_filter,
+    push_page,
 };
 use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, claimed_runs, job_state, ts_to_epoch, ts_to_text};
-use super::{FinishOutcome, JobStore, RowStream, StoreError, channel_stream};
+use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
 
@@ -145,13 +146,18 @@ impl JobStore for SqliteStore {
     }
 
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
-        let next: Option<f64> = sqlx::query_scalar(
-            "SELECT MIN(CASE WHEN claim_owner IS NULL THEN next_run_time
-                             ELSE MAX(next_run_time, COALESCE(lease_until, next_run_time)) END)
-             FROM ruqi_jobs WHERE next_run_time IS NOT NULL",
+        // Two index range reads on (claim_owner, next_run_time), not a scan of every job.
+        let (free, leased): (Option<f64>, Option<f64>) = sqlx::query_as(
+            "SELECT (SELECT MIN(next_run_time) FROM ruqi_jobs WHERE claim_owner IS NULL AND next_run_time IS NOT NULL),
+                    (SELECT MIN(MAX(next_run_time, COALESCE(lease_until, next_run_time))) FROM ruqi_jobs
+                     WHERE claim_owner IS NOT NULL AND next_run_time IS NOT NULL)",
         )
         .fetch_one(&self.pool)
         .await?;
+        let next = match (free, leased) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         Ok(next.map(super::rows::epoch_to_ts))
     }
 
@@ -206,46 +212,47 @@ impl JobStore for SqliteStore {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
+        let end = RunEnd { run: run.clone(), next, history: history.cloned() };
+        Ok(self.finish_runs(node, std::slice::from_ref(&end), now).await?[0])
+    }
+
+    async fn finish_runs(&self, node: &str, ends: &[RunEnd], now: Timestamp) -> Result<Vec<FinishOutcome>, StoreError> {
         let mut tx = self.pool.begin().await?;
-        if let Some(h) = history {
-            sqlx::query(insert_history!("ON CONFLICT (job_id, fire_time) DO NOTHING"))
-                .bind(&h.job_id)
-                .bind(&h.job_name)
-                .bind(&h.cmd)
-                .bind(h.success)
-                .bind(&h.output)
-                .bind(h.cost)
-                .bind(&h.scheduler_name)
-                .bind(ts_to_text(h.created))
-                .bind(h.fire_time.map(ts_to_epoch))
-                .execute(&mut *tx)
-                .await?;
+        let rows: Vec<&HistoryRecord> = ends.iter().filter_map(|e| e.history.as_ref()).collect();
+        if !rows.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new(INSERT_HISTORY);
+            push_history_values(&mut q, &rows);
+            q.push(" ON CONFLICT (job_id, fire_time) DO NOTHING");
+            q.build().execute(&mut *tx).await?;
         }
-        let id = run.job.id.as_str();
-        let done = match next {
-            Some(t) => sqlx::query(FINISH_RESCHEDULE).bind(ts_to_epoch(t)).bind(ts_to_text(now)),
-            None => sqlx::query(FINISH_DELETE),
-        }
-        .bind(id)
-        .bind(node)
-        .bind(run.revision)
-        .bind(ts_to_epoch(run.fire_time))
-        .execute(&mut *tx)
-        .await?;
-        let outcome = if done.rows_affected() == 1 {
-            FinishOutcome::Rescheduled
-        } else {
-            let released =
-                sqlx::query(RELEASE_SUPERSEDED).bind(id).bind(node).bind(run.revision).execute(&mut *tx).await?;
-            let exists: i64 = sqlx::query_scalar(COUNT_JOB).bind(id).fetch_one(&mut *tx).await?;
-            if released.rows_affected() == 1 || exists == 0 {
-                FinishOutcome::Superseded
-            } else {
-                FinishOutcome::LostClaim
+        let mut outcomes = Vec::with_capacity(ends.len());
+        for RunEnd { run, next, .. } in ends {
+            let id = run.job.id.as_str();
+            let done = match next {
+                Some(t) => sqlx::query(FINISH_RESCHEDULE).bind(ts_to_epoch(*t)).bind(ts_to_text(now)),
+                None => sqlx::query(FINISH_DELETE),
             }
-        };
+            .bind(id)
+            .bind(node)
+            .bind(run.revision)
+            .bind(ts_to_epoch(run.fire_time))
+            .execute(&mut *tx)
+            .await?;
+            outcomes.push(if done.rows_affected() == 1 {
+                FinishOutcome::Rescheduled
+            } else {
+                let released =
+                    sqlx::query(RELEASE_SUPERSEDED).bind(id).bind(node).bind(run.revision).execute(&mut *tx).await?;
+                let exists: i64 = sqlx::query_scalar(COUNT_JOB).bind(id).fetch_one(&mut *tx).await?;
+                if released.rows_affected() == 1 || exists == 0 {
+                    FinishOutcome::Superseded
+                } else {
+                    FinishOutcome::LostClaim
+                }
+            });
+        }
         tx.commit().await?;
-        Ok(outcome)
+        Ok(outcomes)
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {
