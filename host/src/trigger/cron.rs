@@ -90,7 +90,9 @@ impl Expr {
             {
                 return Err(TriggerError::InvalidValue(format!("{name}: {l} is out of range {min}-{max}")));
             }
-            let span = last.unwrap_or(max) - first;
+            // APScheduler checks the step against `(last or max) - (first or min)`: an end of 0
+            // counts as "no end" there (so `0-0/1` is accepted, and means 0).
+            let span = last.filter(|l| *l != 0).unwrap_or(max) - if first == 0 { min } else { first };
             if let Some(step) = step
                 && step > span
             {
@@ -152,6 +154,9 @@ impl Expr {
             Self::Range { first, last, step } => {
                 let range = match last {
                     Some(l) if l != first => format!("{first}-{l}"),
+                    // `a-a/n` stays a range: `a/n` would read as "from a to the max" (APScheduler
+                    // prints it that way, but it never parses its own text back; we do).
+                    Some(l) if step.is_some() => format!("{first}-{l}"),
                     _ => first.to_string(),
                 };
                 match step {
@@ -187,7 +192,9 @@ pub struct CronTrigger {
 impl CronTrigger {
     /// Parses a rule: exactly 6 fields separated by single spaces.
     pub fn parse(rule: &str, tz: Tz) -> Result<Self, TriggerError> {
-        let parts: Vec<&str> = rule.split(' ').collect();
+        // RuQi 1.x splits on single spaces; APScheduler then strips each field, so a tab or a
+        // line break at either end of a field is fine (`0 0 12 * * *\n`).
+        let parts: Vec<&str> = rule.split(' ').map(str::trim).collect();
         if parts.len() != 6 {
             return Err(TriggerError::RuleNotMatch);
         }
@@ -328,6 +335,11 @@ mod tests {
             ("0 0 0 31 2 *", "0 0 0 31 2 *"),
             ("0 0 0 * dec *", "0 0 0 * dec *"),
             ("0 0 0 LAST * *", "0 0 0 last * *"),
+            ("0 0 12 * * *\n", "0 0 12 * * *"),
+            ("\t0 0 12 * * *", "0 0 12 * * *"),
+            ("0 0 12\t * * *", "0 0 12 * * *"),
+            ("0-0/1 0 0 * * *", "0-0/1 0 0 * * *"),
+            ("0 0 12 * * 0-0/1", "0 0 12 * * 0-0/1"),
         ];
         for (rule, want) in cases {
             assert_eq!(CronTrigger::parse(rule, UTC).unwrap().rule(), want, "{rule}");
@@ -390,6 +402,7 @@ mod tests {
             ("0 0 0 29 2 0", "2026-01-01 00:00:00", None, Some("2044-02-29 00:00:00")), // Feb 29 on a Monday
             ("0 0 0 1-7 * fri", "2026-11-24 00:00:00", None, Some("2026-12-04 00:00:00")), // first Friday
             ("5/20 * * * * *", "2026-11-24 10:00:46", None, Some("2026-11-24 10:01:05")),
+            ("0-0/1 0 0 * * *", "2026-11-24 10:00:00", None, Some("2026-11-25 00:00:00")), // 0-0/1 is just 0
         ];
         for (rule, now, prev, want) in cases {
             let t = CronTrigger::parse(rule, UTC).unwrap();

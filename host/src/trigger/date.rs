@@ -7,6 +7,15 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 use super::{TriggerError, format_python, local_to_utc};
+
+/// Python's `str(datetime)` of a naive time: microseconds only when non-zero.
+fn format_naive(t: NaiveDateTime) -> String {
+    if t.and_utc().timestamp_subsec_micros() == 0 {
+        t.format("%Y-%m-%d %H:%M:%S").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
+    }
+}
 use crate::clock::Timestamp;
 
 static DATE_RE: LazyLock<Regex> = LazyLock::new(|| {
@@ -40,7 +49,9 @@ impl DateTrigger {
         let time = NaiveTime::from_hms_micro_opt(num(4), num(5), num(6), micros).ok_or_else(invalid)?;
         let local = NaiveDateTime::new(date, time);
         let at = local_to_utc(tz, local, None).ok_or_else(invalid)?;
-        Ok(Self { at, rule: format_python(at, tz) })
+        // The rule is the wall time the user wrote, normalised (as 1.x showed it), even when a
+        // DST gap moves the instant: only the next run time moves.
+        Ok(Self { at, rule: format_naive(local) })
     }
 
     /// Rebuilds a stored trigger.
@@ -117,6 +128,9 @@ mod tests {
         // inside the spring-forward gap: moved forward by the gap
         let gap = DateTrigger::parse("2026-03-29 02:30:00", berlin, utc("2026-01-01 00:00:00")).unwrap();
         assert_eq!(gap.at(), utc("2026-03-29 01:30:00"));
-        assert_eq!(gap.rule(), "2026-03-29 03:30:00");
+        assert_eq!(gap.rule(), "2026-03-29 02:30:00", "the rule stays what the user wrote");
+        let ny: Tz = "America/New_York".parse().unwrap();
+        let gap = DateTrigger::parse("2027-03-14 02:30:00", ny, utc("2026-01-01 00:00:00")).unwrap();
+        assert_eq!((gap.at(), gap.rule()), (utc("2027-03-14 07:30:00"), "2027-03-14 02:30:00"));
     }
 }

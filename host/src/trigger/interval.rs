@@ -8,8 +8,9 @@ use std::sync::LazyLock;
 use super::TriggerError;
 use crate::clock::Timestamp;
 
-/// Longest interval accepted: 36,500 days (RuQi crashed on overflowing values).
-pub const MAX_INTERVAL_SECONDS: i64 = 36_500 * 86_400;
+/// The latest first run an interval may have: 9999-12-31 23:59:59 UTC, Python's `datetime.max`
+/// (RuQi 1.x crashed on intervals past it; any shorter one is accepted, as APScheduler does).
+pub const LATEST_FIRST_RUN_EPOCH: i64 = 253_402_300_799;
 
 static TOKEN_RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"[0-9]+|[a-z]+").unwrap());
 
@@ -35,18 +36,26 @@ fn parse_seconds(rule: &str) -> Result<i64, TriggerError> {
     if !number.bytes().all(|b| b.is_ascii_digit()) {
         return Err(TriggerError::RuleNotMatch);
     }
-    let too_long =
-        || TriggerError::InvalidValue(format!("interval is longer than {} days", MAX_INTERVAL_SECONDS / 86_400));
-    let n: i64 = number.parse().map_err(|_| too_long())?;
-    let seconds = n.checked_mul(factor).filter(|s| *s <= MAX_INTERVAL_SECONDS).ok_or_else(too_long)?;
+    let seconds = number.parse::<i64>().ok().and_then(|n| n.checked_mul(factor)).ok_or_else(too_long)?;
     Ok(seconds.max(1))
 }
 
+fn too_long() -> TriggerError {
+    TriggerError::InvalidValue(
+        "interval: the first run would come after 9999-12-31 23:59:59, the latest time kept".into(),
+    )
+}
+
 impl IntervalTrigger {
-    /// Parses an API rule; the grid starts one interval after `now`.
+    /// Parses an API rule; the grid starts one interval after `now`, which must be no later
+    /// than [`LATEST_FIRST_RUN_EPOCH`].
     pub fn parse(rule: &str, now: Timestamp) -> Result<Self, TriggerError> {
         let seconds = parse_seconds(rule)?;
-        Ok(Self { seconds, start: now + Duration::seconds(seconds) })
+        let start = Duration::try_seconds(seconds)
+            .and_then(|d| now.checked_add_signed(d))
+            .filter(|s| s.timestamp() <= LATEST_FIRST_RUN_EPOCH)
+            .ok_or_else(too_long)?;
+        Ok(Self { seconds, start })
     }
 
     /// Rebuilds a stored trigger from its normalised rule and grid start.
@@ -71,15 +80,16 @@ impl IntervalTrigger {
 
     /// `prev + interval`, or the first grid point at or after `now`.
     pub fn next_fire(&self, prev: Option<Timestamp>, now: Timestamp) -> Timestamp {
-        let step = Duration::seconds(self.seconds);
+        // Saturating throughout: a stored rule far beyond what parse accepts must not panic.
+        let step_us = self.seconds.saturating_mul(1_000_000);
+        let later = |t: Timestamp, us: i64| t.checked_add_signed(Duration::microseconds(us)).unwrap_or(t);
         match prev {
-            Some(p) => p + step,
+            Some(p) => later(p, step_us),
             None if self.start > now => self.start,
             None => {
                 let behind = (now - self.start).num_microseconds().unwrap_or(i64::MAX);
-                let step_us = self.seconds * 1_000_000;
                 let k = behind.div_euclid(step_us) + i64::from(behind.rem_euclid(step_us) != 0);
-                self.start + Duration::microseconds(k.saturating_mul(step_us))
+                later(self.start, k.saturating_mul(step_us))
             }
         }
     }
@@ -109,6 +119,8 @@ mod tests {
             ("007s", "7s"),
             ("1200s", "1200s"),
             ("36500d", "3153600000s"),
+            ("36501d", "3153686400s"),
+            ("100000d", "8640000000s"),
         ];
         for (rule, want) in ok {
             assert_eq!(IntervalTrigger::parse(rule, now).unwrap().rule(), want, "{rule}");
@@ -116,7 +128,7 @@ mod tests {
         for rule in ["10S", "1h30m", "5.5s", "10sec", "s10", " ", "", "10", "s", "10x", "abc s"] {
             assert_eq!(IntervalTrigger::parse(rule, now).unwrap_err(), TriggerError::RuleNotMatch, "{rule:?}");
         }
-        for rule in ["99999999999d", "36501d", "99999999999999999999999s"] {
+        for rule in ["99999999999d", "2914000d", "99999999999999999999999s", "9223372036854775807s"] {
             assert!(matches!(IntervalTrigger::parse(rule, now), Err(TriggerError::InvalidValue(_))), "{rule}");
         }
     }
