@@ -13,6 +13,7 @@ use crate::api::{self, AppState};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::dispatch::{DispatchConfig, Dispatcher};
+use crate::metrics::Metrics;
 use crate::plugin::{Registry, Runtime};
 use crate::scheduler::{Scheduler, SchedulerHandle};
 use crate::store::{self, JobStore};
@@ -110,6 +111,8 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
         tracing::warn!(%addr, "authentication is off and the API listens beyond loopback; set --tokens");
     }
 
+    let metrics = Arc::new(Metrics::new());
+    registry.set_metrics(metrics.clone());
     let handle = SchedulerHandle::default();
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
@@ -123,6 +126,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             tz: settings.timezone,
         },
         handle.notifier(),
+        metrics.clone(),
     ));
     let scheduler =
         Scheduler::new(store.clone(), clock.clone(), dispatcher.clone(), handle.clone(), settings.poll_interval);
@@ -134,6 +138,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
         tz: settings.timezone,
         tokens: Arc::new(settings.tokens.clone()),
         max_body_bytes: settings.max_body_bytes,
+        metrics,
     };
     let cancel = CancellationToken::new();
     let watcher = registry.watch(cancel.clone()).context("cannot watch the plugins folder")?;

@@ -27,6 +27,7 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use crate::clock::{Clock, Timestamp};
+use crate::metrics::Metrics;
 use crate::model::{ClaimedRun, HistoryRecord, MAX_OUTPUT_CHARS, truncate_chars};
 use crate::plugin::{ExecOutcome, Registry, RunRequest};
 use crate::store::{FinishOutcome, JobStore, RunEnd};
@@ -84,6 +85,7 @@ pub struct Dispatcher {
     recorder: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// Notified when runs end (slots are free and the jobs' next times are recorded).
     finished: Arc<Notify>,
+    metrics: Arc<Metrics>,
 }
 
 /// The next fire time after `fire_time`, skipping those already later than the grace.
@@ -104,20 +106,26 @@ enum Renewal {
 }
 
 impl Dispatcher {
-    /// A dispatcher; `finished` is notified whenever runs end. Starts its recorder task (so it
-    /// must be built inside the async runtime).
+    /// A dispatcher; `finished` is notified whenever runs end; runs are counted in `metrics`.
+    /// Starts its recorder task (so it must be built inside the async runtime).
     pub fn new(
         store: Arc<dyn JobStore>,
         executor: Arc<dyn RunExecutor>,
         clock: Arc<dyn Clock>,
         config: DispatchConfig,
         finished: Arc<Notify>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
         let (tx, rx) = mpsc::unbounded_channel();
         let held = Arc::new(AtomicUsize::new(0));
-        let recorder =
-            Recorder { store: store.clone(), clock: clock.clone(), node: config.node.clone(), held: held.clone() };
+        let recorder = Recorder {
+            store: store.clone(),
+            clock: clock.clone(),
+            node: config.node.clone(),
+            held: held.clone(),
+            metrics: metrics.clone(),
+        };
         let recorder = tokio::spawn(recorder.run(rx, finished.clone()));
         Self {
             store,
@@ -131,7 +139,13 @@ impl Dispatcher {
             ends: Mutex::new(Some(tx)),
             recorder: Mutex::new(Some(recorder)),
             finished,
+            metrics,
         }
+    }
+
+    /// The metrics it records into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// This node's name.
@@ -158,7 +172,8 @@ impl Dispatcher {
 
     /// Takes a claimed run (leased until `lease_until`): it runs when a slot is free.
     pub fn dispatch(self: &Arc<Self>, run: ClaimedRun, lease_until: Timestamp) {
-        self.held.fetch_add(1, Ordering::AcqRel);
+        let held = self.held.fetch_add(1, Ordering::AcqRel) + 1;
+        self.metrics.claims_held.set(held as i64);
         let this = self.clone();
         let span = tracing::info_span!("run", job_id = %run.job.id, fire_time = %run.fire_time);
         self.tracker.spawn(
@@ -183,7 +198,8 @@ impl Dispatcher {
         };
         if !sent {
             // Nothing for the recorder: the run is no longer held once this returns.
-            self.held.fetch_sub(1, Ordering::AcqRel);
+            let held = self.held.fetch_sub(1, Ordering::AcqRel) - 1;
+            self.metrics.claims_held.set(held as i64);
             self.finished.notify_one();
         }
     }
@@ -202,6 +218,7 @@ impl Dispatcher {
         if run.fire_time + grace < now {
             let next = next_after(&run.job.trigger, run.fire_time, now, self.config.misfire_grace);
             tracing::warn!(late_s = (now - run.fire_time).num_seconds(), "run missed: later than the misfire grace");
+            self.metrics.runs_missed.inc();
             return Some(RunEnd { run: run.clone(), next, history: None });
         }
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or_default();
@@ -233,6 +250,9 @@ impl Dispatcher {
         };
         tracing::debug!(cmd = %run.job.cmd, "run start");
         let started = self.clock.now();
+        self.metrics
+            .fire_lateness
+            .observe((started - run.fire_time).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
         let execution = self.executor.execute(&request);
         tokio::pin!(execution);
         let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
@@ -258,7 +278,7 @@ impl Dispatcher {
         let success = outcome.success();
         let output = truncate_chars(outcome.into_output(), MAX_OUTPUT_CHARS);
         let cost = (ended - started).num_microseconds().unwrap_or(0) as f64 / 1e6;
-        tracing::info!(success, cost, "run");
+        tracing::debug!(success, cost, "run end");
         let history = HistoryRecord {
             id: 0,
             job_id: run.job.id.to_string(),
@@ -311,6 +331,7 @@ struct Recorder {
     node: String,
     /// The dispatcher's count of held runs, lowered once their ends are written.
     held: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
 }
 
 impl Recorder {
@@ -322,6 +343,7 @@ impl Recorder {
                 match self.store.finish_runs(&self.node, &batch, self.clock.now()).await {
                     Ok(outcomes) => break outcomes,
                     Err(e) => {
+                        self.metrics.store_errors.inc();
                         tracing::error!(error = %e, runs = batch.len(), retry_in_ms = delay.as_millis() as u64, "cannot record run ends; retrying");
                         tokio::time::sleep(delay).await;
                         delay = (delay * 2).min(Duration::from_secs(10));
@@ -340,7 +362,8 @@ impl Recorder {
                     }
                 }
             }
-            self.held.fetch_sub(batch.len(), Ordering::AcqRel);
+            let held = self.held.fetch_sub(batch.len(), Ordering::AcqRel) - batch.len();
+            self.metrics.claims_held.set(held as i64);
             batch.clear();
             finished.notify_one();
         }

@@ -10,6 +10,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+pub mod metrics;
 pub mod model;
 pub mod plugin;
 pub mod scheduler;

@@ -10,8 +10,21 @@ use tracing_subscriber::EnvFilter;
 #[derive(Parser)]
 #[command(name = "ruqi", version, about = "RuQi (如期): whatever is scheduled arrives on time")]
 struct Cli {
+    /// Log lines as human-readable text (coloured only on a terminal) or one JSON object each,
+    /// for log shippers. Which lines: `RUQI_LOG` (or `RUST_LOG`), e.g. `info,ruqi::dispatch=debug`.
+    #[arg(long, global = true, env = "RUQI_LOG_FORMAT", value_enum, default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// `time LEVEL target: message key=value…`
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -42,10 +55,16 @@ enum PluginCommand {
     List(ServeArgs),
 }
 
-fn init_tracing() {
+fn init_tracing(format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_from_env("RUQI_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,wasmtime=warn,cranelift=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => fmt.json().flatten_event(true).with_current_span(true).init(),
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
 }
 
 async fn plugin_list(args: ServeArgs) -> anyhow::Result<String> {
@@ -142,7 +161,7 @@ fn adoption_text(report: &ruqi::store::legacy::AdoptionReport, tz: chrono_tz::Tz
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -91,6 +91,7 @@ impl Scheduler {
                     (wait, next)
                 }
                 Err(e) => {
+                    self.dispatcher.metrics().store_errors.inc();
                     tracing::error!(error = %e, retry_in_ms = backoff.as_millis() as u64, "scheduler pass failed");
                     let w = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -63,6 +63,7 @@ async fn rig(recorder: Recorder) -> Rig {
     let store = ruqi::store::open("memory", TZ).await.unwrap();
     let recorder = Arc::new(recorder);
     let handle = SchedulerHandle::default();
+    let metrics = Arc::new(ruqi::metrics::Metrics::new());
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         recorder.clone(),
@@ -75,6 +76,7 @@ async fn rig(recorder: Recorder) -> Rig {
             tz: TZ,
         },
         handle.notifier(),
+        metrics.clone(),
     ));
     let scheduler = Scheduler::new(store.clone(), Arc::new(clock.clone()), dispatcher, handle, None);
     let cancel = CancellationToken::new();
@@ -204,6 +206,7 @@ async fn wakeup_and_status_reflect_the_next_run() {
     let clock = ManualClock::new(t0());
     let store = ruqi::store::open("memory", TZ).await.unwrap();
     let handle = SchedulerHandle::default();
+    let metrics = Arc::new(ruqi::metrics::Metrics::new());
     let dispatcher = Arc::new(Dispatcher::new(
         store.clone(),
         Arc::new(Recorder::default()),
@@ -216,6 +219,7 @@ async fn wakeup_and_status_reflect_the_next_run() {
             tz: TZ,
         },
         handle.notifier(),
+        metrics.clone(),
     ));
     let cancel = CancellationToken::new();
     let task = tokio::spawn(

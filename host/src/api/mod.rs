@@ -4,10 +4,13 @@
 //! Routing is RuQi's: an exact, case-sensitive path match after stripping one trailing `/`,
 //! any HTTP method, the body read only for POST, and HTTP 400 for an unknown path. The token
 //! is checked before the body is read, and a body is read only up to `max_body_bytes`: a
-//! larger one is refused in RuQi's envelope without reading the rest.
+//! larger one is refused in RuQi's envelope without reading the rest. Besides RuQi's routes:
+//! `/healthz` and `/readyz` for orchestrators (no token needed: they reveal nothing), and
+//! `/metrics` in Prometheus' text format (behind the token, read-only ones included).
 
 mod auth;
 mod envelope;
+mod health;
 mod listing;
 pub mod pyjson;
 mod ruqi;
@@ -24,6 +27,8 @@ use axum::http::{Method, Response, header};
 use chrono_tz::Tz;
 
 pub use auth::{Access, Tokens};
+
+use crate::metrics::ApiLabels;
 pub use envelope::{ApiError, Params, Reply};
 
 use crate::clock::Clock;
@@ -35,12 +40,28 @@ use crate::store::JobStore;
 pub trait CmdValidator: Send + Sync + 'static {
     /// Validates `cmd`.
     async fn validate(&self, cmd: &str) -> Result<(), String>;
+    /// Whether plugins are there to run jobs (`/readyz`); `Err` says why not.
+    fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
+    /// Plugins loaded, and plugin files that failed to load (`/metrics`).
+    fn counts(&self) -> (usize, usize) {
+        (0, 0)
+    }
 }
 
 #[async_trait]
 impl CmdValidator for crate::plugin::Registry {
     async fn validate(&self, cmd: &str) -> Result<(), String> {
         crate::plugin::Registry::validate(self, cmd).await
+    }
+
+    fn ready(&self) -> Result<(), String> {
+        if self.counts().0 == 0 { Err(format!("no plugin loaded from {}", self.dir().display())) } else { Ok(()) }
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        crate::plugin::Registry::counts(self)
     }
 }
 
@@ -61,6 +82,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Largest request body read, in bytes.
     pub max_body_bytes: usize,
+    /// The node's metrics (`/metrics`; requests are counted here).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The router: every request goes through [`handle`].
@@ -74,7 +97,18 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response<Bod
     let path = parts.uri.path();
     let path = path.strip_suffix('/').unwrap_or(path);
     let Some(route) = path.strip_prefix("/ruqi/").and_then(ruqi::Route::from_name) else {
-        return envelope::not_found();
+        return match path {
+            "/healthz" => health::live(),
+            "/readyz" => health::ready(&state).await,
+            "/metrics" => match auth::check(&state.tokens, &parts.headers) {
+                Ok(_) => health::metrics(&state).await,
+                Err(e) => envelope::respond(Err(e), started),
+            },
+            _ => {
+                state.metrics.api_requests.get_or_create(&ApiLabels { route: "other".into(), stat: "-" }).inc();
+                envelope::not_found()
+            }
+        };
     };
     let result = match auth::check(&state.tokens, &parts.headers) {
         Ok(Access::ReadOnly) if !route.is_read_only() => Err(ApiError::Forbidden(format!(
@@ -90,6 +124,12 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response<Bod
         },
         Err(e) => Err(e),
     };
+    let stat = match &result {
+        Ok(_) => "OK",
+        Err(e) => e.stat(),
+    };
+    let name = path.trim_start_matches("/ruqi/").to_owned();
+    state.metrics.api_requests.get_or_create(&ApiLabels { route: name, stat }).inc();
     let resp = envelope::respond(result, started);
     tracing::debug!(method = %parts.method, path, status = %resp.status(), "request");
     resp

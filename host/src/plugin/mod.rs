@@ -117,6 +117,20 @@ impl ExecOutcome {
         matches!(self, Self::Finished { success: true, .. })
     }
 
+    /// The outcome's name in metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Finished { success: true, .. } => "succeeded",
+            Self::Finished { success: false, .. } => "failed",
+            Self::Declared(_) => "declared_failure",
+            Self::Trapped(_) => "trapped",
+            Self::CpuLimit(_) => "cpu_limit",
+            Self::Timeout(_) => "timed_out",
+            Self::MemoryLimit(_) => "memory_limit",
+            Self::NoPlugin => "no_plugin",
+        }
+    }
+
     /// The output history records.
     pub fn into_output(self) -> String {
         match self {

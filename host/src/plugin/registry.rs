@@ -56,6 +56,8 @@ pub struct Registry {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Serialises reloads (the watcher and explicit calls).
     reloading: tokio::sync::Mutex<()>,
+    /// Where runs are counted, once set.
+    metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
 
 /// Quiet time after the last change in the folder before reloading, so a file still being
@@ -74,6 +76,7 @@ impl Registry {
             dir,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             reloading: tokio::sync::Mutex::new(()),
+            metrics: std::sync::OnceLock::new(),
         };
         registry.reload().await?;
         Ok(registry)
@@ -238,12 +241,49 @@ impl Registry {
         }
     }
 
+    /// Counts runs into `metrics` from now on.
+    pub fn set_metrics(&self, metrics: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(metrics);
+    }
+
     /// Executes a run with the plugin serving its cmd.
     pub async fn execute(&self, request: &RunRequest) -> ExecOutcome {
-        match self.select(&request.cmd) {
-            Some(p) => self.runtime.execute(&p, request).await,
-            None => ExecOutcome::NoPlugin,
+        let Some(p) = self.select(&request.cmd) else {
+            tracing::info!(job_id = %request.job_id, run_id = %request.run_id, outcome = "no_plugin", "run");
+            if let Some(m) = self.metrics.get() {
+                m.run_finished("-", ExecOutcome::NoPlugin.label(), 0.0);
+            }
+            return ExecOutcome::NoPlugin;
+        };
+        let metrics = self.metrics.get();
+        if let Some(m) = metrics {
+            m.runs_started.get_or_create(&crate::metrics::PluginLabel { plugin: p.info.name.clone() }).inc();
         }
+        let started = std::time::Instant::now();
+        let outcome = self.runtime.execute(&p, request).await;
+        let seconds = started.elapsed().as_secs_f64();
+        if let Some(m) = metrics {
+            m.run_finished(&p.info.name, outcome.label(), seconds);
+        }
+        // The one line per run operators read (and log shippers parse).
+        tracing::info!(
+            job_id = %request.job_id,
+            run_id = %request.run_id,
+            plugin = %p.info.name,
+            duration_s = seconds,
+            outcome = outcome.label(),
+            "run"
+        );
+        outcome
+    }
+
+    /// Plugins loaded and files that failed to load.
+    pub fn counts(&self) -> (usize, usize) {
+        let snap = self.current();
+        (
+            snap.plugins.len() - snap.plugins.keys().filter(|f| snap.failures.contains_key(*f)).count(),
+            snap.failures.len(),
+        )
     }
 }
 

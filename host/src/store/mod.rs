@@ -119,6 +119,10 @@ pub trait JobStore: Send + Sync + 'static {
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError>;
     /// Every job matching `filter`, in `list_jobs` order, read while the stream is consumed.
     async fn stream_jobs(&self, filter: &JobFilter) -> Result<RowStream<Job>, StoreError>;
+    /// Whether the store answers (a cheap query); for `/readyz`.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.next_wakeup().await.map(|_| ())
+    }
     /// The earliest instant something may become claimable: the next unclaimed fire time,
     /// or the expiry of a lease on a due job.
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError>;
