@@ -7,8 +7,10 @@ BUILTIN_PLUGINS := shell-bridge http-post baichuan
 # Where `make run` resolves script cmds such as `bash scripts/hello.sh`.
 # Passed to `make run` only: tests run the binary from their own folders.
 RUQI_WORKDIR ?= tests/fixtures
+# How long `make soak` runs the soak test, in seconds (`make test` runs it for 60).
+SOAK_SECS ?= 600
 
-.PHONY: run test plugins build fmt lint bench services wasm-target clean
+.PHONY: run test soak plugins build fmt lint bench services wasm-target pytools clean
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -48,16 +50,34 @@ lint: plugins
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	cd plugins && $(CARGO) clippy --target $(WASM_TARGET) --all-targets -- -D warnings
 
+## pytools: the Python tools the API fuzz test runs (openapi-spec-validator, schemathesis), pinned in
+## tests/fuzz/requirements.txt, in a virtualenv under target/ (PyPI is the only network needed)
+PYTOOLS := target/pytools
+pytools: $(PYTOOLS)/.installed
+$(PYTOOLS)/.installed: tests/fuzz/requirements.txt
+	python3 -m venv $(PYTOOLS)
+	$(PYTOOLS)/bin/pip install --quiet --disable-pip-version-check -r tests/fuzz/requirements.txt
+	touch $@
+
 ## test: everything CI runs
-test: services lint
+test: services lint pytools
 	cd plugins && $(CARGO) test --workspace
 	$(CARGO) build -p ruqi
 	$(CARGO) test --workspace --no-fail-fast
 
-## bench: figures and ratios (plugin overhead, due runs per second, cluster fire lateness)
+## soak: the soak test for SOAK_SECS (2 nodes on MariaDB, 1,000 jobs, kill -9, SIGSTOP, MariaDB and
+## Redis restarts; it stops and starts the local servers), with its summary
+soak: services wasm-target
+	$(CARGO) build -p ruqi
+	RUQI_SOAK_SECS=$(SOAK_SECS) $(CARGO) test -p ruqi-tests --test soak -- --nocapture
+
+## bench: issue 9's workloads on a release `ruqi serve` beside APScheduler 3.11 (pip-installed into
+## target/bench-venv): one table on stdout, the figures in target/bench/latest.json. QUICK=1: small
+## sizes (under 2 minutes); BENCH_BIN=PATH: another ruqi build; BENCH_ARGS: sections and options
+## (`micro` = the older plugin/sqlite/http-post/baichuan/cluster sections; target/release/bench --help)
 bench: services plugins
-	$(CARGO) build --release -p ruqi
-	$(CARGO) run --release -p ruqi-tests --bin bench
+	$(CARGO) build --release -p ruqi -p ruqi-tests --bin ruqi --bin bench
+	./target/release/bench --ruqi $(or $(BENCH_BIN),target/release/ruqi) $(if $(QUICK),--quick) $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

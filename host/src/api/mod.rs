@@ -12,7 +12,9 @@ mod auth;
 mod envelope;
 mod health;
 mod listing;
+pub mod openapi;
 pub mod pyjson;
+pub mod routes;
 mod ruqi;
 mod text;
 
@@ -100,6 +102,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response<Bod
         return match path {
             "/healthz" => health::live(),
             "/readyz" => health::ready(&state).await,
+            "/openapi.json" => openapi::response(),
             "/metrics" => match auth::check(&state.tokens, &parts.headers) {
                 Ok(_) => health::metrics(&state).await,
                 Err(e) => envelope::respond(Err(e), started),

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use chrono_tz::Tz;
 
 use super::envelope::{ApiError, Params, Reply};
+pub use super::routes::Route;
 use super::{AppState, listing, text};
 use crate::clock::Timestamp;
 use crate::model::{HistoryFilter, HistoryRecord, Job, JobFilter, JobId, MAX_JOB_NAME_LEN, Page};
@@ -16,102 +17,23 @@ const MAX_RULE_LEN: usize = 64;
 /// RuQi's `TIMEOUT_MAX`: the longest wait `scheduler_status` reports.
 const TIMEOUT_MAX: f64 = 4_294_967.0;
 
-/// A RuQi route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// `job_add` / `add_job`
-    JobAdd,
-    /// `job_modify` / `modify_job`
-    JobModify,
-    /// `job_remove` / `remove_job`
-    JobRemove,
-    /// `job_pause` / `pause_job`
-    JobPause,
-    /// `job_resume` / `resume_job`
-    JobResume,
-    /// `job_show` / `get_job`
-    JobShow,
-    /// `job_list` / `get_jobs`
-    JobList,
-    /// `job_history_list` / `get_history`
-    HistoryList,
-    /// `job_history_clear`
-    HistoryClear,
-    /// `scheduler_status` / `status`
-    Status,
-    /// `scheduler_wakeup` / `wakeup`
-    Wakeup,
-}
-
-impl Route {
-    /// The route for a path segment after `/ruqi/`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        Some(match name {
-            "job_add" | "add_job" => Self::JobAdd,
-            "job_modify" | "modify_job" => Self::JobModify,
-            "job_remove" | "remove_job" => Self::JobRemove,
-            "job_pause" | "pause_job" => Self::JobPause,
-            "job_resume" | "resume_job" => Self::JobResume,
-            "job_show" | "get_job" => Self::JobShow,
-            "job_list" | "get_jobs" => Self::JobList,
-            "job_history_list" | "get_history" => Self::HistoryList,
-            "job_history_clear" => Self::HistoryClear,
-            "scheduler_status" | "status" => Self::Status,
-            "scheduler_wakeup" | "wakeup" => Self::Wakeup,
-            _ => return None,
-        })
-    }
-
-    /// Whether the route changes nothing (what a read-only token may call).
-    pub fn is_read_only(self) -> bool {
-        matches!(self, Self::JobShow | Self::JobList | Self::HistoryList | Self::Status)
-    }
-}
-
-const JOB_FIELDS: [&str; 5] = ["job_trigger", "job_id", "job_name", "cmd", "rule"];
-
-/// Runs the handler of `route`.
+/// Runs the handler of `route`, once its parameters passed the route's signature.
 pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, ApiError> {
+    let spec = route.spec();
+    let names = |params: &[super::routes::Param]| params.iter().map(|p| p.name).collect::<Vec<_>>();
+    p.check(&names(spec.required), &names(spec.optional))?;
     match route {
-        Route::JobAdd => {
-            p.check(&JOB_FIELDS, &[])?;
-            job_add(state, &p).await
-        }
-        Route::JobModify => {
-            p.check(&JOB_FIELDS, &[])?;
-            job_modify(state, &p).await
-        }
-        Route::JobRemove | Route::JobPause | Route::JobResume | Route::JobShow => {
-            p.check(&["job_id"], &[])?;
-            let id = job_id(&p)?;
-            match route {
-                Route::JobRemove => job_remove(state, &id).await,
-                Route::JobPause => job_pause(state, &id).await,
-                Route::JobResume => job_resume(state, &id).await,
-                _ => job_show(state, &id).await,
-            }
-        }
-        Route::JobList => {
-            p.check(&[], &["job_id", "job_name", "display", "page_index", "page_size"])?;
-            job_list(state, &p).await
-        }
-        Route::HistoryList => {
-            p.check(
-                &[],
-                &["job_id", "job_name", "is_success", "scheduler_name", "display", "page_index", "page_size"],
-            )?;
-            history_list(state, &p).await
-        }
-        Route::HistoryClear => {
-            p.check(&[], &["job_id", "job_name", "retention_day", "limit_num"])?;
-            history_clear(state, &p).await
-        }
-        Route::Status => {
-            p.check(&[], &[])?;
-            Ok(status(state))
-        }
+        Route::JobAdd => job_add(state, &p).await,
+        Route::JobModify => job_modify(state, &p).await,
+        Route::JobRemove => job_remove(state, &job_id(&p)?).await,
+        Route::JobPause => job_pause(state, &job_id(&p)?).await,
+        Route::JobResume => job_resume(state, &job_id(&p)?).await,
+        Route::JobShow => job_show(state, &job_id(&p)?).await,
+        Route::JobList => job_list(state, &p).await,
+        Route::HistoryList => history_list(state, &p).await,
+        Route::HistoryClear => history_clear(state, &p).await,
+        Route::Status => Ok(status(state)),
         Route::Wakeup => {
-            p.check(&[], &[])?;
             state.scheduler.wake();
             Ok(Reply::Ok)
         }

@@ -1,0 +1,218 @@
+//! `GET /openapi.json`: an OpenAPI 3.1 document of RuQi's API, generated from the route table
+//! (`routes::ROUTES`, the same table that checks every request's parameters) with `utoipa`'s
+//! builders, not written by hand. Every route is listed under each of its names (the seed's and
+//! the 1.x alias), with GET (parameters in the query) and POST (the same, or a JSON object body
+//! whose values win), RuQi's envelope (HTTP 200 and `stat`, the reason in `x-reason`) and the
+//! shape of `data`.
+
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItemBuilder};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{ArrayBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ComponentsBuilder, ContentBuilder, HeaderBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, RefOr,
+    Required, ResponseBuilder, ResponsesBuilder,
+};
+
+use super::routes::{Data, Kind, Param, ROUTES, Spec};
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(Type::String)
+}
+
+fn nullable(t: Type) -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::from_iter([t, Type::Null]))
+}
+
+fn object(fields: &[(&str, Schema)]) -> Schema {
+    let mut o = ObjectBuilder::new().schema_type(Type::Object);
+    for (name, schema) in fields {
+        o = o.property(*name, schema.clone()).required(*name);
+    }
+    o.into()
+}
+
+/// A parameter's schema: query values are always text; in a JSON body a count may be a number.
+fn param_schema(p: &Param) -> Schema {
+    match p.kind {
+        Kind::Text => string().into(),
+        Kind::Count => OneOfBuilder::new()
+            .item(string().pattern(Some("^[0-9]+$")))
+            .item(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)))
+            .into(),
+        Kind::Flag => OneOfBuilder::new()
+            .item(string().enum_values(Some(["true", "false", "1", "0"])))
+            .item(ObjectBuilder::new().schema_type(Type::Boolean))
+            .into(),
+        Kind::OneOf(words) => string().enum_values(Some(words.iter().copied())).into(),
+    }
+}
+
+fn job_item(time_field: &str) -> Schema {
+    object(&[
+        (time_field, nullable(Type::String).description(Some("next run (null or \"None\" when paused)")).into()),
+        ("job_id", string().into()),
+        ("cmd", string().into()),
+        ("rule", string().description(Some("the normalised rule")).into()),
+        ("job_trigger", string().enum_values(Some(["cron", "interval", "date"])).into()),
+        ("job_name", string().into()),
+    ])
+}
+
+fn data_schema(data: Data) -> Option<Schema> {
+    let count = || -> Schema { ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).into() };
+    Some(match data {
+        Data::None => return None,
+        Data::Job => job_item("nexttime"),
+        Data::Jobs => {
+            let mut item = job_item("next_run_time");
+            if let Schema::Object(o) = &mut item {
+                o.properties.insert("c_time".into(), RefOr::T(string().into()));
+                o.required.push("c_time".into());
+            }
+            object(&[
+                ("total", count()),
+                ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(item)))).into()),
+            ])
+        }
+        Data::History => {
+            let row = object(&[
+                ("cmd_cost", ObjectBuilder::new().schema_type(Type::Number).description(Some("seconds")).into()),
+                ("job_name", string().into()),
+                ("job_id", string().into()),
+                ("cmd_output", string().into()),
+                ("c_time", string().into()),
+                ("cmd", string().into()),
+                ("id", ObjectBuilder::new().schema_type(Type::Integer).into()),
+                ("scheduler_name", string().description(Some("host:port:pid of the node that ran it")).into()),
+                ("cmd_is_success", ObjectBuilder::new().schema_type(Type::Boolean).into()),
+            ]);
+            object(&[
+                ("total", count()),
+                ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(row)))).into()),
+            ])
+        }
+        Data::Cleared => object(&[("deleted", count())]),
+        Data::Status => object(&[
+            ("wait_seconds", nullable(Type::Number).into()),
+            ("next_wakeup_time", nullable(Type::String).into()),
+            ("check_time", nullable(Type::String).into()),
+        ]),
+    })
+}
+
+/// RuQi's envelope around `data`.
+fn envelope(data: Data) -> Schema {
+    let stat = string()
+        .enum_values(Some(["OK", "ERR", "ERR_BAD_PARAMS", "ERR_SERVER_EXCEPTION"]))
+        .description(Some("OK, or why not (the reason is in the x-reason header)"));
+    let mut o = ObjectBuilder::new().schema_type(Type::Object).property("stat", stat).required("stat");
+    if let Some(d) = data_schema(data) {
+        o = o.property("data", d);
+    }
+    o.into()
+}
+
+fn operation(spec: &Spec, name: &str, method: HttpMethod) -> utoipa::openapi::path::Operation {
+    let reason = HeaderBuilder::new()
+        .schema(string())
+        .description(Some("why a request was refused, one line of ASCII (with stat ERR…)"))
+        .build();
+    let ok = ResponseBuilder::new()
+        .description("RuQi's envelope: HTTP 200 whatever the outcome, `stat` says it")
+        .header("x-reason", reason)
+        .content("application/json", ContentBuilder::new().schema(Some(envelope(spec.data))).build());
+    let ok = if matches!(spec.data, Data::Jobs | Data::History) {
+        ok.content("text/plain", ContentBuilder::new().schema(Some(string())).build())
+    } else {
+        ok
+    };
+    let denied = |what: &str| {
+        ResponseBuilder::new().description(what).content(
+            "application/json",
+            ContentBuilder::new().schema(Some(object(&[("stat", string().into())]))).build(),
+        )
+    };
+    let mut op = OperationBuilder::new()
+        .operation_id(Some(format!("{name}_{}", if method == HttpMethod::Get { "get" } else { "post" })))
+        .summary(Some(spec.summary))
+        .tag(if spec.names[0] == name { "ruqi" } else { "ruqi 1.x aliases" })
+        .responses(
+            ResponsesBuilder::new()
+                .response("200", ok)
+                .response("401", denied("no valid bearer token (when tokens are configured)"))
+                .response("403", denied("a read-only token on a route that changes something")),
+        );
+    let all = spec.required.iter().map(|p| (p, true)).chain(spec.optional.iter().map(|p| (p, false)));
+    for (p, required) in all.clone() {
+        // In a POST the body may carry any parameter, so none is required in its query.
+        let required = required && method == HttpMethod::Get;
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name(p.name)
+                .parameter_in(ParameterIn::Query)
+                .required(if required { Required::True } else { Required::False })
+                .description(Some(p.doc))
+                .schema(Some(param_schema(p))),
+        );
+    }
+    if method == HttpMethod::Post {
+        let mut body = ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some("the parameters as a JSON object; its values win over the query's"));
+        for (p, _) in all {
+            let schema = match p.kind {
+                Kind::Text => nullable(Type::String).description(Some(p.doc)).into(),
+                _ => param_schema(p),
+            };
+            body = body.property(p.name, schema);
+        }
+        op = op.request_body(Some(
+            RequestBodyBuilder::new()
+                .content("application/json", ContentBuilder::new().schema(Some(body)).build())
+                .build(),
+        ));
+    }
+    op.build()
+}
+
+/// The document.
+pub fn document() -> OpenApi {
+    let mut paths = PathsBuilder::new();
+    for spec in &ROUTES {
+        for name in spec.names {
+            let item = PathItemBuilder::new()
+                .operation(HttpMethod::Get, operation(spec, name, HttpMethod::Get))
+                .operation(HttpMethod::Post, operation(spec, name, HttpMethod::Post))
+                .build();
+            paths = paths.path(format!("/ruqi/{name}"), item);
+        }
+    }
+    let bearer = SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer));
+    OpenApiBuilder::new()
+        .info(InfoBuilder::new().title("RuQi (如期)").version(env!("CARGO_PKG_VERSION")).description(Some(
+            "The HTTP API of RuQi, the job scheduler: the seed's routes and RuQi 1.x's aliases. Every \
+                     answer is HTTP 200 with `stat`; a refusal's reason is in the `x-reason` header. With tokens \
+                     configured, send `Authorization: Bearer <token>`.",
+        )))
+        .paths(paths)
+        .components(Some(ComponentsBuilder::new().security_scheme("bearer", bearer).build()))
+        .security(Some([SecurityRequirement::new("bearer", Vec::<String>::new()), SecurityRequirement::default()]))
+        .build()
+}
+
+/// The document as JSON text.
+pub fn json() -> String {
+    document().to_json().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "cannot write the OpenAPI document");
+        "{}".into()
+    })
+}
+
+/// The `GET /openapi.json` answer (no token needed: it describes, it reveals nothing).
+pub fn response() -> axum::http::Response<axum::body::Body> {
+    let mut resp = axum::http::Response::new(axum::body::Body::from(json()));
+    resp.headers_mut()
+        .insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    resp
+}

@@ -1,0 +1,267 @@
+//! RuQi's routes as data: each route's names (the seed's and the 1.x alias), its parameters and
+//! the shape of its `data`. One table serves the parameter check of every request and the
+//! OpenAPI document (`openapi.rs`), so the two cannot disagree.
+
+/// A RuQi route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `job_add` / `add_job`
+    JobAdd,
+    /// `job_modify` / `modify_job`
+    JobModify,
+    /// `job_remove` / `remove_job`
+    JobRemove,
+    /// `job_pause` / `pause_job`
+    JobPause,
+    /// `job_resume` / `resume_job`
+    JobResume,
+    /// `job_show` / `get_job`
+    JobShow,
+    /// `job_list` / `get_jobs`
+    JobList,
+    /// `job_history_list` / `get_history`
+    HistoryList,
+    /// `job_history_clear`
+    HistoryClear,
+    /// `scheduler_status` / `status`
+    Status,
+    /// `scheduler_wakeup` / `wakeup`
+    Wakeup,
+}
+
+/// What a parameter holds (query strings carry text; a JSON body may carry the JSON type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Text.
+    Text,
+    /// A non-negative integer (JSON number or decimal digits).
+    Count,
+    /// `true`/`false`/`1`/`0`.
+    Flag,
+    /// One of the given words.
+    OneOf(&'static [&'static str]),
+}
+
+/// One parameter of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    /// Its name.
+    pub name: &'static str,
+    /// What it holds.
+    pub kind: Kind,
+    /// What it means.
+    pub doc: &'static str,
+}
+
+/// What `data` holds in a successful answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Data {
+    /// No `data`: `{"stat": "OK"}`.
+    None,
+    /// `{"total", "list": [job…]}` (`job_list`).
+    Jobs,
+    /// One job (`job_show`).
+    Job,
+    /// `{"total", "list": [history row…]}`.
+    History,
+    /// `{"deleted"}`.
+    Cleared,
+    /// The scheduler's last pass.
+    Status,
+}
+
+/// A route's description.
+#[derive(Debug, Clone, Copy)]
+pub struct Spec {
+    /// The route.
+    pub route: Route,
+    /// The seed's name first, then the 1.x alias (same behaviour).
+    pub names: &'static [&'static str],
+    /// One line on what it does.
+    pub summary: &'static str,
+    /// Parameters that must be given.
+    pub required: &'static [Param],
+    /// Parameters that may be given.
+    pub optional: &'static [Param],
+    /// Its `data`.
+    pub data: Data,
+    /// Whether it changes nothing (a read-only token may call it).
+    pub read_only: bool,
+}
+
+const fn text(name: &'static str, doc: &'static str) -> Param {
+    Param { name, kind: Kind::Text, doc }
+}
+
+const JOB_ID: Param = text("job_id", "the job's id (unique)");
+const JOB: [Param; 5] = [
+    Param { name: "job_trigger", kind: Kind::OneOf(&["cron", "interval", "date"]), doc: "how the job fires" },
+    JOB_ID,
+    text("job_name", "a category; null gives RuQi's default (run_cmd, run_http, run_mq)"),
+    text(
+        "cmd",
+        "what runs: `bash x.sh`, `python x.py a b`, `http://host/path#{json}`, `/topic#{json}`, or a plugin's prefix",
+    ),
+    text(
+        "rule",
+        "cron: 6 fields, seconds first (`0 20 2 * * *`); interval: `10s`, `5m`, `2h`, `1d`; date: `YYYY-mm-dd HH:MM:SS[.ffffff]` or `now`",
+    ),
+];
+const DISPLAY: Param = Param {
+    name: "display",
+    kind: Kind::OneOf(&["table", "text"]),
+    doc: "table: JSON (default); text: a plain-text table",
+};
+const PAGE_INDEX: Param = Param { name: "page_index", kind: Kind::Count, doc: "1-based page (0 acts as 1)" };
+const PAGE_SIZE: Param =
+    Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
+
+/// Every route, in the order the document lists them.
+pub const ROUTES: [Spec; 11] = [
+    Spec {
+        route: Route::JobAdd,
+        names: &["job_add", "add_job"],
+        summary: "Add a job",
+        required: &JOB,
+        optional: &[],
+        data: Data::None,
+        read_only: false,
+    },
+    Spec {
+        route: Route::JobModify,
+        names: &["job_modify", "modify_job"],
+        summary: "Replace a job's trigger, rule, cmd and name (its next run time is recomputed; a paused job stays paused)",
+        required: &JOB,
+        optional: &[],
+        data: Data::None,
+        read_only: false,
+    },
+    Spec {
+        route: Route::JobRemove,
+        names: &["job_remove", "remove_job"],
+        summary: "Remove a job (its history stays)",
+        required: &[JOB_ID],
+        optional: &[],
+        data: Data::None,
+        read_only: false,
+    },
+    Spec {
+        route: Route::JobPause,
+        names: &["job_pause", "pause_job"],
+        summary: "Pause a job",
+        required: &[JOB_ID],
+        optional: &[],
+        data: Data::None,
+        read_only: false,
+    },
+    Spec {
+        route: Route::JobResume,
+        names: &["job_resume", "resume_job"],
+        summary: "Resume a job from now on (a trigger that will never fire again removes it)",
+        required: &[JOB_ID],
+        optional: &[],
+        data: Data::None,
+        read_only: false,
+    },
+    Spec {
+        route: Route::JobShow,
+        names: &["job_show", "get_job"],
+        summary: "One job",
+        required: &[JOB_ID],
+        optional: &[],
+        data: Data::Job,
+        read_only: true,
+    },
+    Spec {
+        route: Route::JobList,
+        names: &["job_list", "get_jobs"],
+        summary: "Jobs, newest first; every job unless page_index is given",
+        required: &[],
+        optional: &[text("job_id", "only this id"), text("job_name", "only this name"), DISPLAY, PAGE_INDEX, PAGE_SIZE],
+        data: Data::Jobs,
+        read_only: true,
+    },
+    Spec {
+        route: Route::HistoryList,
+        names: &["job_history_list", "get_history"],
+        summary: "Run history, newest first, 15 rows a page by default",
+        required: &[],
+        optional: &[
+            text("job_id", "only this job"),
+            text("job_name", "only this name"),
+            Param { name: "is_success", kind: Kind::Flag, doc: "only successful (true/1) or failed (false/0) runs" },
+            text("scheduler_name", "only runs of this node (host:port:pid)"),
+            DISPLAY,
+            PAGE_INDEX,
+            PAGE_SIZE,
+        ],
+        data: Data::History,
+        read_only: true,
+    },
+    Spec {
+        route: Route::HistoryClear,
+        names: &["job_history_clear"],
+        summary: "Delete old history rows",
+        required: &[],
+        optional: &[
+            text("job_id", "only this job"),
+            text("job_name", "only this name"),
+            Param { name: "retention_day", kind: Kind::Count, doc: "keep rows younger than this many days (180)" },
+            Param { name: "limit_num", kind: Kind::Count, doc: "delete at most this many rows (1000)" },
+        ],
+        data: Data::Cleared,
+        read_only: false,
+    },
+    Spec {
+        route: Route::Status,
+        names: &["scheduler_status", "status"],
+        summary: "This node's scheduler: last check, next wake-up, wait",
+        required: &[],
+        optional: &[],
+        data: Data::Status,
+        read_only: true,
+    },
+    Spec {
+        route: Route::Wakeup,
+        names: &["scheduler_wakeup", "wakeup"],
+        summary: "Make this node's scheduler look at the store now",
+        required: &[],
+        optional: &[],
+        data: Data::None,
+        read_only: false,
+    },
+];
+
+impl Route {
+    /// The route for a path segment after `/ruqi/`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        ROUTES.iter().find(|s| s.names.contains(&name)).map(|s| s.route)
+    }
+
+    /// Its description.
+    pub fn spec(self) -> &'static Spec {
+        ROUTES.iter().find(|s| s.route == self).expect("every route is in ROUTES")
+    }
+
+    /// Whether the route changes nothing (what a read-only token may call).
+    pub fn is_read_only(self) -> bool {
+        self.spec().read_only
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_has_one_spec_and_its_names_resolve() {
+        for spec in &ROUTES {
+            assert_eq!(spec.route.spec().names, spec.names);
+            for name in spec.names {
+                assert_eq!(Route::from_name(name), Some(spec.route), "{name}");
+            }
+        }
+        assert_eq!(Route::from_name("JOB_ADD"), None);
+        assert!(Route::JobShow.is_read_only() && !Route::Wakeup.is_read_only());
+    }
+}
