@@ -1,4 +1,6 @@
-//! The `ruqi` command: `serve` (the service), `plugin list`, `migrate`.
+//! The `ruqi` command: `serve` (the service), `migrate`, the client commands (`job`, `history`,
+//! `scheduler`, `plugin list`) that talk to a running server, `plugin check FILE` (offline) and
+//! `completions SHELL`.
 
 use std::process::ExitCode;
 
@@ -14,6 +16,8 @@ struct Cli {
     /// for log shippers. Which lines: `RUQI_LOG` (or `RUST_LOG`), e.g. `info,ruqi::dispatch=debug`.
     #[arg(long, global = true, env = "RUQI_LOG_FORMAT", value_enum, default_value = "text")]
     log_format: LogFormat,
+    #[command(flatten)]
+    server: ruqi::cli::Server,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,6 +42,26 @@ enum Command {
     },
     /// Apply the store's migrations, adopt the job rows of a RuQi 1.x database, and exit.
     Migrate(MigrateArgs),
+    /// Add, change, pause, resume, remove, show and list jobs on a running server.
+    Job {
+        #[command(subcommand)]
+        command: ruqi::cli::JobCommand,
+    },
+    /// List and clear the run history of a running server.
+    History {
+        #[command(subcommand)]
+        command: ruqi::cli::HistoryCommand,
+    },
+    /// A running server's scheduler.
+    Scheduler {
+        #[command(subcommand)]
+        command: ruqi::cli::SchedulerCommand,
+    },
+    /// Print a completion script for a shell (`ruqi completions bash > /etc/bash_completion.d/ruqi`).
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(clap::Args)]
@@ -51,8 +75,14 @@ struct MigrateArgs {
 
 #[derive(Subcommand)]
 enum PluginCommand {
-    /// Load the plugins folder and list each plugin, its prefixes and grants.
-    List(ServeArgs),
+    /// A running server's plugins; with `--plugins DIR`, load that folder here instead.
+    List(Box<ServeArgs>),
+    /// Load a plugin file here (no server): its description, prefixes, contract version, the
+    /// memory it needs, and whether this host accepts it (this also fills the compiled cache).
+    Check {
+        /// The `.wasm` file.
+        file: std::path::PathBuf,
+    },
 }
 
 fn init_tracing(format: LogFormat) {
@@ -92,13 +122,52 @@ async fn plugin_list(args: ServeArgs) -> anyhow::Result<String> {
     Ok(out)
 }
 
+/// Prints a client command's text, or fails with the server's reason.
+fn print(result: Result<String, ruqi::cli::CliError>) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::io::stdout().write_all(result?.as_bytes())?;
+    Ok(())
+}
+
+/// `ruqi plugin check FILE`.
+async fn plugin_check(file: &std::path::Path) -> anyhow::Result<String> {
+    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let grants = ruqi::plugin::Grants::load(dir, stem)?;
+    let runtime = ruqi::plugin::Runtime::new(std::env::current_dir()?, Some(dir.join(".cache")))?;
+    let started = std::time::Instant::now();
+    let p = runtime.load_file(file, grants).await?;
+    let prefixes: Vec<String> = p.info.prefixes.iter().map(|x| format!("{x:?}")).collect();
+    Ok(format!(
+        "{} {}\n  prefixes: {}\n  contract: {} (this host speaks ruqi:executor@{}): accepted\n  memory: needs {} MiB at start, granted {} MiB\n  grants: {}\n  loaded in {:.2}s\n",
+        p.info.name,
+        p.info.version,
+        prefixes.join(" "),
+        p.contract,
+        ruqi::plugin::WIT_VERSION,
+        p.initial_memory_mib(),
+        p.grants.memory_mb,
+        p.grants.summary(),
+        started.elapsed().as_secs_f64()
+    ))
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let client = || ruqi::cli::Client::new(cli.server.clone());
     match cli.command {
         Command::Serve(args) => ruqi::app::serve(args.settings()?).await,
-        Command::Plugin { command: PluginCommand::List(args) } => {
-            let text = plugin_list(args).await?;
-            use std::io::Write;
-            std::io::stdout().write_all(text.as_bytes())?;
+        Command::Plugin { command: PluginCommand::List(args) } if args.plugins.is_some() => {
+            let text = plugin_list(*args).await?;
+            print(Ok(text))
+        }
+        Command::Plugin { command: PluginCommand::List(_) } => print(client().plugins().await),
+        Command::Plugin { command: PluginCommand::Check { file } } => print(Ok(plugin_check(&file).await?)),
+        Command::Job { command } => print(client().job(command).await),
+        Command::History { command } => print(client().history(command).await),
+        Command::Scheduler { command } => print(client().scheduler(command).await),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "ruqi", &mut std::io::stdout());
             Ok(())
         }
         Command::Migrate(args) => migrate(args).await,
@@ -171,6 +240,10 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<ruqi::cli::CliError>().is_some() => {
+            eprintln!("ruqi: {e}");
+            ExitCode::FAILURE
+        }
         Err(e) if e.downcast_ref::<ConfigError>().is_some() => {
             eprintln!("ruqi: {e}");
             ExitCode::from(2)

@@ -16,7 +16,7 @@ pub mod openapi;
 pub mod pyjson;
 pub mod routes;
 mod ruqi;
-mod text;
+pub mod text;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -50,6 +50,10 @@ pub trait CmdValidator: Send + Sync + 'static {
     fn counts(&self) -> (usize, usize) {
         (0, 0)
     }
+    /// Every plugin file and its state (`plugin_list`).
+    fn plugins(&self) -> Vec<crate::plugin::PluginStatus> {
+        Vec::new()
+    }
 }
 
 #[async_trait]
@@ -64,6 +68,10 @@ impl CmdValidator for crate::plugin::Registry {
 
     fn counts(&self) -> (usize, usize) {
         crate::plugin::Registry::counts(self)
+    }
+
+    fn plugins(&self) -> Vec<crate::plugin::PluginStatus> {
+        self.statuses()
     }
 }
 

@@ -93,6 +93,25 @@ fn data_schema(data: Data) -> Option<Schema> {
             ])
         }
         Data::Cleared => object(&[("deleted", count())]),
+        Data::FireTimes => object(&[
+            ("rule", string().into()),
+            ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(string().into())))).into()),
+        ]),
+        Data::Plugins => {
+            let plugin = object(&[
+                ("file", string().into()),
+                ("status", string().enum_values(Some(["loaded", "failed"])).into()),
+                ("name", nullable(Type::String).into()),
+                ("version", nullable(Type::String).into()),
+                (
+                    "prefixes",
+                    ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(string().into())))).into(),
+                ),
+                ("grants", nullable(Type::String).into()),
+                ("error", nullable(Type::String).into()),
+            ]);
+            object(&[("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(plugin)))).into())])
+        }
         Data::Status => object(&[
             ("wait_seconds", nullable(Type::Number).into()),
             ("next_wakeup_time", nullable(Type::String).into()),

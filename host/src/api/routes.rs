@@ -27,6 +27,10 @@ pub enum Route {
     Status,
     /// `scheduler_wakeup` / `wakeup`
     Wakeup,
+    /// `job_next_fire_times` (extension): the next fire times of a trigger and rule.
+    NextFireTimes,
+    /// `plugin_list` (extension): the plugins of this node.
+    PluginList,
 }
 
 /// What a parameter holds (query strings carry text; a JSON body may carry the JSON type).
@@ -68,6 +72,10 @@ pub enum Data {
     Cleared,
     /// The scheduler's last pass.
     Status,
+    /// `{"rule", "list": [time…]}`.
+    FireTimes,
+    /// `{"list": [plugin…]}`.
+    Plugins,
 }
 
 /// A route's description.
@@ -117,7 +125,7 @@ const PAGE_SIZE: Param =
     Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
 
 /// Every route, in the order the document lists them.
-pub const ROUTES: [Spec; 11] = [
+pub const ROUTES: [Spec; 13] = [
     Spec {
         route: Route::JobAdd,
         names: &["job_add", "add_job"],
@@ -229,6 +237,24 @@ pub const ROUTES: [Spec; 11] = [
         optional: &[],
         data: Data::None,
         read_only: false,
+    },
+    Spec {
+        route: Route::NextFireTimes,
+        names: &["job_next_fire_times"],
+        summary: "Extension: the normalised rule and next fire times of a trigger and rule, checked as job_add checks them",
+        required: &[JOB[0], JOB[4]],
+        optional: &[Param { name: "count", kind: Kind::Count, doc: "how many fire times (5, at most 50)" }],
+        data: Data::FireTimes,
+        read_only: true,
+    },
+    Spec {
+        route: Route::PluginList,
+        names: &["plugin_list"],
+        summary: "Extension: this node's plugins, their prefixes, grants and limits, and files that failed to load",
+        required: &[],
+        optional: &[],
+        data: Data::Plugins,
+        read_only: true,
     },
 ];
 

@@ -37,7 +37,49 @@ pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, Ap
             state.scheduler.wake();
             Ok(Reply::Ok)
         }
+        Route::NextFireTimes => next_fire_times(state, &p),
+        Route::PluginList => Ok(plugin_list(state)),
     }
+}
+
+/// Longest list `job_next_fire_times` gives.
+const MAX_FIRE_TIMES: u64 = 50;
+
+/// The next fire times a trigger and rule would have if added now, with job_add's reasons.
+fn next_fire_times(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let now = state.clock.now();
+    let kind = TriggerKind::parse(&p.required_string("job_trigger")?).map_err(|e| ApiError::Refused(e.to_string()))?;
+    let trigger = Trigger::parse(kind, &p.required_string("rule")?, state.tz, now)
+        .map_err(|e| ApiError::Refused(e.to_string()))?;
+    let count = p.uint("count")?.unwrap_or(5).min(MAX_FIRE_TIMES);
+    let mut times = Vec::new();
+    let mut prev = None;
+    while (times.len() as u64) < count {
+        let Some(t) = trigger.next_fire(prev, now) else { break };
+        times.push(format_python(t, state.tz));
+        prev = Some(t);
+    }
+    Ok(Reply::Data(json!({"rule": trigger.rule(), "list": times})))
+}
+
+/// This node's plugins and the files that failed to load.
+fn plugin_list(state: &AppState) -> Reply {
+    let list: Vec<Value> = state
+        .validator
+        .plugins()
+        .into_iter()
+        .map(|s| match s {
+            crate::plugin::PluginStatus::Loaded { file, name, version, prefixes, grants } => json!({
+                "file": file.display().to_string(), "status": "loaded", "name": name, "version": version,
+                "prefixes": prefixes, "grants": grants, "error": null,
+            }),
+            crate::plugin::PluginStatus::Failed { file, error } => json!({
+                "file": file.display().to_string(), "status": "failed", "name": null, "version": null,
+                "prefixes": [], "grants": null, "error": error,
+            }),
+        })
+        .collect();
+    Reply::Data(json!({"list": list}))
 }
 
 fn job_id(p: &Params) -> Result<JobId, ApiError> {

@@ -68,7 +68,18 @@ pub struct LoadedPlugin {
     pub digest: String,
     /// What the operator granted it.
     pub grants: Arc<Grants>,
+    /// The `ruqi:executor` version it was built for.
+    pub contract: String,
+    /// The largest memory it asked for while starting and describing itself, in bytes.
+    pub memory_at_start: u64,
     pre: PluginPre<RunState>,
+}
+
+impl LoadedPlugin {
+    /// [`LoadedPlugin::memory_at_start`] in MiB, rounded up.
+    pub fn initial_memory_mib(&self) -> u64 {
+        self.memory_at_start.div_ceil(1024 * 1024)
+    }
 }
 
 impl std::fmt::Debug for LoadedPlugin {
@@ -81,10 +92,13 @@ impl std::fmt::Debug for LoadedPlugin {
 pub(super) struct MemoryCap {
     pub(super) limit: usize,
     pub(super) hit: bool,
+    /// The most memory asked for so far, in bytes (each memory on its own).
+    pub(super) peak: usize,
 }
 
 impl ResourceLimiter for MemoryCap {
     fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        self.peak = self.peak.max(desired);
         if desired > self.limit {
             self.hit = true;
             return Ok(false);
@@ -198,7 +212,7 @@ impl Runtime {
                 .map_err(|e| load_err(e.to_string()))?
                 .map_err(load_err)?
         };
-        check_version(&self.engine, &component).map_err(|found| PluginError::IncompatibleVersion {
+        let contract = check_version(&self.engine, &component).map_err(|found| PluginError::IncompatibleVersion {
             path: file.display().to_string(),
             found,
             expected: WIT_VERSION.to_owned(),
@@ -211,6 +225,8 @@ impl Runtime {
             file: file.to_owned(),
             digest,
             grants,
+            contract,
+            memory_at_start: 0,
             pre,
         };
         let mut store = self.new_store(&plugin, "", Duration::from_secs(plugin.grants.cpu_secs));
@@ -221,6 +237,7 @@ impl Runtime {
         .await
         .map_err(|e| load_err(format!("describe failed: {e:#}")))?;
         plugin.info = PluginInfo { name: info.name, version: info.version, prefixes: info.prefixes };
+        plugin.memory_at_start = store.data().cap.peak as u64;
         Ok(plugin)
     }
 
@@ -246,7 +263,7 @@ impl Runtime {
             job_id: job_id.to_owned(),
             started: Instant::now(),
             host_time: Duration::ZERO,
-            cap: MemoryCap { limit: (grants.memory_mb.min(MAX_MEMORY_MB) * 1024 * 1024) as usize, hit: false },
+            cap: MemoryCap { limit: (grants.memory_mb.min(MAX_MEMORY_MB) * 1024 * 1024) as usize, hit: false, peak: 0 },
             http: WasiHttpCtx::new(),
             http_hooks: GrantedHosts::new(grants.clone()),
         };
@@ -357,8 +374,8 @@ fn compile_cached(engine: &Engine, bytes: &[u8], cache: Option<&Path>, digest: &
 }
 
 /// Checks that the component exports `ruqi:executor/executor` at a version compatible with
-/// ours (same major; for 0.x, same minor). `Err` names the version it was built for.
-fn check_version(engine: &Engine, component: &Component) -> Result<(), String> {
+/// ours (same major; for 0.x, same minor): `Ok` and `Err` name the version it was built for.
+fn check_version(engine: &Engine, component: &Component) -> Result<String, String> {
     let ty = component.component_type();
     let found: Vec<String> = ty
         .exports(engine)
@@ -374,7 +391,7 @@ fn check_version(engine: &Engine, component: &Component) -> Result<(), String> {
         ([a, ..], [b, ..]) => a == b,
         _ => false,
     };
-    if compatible { Ok(()) } else { Err(format!("ruqi:executor@{version}")) }
+    if compatible { Ok(format!("ruqi:executor@{version}")) } else { Err(format!("ruqi:executor@{version}")) }
 }
 
 #[cfg(test)]

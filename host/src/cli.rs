@@ -1,0 +1,347 @@
+//! The command-line client: `ruqi job …`, `ruqi history …`, `ruqi scheduler …`, `ruqi plugin
+//! list` talk to a running server through RuQi's HTTP API (`--server` / `RUQI_SERVER`, `--token`
+//! / `RUQI_TOKEN`), print aligned tables (or the API's JSON with `--json`), and exit non-zero
+//! with the server's reason when it refuses.
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use crate::api::text;
+
+/// Where the server is and how to talk to it.
+#[derive(Debug, Clone, Args)]
+pub struct Server {
+    /// The server's base URL.
+    #[arg(long, global = true, env = "RUQI_SERVER", default_value = "http://127.0.0.1:8585")]
+    pub server: String,
+    /// A bearer token, when the server has tokens.
+    #[arg(long, global = true, env = "RUQI_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Print the API's JSON answer instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+/// What a job is (for add and modify).
+#[derive(Debug, Clone, Args)]
+pub struct JobDef {
+    /// The job's id.
+    pub id: String,
+    /// cron, interval or date.
+    #[arg(long)]
+    pub trigger: String,
+    /// The rule: `0 20 2 * * *`, `10s`, `2030-12-16 18:03:17`, `now`.
+    #[arg(long)]
+    pub rule: String,
+    /// What runs: `bash x.sh`, `http://host/path#{…}`, `/topic#{…}`, …
+    #[arg(long)]
+    pub cmd: String,
+    /// A category.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// `ruqi job …`
+#[derive(Debug, Subcommand)]
+pub enum JobCommand {
+    /// Add a job.
+    Add(JobDef),
+    /// Replace a job's trigger, rule, cmd and name.
+    Modify(JobDef),
+    /// Remove a job.
+    Remove {
+        /// The job's id.
+        id: String,
+    },
+    /// Pause a job.
+    Pause {
+        /// The job's id.
+        id: String,
+    },
+    /// Resume a job.
+    Resume {
+        /// The job's id.
+        id: String,
+    },
+    /// Show a job.
+    Show {
+        /// The job's id.
+        id: String,
+    },
+    /// List jobs (all of them, or a page).
+    List {
+        /// Only this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only this id.
+        #[arg(long)]
+        id: Option<String>,
+        /// Page (from 1).
+        #[arg(long)]
+        page: Option<u64>,
+        /// Rows per page.
+        #[arg(long)]
+        page_size: Option<u64>,
+    },
+}
+
+/// `ruqi history …`
+#[derive(Debug, Subcommand)]
+pub enum HistoryCommand {
+    /// List runs, newest first.
+    List {
+        /// Only this job.
+        #[arg(long)]
+        id: Option<String>,
+        /// Only this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Only failed runs.
+        #[arg(long, conflicts_with = "succeeded")]
+        failed: bool,
+        /// Only successful runs.
+        #[arg(long)]
+        succeeded: bool,
+        /// Only runs of this node (host:port:pid).
+        #[arg(long)]
+        node: Option<String>,
+        /// Page (from 1).
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        /// Rows per page (0 = all).
+        #[arg(long, default_value_t = 15)]
+        page_size: u64,
+        /// Show the whole output of each run.
+        #[arg(long)]
+        output: bool,
+    },
+    /// Delete old runs.
+    Clear {
+        /// Only this job.
+        #[arg(long)]
+        id: Option<String>,
+        /// Only this name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Keep runs younger than this many days.
+        #[arg(long, default_value_t = 180)]
+        retention_days: u64,
+        /// Delete at most this many.
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+    },
+}
+
+/// `ruqi scheduler …`
+#[derive(Debug, Subcommand)]
+pub enum SchedulerCommand {
+    /// The node's last scheduler pass.
+    Status,
+    /// Make the node look at the store now.
+    Wakeup,
+}
+
+/// A refusal or a failure to reach the server; `Display` is the line to print.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The server answered with a stat other than OK.
+    #[error("{stat}: {reason}")]
+    Refused {
+        /// RuQi's stat.
+        stat: String,
+        /// The `x-reason`.
+        reason: String,
+    },
+    /// No usable answer.
+    #[error("{0}")]
+    Transport(String),
+}
+
+/// A client of one server.
+pub struct Client {
+    server: Server,
+    http: reqwest::Client,
+}
+
+impl Client {
+    /// A client for `server`.
+    pub fn new(server: Server) -> Self {
+        Self { server, http: reqwest::Client::new() }
+    }
+
+    /// POSTs `params` to `/ruqi/<route>`; the whole answer (`stat`, `data`) when it is OK.
+    pub async fn call(&self, route: &str, params: Value) -> Result<Value, CliError> {
+        let url = format!("{}/ruqi/{route}", self.server.server.trim_end_matches('/'));
+        let mut req = self.http.post(&url).json(&params).timeout(std::time::Duration::from_secs(60));
+        if let Some(t) = &self.server.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(|e| CliError::Transport(format!("cannot reach {url}: {e}")))?;
+        let reason = resp.headers().get("x-reason").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        let status = resp.status();
+        let body: Value =
+            resp.json().await.map_err(|_| CliError::Transport(format!("{url}: HTTP {status}, not RuQi")))?;
+        match body["stat"].as_str() {
+            Some("OK") => Ok(body),
+            Some(stat) => Err(CliError::Refused { stat: stat.to_owned(), reason }),
+            None => Err(CliError::Transport(format!("{url}: HTTP {status}, no stat"))),
+        }
+    }
+
+    fn out(&self, answer: &Value, table: impl FnOnce(&Value) -> String) -> String {
+        if self.server.json { format!("{}\n", crate::api::pyjson::to_string(answer)) } else { table(&answer["data"]) }
+    }
+
+    /// Runs `ruqi job …`; the text to print.
+    pub async fn job(&self, command: JobCommand) -> Result<String, CliError> {
+        let done = |what: String| move |_: &Value| format!("{what}\n");
+        Ok(match command {
+            JobCommand::Add(def) => {
+                let id = def.id.clone();
+                self.out(&self.call("job_add", job_params(def)).await?, done(format!("added {id}")))
+            }
+            JobCommand::Modify(def) => {
+                let id = def.id.clone();
+                self.out(&self.call("job_modify", job_params(def)).await?, done(format!("modified {id}")))
+            }
+            JobCommand::Remove { id } => {
+                self.out(&self.call("job_remove", json!({"job_id": id})).await?, done(format!("removed {id}")))
+            }
+            JobCommand::Pause { id } => {
+                self.out(&self.call("job_pause", json!({"job_id": id})).await?, done(format!("paused {id}")))
+            }
+            JobCommand::Resume { id } => {
+                self.out(&self.call("job_resume", json!({"job_id": id})).await?, done(format!("resumed {id}")))
+            }
+            JobCommand::Show { id } => self.out(&self.call("job_show", json!({"job_id": id})).await?, |d| {
+                fields(d, &["job_id", "job_name", "job_trigger", "rule", "nexttime", "cmd"])
+            }),
+            JobCommand::List { name, id, page, page_size } => {
+                let mut p = Map::new();
+                put(&mut p, "job_name", name.map(Value::from));
+                put(&mut p, "job_id", id.map(Value::from));
+                put(&mut p, "page_index", page.map(Value::from));
+                put(&mut p, "page_size", page_size.map(Value::from));
+                self.out(&self.call("job_list", Value::Object(p)).await?, |d| {
+                    listing(d, &["job_id", "job_name", "job_trigger", "rule", "next_run_time", "c_time", "cmd"])
+                })
+            }
+        })
+    }
+
+    /// Runs `ruqi history …`; the text to print.
+    pub async fn history(&self, command: HistoryCommand) -> Result<String, CliError> {
+        Ok(match command {
+            HistoryCommand::List { id, name, failed, succeeded, node, page, page_size, output } => {
+                let mut p = Map::new();
+                put(&mut p, "job_id", id.map(Value::from));
+                put(&mut p, "job_name", name.map(Value::from));
+                put(&mut p, "is_success", (failed || succeeded).then_some(Value::from(succeeded)));
+                put(&mut p, "scheduler_name", node.map(Value::from));
+                p.insert("page_index".into(), page.into());
+                p.insert("page_size".into(), page_size.into());
+                self.out(&self.call("job_history_list", Value::Object(p)).await?, |d| {
+                    if output {
+                        return d["list"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|r| {
+                                format!(
+                                    "== {} {} {}\n{}\n",
+                                    cell(&r["id"]),
+                                    cell(&r["c_time"]),
+                                    cell(&r["job_id"]),
+                                    cell(&r["cmd_output"])
+                                )
+                            })
+                            .collect();
+                    }
+                    listing(
+                        d,
+                        &[
+                            "id",
+                            "c_time",
+                            "job_id",
+                            "job_name",
+                            "cmd_is_success",
+                            "cmd_cost",
+                            "scheduler_name",
+                            "cmd_output",
+                        ],
+                    )
+                })
+            }
+            HistoryCommand::Clear { id, name, retention_days, limit } => {
+                let mut p = Map::new();
+                put(&mut p, "job_id", id.map(Value::from));
+                put(&mut p, "job_name", name.map(Value::from));
+                p.insert("retention_day".into(), retention_days.into());
+                p.insert("limit_num".into(), limit.into());
+                self.out(&self.call("job_history_clear", Value::Object(p)).await?, |d| {
+                    format!("deleted {}\n", cell(&d["deleted"]))
+                })
+            }
+        })
+    }
+
+    /// Runs `ruqi scheduler …`; the text to print.
+    pub async fn scheduler(&self, command: SchedulerCommand) -> Result<String, CliError> {
+        Ok(match command {
+            SchedulerCommand::Status => self.out(&self.call("scheduler_status", json!({})).await?, |d| {
+                fields(d, &["check_time", "next_wakeup_time", "wait_seconds"])
+            }),
+            SchedulerCommand::Wakeup => {
+                self.out(&self.call("scheduler_wakeup", json!({})).await?, |_| "woken\n".into())
+            }
+        })
+    }
+
+    /// Runs `ruqi plugin list` against the server; the text to print.
+    pub async fn plugins(&self) -> Result<String, CliError> {
+        Ok(self.out(&self.call("plugin_list", json!({})).await?, |d| {
+            listing(d, &["status", "name", "version", "prefixes", "file", "grants", "error"])
+        }))
+    }
+}
+
+fn job_params(def: JobDef) -> Value {
+    json!({"job_trigger": def.trigger, "job_id": def.id, "job_name": def.name, "cmd": def.cmd, "rule": def.rule})
+}
+
+fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {
+    if let Some(v) = value {
+        map.insert(key.into(), v);
+    }
+}
+
+/// A JSON value as a table cell: text as it is, null as `-`, lists joined.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(cell).collect::<Vec<_>>().join(" "),
+        other => other.to_string(),
+    }
+}
+
+/// Some fields of one object, a line each.
+fn fields(data: &Value, names: &[&str]) -> String {
+    let rows: Vec<Vec<String>> = names.iter().map(|k| vec![(*k).to_owned(), cell(&data[*k])]).collect();
+    let layout = text::Layout::new(&["", ""], &rows);
+    rows.iter().map(|r| layout.line(r)).collect()
+}
+
+/// `data.list` as a table of `columns`, with the total.
+fn listing(data: &Value, columns: &[&str]) -> String {
+    let rows: Vec<Vec<String>> = data["list"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            columns.iter().map(|c| cell(&r[*c]).lines().next().unwrap_or_default().chars().take(80).collect()).collect()
+        })
+        .collect();
+    let total = data["total"].as_u64().unwrap_or(rows.len() as u64);
+    text::table(columns, &rows, total)
+}
