@@ -17,7 +17,8 @@
 //! its process group) and nothing is recorded for that fire time, which now belongs to whoever
 //! holds the claim.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -66,7 +67,37 @@ pub struct DispatchConfig {
 const RECORD_BATCH: usize = 512;
 /// Claimed runs a node holds beyond its running ones, per slot: enough to keep the slots busy
 /// between two claims, few enough to leave work to other nodes.
-const QUEUE_PER_SLOT: usize = 2;
+const QUEUE_PER_SLOT: usize = 1;
+
+/// The jobs whose runs this node holds: claimed and not yet recorded. A job is held at most
+/// once, so a claim that comes back while its run is held here (its lease ran out during a slow
+/// store call) cannot start a second run of it on this node.
+#[derive(Default)]
+struct Held {
+    jobs: Mutex<HashSet<String>>,
+}
+
+impl Held {
+    /// Holds `job`: the number held now, or `None` when it was held already.
+    fn take(&self, job: &str) -> Option<usize> {
+        let mut jobs = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        jobs.insert(job.to_owned()).then_some(jobs.len())
+    }
+
+    /// Lets go of `jobs`; the number still held.
+    fn release<'a>(&self, jobs: impl IntoIterator<Item = &'a str>) -> usize {
+        let mut held = self.jobs.lock().unwrap_or_else(|p| p.into_inner());
+        for job in jobs {
+            held.remove(job);
+        }
+        held.len()
+    }
+
+    /// How many jobs are held.
+    fn count(&self) -> usize {
+        self.jobs.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
 
 /// See the module doc.
 pub struct Dispatcher {
@@ -76,7 +107,7 @@ pub struct Dispatcher {
     config: DispatchConfig,
     slots: Arc<Semaphore>,
     /// Runs claimed and not yet recorded (queued, running, or waiting for the recorder).
-    held: Arc<AtomicUsize>,
+    held: Arc<Held>,
     /// Set at shutdown: queued runs do not start (their claims are released).
     stopping: AtomicBool,
     tracker: TaskTracker,
@@ -118,7 +149,7 @@ impl Dispatcher {
     ) -> Self {
         let slots = Arc::new(Semaphore::new(config.concurrency.max(1)));
         let (tx, rx) = mpsc::unbounded_channel();
-        let held = Arc::new(AtomicUsize::new(0));
+        let held = Arc::new(Held::default());
         let recorder = Recorder {
             store: store.clone(),
             clock: clock.clone(),
@@ -162,7 +193,7 @@ impl Dispatcher {
     /// less the runs already held.
     pub fn free_slots(&self) -> usize {
         let capacity = self.config.concurrency.max(1) * (1 + QUEUE_PER_SLOT);
-        capacity.saturating_sub(self.held.load(Ordering::Acquire))
+        capacity.saturating_sub(self.held.count())
     }
 
     /// Runs in flight (queued or running).
@@ -172,7 +203,13 @@ impl Dispatcher {
 
     /// Takes a claimed run (leased until `lease_until`): it runs when a slot is free.
     pub fn dispatch(self: &Arc<Self>, run: ClaimedRun, lease_until: Timestamp) {
-        let held = self.held.fetch_add(1, Ordering::AcqRel) + 1;
+        let Some(held) = self.held.take(run.job.id.as_str()) else {
+            // This node holds the job already (its run goes on, or its end is not recorded yet)
+            // and claimed it again because the claim's lease ran out meanwhile (a slow store):
+            // the new claim only renewed the old one. Never two runs of one job at once.
+            tracing::debug!(job_id = %run.job.id, "claimed again while held here: not run twice");
+            return;
+        };
         self.metrics.claims_held.set(held as i64);
         let this = self.clone();
         let span = tracing::info_span!("run", job_id = %run.job.id, fire_time = %run.fire_time);
@@ -180,7 +217,7 @@ impl Dispatcher {
             async move {
                 let permit = this.slots.clone().acquire_owned().await;
                 if permit.is_err() || this.stopping.load(Ordering::Acquire) {
-                    this.ended(None); // shutting down: not started, the claim is released
+                    this.ended(run.job.id.as_str(), None); // shutting down: not started, the claim is released
                     return;
                 }
                 this.run_one(run, lease_until).await;
@@ -191,14 +228,14 @@ impl Dispatcher {
     }
 
     /// Hands a run's end to the recorder (or, for a run that recorded nothing, just lets go of it).
-    fn ended(&self, end: Option<RunEnd>) {
+    fn ended(&self, job_id: &str, end: Option<RunEnd>) {
         let sent = match (end, self.ends.lock().unwrap_or_else(|p| p.into_inner()).as_ref()) {
             (Some(end), Some(tx)) => tx.send(end).is_ok(),
             _ => false,
         };
         if !sent {
             // Nothing for the recorder: the run is no longer held once this returns.
-            let held = self.held.fetch_sub(1, Ordering::AcqRel) - 1;
+            let held = self.held.release([job_id]);
             self.metrics.claims_held.set(held as i64);
             self.finished.notify_one();
         }
@@ -207,7 +244,7 @@ impl Dispatcher {
     async fn run_one(&self, run: ClaimedRun, lease_until: Timestamp) {
         let end = self.execute(&run, lease_until).await;
         // The recorder lets go of the run once its end is written.
-        self.ended(end);
+        self.ended(run.job.id.as_str(), end);
     }
 
     /// Executes the run (or skips it as missed); the end to record, `None` when the claim was
@@ -329,8 +366,8 @@ struct Recorder {
     store: Arc<dyn JobStore>,
     clock: Arc<dyn Clock>,
     node: String,
-    /// The dispatcher's count of held runs, lowered once their ends are written.
-    held: Arc<AtomicUsize>,
+    /// The dispatcher's held runs, let go once their ends are written.
+    held: Arc<Held>,
     metrics: Arc<Metrics>,
 }
 
@@ -362,7 +399,7 @@ impl Recorder {
                     }
                 }
             }
-            let held = self.held.fetch_sub(batch.len(), Ordering::AcqRel) - batch.len();
+            let held = self.held.release(batch.iter().map(|e| e.run.job.id.as_str()));
             self.metrics.claims_held.set(held as i64);
             batch.clear();
             finished.notify_one();

@@ -13,6 +13,19 @@ use nix::unistd::Pid;
 
 use crate::{Client, MysqlDb, install_plugin, ruqi_bin};
 
+/// Peak and current resident memory of process `pid`, in KiB (`VmHWM`, `VmRSS`; 0 when gone).
+pub fn memory_kib_of(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
 /// One `ruqi serve` process.
 pub struct NodeProcess {
     child: Child,
@@ -27,13 +40,15 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    /// Runs `bin serve ARGS…` with its log (stderr) in `log`, and waits until it serves.
+    /// Runs `bin serve ARGS…` with its log (stderr) in `log`, and waits until it serves. The log
+    /// filter is `RUQI_TEST_NODE_LOG` if set (e.g. `info,sqlx=warn,ruqi::dispatch=debug` to see
+    /// every run start and end), else `info,sqlx=warn`.
     pub async fn serve(bin: &Path, args: &[std::ffi::OsString], log: PathBuf) -> Self {
         let err = std::fs::File::create(&log).expect("log file");
         let mut child = Command::new(bin)
             .arg("serve")
             .args(args)
-            .env("RUQI_LOG", "info,sqlx=warn")
+            .env("RUQI_LOG", std::env::var("RUQI_TEST_NODE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
             .env_remove("RUQI_CONFIG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -41,7 +56,7 @@ impl NodeProcess {
             .spawn()
             .expect("spawn ruqi");
         let pid = child.id();
-        let re = regex::Regex::new(r"listening on http://(\S+)").expect("regex");
+        let re = regex::Regex::new(r"listening on http://([0-9A-Za-z.:\[\]]+)").expect("regex");
         for _ in 0..600 {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if let Some(c) = re.captures(&text) {
@@ -59,15 +74,7 @@ impl NodeProcess {
 
     /// Peak and current resident memory of the process, in KiB (`VmHWM`, `VmRSS`).
     pub fn memory_kib(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next()?.parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmHWM:"), field("VmRSS:"))
+        memory_kib_of(self.child.id())
     }
 
     /// The process id.
@@ -139,8 +146,21 @@ pub struct StoredRun {
     pub node: String,
     /// When the run started (`c_time - cmd_cost`).
     pub started: DateTime<Utc>,
+    /// When it ended (`c_time`).
+    pub ended: DateTime<Utc>,
     /// `cmd_is_success`
     pub success: bool,
+}
+
+/// One job row as stored.
+#[derive(Debug, Clone)]
+pub struct StoredJob {
+    /// `id`
+    pub id: String,
+    /// `c_time`: when it was added (an interval job's grid is `c_time + k·interval`, k ≥ 1).
+    pub created: DateTime<Utc>,
+    /// `job_rule` (normalised: an interval is `"<seconds>s"`).
+    pub rule: Option<String>,
 }
 
 impl Cluster {
@@ -192,9 +212,31 @@ impl Cluster {
             .map(|(job_id, fire, node, c_time, cost, success)| {
                 let ended = NaiveDateTime::parse_from_str(&c_time, "%Y-%m-%d %H:%M:%S%.f").expect("c_time").and_utc();
                 let started = ended - chrono::Duration::microseconds((cost * 1e6) as i64);
-                StoredRun { job_id, fire_time: fire.expect("fire_time"), node, started, success }
+                StoredRun { job_id, fire_time: fire.expect("fire_time"), node, started, ended, success }
             })
             .collect()
+    }
+
+    /// Every job as stored now, for checking fire times against the job's grid.
+    pub async fn jobs(&self) -> Vec<StoredJob> {
+        let mut conn = self.db.connect().await;
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+            "SELECT id, DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f'), job_rule FROM ruqi_jobs ORDER BY id",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .expect("read jobs");
+        rows.into_iter()
+            .map(|(id, c_time, rule)| {
+                let created = NaiveDateTime::parse_from_str(&c_time, "%Y-%m-%d %H:%M:%S%.f").expect("c_time").and_utc();
+                StoredJob { id, created, rule }
+            })
+            .collect()
+    }
+
+    /// The plugins folder the nodes load (to install more plugins before starting them).
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("plugins")
     }
 
     /// The claims `node` holds now: (job id, fire time).
@@ -301,5 +343,90 @@ impl Proxy {
 impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine's MariaDB and Redis, stopped and started again as `make services` starts them
+// (blocking: call them through `spawn_blocking`; they need the rights `make test` has).
+
+/// Runs `mysqladmin -uroot -h127.0.0.1 ARGS…`; whether it succeeded.
+pub fn mysqladmin(args: &[&str]) -> bool {
+    Command::new("mysqladmin").args(["-uroot", "-h127.0.0.1"]).args(args).output().is_ok_and(|o| o.status.success())
+}
+
+/// Polls `up` every 100 ms until it says `want`; false if it does not within `within`.
+fn wait_until(within: Duration, want: bool, up: impl Fn() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    while std::time::Instant::now() < deadline {
+        if up() == want {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+/// Stops the local MariaDB server (`mysqladmin shutdown`) and waits until it no longer answers.
+pub fn stop_mariadb() -> Result<(), String> {
+    if !mysqladmin(&["shutdown"]) {
+        return Err("mysqladmin shutdown failed".into());
+    }
+    if wait_until(Duration::from_secs(30), false, || mysqladmin(&["ping"])) {
+        Ok(())
+    } else {
+        Err("MariaDB still answers 30 s after mysqladmin shutdown".into())
+    }
+}
+
+/// Starts the local MariaDB server as `make services` does and waits until it answers.
+pub fn start_mariadb() -> Result<(), String> {
+    let _ = std::fs::create_dir_all("/run/mysqld");
+    let _ = Command::new("chown").args(["mysql:mysql", "/run/mysqld"]).status();
+    let status = Command::new("start-stop-daemon")
+        .args(["--start", "--oknodo", "--background", "--exec", "/usr/sbin/mariadbd"])
+        .status()
+        .map_err(|e| format!("start-stop-daemon: {e}"))?;
+    if !status.success() {
+        return Err(format!("could not start mariadbd: {status}"));
+    }
+    if wait_until(Duration::from_secs(60), true, || mysqladmin(&["ping"])) {
+        Ok(())
+    } else {
+        Err("MariaDB did not answer within 60 s of its start".into())
+    }
+}
+
+/// Whether the local Redis answers `PING`.
+pub fn redis_ping() -> bool {
+    Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "ping"])
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.starts_with(b"PONG"))
+}
+
+/// Stops the local Redis (`shutdown nosave`: its data is gone) and waits until it no longer answers.
+pub fn stop_redis() -> Result<(), String> {
+    let _ = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"]).output();
+    if wait_until(Duration::from_secs(30), false, redis_ping) {
+        Ok(())
+    } else {
+        Err("Redis still answers 30 s after shutdown".into())
+    }
+}
+
+/// Starts the local Redis as `make services` does and waits until it answers.
+pub fn start_redis() -> Result<(), String> {
+    let status = Command::new("redis-server")
+        .args(["--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no"])
+        .status()
+        .map_err(|e| format!("redis-server: {e}"))?;
+    if !status.success() {
+        return Err(format!("could not start redis-server: {status}"));
+    }
+    if wait_until(Duration::from_secs(30), true, redis_ping) {
+        Ok(())
+    } else {
+        Err("Redis did not answer within 30 s of its start".into())
     }
 }
