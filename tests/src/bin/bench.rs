@@ -115,6 +115,7 @@ async fn sqlite_due_runs(jobs: usize, concurrency: usize) -> anyhow::Result<()> 
             tz: TZ,
         },
         handle.notifier(),
+        Arc::new(ruqi::metrics::Metrics::new()),
     ));
     let scheduler = Scheduler::new(store.clone(), Arc::new(SystemClock), dispatcher, handle, None);
     let cancel = CancellationToken::new();
