@@ -39,6 +39,14 @@ pub struct NodeProcess {
     pub client: Client,
 }
 
+/// The arguments of a lone `ruqi serve` on `store` in UTC, listening on a free loopback port.
+pub fn node_args(store: &str, plugins: &Path, workdir: &Path) -> Vec<std::ffi::OsString> {
+    let mut args: Vec<std::ffi::OsString> =
+        ["--listen", "127.0.0.1:0", "--timezone", "UTC", "--store", store].map(Into::into).to_vec();
+    args.extend(["--plugins".into(), plugins.into(), "--workdir".into(), workdir.into()]);
+    args
+}
+
 impl NodeProcess {
     /// Runs `bin serve ARGS…` with its log (stderr) in `log`, and waits until it serves. The log
     /// filter is `RUQI_TEST_NODE_LOG` if set (e.g. `info,sqlx=warn,ruqi::dispatch=debug` to see

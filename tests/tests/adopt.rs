@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ruqi_tests::cluster::NodeProcess;
+use ruqi_tests::cluster::{NodeProcess, node_args};
 use ruqi_tests::{MysqlDb, install_plugin, ruqi_bin};
 use serde_json::{Value, json};
 
@@ -99,18 +99,7 @@ async fn a_live_ruqi_1x_database_is_adopted_in_place() {
     std::fs::write(dir.path().join("scripts/test.sh"), "echo \"out:$1\"\necho \"err:$1\" >&2\n").unwrap();
     std::fs::write(dir.path().join("scripts/test.py"), "import sys\nprint('args: ' + ' '.join(sys.argv[1:]))\n")
         .unwrap();
-    let args: Vec<std::ffi::OsString> = vec![
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--timezone".into(),
-        "UTC".into(),
-        "--store".into(),
-        db.url.clone().into(),
-        "--plugins".into(),
-        plugins.into(),
-        "--workdir".into(),
-        dir.path().into(),
-    ];
+    let args = node_args(&db.url, &plugins, dir.path());
     let node = NodeProcess::serve(&ruqi_bin(), &args, dir.path().join("node.log")).await;
     let c = &node.client;
 

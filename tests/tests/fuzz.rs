@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use ruqi_tests::cluster::NodeProcess;
+use ruqi_tests::cluster::{NodeProcess, node_args};
 use ruqi_tests::{install_plugin, ruqi_bin};
 
 fn pytools() -> PathBuf {
@@ -29,18 +29,8 @@ async fn the_api_conforms_to_its_openapi_document_under_fuzzing() {
     for p in ["shell-bridge", "template"] {
         install_plugin(&plugins, p, None);
     }
-    let args: Vec<std::ffi::OsString> = vec![
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--store".into(),
-        format!("sqlite://{}", dir.path().join("fuzz.db").display()).into(),
-        "--plugins".into(),
-        plugins.into(),
-        "--workdir".into(),
-        ruqi_tests::fixtures().into(),
-        "--timezone".into(),
-        "UTC".into(),
-    ];
+    let args =
+        node_args(&format!("sqlite://{}", dir.path().join("fuzz.db").display()), &plugins, &ruqi_tests::fixtures());
     let node = NodeProcess::serve(&ruqi_bin(), &args, dir.path().join("node.log")).await;
     let url = format!("http://{}/openapi.json", node.addr);
 

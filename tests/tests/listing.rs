@@ -3,7 +3,7 @@
 //! its peak memory stays flat. A binary of its own, so its measurements see only this server.
 
 use futures_util::StreamExt;
-use ruqi_tests::cluster::NodeProcess;
+use ruqi_tests::cluster::{NodeProcess, node_args};
 
 const HISTORY_ROWS: u64 = 1_000_000;
 const JOBS: u64 = 200_000;
@@ -39,18 +39,7 @@ async fn unpaged_listings_stream_a_million_rows_in_flat_memory() {
     std::fs::create_dir(&plugins).unwrap();
     ruqi_tests::install_plugin(&plugins, "shell-bridge", None);
     let db = dir.path().join("ruqi.db");
-    let args: Vec<std::ffi::OsString> = vec![
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--timezone".into(),
-        "UTC".into(),
-        "--store".into(),
-        format!("sqlite://{}", db.display()).into(),
-        "--plugins".into(),
-        plugins.into(),
-        "--workdir".into(),
-        ruqi_tests::fixtures().into(),
-    ];
+    let args = node_args(&format!("sqlite://{}", db.display()), &plugins, &ruqi_tests::fixtures());
     let node = NodeProcess::serve(&ruqi_tests::ruqi_bin(), &args, dir.path().join("node.log")).await;
 
     {

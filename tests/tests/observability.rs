@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ruqi_tests::cluster::NodeProcess;
+use ruqi_tests::cluster::{NodeProcess, node_args};
 use ruqi_tests::{ServerOptions, TestServer, install_plugin, ruqi_bin};
 use serde_json::{Value, json};
 
@@ -77,20 +77,9 @@ async fn logs_are_one_json_object_per_line_with_one_line_per_run() {
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
     install_plugin(&plugins, "shell-bridge", None);
-    let args: Vec<std::ffi::OsString> = vec![
-        "--log-format".into(),
-        "json".into(),
-        "--listen".into(),
-        "127.0.0.1:0".into(),
-        "--store".into(),
-        format!("sqlite://{}", dir.path().join("r.db").display()).into(),
-        "--plugins".into(),
-        plugins.into(),
-        "--workdir".into(),
-        ruqi_tests::fixtures().into(),
-        "--timezone".into(),
-        "UTC".into(),
-    ];
+    let store = format!("sqlite://{}", dir.path().join("r.db").display());
+    let mut args = node_args(&store, &plugins, &ruqi_tests::fixtures());
+    args.extend(["--log-format".into(), "json".into()]);
     // `--log-format` is a global flag: it may follow the `serve` NodeProcess puts first
     let node = NodeProcess::serve(&ruqi_bin(), &args, dir.path().join("log.json")).await;
     node.client.add("date", "j1", "bash scripts/hello.sh", "now").await;
