@@ -71,13 +71,11 @@ soak: services wasm-target
 	$(CARGO) build -p ruqi
 	RUQI_SOAK_SECS=$(SOAK_SECS) $(CARGO) test -p ruqi-tests --test soak -- --nocapture
 
-## bench: issue 9's workloads on a release `ruqi serve` beside APScheduler 3.11 (pip-installed into
-## target/bench-venv): one table on stdout, the figures in target/bench/latest.json. QUICK=1: small
-## sizes (under 2 minutes); BENCH_BIN=PATH: another ruqi build; BENCH_ARGS: sections and options
-## (`micro` = the older plugin/sqlite/http-post/baichuan/cluster sections; target/release/bench --help)
+## bench: figures and ratios (plugin overhead, due runs per second, sandbox cost, cluster fire lateness).
+## The issue-9 harness with the APScheduler peer is on branch wip/bench-harness, not yet here.
 bench: services plugins
-	$(CARGO) build --release -p ruqi -p ruqi-tests --bin ruqi --bin bench
-	./target/release/bench --ruqi $(or $(BENCH_BIN),target/release/ruqi) $(if $(QUICK),--quick) $(BENCH_ARGS)
+	$(CARGO) build --release -p ruqi
+	$(CARGO) run --release -p ruqi-tests --bin bench
 
 clean:
 	$(CARGO) clean
