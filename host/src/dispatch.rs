@@ -5,8 +5,9 @@
 //! runs are ready the moment a slot frees. A run's end goes to the **recorder**, one task that
 //! writes the ends that arrive together in one store transaction (group commit: the history
 //! rows and the jobs' next fire times) and then wakes the scheduler. Misfire: a run found later
-//! than the grace after its fire time is skipped (logged, no history row, as in RuQi) and the
-//! job moves to its next fire time.
+//! than the grace after its fire time is skipped (no history row, as in RuQi) and the job moves
+//! to its next fire time; each miss is logged at `debug`, and at most one `warn` line per
+//! [`MISSED_WARN_EVERY`] counts them (an overloaded node must not also flood its log).
 //!
 //! Fencing: a run executes only while its claim is provably held. A run that waited in the
 //! queue long enough for its lease to be at risk confirms its claim before it starts. While it
@@ -18,7 +19,7 @@
 //! holds the claim.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,6 +118,38 @@ pub struct Dispatcher {
     /// Notified when runs end (slots are free and the jobs' next times are recorded).
     finished: Arc<Notify>,
     metrics: Arc<Metrics>,
+    missed: MissedLog,
+}
+
+/// How often, at most, missed runs are summed up in one `warn` line.
+pub const MISSED_WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Counts missed runs between two `warn` lines.
+#[derive(Default)]
+struct MissedLog {
+    /// Missed since the last line.
+    count: AtomicU64,
+    /// When the last line was written (epoch ms; 0 = never).
+    last_ms: AtomicI64,
+}
+
+impl MissedLog {
+    /// Counts one miss `late` after its fire time; writes the summary line when it is due.
+    fn missed(&self, now: Timestamp, late: chrono::Duration) {
+        tracing::debug!(late_s = late.num_seconds(), "run missed: later than the misfire grace");
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let now_ms = now.timestamp_millis();
+        let last = self.last_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now_ms - last >= MISSED_WARN_EVERY.as_millis() as i64;
+        if due && self.last_ms.compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+            let count = self.count.swap(0, Ordering::Relaxed).max(1);
+            tracing::warn!(
+                missed = count,
+                late_s = late.num_seconds(),
+                "runs missed: later than the misfire grace (not run, no history row; the node is overloaded or was stopped)"
+            );
+        }
+    }
 }
 
 /// The next fire time after `fire_time`, skipping those already later than the grace.
@@ -171,6 +204,7 @@ impl Dispatcher {
             recorder: Mutex::new(Some(recorder)),
             finished,
             metrics,
+            missed: MissedLog::default(),
         }
     }
 
@@ -254,7 +288,7 @@ impl Dispatcher {
         let grace = chrono::Duration::from_std(self.config.misfire_grace).unwrap_or_default();
         if run.fire_time + grace < now {
             let next = next_after(&run.job.trigger, run.fire_time, now, self.config.misfire_grace);
-            tracing::warn!(late_s = (now - run.fire_time).num_seconds(), "run missed: later than the misfire grace");
+            self.missed.missed(now, now - run.fire_time);
             self.metrics.runs_missed.inc();
             return Some(RunEnd { run: run.clone(), next, history: None });
         }

@@ -1019,7 +1019,7 @@ async fn soak_two_nodes_under_chaos() {
     let doubled = doubled(&runs);
     let warnings = log_warnings(&soak.cluster);
     let logged = |needle: &str| warnings.iter().filter(|l| l.contains(needle)).cloned().collect::<Vec<_>>();
-    let missed_logged = logged("run missed");
+    let missed_logged = logged("later than the misfire grace");
     let deliveries = check_deliveries(&jobs, &runs, &delivered);
     let (extra_by_blow, extra_in_calm) = attribute(&deliveries.extra, &soak.disruptions, t0_utc);
     // a stalled node's run may go on for a moment after it resumes, beside the run that took
@@ -1047,7 +1047,7 @@ async fn soak_two_nodes_under_chaos() {
     let samples = rss.lock().unwrap().get(&witness).cloned().unwrap_or_default();
     let memory = memory_trend(&samples, secs as f64 * 0.15);
     let log_counts: Vec<String> = [
-        ("run missed", "missed"),
+        ("later than the misfire grace", "missed-run warn lines"),
         ("claim lost before the run started", "not started (claim lost)"),
         ("cannot confirm the claim", "not started (store away)"),
         ("run cancelled", "cancelled mid-run"),

@@ -104,7 +104,7 @@ impl JobStore for MemoryStore {
             .filter(|j| filter.job_name.as_ref().is_none_or(|v| *v == j.name))
             .cloned()
             .collect();
-        rows.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+        rows.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));
         Ok((rows.len() as u64, page_of(rows, page)))
     }
 

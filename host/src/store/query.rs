@@ -68,14 +68,36 @@ where
     });
 }
 
+/// The listing order of jobs, newest first; one direction, so the `(ruqi_format, c_time)` index
+/// (which ends with the primary key) serves a page without sorting.
+pub const JOB_ORDER: &str = " ORDER BY c_time DESC, id DESC";
+
+/// `SELECT COUNT(*)` of the jobs a filter selects. Unfiltered, the count of every row minus the
+/// rows not in our format (an index range read): databases count a whole table much faster
+/// than the rows of one index value.
+pub fn job_count<'a, DB>(f: &JobFilter) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB> + 'a,
+{
+    if f.job_id.is_none() && f.job_name.is_none() {
+        return QueryBuilder::new(
+            "SELECT (SELECT COUNT(*) FROM ruqi_jobs) - (SELECT COUNT(*) FROM ruqi_jobs WHERE ruqi_format = 0)",
+        );
+    }
+    let mut q = QueryBuilder::new("SELECT COUNT(*) FROM ruqi_jobs");
+    push_job_filter(&mut q, f);
+    q
+}
+
 /// Appends `WHERE …` for a job filter (`id`, `job_name`). Rows in RuQi 1.x's format that could
-/// not be adopted (a pickle, not our JSON `job_state`) are left out of listings.
+/// not be adopted (a pickle, not our JSON `job_state`: `ruqi_format = 0`) are left out.
 pub fn push_job_filter<'a, DB>(q: &mut QueryBuilder<'a, DB>, f: &JobFilter)
 where
     DB: Database,
     String: Encode<'a, DB> + Type<DB> + 'a,
 {
-    q.push(" WHERE job_state LIKE '{%'");
+    q.push(" WHERE ruqi_format = 1");
     if let Some(id) = &f.job_id {
         q.push(" AND id = ").push_bind(id.clone());
     }
@@ -84,26 +106,37 @@ where
     }
 }
 
-/// Appends `WHERE …` for a history filter (`job_id`, `job_name`, success, `scheduler_name`).
-pub fn push_history_filter<'a, DB>(q: &mut QueryBuilder<'a, DB>, f: &HistoryFilter)
+/// Appends `WHERE …` for a history filter (`job_id`, `job_name`, success, `scheduler_name`);
+/// whether it wrote a `WHERE` (a caller adding a condition goes on with `AND` or `WHERE`).
+pub fn push_history_filter<'a, DB>(q: &mut QueryBuilder<'a, DB>, f: &HistoryFilter) -> bool
 where
     DB: Database,
     String: Encode<'a, DB> + Type<DB> + 'a,
     bool: Encode<'a, DB> + Type<DB> + 'a,
 {
-    q.push(" WHERE 1=1");
+    // No `WHERE` at all when unfiltered: a bare `COUNT(*)` is the databases' fast path.
+    let mut sep = " WHERE ";
+    let mut cond = |q: &mut QueryBuilder<'a, DB>, column: &str| {
+        q.push(sep).push(column).push(" = ");
+        sep = " AND ";
+    };
     if let Some(v) = &f.job_id {
-        q.push(" AND job_id = ").push_bind(v.clone());
+        cond(q, "job_id");
+        q.push_bind(v.clone());
     }
     if let Some(v) = &f.job_name {
-        q.push(" AND job_name = ").push_bind(v.clone());
+        cond(q, "job_name");
+        q.push_bind(v.clone());
     }
     if let Some(v) = f.success {
-        q.push(" AND cmd_is_success = ").push_bind(v);
+        cond(q, "cmd_is_success");
+        q.push_bind(v);
     }
     if let Some(v) = &f.scheduler_name {
-        q.push(" AND scheduler_name = ").push_bind(v.clone());
+        cond(q, "scheduler_name");
+        q.push_bind(v.clone());
     }
+    sep == " AND "
 }
 
 /// Appends `LIMIT n OFFSET m`; "all rows" is the largest limit both dialects accept.

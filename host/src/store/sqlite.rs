@@ -15,9 +15,9 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, INSERT_HISTORY, PARK_JOB, RELEASE_CLAIMS,
-    RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, push_history_filter, push_history_values, push_job_filter,
-    push_page,
+    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, PARK_JOB, RELEASE_CLAIMS,
+    RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, push_history_filter, push_history_values,
+    push_job_filter, push_page,
 };
 use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, claimed_runs, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
@@ -118,12 +118,10 @@ impl JobStore for SqliteStore {
     }
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ruqi_jobs");
-        push_job_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let total: i64 = job_count::<Sqlite>(filter).build_query_scalar().fetch_one(&self.pool).await?;
         let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs"));
         push_job_filter(&mut q, filter);
-        q.push(" ORDER BY c_time DESC, id");
+        q.push(JOB_ORDER);
         push_page(&mut q, page);
         let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok((total as u64, self.decode_jobs(rows)?))
@@ -134,7 +132,7 @@ impl JobStore for SqliteStore {
         Ok(channel_stream(move |tx| async move {
             let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs"));
             push_job_filter(&mut q, &filter);
-            q.push(" ORDER BY c_time DESC, id");
+            q.push(JOB_ORDER);
             let mut rows = q.build_query_as::<JobRow>().fetch(&pool);
             while let Some(row) = rows.next().await {
                 let job = row.map_err(StoreError::from).and_then(|r| r.into_job(tz));
@@ -146,11 +144,12 @@ impl JobStore for SqliteStore {
     }
 
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
-        // Two index range reads on (claim_owner, next_run_time), not a scan of every job.
+        // Two index range reads on (claim_owner, next_run_time), not a scan of every job (`> ''`, not
+        // `IS NOT NULL`: SQLite plans only the former as a range of the index).
         let (free, leased): (Option<f64>, Option<f64>) = sqlx::query_as(
             "SELECT (SELECT MIN(next_run_time) FROM ruqi_jobs WHERE claim_owner IS NULL AND next_run_time IS NOT NULL),
                     (SELECT MIN(MAX(next_run_time, COALESCE(lease_until, next_run_time))) FROM ruqi_jobs
-                     WHERE claim_owner IS NOT NULL AND next_run_time IS NOT NULL)",
+                     WHERE claim_owner > '' AND next_run_time IS NOT NULL)",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -262,10 +261,10 @@ impl JobStore for SqliteStore {
 
     async fn list_history(&self, filter: &HistoryFilter, page: Page) -> Result<(u64, Vec<HistoryRecord>), StoreError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ruqi_jobs_history");
-        push_history_filter(&mut count, filter);
+        let _ = push_history_filter(&mut count, filter);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
         let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
-        push_history_filter(&mut q, filter);
+        let _ = push_history_filter(&mut q, filter);
         q.push(" ORDER BY c_time DESC, id DESC");
         push_page(&mut q, page);
         let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool).await?;
@@ -276,7 +275,7 @@ impl JobStore for SqliteStore {
         let (pool, filter) = (self.pool.clone(), filter.clone());
         Ok(channel_stream(move |tx| async move {
             let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
-            push_history_filter(&mut q, &filter);
+            let _ = push_history_filter(&mut q, &filter);
             q.push(" ORDER BY c_time DESC, id DESC");
             let mut rows = q.build_query_as::<HistoryRow>().fetch(&pool);
             while let Some(row) = rows.next().await {
@@ -290,8 +289,8 @@ impl JobStore for SqliteStore {
     async fn clear_history(&self, filter: &HistoryFilter, before: Timestamp, limit: u64) -> Result<u64, StoreError> {
         let mut q =
             QueryBuilder::<Sqlite>::new("DELETE FROM ruqi_jobs_history WHERE id IN (SELECT id FROM ruqi_jobs_history");
-        push_history_filter(&mut q, filter);
-        q.push(" AND c_time < ").push_bind(ts_to_text(before));
+        let filtered = push_history_filter(&mut q, filter);
+        q.push(if filtered { " AND c_time < " } else { " WHERE c_time < " }).push_bind(ts_to_text(before));
         q.push(" ORDER BY c_time, id LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64).push(")");
         Ok(q.build().execute(&self.pool).await?.rows_affected())
     }
