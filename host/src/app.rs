@@ -130,9 +130,11 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
     ));
     let scheduler =
         Scheduler::new(store.clone(), clock.clone(), dispatcher.clone(), handle.clone(), settings.poll_interval);
+    let heartbeat_clock = clock.clone();
     let state = AppState {
         store: store.clone(),
         clock,
+        node: name.clone(),
         validator: registry.clone(),
         scheduler: handle,
         tz: settings.timezone,
@@ -147,6 +149,8 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
         let (cancel, name) = (cancel.clone(), name.clone());
         tokio::spawn(async move {
             let scheduler_task = tokio::spawn(scheduler.run(cancel.clone()));
+            let heartbeat_task =
+                tokio::spawn(crate::scheduler::heartbeat(store.clone(), heartbeat_clock, name.clone(), cancel.clone()));
             let shutdown = cancel.clone();
             // No Nagle: an answer written in pieces (a streamed listing) must not wait for the
             // client's delayed ACK (40 ms a request on loopback).
@@ -160,6 +164,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
                 .await;
             cancel.cancel();
             scheduler_task.await.context("scheduler panicked")?;
+            heartbeat_task.await.context("heartbeat panicked")?;
             watcher.await.context("plugin watcher panicked")?;
             if !dispatcher.shutdown(settings.shutdown_grace).await {
                 tracing::warn!(running = dispatcher.running(), "shutdown grace over with runs still going");

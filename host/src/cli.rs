@@ -139,6 +139,12 @@ pub enum SchedulerCommand {
     Status,
     /// Make the node look at the store now.
     Wakeup,
+    /// The nodes that used the store recently (up, stopped, or silent).
+    Nodes {
+        /// Nodes seen in the last this many minutes.
+        #[arg(long, default_value_t = 10)]
+        within_minutes: u64,
+    },
 }
 
 /// A refusal or a failure to reach the server; `Display` is the line to print.
@@ -293,6 +299,11 @@ impl Client {
             }),
             SchedulerCommand::Wakeup => {
                 self.out(&self.call("scheduler_wakeup", json!({})).await?, |_| "woken\n".into())
+            }
+            SchedulerCommand::Nodes { within_minutes } => {
+                self.out(&self.call("scheduler_nodes", json!({"within_minutes": within_minutes})).await?, |d| {
+                    listing(d, &["name", "state", "this", "version", "started", "seen", "stopped"])
+                })
             }
         })
     }

@@ -130,6 +130,22 @@ pub struct HistoryFilter {
     pub scheduler_name: Option<String>,
 }
 
+/// A node as the store last saw it (`scheduler_nodes`): every node writes its row every few
+/// seconds while it runs, and marks it stopped when it shuts down cleanly.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeSeen {
+    /// The node's name (`host:port:pid`, as in history rows).
+    pub name: String,
+    /// Its RuQi version.
+    pub version: String,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it last wrote its row.
+    pub seen: Timestamp,
+    /// When it shut down cleanly; `None` while it runs (or if it died).
+    pub stopped: Option<Timestamp>,
+}
+
 /// A page request: `limit` rows after skipping `offset`; `None` means all rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Page {

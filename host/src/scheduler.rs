@@ -4,6 +4,9 @@
 //! ask the store for the earliest next wake-up and sleep until then, until woken (a job was
 //! changed, a run ended, `scheduler_wakeup`), or — for a store shared by several nodes —
 //! until the poll interval passes, so changes made through other nodes are seen.
+//!
+//! Beside it, [`heartbeat`] writes the node's row in the store's node list every
+//! [`NODE_HEARTBEAT`] (what `scheduler_nodes` and the dashboard show).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +23,36 @@ pub const IDLE_WAIT: Duration = Duration::from_secs(300);
 /// Longest wait between passes while the store fails: a recovered database is used again
 /// within this.
 const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// How often a node writes that it is alive (`scheduler_nodes`).
+pub const NODE_HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Writes `node`'s row every [`NODE_HEARTBEAT`] until `cancel` fires, then marks it stopped.
+/// A failed write is only logged at `debug`: the scheduler's own passes report the store.
+pub async fn heartbeat(store: Arc<dyn JobStore>, clock: Arc<dyn Clock>, name: String, cancel: CancellationToken) {
+    let started = clock.now();
+    loop {
+        let now = clock.now();
+        let node = crate::model::NodeSeen {
+            name: name.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started,
+            seen: now,
+            stopped: None,
+        };
+        if let Err(e) = store.node_seen(&node).await {
+            tracing::debug!(error = %e, "cannot write this node's heartbeat");
+        }
+        let next = now + chrono::Duration::from_std(NODE_HEARTBEAT).unwrap_or_default();
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = clock.sleep_until(next) => {}
+        }
+    }
+    if let Err(e) = store.node_stopped(&name, clock.now()).await {
+        tracing::debug!(error = %e, "cannot mark this node stopped");
+    }
+}
+
 /// Runs claimed in one statement at most.
 const CLAIM_BATCH: usize = 256;
 

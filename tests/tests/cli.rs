@@ -1,5 +1,5 @@
 //! The command-line client against a real server: `ruqi job add|modify|pause|resume|show|list|
-//! remove`, `ruqi history list|clear`, `ruqi scheduler status|wakeup`, `ruqi plugin list` print
+//! remove`, `ruqi history list|clear`, `ruqi scheduler status|wakeup|nodes`, `ruqi plugin list` print
 //! aligned tables or, with `--json`, the API's answer; a refusal exits non-zero with the
 //! server's reason; the token comes from `RUQI_TOKEN`. `ruqi plugin check FILE` loads a plugin
 //! here, without a server, and says whether this host accepts it.
@@ -91,6 +91,8 @@ async fn the_cli_drives_a_server() {
         assert!(out == want || want.is_empty() && out.starts_with("deleted "), "{args:?}: {out}");
     }
     assert!(ok(server, &["scheduler", "status"]).contains("check_time"));
+    let nodes = ok(server, &["scheduler", "nodes"]);
+    assert!(nodes.starts_with("name ") && nodes.contains("  up     true  "), "{nodes}");
     let plugins = ok(server, &["plugin", "list"]);
     assert!(plugins.contains("loaded  shell-bridge  0.1.0    bash python"), "{plugins}");
     // a wrong token or no server: a clear error, non-zero

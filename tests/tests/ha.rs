@@ -234,3 +234,42 @@ async fn a_database_outage_is_survived_without_manual_action() {
         assert!(counts[&format!("o{i}")] >= 15, "{counts:?}");
     }
 }
+
+/// `scheduler_nodes` on one node lists every node of the store: itself (`this`), the others
+/// up; one stopped with SIGTERM as stopped, one killed as silent once its heartbeats stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_of_the_store_is_listed_up_stopped_or_silent() {
+    let mut c = Cluster::new("nodes", &[]).await;
+    let (a, b, k) = (c.start_node().await, c.start_node().await, c.start_node().await);
+    let state_of = |list: &serde_json::Value, name: &str| {
+        list["list"].as_array().unwrap().iter().find(|n| n["name"] == name).map(|n| n["state"].clone())
+    };
+    let nodes = a.client.get("scheduler_nodes", "").await;
+    assert_eq!(nodes.stat, "OK");
+    let d = nodes.data().clone();
+    assert_eq!(d["total"], 3, "{d}");
+    for n in [&a, &b, &k] {
+        assert_eq!(state_of(&d, &n.name), Some("up".into()), "{} in {d}", n.name);
+    }
+    let this: Vec<_> = d["list"].as_array().unwrap().iter().filter(|n| n["this"] == true).collect();
+    assert_eq!(this.len(), 1);
+    assert_eq!(this[0]["name"], a.name.as_str());
+    assert_eq!(this[0]["version"], env!("CARGO_PKG_VERSION"));
+
+    let (b_name, k_name) = (b.name.clone(), k.name.clone());
+    assert!(b.terminate().success());
+    k.kill9();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let d = loop {
+        let d = a.client.get("scheduler_nodes", "").await.data().clone();
+        if state_of(&d, &k_name) == Some("silent".into()) || std::time::Instant::now() > deadline {
+            break d;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert_eq!(state_of(&d, &b_name), Some("stopped".into()), "{d}");
+    assert_eq!(state_of(&d, &k_name), Some("silent".into()), "{d}");
+    assert_eq!(state_of(&d, &a.name), Some("up".into()), "{d}");
+    assert_eq!(a.client.get("scheduler_nodes", "within_minutes=10081").await.stat, "ERR_BAD_PARAMS");
+    assert!(a.terminate().success());
+}

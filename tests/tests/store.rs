@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, TimeZone, Utc};
 use ruqi::clock::Timestamp;
-use ruqi::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
+use ruqi::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Page};
 use ruqi::store::{FinishOutcome, JobStore, StoreError};
 use ruqi::trigger::{Trigger, TriggerKind};
 use ruqi_tests::MysqlDb;
@@ -360,4 +360,37 @@ async fn sqlite_keeps_everything_across_reopen() {
     assert_eq!(got.trigger, j.trigger);
     assert_eq!(got.next_run_time, Some(t0() + Duration::seconds(5)));
     assert_eq!(s.list_history(&HistoryFilter::default(), Page::ALL).await.unwrap().0, 1);
+}
+
+#[tokio::test]
+async fn nodes_are_seen_stopped_and_forgotten() {
+    for (name, store, _guard) in backends().await {
+        let node = |n: &str, seen: Timestamp| NodeSeen {
+            name: n.into(),
+            version: "9.9.9".into(),
+            started: t0(),
+            seen,
+            stopped: None,
+        };
+        store.node_seen(&node("a:1:1", t0())).await.unwrap();
+        store.node_seen(&node("b:2:2", t0() + Duration::seconds(5))).await.unwrap();
+        let seen = store.nodes(t0()).await.unwrap();
+        assert_eq!(seen.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["b:2:2", "a:1:1"], "{name}");
+        assert_eq!(seen[1], node("a:1:1", t0()), "{name}: the row round-trips");
+        assert_eq!(store.nodes(t0() + Duration::seconds(1)).await.unwrap().len(), 1, "{name}: since");
+
+        store.node_stopped("a:1:1", t0() + Duration::seconds(6)).await.unwrap();
+        let a = store.nodes(t0()).await.unwrap().into_iter().find(|n| n.name == "a:1:1").unwrap();
+        assert_eq!(a.stopped, Some(t0() + Duration::seconds(6)), "{name}: stopped");
+        // a node starting again under the same name is running again
+        store.node_seen(&node("a:1:1", t0() + Duration::seconds(7))).await.unwrap();
+        let a = store.nodes(t0()).await.unwrap().into_iter().find(|n| n.name == "a:1:1").unwrap();
+        assert_eq!(a.stopped, None, "{name}: seen again");
+
+        // a week later, a heartbeat forgets the nodes silent since
+        let later = t0() + Duration::days(8);
+        store.node_seen(&node("c:3:3", later)).await.unwrap();
+        let all = store.nodes(t0() - Duration::days(30)).await.unwrap();
+        assert_eq!(all.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["c:3:3"], "{name}: forgotten");
+    }
 }

@@ -94,6 +94,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// The node's metrics (`/metrics`; requests are counted here).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// This node's name (`host:port:pid`).
+    pub node: String,
 }
 
 /// The router: every request goes through [`handle`].

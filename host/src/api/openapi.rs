@@ -112,6 +112,21 @@ fn data_schema(data: Data) -> Option<Schema> {
             ]);
             object(&[("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(plugin)))).into())])
         }
+        Data::Nodes => {
+            let node = object(&[
+                ("name", string().into()),
+                ("version", string().into()),
+                ("state", string().enum_values(Some(["up", "stopped", "silent"])).into()),
+                ("this", ObjectBuilder::new().schema_type(Type::Boolean).into()),
+                ("started", string().into()),
+                ("seen", string().into()),
+                ("stopped", nullable(Type::String).into()),
+            ]);
+            object(&[
+                ("total", count()),
+                ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(node)))).into()),
+            ])
+        }
         Data::Status => object(&[
             ("wait_seconds", nullable(Type::Number).into()),
             ("next_wakeup_time", nullable(Type::String).into()),

@@ -31,6 +31,8 @@ pub enum Route {
     NextFireTimes,
     /// `plugin_list` (extension): the plugins of this node.
     PluginList,
+    /// `scheduler_nodes` (extension): the nodes seen recently on this store.
+    Nodes,
 }
 
 /// What a parameter holds (query strings carry text; a JSON body may carry the JSON type).
@@ -76,6 +78,8 @@ pub enum Data {
     FireTimes,
     /// `{"list": [plugin…]}`.
     Plugins,
+    /// `{"total", "list": [node…]}`.
+    Nodes,
 }
 
 /// A route's description.
@@ -125,7 +129,7 @@ const PAGE_SIZE: Param =
     Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
 
 /// Every route, in the order the document lists them.
-pub const ROUTES: [Spec; 13] = [
+pub const ROUTES: [Spec; 14] = [
     Spec {
         route: Route::JobAdd,
         names: &["job_add", "add_job"],
@@ -254,6 +258,19 @@ pub const ROUTES: [Spec; 13] = [
         required: &[],
         optional: &[],
         data: Data::Plugins,
+        read_only: true,
+    },
+    Spec {
+        route: Route::Nodes,
+        names: &["scheduler_nodes"],
+        summary: "Extension: the nodes that used this store recently (up, stopped, or silent), this one included",
+        required: &[],
+        optional: &[Param {
+            name: "within_minutes",
+            kind: Kind::Count,
+            doc: "nodes seen in the last this many minutes (10, at most 10080)",
+        }],
+        data: Data::Nodes,
         read_only: true,
     },
 ];

@@ -39,7 +39,45 @@ pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, Ap
         }
         Route::NextFireTimes => next_fire_times(state, &p),
         Route::PluginList => Ok(plugin_list(state)),
+        Route::Nodes => nodes(state, &p).await,
     }
+}
+
+/// Longest look back of `scheduler_nodes`, in minutes (a week: rows older are deleted).
+const MAX_NODES_WITHIN: u64 = 10_080;
+
+/// The nodes seen on this store in the last `within_minutes`: `up` when its last heartbeat
+/// is recent, `stopped` when it shut down cleanly, `silent` otherwise (killed, stalled, or cut
+/// off from the store: its claims expire with their lease).
+async fn nodes(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let within = p.uint("within_minutes")?.unwrap_or(10);
+    if within > MAX_NODES_WITHIN {
+        return Err(ApiError::BadParams(format!(
+            "Param check failed: within_minutes must be at most {MAX_NODES_WITHIN}"
+        )));
+    }
+    let now = state.clock.now();
+    let since = now - chrono::Duration::minutes(within as i64);
+    let up_after = now - chrono::Duration::from_std(crate::scheduler::NODE_HEARTBEAT * 3).unwrap_or_default();
+    let list: Vec<Value> = state
+        .store
+        .nodes(since)
+        .await?
+        .into_iter()
+        .map(|n| {
+            let health = match n.stopped {
+                Some(_) => "stopped",
+                None if n.seen >= up_after => "up",
+                None => "silent",
+            };
+            json!({
+                "name": n.name, "version": n.version, "state": health, "this": n.name == state.node,
+                "started": format_python(n.started, state.tz), "seen": format_python(n.seen, state.tz),
+                "stopped": n.stopped.map(|t| format_python(t, state.tz)),
+            })
+        })
+        .collect();
+    Ok(Reply::Data(json!({"total": list.len(), "list": list})))
 }
 
 /// Longest list `job_next_fire_times` gives.

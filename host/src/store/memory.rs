@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 
 use super::{FinishOutcome, JobStore, RowStream, StoreError};
 use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Page};
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -26,6 +26,7 @@ struct Inner {
     jobs: BTreeMap<String, Entry>,
     history: Vec<HistoryRecord>,
     next_history_id: i64,
+    nodes: BTreeMap<String, NodeSeen>,
 }
 
 /// See the module doc.
@@ -260,5 +261,26 @@ impl JobStore for MemoryStore {
         let ids: std::collections::HashSet<i64> = victims.iter().map(|v| v.1).collect();
         inner.history.retain(|r| !ids.contains(&r.id));
         Ok(ids.len() as u64)
+    }
+
+    async fn node_seen(&self, node: &NodeSeen) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.nodes.insert(node.name.clone(), NodeSeen { stopped: None, ..node.clone() });
+        let forget = node.seen - super::NODE_FORGOTTEN_AFTER;
+        inner.nodes.retain(|_, n| n.seen >= forget);
+        Ok(())
+    }
+
+    async fn node_stopped(&self, name: &str, now: Timestamp) -> Result<(), StoreError> {
+        if let Some(n) = self.lock().nodes.get_mut(name) {
+            n.stopped = Some(now);
+        }
+        Ok(())
+    }
+
+    async fn nodes(&self, since: Timestamp) -> Result<Vec<NodeSeen>, StoreError> {
+        let mut nodes: Vec<NodeSeen> = self.lock().nodes.values().filter(|n| n.seen >= since).cloned().collect();
+        nodes.sort_by(|a, b| b.seen.cmp(&a.seen).then_with(|| a.name.cmp(&b.name)));
+        Ok(nodes)
     }
 }

@@ -24,7 +24,7 @@ pub use rows::is_exact;
 pub use sqlite::SqliteStore;
 
 use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Page};
 
 /// Errors of the store boundary.
 #[derive(Debug, thiserror::Error)]
@@ -171,7 +171,17 @@ pub trait JobStore: Send + Sync + 'static {
     async fn stream_history(&self, filter: &HistoryFilter) -> Result<RowStream<HistoryRecord>, StoreError>;
     /// Deletes at most `limit` rows matching `filter` written before `before`, oldest first.
     async fn clear_history(&self, filter: &HistoryFilter, before: Timestamp, limit: u64) -> Result<u64, StoreError>;
+    /// Writes that `node` is alive at `now` (clearing a stopped mark), and forgets nodes not
+    /// seen since [`NODE_FORGOTTEN_AFTER`].
+    async fn node_seen(&self, node: &NodeSeen) -> Result<(), StoreError>;
+    /// Marks `name` as stopped cleanly at `now`.
+    async fn node_stopped(&self, name: &str, now: Timestamp) -> Result<(), StoreError>;
+    /// The nodes seen at or after `since`, most recently seen first.
+    async fn nodes(&self, since: Timestamp) -> Result<Vec<NodeSeen>, StoreError>;
 }
+
+/// A node's row is deleted once it has not been seen for this long.
+pub const NODE_FORGOTTEN_AFTER: chrono::Duration = chrono::Duration::days(7);
 
 /// Opens the store named by `url` and applies its migrations: `memory`, `sqlite://PATH`
 /// (`sqlite::memory:` too), `mysql://user:pass@host:port/db` (`mariadb://` too).

@@ -38,6 +38,14 @@ pub const COUNT_JOB: &str = "SELECT COUNT(*) FROM ruqi_jobs WHERE id = ?";
 /// Releases every claim of a node (binds: node).
 pub const RELEASE_CLAIMS: &str =
     "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE claim_owner = ?";
+/// Marks a node stopped (binds: stopped, name).
+pub const NODE_STOPPED: &str = "UPDATE ruqi_nodes SET stopped = ? WHERE name = ?";
+/// Forgets nodes long gone (binds: seen before).
+pub const NODE_FORGET: &str = "DELETE FROM ruqi_nodes WHERE seen < ?";
+/// The nodes seen since (binds: since).
+pub const NODES_SINCE: &str =
+    "SELECT name, version, started, seen, stopped FROM ruqi_nodes WHERE seen >= ? ORDER BY seen DESC, name";
+
 /// The start of a history insert; [`push_history_values`] appends the rows, the caller the
 /// dialect's keep-the-first-row clause for `(job_id, fire_time)`.
 pub const INSERT_HISTORY: &str = "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output,

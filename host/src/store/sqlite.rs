@@ -15,14 +15,14 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, PARK_JOB, RELEASE_CLAIMS,
+    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIMS,
     RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, push_history_filter, push_history_values,
     push_job_filter, push_page,
 };
 use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, claimed_runs, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, Page};
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Page};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -293,5 +293,32 @@ impl JobStore for SqliteStore {
         q.push(if filtered { " AND c_time < " } else { " WHERE c_time < " }).push_bind(ts_to_text(before));
         q.push(" ORDER BY c_time, id LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64).push(")");
         Ok(q.build().execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn node_seen(&self, node: &NodeSeen) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO ruqi_nodes (name, version, started, seen, stopped) VALUES (?, ?, ?, ?, NULL)
+             ON CONFLICT (name) DO UPDATE SET version = excluded.version, started = excluded.started,
+             seen = excluded.seen, stopped = NULL",
+        )
+        .bind(&node.name)
+        .bind(&node.version)
+        .bind(ts_to_epoch(node.started))
+        .bind(ts_to_epoch(node.seen))
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(NODE_FORGET).bind(ts_to_epoch(node.seen - super::NODE_FORGOTTEN_AFTER)).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn node_stopped(&self, name: &str, now: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(NODE_STOPPED).bind(ts_to_epoch(now)).bind(name).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn nodes(&self, since: Timestamp) -> Result<Vec<NodeSeen>, StoreError> {
+        let rows: Vec<(String, String, f64, f64, Option<f64>)> =
+            sqlx::query_as(NODES_SINCE).bind(ts_to_epoch(since)).fetch_all(&self.pool).await?;
+        Ok(super::rows::nodes(rows))
     }
 }
