@@ -1,0 +1,206 @@
+//! The in-process micro figures (the bench of before issue 9), one section of the table. Here
+//! the "peer" column is the plain Rust way to do the same thing, not APScheduler:
+//!
+//! - plugin runtime overhead: a no-op run through the wasmtime runtime (fresh `Store`,
+//!   instantiate, call, drop) against the same no-op as a plain async call;
+//! - http-post: one run against a local HTTP server, against a plain reqwest POST;
+//! - baichuan: one publish to the local Redis, against a plain redis-rs MULTI/EXEC.
+
+use std::time::{Duration, Instant};
+
+use ruqi::plugin::{Grants, RunRequest, Runtime};
+
+use super::report::{Better, Cell, Row, Unit};
+
+/// Median and 99th percentile of durations, in seconds.
+fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64();
+    (at(0.5), at(0.99))
+}
+
+fn request(cmd: &str) -> RunRequest {
+    RunRequest {
+        run_id: "bench".into(),
+        job_id: "bench".into(),
+        job_name: "bench".into(),
+        cmd: cmd.into(),
+        fire_time: "2026-11-24 10:00:00".into(),
+    }
+}
+
+#[inline(never)]
+async fn native_noop(request: &RunRequest) -> (bool, String) {
+    (true, std::hint::black_box(request.cmd.clone()))
+}
+
+fn pair(rows: &mut Vec<Row>, what: &str, plugin: (f64, f64), plain: (f64, f64), unit: Unit) {
+    rows.push(Row::new(
+        "micro",
+        format!("{what}, median"),
+        unit,
+        Better::Lower,
+        Cell::Value(plugin.0),
+        Cell::Value(plain.0),
+    ));
+    rows.push(Row::new(
+        "micro",
+        format!("{what}, p99"),
+        unit,
+        Better::Lower,
+        Cell::Value(plugin.1),
+        Cell::Value(plain.1),
+    ));
+}
+
+/// Plugin no-op run vs a native async call.
+pub async fn plugin_overhead(runs: usize) -> anyhow::Result<Vec<Row>> {
+    let work = tempfile::tempdir()?;
+    let runtime = Runtime::new(work.path().to_path_buf(), None)?;
+    let plugin = runtime.load_file(&ruqi_tests::wasm("test-hostile"), Grants::default()).await?;
+    let req = request("hostile:noop");
+    for _ in 0..200 {
+        runtime.execute(&plugin, &req).await;
+    }
+    let mut wasm = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        let outcome = runtime.execute(&plugin, &req).await;
+        wasm.push(t.elapsed());
+        anyhow::ensure!(outcome.success(), "no-op run failed: {}", outcome.into_output());
+    }
+    let mut native = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        std::hint::black_box(native_noop(&req).await);
+        native.push(t.elapsed());
+    }
+    let mut rows = Vec::new();
+    pair(&mut rows, "plugin no-op run vs native async call", stats(wasm), stats(native), Unit::Micros);
+    Ok(rows)
+}
+
+/// Times `runs` calls of `f` after 20 warm-up calls.
+async fn time<F, Fut>(runs: usize, mut f: F) -> anyhow::Result<(f64, f64)>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    for _ in 0..20 {
+        f().await?;
+    }
+    let mut samples = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        f().await?;
+        samples.push(t.elapsed());
+    }
+    Ok(stats(samples))
+}
+
+/// An http-post run vs reqwest POSTs (new client each; pooled connection).
+pub async fn http_post(runs: usize) -> anyhow::Result<Vec<Row>> {
+    let app = axum::Router::new().route(
+        "/ok",
+        axum::routing::post(|body: String| async move { format!("{{\"stat\":\"OK\",\"len\":{}}}", body.len()) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let work = tempfile::tempdir()?;
+    let runtime = Runtime::new(work.path().to_path_buf(), None)?;
+    let plugin = runtime.load_file(&ruqi_tests::wasm("http-post"), Grants::defaults_for("http-post")).await?;
+    let url = format!("http://{addr}/ok");
+    let req = request(&format!("{url}#{{\"str_info\":\"hi\"}}"));
+    let via_plugin = time(runs, || async {
+        let out = runtime.execute(&plugin, &req).await;
+        anyhow::ensure!(out.success(), "http-post run failed: {}", out.into_output());
+        Ok(())
+    })
+    .await?;
+    let post = |client: reqwest::Client| {
+        let url = url.clone();
+        async move {
+            let resp = client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body("{\"str_info\":\"hi\"}")
+                .send()
+                .await?;
+            anyhow::ensure!(resp.status().is_success());
+            serde_json::from_str::<serde_json::Value>(&resp.text().await?)?;
+            Ok(())
+        }
+    };
+    let fresh = time(runs, || post(reqwest::Client::new())).await?;
+    let pooled_client = reqwest::Client::new();
+    let pooled = time(runs, || post(pooled_client.clone())).await?;
+    server.abort();
+    let mut rows = Vec::new();
+    pair(&mut rows, "http-post run vs reqwest POST, new client", via_plugin, fresh, Unit::Micros);
+    pair(&mut rows, "http-post run vs reqwest POST, pooled", via_plugin, pooled, Unit::Micros);
+    Ok(rows)
+}
+
+/// A baichuan publish vs redis-rs MULTI/EXEC (new connection each; reused connection).
+pub async fn baichuan(runs: usize) -> anyhow::Result<Vec<Row>> {
+    let work = tempfile::tempdir()?;
+    let runtime = Runtime::new(work.path().to_path_buf(), None)?;
+    let plugin = runtime.load_file(&ruqi_tests::wasm("baichuan"), Grants::defaults_for("baichuan")).await?;
+    let topic = format!("/ruqi-bench-{}", uuid::Uuid::new_v4().simple());
+    let req = request(&format!("{topic}#{{\"str_info\":\"mq\"}}"));
+    let via_plugin = time(runs, || async {
+        let out = runtime.execute(&plugin, &req).await;
+        anyhow::ensure!(out.success(), "baichuan run failed: {}", out.into_output());
+        Ok(())
+    })
+    .await?;
+    let client = redis::Client::open("redis://127.0.0.1:6379/0")?;
+    let queue = format!("mq:queue:{{{topic}}}");
+    let publish = |mut con: redis::aio::MultiplexedConnection| {
+        let queue = queue.clone();
+        let topic = topic.clone();
+        async move {
+            let id = uuid::Uuid::new_v4().to_string();
+            let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
+            let key = format!("mq:msg:{id}");
+            let _: () = redis::pipe()
+                .atomic()
+                .sadd("mq:queues", &queue)
+                .ignore()
+                .hset_multiple(
+                    &key,
+                    &[
+                        ("data", "{\"str_info\":\"mq\"}"),
+                        ("origin", topic.as_str()),
+                        ("status", "queued"),
+                        ("created_at", now.as_str()),
+                        ("enqueued_at", now.as_str()),
+                        ("timeout", "180"),
+                        ("ip", "127.0.0.1"),
+                    ],
+                )
+                .ignore()
+                .rpush(&queue, &id)
+                .ignore()
+                .query_async(&mut con)
+                .await?;
+            Ok(())
+        }
+    };
+    let fresh = time(runs, || async { publish(client.get_multiplexed_async_connection().await?).await }).await?;
+    let shared = client.get_multiplexed_async_connection().await?;
+    let reused = time(runs, || publish(shared.clone())).await?;
+    // leave nothing behind
+    let mut con = client.get_multiplexed_async_connection().await?;
+    let ids: Vec<String> = redis::cmd("LRANGE").arg(&queue).arg(0).arg(-1).query_async(&mut con).await?;
+    for id in ids {
+        let _: () = redis::cmd("DEL").arg(format!("mq:msg:{id}")).query_async(&mut con).await?;
+    }
+    let _: () = redis::cmd("DEL").arg(&queue).query_async(&mut con).await?;
+    let _: () = redis::cmd("SREM").arg("mq:queues").arg(&queue).query_async(&mut con).await?;
+    let mut rows = Vec::new();
+    pair(&mut rows, "baichuan publish vs redis-rs, new connection", via_plugin, fresh, Unit::Micros);
+    pair(&mut rows, "baichuan publish vs redis-rs, reused connection", via_plugin, reused, Unit::Micros);
+    Ok(rows)
+}
