@@ -10,7 +10,7 @@ RUQI_WORKDIR ?= tests/fixtures
 # How long `make soak` runs the soak test, in seconds (`make test` runs it for 60).
 SOAK_SECS ?= 600
 
-.PHONY: run test soak plugins build fmt lint bench services wasm-target pytools clean
+.PHONY: run test soak plugins build fmt lint bench services wasm-target pytools browser clean
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -59,8 +59,19 @@ $(PYTOOLS)/.installed: tests/fuzz/requirements.txt
 	$(PYTOOLS)/bin/pip install --quiet --disable-pip-version-check -r tests/fuzz/requirements.txt
 	touch $@
 
+## browser: what the dashboard's browser test (tests/tests/dashboard.rs) needs: Debian's chromium and a
+## CJK font when missing, and playwright-core as pinned in tests/browser/package-lock.json (it downloads no
+## browser of its own)
+BROWSER_MODULES := tests/browser/node_modules/.package-lock.json
+browser: $(BROWSER_MODULES)
+	@if [ ! -x /usr/bin/chromium ] || ! fc-list :lang=zh family 2>/dev/null | grep -q .; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-wqy-microhei; \
+	fi
+$(BROWSER_MODULES): tests/browser/package.json tests/browser/package-lock.json
+	npm ci --prefix tests/browser --no-audit --no-fund
+
 ## test: everything CI runs
-test: services lint pytools
+test: services lint pytools browser
 	cd plugins && $(CARGO) test --workspace
 	$(CARGO) build -p ruqi
 	$(CARGO) test --workspace --no-fail-fast

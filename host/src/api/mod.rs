@@ -6,9 +6,12 @@
 //! is checked before the body is read, and a body is read only up to `max_body_bytes`: a
 //! larger one is refused in RuQi's envelope without reading the rest. Besides RuQi's routes:
 //! `/healthz` and `/readyz` for orchestrators (no token needed: they reveal nothing), and
-//! `/metrics` in Prometheus' text format (behind the token, read-only ones included).
+//! `/metrics` in Prometheus' text format (behind the token, read-only ones included), and the
+//! web dashboard (`dashboard.rs`): its page at `/` and its files at `/ui/<file>`, no token needed
+//! to load them (the page asks for one for its API calls).
 
 mod auth;
+mod dashboard;
 mod envelope;
 mod health;
 mod listing;
@@ -117,6 +120,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response<Bod
                 Ok(_) => health::metrics(&state).await,
                 Err(e) => envelope::respond(Err(e), started),
             },
+            _ if let Some(page) = dashboard::response(path, &parts.headers) => page,
             _ => {
                 state.metrics.api_requests.get_or_create(&ApiLabels { route: "other".into(), stat: "-" }).inc();
                 envelope::not_found()

@@ -1,0 +1,531 @@
+// The dashboard's pages. Each one is `render(main, query, view)`: it fills `main` from the
+// API and may return a cleanup (a timer to stop); `view.current()` turns false once the user
+// has moved on, so a late answer does not draw over the next page.
+
+import { ApiError, call } from './api.js';
+import { fill, h, hashOf, toast } from './dom.js';
+import { t } from './i18n.js';
+
+const PAGE_SIZE = 15;
+
+/** An error box for a failed call: RuQi's stat and reason, or the network failure. */
+function errorBox(e) {
+  if (e instanceof ApiError) {
+    return h('div', { class: 'error', role: 'alert' }, h('strong', {}, t('common.error', { stat: e.stat })), e.reason ? h('pre', {}, e.reason) : null);
+  }
+  return h('div', { class: 'error', role: 'alert' }, t('common.network', { message: e.message || String(e) }));
+}
+
+function head(title, ...actions) {
+  return h('div', { class: 'page-head' }, h('h1', {}, title), h('div', { class: 'actions' }, actions));
+}
+
+function refreshButton(onclick) {
+  return h('button', { type: 'button', class: 'btn', 'data-action': 'refresh', onclick }, t('common.refresh'));
+}
+
+/** A filter form whose fields come from `fields` ([name, label, hint, element?]) and the query. */
+function filterForm(page, query, fields) {
+  const form = h(
+    'form',
+    { class: 'filters', autocomplete: 'off' },
+    fields.map(([name, label, hint, control]) =>
+      h('label', {}, h('span', {}, label), control || h('input', { name, value: query.get(name) || '', placeholder: hint })),
+    ),
+    h('div', { class: 'filter-buttons' }, h('button', { class: 'btn', type: 'submit' }, t('common.filter')), h('a', { class: 'btn subtle', href: hashOf(page) }, t('common.clear'))),
+  );
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const params = {};
+    for (const [k, v] of new FormData(form)) params[k] = String(v).trim();
+    location.hash = hashOf(page, params);
+  });
+  return form;
+}
+
+/** "1–15 of 72" and previous/next links. */
+function pager(page, query, total) {
+  const index = Math.max(1, Number(query.get('page')) || 1);
+  const last = Math.max(1, Math.ceil(total / PAGE_SIZE));
+  const link = (n, label) => {
+    const params = Object.fromEntries(query);
+    params.page = n > 1 ? n : '';
+    return n < 1 || n > last ? h('span', { class: 'btn subtle disabled', 'aria-disabled': 'true' }, label) : h('a', { class: 'btn subtle', href: hashOf(page, params) }, label);
+  };
+  const from = total === 0 ? 0 : (index - 1) * PAGE_SIZE + 1;
+  const to = Math.min(total, index * PAGE_SIZE);
+  return h('div', { class: 'pager' }, h('span', { class: 'muted' }, t('common.range', { from, to, total })), link(index - 1, t('common.prev')), link(index + 1, t('common.next')));
+}
+
+function badge(text, kind) {
+  return h('span', { class: `badge ${kind}` }, text);
+}
+
+// ---------------------------------------------------------------------------------- jobs
+
+async function jobs(main, query, view) {
+  const filters = { job_id: query.get('job_id') || '', job_name: query.get('job_name') || '' };
+  const index = Math.max(1, Number(query.get('page')) || 1);
+  const body = h('div', {}, h('p', { class: 'muted' }, t('common.loading')));
+  const load = async () => {
+    try {
+      const data = await call('job_list', { ...filters, page_index: index, page_size: PAGE_SIZE });
+      if (view.current()) fill(body, jobTable(data, filters, load), pager('jobs', query, data.total));
+    } catch (e) {
+      if (view.current()) fill(body, errorBox(e));
+    }
+  };
+  fill(
+    main,
+    head(t('jobs.title'), refreshButton(load), h('a', { class: 'btn primary', href: '#/add' }, `+ ${t('nav.add')}`)),
+    filterForm('jobs', query, [
+      ['job_id', t('jobs.id'), t('jobs.id.hint')],
+      ['job_name', t('jobs.name'), t('jobs.name.hint')],
+    ]),
+    body,
+  );
+  await load();
+}
+
+function jobTable(data, filters, reload) {
+  if (!data.list.length) {
+    return h('p', { class: 'empty' }, filters.job_id || filters.job_name ? t('jobs.empty.filtered') : t('jobs.empty'));
+  }
+  const act = async (route, job, done, button) => {
+    button.disabled = true;
+    try {
+      await call(route, { job_id: job.job_id });
+      toast(t(done, { id: job.job_id }));
+    } catch (e) {
+      toast(e.message, 'bad');
+    }
+    await reload();
+  };
+  const rows = data.list.map((job) => {
+    const paused = job.next_run_time === null;
+    const toggle = h('button', { type: 'button', class: 'btn small', 'data-action': paused ? 'resume' : 'pause' }, paused ? t('jobs.resume') : t('jobs.pause'));
+    toggle.addEventListener('click', () => act(paused ? 'job_resume' : 'job_pause', job, paused ? 'jobs.done.resume' : 'jobs.done.pause', toggle));
+    const remove = h('button', { type: 'button', class: 'btn small danger', 'data-action': 'remove' }, t('jobs.remove'));
+    remove.addEventListener('click', () => {
+      if (confirm(t('jobs.confirm.remove', { id: job.job_id }))) act('job_remove', job, 'jobs.done.remove', remove);
+    });
+    return h(
+      'tr',
+      { dataset: { jobId: job.job_id } },
+      h('td', { class: 'mono strong' }, job.job_id),
+      h('td', {}, job.job_name),
+      h('td', {}, job.job_trigger),
+      h('td', { class: 'mono', 'data-col': 'rule' }, job.rule),
+      h('td', { class: 'nowrap' }, paused ? '—' : job.next_run_time),
+      h('td', { class: 'mono cmd', title: job.cmd }, job.cmd),
+      h('td', { 'data-col': 'state' }, paused ? badge(t('jobs.paused'), 'muted') : badge(t('jobs.scheduled'), 'ok')),
+      h(
+        'td',
+        {},
+        h(
+          'div',
+          { class: 'row-actions' },
+          toggle,
+          h('a', { class: 'btn small', href: hashOf('edit', { job_id: job.job_id }), 'data-action': 'edit' }, t('jobs.edit')),
+          h('a', { class: 'btn small', href: hashOf('history', { job: job.job_id }), 'data-action': 'history' }, t('jobs.history')),
+          remove,
+        ),
+      ),
+    );
+  });
+  const cols = ['jobs.id', 'jobs.name', 'jobs.trigger', 'jobs.rule', 'jobs.next', 'jobs.cmd', 'jobs.state', 'jobs.actions'];
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'grid', id: 'jobs-table' }, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, t(c))))), h('tbody', {}, rows)));
+}
+
+// ------------------------------------------------------------------------ add / edit form
+
+const EXAMPLES = {
+  cron: ['*/5 * * * * *', '0 20 2 * * *', '0 30 9 * * mon-fri'],
+  interval: ['10s', '5m', '1h'],
+  date: ['now', '2030-12-16 18:03:17'],
+};
+
+async function jobForm(main, query, view, editing) {
+  const id = query.get('job_id') || '';
+  let job = { job_id: '', job_name: '', job_trigger: 'interval', rule: '', cmd: '' };
+  if (editing) {
+    try {
+      job = await call('job_show', { job_id: id });
+    } catch (e) {
+      if (view.current()) fill(main, head(t('form.edit.title', { id })), errorBox(e));
+      return;
+    }
+    if (!view.current()) return;
+  }
+  const field = (name, label, hint, control, ...more) => {
+    control.id = `field-${name}`;
+    return h('div', { class: 'field' }, h('label', { class: 'label', for: control.id }, label), control, hint ? h('small', { class: 'hint' }, hint) : null, more);
+  };
+  const idInput = h('input', { name: 'job_id', value: job.job_id, required: true, readonly: editing, autocomplete: 'off', spellcheck: 'false' });
+  const nameInput = h('input', { name: 'job_name', value: job.job_name || '', autocomplete: 'off' });
+  const ruleInput = h('input', { name: 'rule', value: job.rule, required: true, autocomplete: 'off', spellcheck: 'false', class: 'mono' });
+  const cmdInput = h('input', { name: 'cmd', value: job.cmd, required: true, autocomplete: 'off', spellcheck: 'false', class: 'mono' });
+  const ruleHint = h('small', { class: 'hint' });
+  const examples = h('div', { class: 'examples' });
+  const triggers = h(
+    'div',
+    { class: 'segmented', role: 'radiogroup' },
+    ['cron', 'interval', 'date'].map((kind) =>
+      h(
+        'label',
+        { title: t(`form.trigger.${kind}.hint`) },
+        h('input', { type: 'radio', name: 'job_trigger', value: kind, checked: job.job_trigger === kind }),
+        h('span', {}, h('strong', {}, t(`form.trigger.${kind}`)), h('small', {}, t(`form.trigger.${kind}.hint`))),
+      ),
+    ),
+  );
+  const trigger = () => triggers.querySelector('input:checked')?.value || 'interval';
+  const check = h('div', { class: 'check', id: 'rule-check', 'aria-live': 'polite' });
+  const saveError = h('div', { id: 'save-error' });
+  const save = h('button', { type: 'submit', class: 'btn primary' }, editing ? t('form.save.edit') : t('form.save.add'));
+
+  const showExamples = () => {
+    ruleHint.textContent = t(`form.rule.${trigger()}`);
+    fill(
+      examples,
+      h('span', { class: 'muted' }, t('form.examples')),
+      EXAMPLES[trigger()].map((ex) =>
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'chip mono',
+            onclick: () => {
+              ruleInput.value = ex;
+              liveCheck();
+            },
+          },
+          ex,
+        ),
+      ),
+    );
+  };
+
+  // The live check: the server's own parse of the trigger and rule, and its next 5 fire times.
+  let seq = 0;
+  let timer = null;
+  const runCheck = async () => {
+    const mine = ++seq;
+    const rule = ruleInput.value;
+    if (!rule.trim()) {
+      fill(check, h('p', { class: 'muted' }, t('check.empty')));
+      check.className = 'check';
+      return;
+    }
+    check.classList.add('busy');
+    try {
+      const data = await call('job_next_fire_times', { job_trigger: trigger(), rule, count: 5 });
+      if (mine !== seq) return;
+      check.className = 'check accepted';
+      fill(
+        check,
+        h('p', { class: 'verdict' }, '✓ ', t('check.ok'), ' · ', t('check.normalised'), ' ', h('code', {}, data.rule)),
+        data.list.length ? h('ol', { class: 'fire-times' }, data.list.map((time) => h('li', { class: 'mono' }, time))) : h('p', { class: 'muted' }, t('check.never')),
+      );
+    } catch (e) {
+      if (mine !== seq) return;
+      check.className = 'check refused';
+      fill(check, h('p', { class: 'verdict' }, '✗ ', e instanceof ApiError ? t('check.refused', { stat: e.stat }) : t('common.network', { message: e.message })), e.reason ? h('pre', { class: 'reason' }, e.reason) : null);
+    }
+  };
+  const liveCheck = () => {
+    clearTimeout(timer);
+    timer = setTimeout(runCheck, 250);
+  };
+  ruleInput.addEventListener('input', liveCheck);
+  triggers.addEventListener('change', () => {
+    showExamples();
+    liveCheck();
+  });
+
+  const form = h(
+    'form',
+    { class: 'job-form', autocomplete: 'off' },
+    h(
+      'div',
+      { class: 'form-main' },
+      h('div', { class: 'field-row' }, field('job_id', t('form.id'), editing ? null : t('form.id.hint'), idInput), field('job_name', t('form.name'), t('form.name.hint'), nameInput)),
+      h('fieldset', { class: 'field' }, h('legend', { class: 'label' }, t('form.trigger')), triggers),
+      field('rule', t('form.rule'), null, ruleInput, ruleHint, examples),
+      field('cmd', t('form.cmd'), t('form.cmd.hint'), cmdInput),
+      saveError,
+      h('div', { class: 'form-buttons' }, save, h('a', { class: 'btn subtle', href: '#/jobs' }, t('common.cancel'))),
+    ),
+    h('aside', { class: 'form-side' }, h('h2', {}, t('check.title')), h('p', { class: 'hint' }, t('check.hint')), check),
+  );
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    save.disabled = true;
+    save.textContent = t('form.saving');
+    fill(saveError);
+    const params = {
+      job_trigger: trigger(),
+      job_id: idInput.value.trim(),
+      job_name: nameInput.value.trim() || null,
+      cmd: cmdInput.value,
+      rule: ruleInput.value,
+    };
+    try {
+      await call(editing ? 'job_modify' : 'job_add', params);
+      toast(t(editing ? 'form.done.edit' : 'form.done.add', { id: params.job_id }));
+      location.hash = hashOf('jobs');
+    } catch (e) {
+      fill(saveError, e instanceof ApiError ? h('div', { class: 'error', role: 'alert' }, h('strong', {}, t('form.refused', { stat: e.stat })), e.reason ? h('pre', {}, e.reason) : null) : errorBox(e));
+      save.disabled = false;
+      save.textContent = editing ? t('form.save.edit') : t('form.save.add');
+    }
+  });
+  fill(main, head(editing ? t('form.edit.title', { id }) : t('form.add.title')), form);
+  showExamples();
+  runCheck();
+  (editing ? ruleInput : idInput).focus();
+  return () => clearTimeout(timer);
+}
+
+// -------------------------------------------------------------------------------- history
+
+async function historyPage(main, query, view) {
+  const index = Math.max(1, Number(query.get('page')) || 1);
+  const success = query.get('success') || '';
+  const params = {
+    job_id: query.get('job') || '',
+    job_name: query.get('name') || '',
+    is_success: success === 'ok' ? 'true' : success === 'failed' ? 'false' : '',
+    scheduler_name: query.get('node') || '',
+  };
+  const filtered = Object.values(params).some(Boolean);
+  const body = h('div', {}, h('p', { class: 'muted' }, t('common.loading')));
+  const load = async () => {
+    try {
+      const data = await call('job_history_list', { ...params, page_index: index, page_size: PAGE_SIZE });
+      if (view.current()) fill(body, historyTable(data, filtered), pager('history', query, data.total));
+    } catch (e) {
+      if (view.current()) fill(body, errorBox(e));
+    }
+  };
+  const result = h(
+    'select',
+    { name: 'success' },
+    [
+      ['', 'history.result.any'],
+      ['ok', 'history.result.ok'],
+      ['failed', 'history.result.failed'],
+    ].map(([v, k]) => h('option', { value: v, selected: v === success }, t(k))),
+  );
+  fill(
+    main,
+    head(t('history.title'), refreshButton(load)),
+    filterForm('history', query, [
+      ['job', t('history.job'), ''],
+      ['name', t('history.name'), ''],
+      ['success', t('history.result'), '', result],
+      ['node', t('history.node'), t('history.node.hint')],
+    ]),
+    body,
+  );
+  await load();
+}
+
+function firstLine(text, max = 80) {
+  const line = (text || '').split('\n').find((l) => l.trim()) || '';
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+}
+
+function historyTable(data, filtered) {
+  if (!data.list.length) return h('p', { class: 'empty' }, filtered ? t('history.empty.filtered') : t('history.empty'));
+  const rows = data.list.map((run) => {
+    const open = () => showOutput(run);
+    return h(
+      'tr',
+      {
+        class: 'clickable',
+        tabindex: '0',
+        dataset: { runId: run.id, jobId: run.job_id },
+        onclick: open,
+        onkeydown: (e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), open()),
+      },
+      h('td', { class: 'nowrap' }, run.c_time),
+      h('td', { class: 'mono strong' }, run.job_id),
+      h('td', {}, run.job_name),
+      h('td', {}, run.cmd_is_success ? badge(t('history.ok'), 'ok') : badge(t('history.failed'), 'bad')),
+      h('td', { class: 'num' }, Number(run.cmd_cost).toFixed(3)),
+      h('td', { class: 'mono small' }, run.scheduler_name),
+      h('td', { class: 'mono output-preview' }, firstLine(run.cmd_output)),
+    );
+  });
+  const cols = ['history.time', 'history.job', 'history.name', 'history.result', 'history.cost', 'history.node', 'history.output'];
+  return h(
+    'div',
+    {},
+    h('p', { class: 'hint' }, t('history.open')),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'grid', id: 'history-table' }, h('thead', {}, h('tr', {}, cols.map((c) => h('th', { class: c === 'history.cost' ? 'num' : null }, t(c))))), h('tbody', {}, rows))),
+  );
+}
+
+function showOutput(run) {
+  const dialog = document.getElementById('output-dialog');
+  fill(document.getElementById('output-title'), t('history.run', { id: run.id }), ' · ', run.job_id, ' ', run.cmd_is_success ? badge(t('history.ok'), 'ok') : badge(t('history.failed'), 'bad'));
+  const meta = [
+    ['history.time', run.c_time],
+    ['history.cost', t('history.seconds', { n: Number(run.cmd_cost).toFixed(6) })],
+    ['history.node', run.scheduler_name],
+    ['history.name', run.job_name],
+    ['history.cmd', run.cmd],
+  ];
+  fill(document.getElementById('output-meta'), meta.map(([k, v]) => [h('dt', {}, t(k)), h('dd', { class: 'mono' }, v)]));
+  document.getElementById('output-text').textContent = run.cmd_output || '';
+  document.getElementById('output-close').textContent = t('common.close');
+  dialog.showModal();
+}
+
+// ------------------------------------------------------------------------------ scheduler
+
+const STATUS_FIELDS = ['check_time', 'next_wakeup_time', 'wait_seconds'];
+
+async function scheduler(main, query, view) {
+  const status = h('div', {}, h('p', { class: 'muted' }, t('common.loading')));
+  const nodes = h('div', {});
+  const load = async () => {
+    try {
+      const data = (await call('scheduler_status')) || {};
+      if (!view.current()) return;
+      fill(status, statusCard(data));
+      fill(nodes, nodesTable(Array.isArray(data.nodes) ? data.nodes : await nodeList()));
+    } catch (e) {
+      if (view.current()) fill(status, errorBox(e));
+    }
+  };
+  const wake = h('button', { type: 'button', class: 'btn', 'data-action': 'wakeup' }, t('scheduler.wakeup'));
+  wake.addEventListener('click', async () => {
+    try {
+      await call('scheduler_wakeup');
+      toast(t('scheduler.woken'));
+    } catch (e) {
+      toast(e.message, 'bad');
+    }
+    setTimeout(load, 300);
+  });
+  fill(
+    main,
+    head(t('scheduler.title'), refreshButton(load), wake),
+    h('section', { class: 'panel', id: 'scheduler-status' }, h('h2', {}, t('scheduler.this')), status, h('p', { class: 'hint' }, t('scheduler.auto'))),
+    h('section', { class: 'panel nodes', id: 'scheduler-nodes' }, h('h2', {}, t('scheduler.nodes')), h('p', { class: 'hint' }, t('scheduler.nodes.hint')), nodes),
+  );
+  await load();
+  const timer = setInterval(load, 5000);
+  return () => clearInterval(timer);
+}
+
+function show(value) {
+  if (value === null || value === undefined) return '—';
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
+
+function statusCard(data) {
+  const known = STATUS_FIELDS.map((k) => {
+    let v = data[k];
+    if (k === 'check_time' && v == null) v = t('scheduler.never');
+    if (k === 'next_wakeup_time' && v == null && data.check_time) v = t('scheduler.idle');
+    return [t(`scheduler.${k}`), v, k];
+  });
+  // Whatever else the server reports (newer servers may add fields), as it comes.
+  const extra = Object.keys(data)
+    .filter((k) => !STATUS_FIELDS.includes(k) && k !== 'nodes')
+    .map((k) => [k, data[k], k]);
+  return h('dl', { class: 'stats' }, [...known, ...extra].map(([label, v, k]) => h('div', { class: 'stat', dataset: { field: k } }, h('dt', {}, label), h('dd', { class: 'mono' }, show(v)))));
+}
+
+/**
+ * The nodes when the status answer has none: the `scheduler_nodes` route of servers that keep
+ * a node list (`{total, list}`); null where there is no such route (RuQi's 400) or it fails.
+ */
+async function nodeList() {
+  try {
+    const data = await call('scheduler_nodes');
+    return Array.isArray(data?.list) ? data.list : Array.isArray(data?.nodes) ? data.nodes : null;
+  } catch {
+    return null;
+  }
+}
+
+const NODE_STATES = { up: 'ok', stopped: 'muted', silent: 'bad' };
+
+/** Any list of node objects: one column per key, in the order the server gives them. */
+function nodesTable(list) {
+  if (!Array.isArray(list)) return h('p', { class: 'empty' }, t('scheduler.nodes.none'));
+  const cols = [];
+  for (const node of list) for (const k of Object.keys(node || {})) if (!cols.includes(k)) cols.push(k);
+  const cell = (c, v) => (c === 'state' && NODE_STATES[v] ? badge(v, NODE_STATES[v]) : show(v));
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h('table', { class: 'grid', id: 'nodes-table' }, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, c)))), h('tbody', {}, list.map((node) => h('tr', { class: node?.this ? 'this-node' : null }, cols.map((c) => h('td', { class: 'mono' }, cell(c, node?.[c]))))))),
+  );
+}
+
+// -------------------------------------------------------------------------------- plugins
+
+async function plugins(main, query, view) {
+  const body = h('div', {}, h('p', { class: 'muted' }, t('common.loading')));
+  const load = async () => {
+    try {
+      const data = await call('plugin_list');
+      if (view.current()) fill(body, pluginTable(data.list));
+    } catch (e) {
+      if (view.current()) fill(body, errorBox(e));
+    }
+  };
+  fill(main, head(t('plugins.title'), refreshButton(load)), h('p', { class: 'hint' }, t('plugins.hint')), body);
+  await load();
+}
+
+function baseName(path) {
+  return String(path).split(/[\\/]/).pop();
+}
+
+/** A load error: its first line, the rest (wasmtime's details) folded away. */
+function errorText(error) {
+  if (!error) return '';
+  const [first, ...rest] = error.split('\n');
+  return rest.length ? h('details', {}, h('summary', {}, first), h('pre', {}, rest.join('\n'))) : first;
+}
+
+function pluginTable(list) {
+  if (!list.length) return h('p', { class: 'empty' }, t('plugins.empty'));
+  const loaded = list.filter((p) => p.status === 'loaded').length;
+  const rows = list.map((p) => {
+    const ok = p.status === 'loaded';
+    return h(
+      'tr',
+      { class: ok ? null : 'failed', dataset: { file: baseName(p.file) } },
+      h('td', { class: 'mono file', title: p.file }, baseName(p.file)),
+      h('td', {}, ok ? badge(t('plugins.loaded'), 'ok') : badge(t('plugins.failed'), 'bad')),
+      h('td', {}, ok ? [h('strong', {}, p.name), ' ', h('span', { class: 'muted' }, p.version)] : '—'),
+      h('td', {}, p.prefixes.length ? p.prefixes.map((x) => (x === '' ? h('code', { class: 'chip', title: t('plugins.prefix.any') }, '"" ', h('span', { class: 'muted' }, t('plugins.prefix.any'))) : h('code', { class: 'chip' }, x))) : '—'),
+      h('td', { class: 'grants' }, p.grants ? p.grants.split(/\s+/).map((g) => h('code', { class: `chip${/=-$/.test(g) ? ' unset' : ''}` }, g)) : '—'),
+      h('td', { class: 'mono small error-text' }, errorText(p.error)),
+    );
+  });
+  const cols = ['plugins.file', 'plugins.status', 'plugins.plugin', 'plugins.prefixes', 'plugins.grants', 'plugins.error'];
+  return h(
+    'div',
+    {},
+    h('p', { class: 'summary' }, t('plugins.summary', { loaded, failed: list.length - loaded })),
+    h('div', { class: 'table-wrap' }, h('table', { class: 'grid', id: 'plugins-table' }, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, t(c))))), h('tbody', {}, rows))),
+  );
+}
+
+/** The pages by the first segment of the hash. */
+export const PAGES = {
+  jobs,
+  add: (main, query, view) => jobForm(main, query, view, false),
+  edit: (main, query, view) => jobForm(main, query, view, true),
+  history: historyPage,
+  scheduler,
+  plugins,
+};

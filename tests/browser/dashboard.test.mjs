@@ -1,0 +1,262 @@
+// The dashboard in a real browser: Debian's Chromium, headless, driven by Playwright
+// (playwright-core: no browser of its own is downloaded). tests/tests/dashboard.rs starts the
+// servers and runs this file; run alone, it needs:
+//
+//   RUQI_URL         a `ruqi serve` without tokens, with the shell-bridge and echo plugins, a
+//                    broken.wasm in its plugins folder, the jobs nightly-report and ping-api
+//   RUQI_TOKEN_URL   a `ruqi serve --tokens $RUQI_TOKEN` holding the job `guarded`
+//   RUQI_TOKEN       that token
+//   RUQI_SCREENSHOTS folder for the screenshots (default target/browser)
+//   RUQI_CHROMIUM    the browser (default /usr/bin/chromium)
+//
+// Every step prints `ok - <step> (<ms> ms)`; the first failure prints the error, saves
+// failure.png and exits 1.
+
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.RUQI_URL;
+const tokenUrl = process.env.RUQI_TOKEN_URL;
+const secret = process.env.RUQI_TOKEN;
+const shots = process.env.RUQI_SCREENSHOTS || 'target/browser';
+const executablePath = process.env.RUQI_CHROMIUM || '/usr/bin/chromium';
+if (!base || !tokenUrl || !secret) {
+  console.error('set RUQI_URL, RUQI_TOKEN_URL and RUQI_TOKEN (tests/tests/dashboard.rs does)');
+  process.exit(2);
+}
+mkdirSync(shots, { recursive: true });
+
+const JOB = 'browser-demo';
+const started = Date.now();
+const pageErrors = [];
+let page;
+
+async function step(name, fn) {
+  const t0 = Date.now();
+  try {
+    await fn();
+  } catch (e) {
+    e.message = `${name}: ${e.message}`;
+    throw e;
+  }
+  console.log(`ok - ${name} (${Date.now() - t0} ms)`);
+}
+
+function watch(p) {
+  p.on('pageerror', (e) => pageErrors.push(`${p.url()}: ${e.message}`));
+  p.on('console', (m) => {
+    // A refused call logs its HTTP status: the 401s of the token flow, and the 400 of a server
+    // without the scheduler_nodes route. Those are expected.
+    if (m.type() === 'error' && !/status of 40[013]/.test(m.text())) pageErrors.push(`${p.url()}: ${m.text()}`);
+  });
+}
+
+async function shot(name) {
+  // No toast over the picture.
+  await page.evaluate(() => document.getElementById('toast').classList.remove('show'));
+  await page.waitForTimeout(250);
+  await page.screenshot({ path: join(shots, `${name}.png`) });
+}
+
+/** Clicks `button` until `locator` is there (the scheduler runs on its own time). */
+async function refreshUntil(locator, button, ms = 20000) {
+  const deadline = Date.now() + ms;
+  while ((await locator.count()) === 0) {
+    assert.ok(Date.now() < deadline, `still missing after ${ms} ms: ${locator}`);
+    await page.waitForTimeout(400);
+    await button.click();
+    await page.waitForLoadState();
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+console.log(`# ${browser.version()} via playwright-core, launched in ${Date.now() - started} ms`);
+
+try {
+  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 800 } });
+  page = await context.newPage();
+  watch(page);
+
+  await step('the page loads from the binary and lists the jobs', async () => {
+    await page.goto(`${base}/`);
+    await page.locator('#jobs-table tr[data-job-id="nightly-report"]').waitFor();
+    assert.equal(await page.locator('#nav a.active').textContent(), 'Jobs');
+    assert.equal(new URL(page.url()).hash, '#/jobs');
+    const missing = await page.evaluate(async () => (await import('/ui/i18n.js')).missing());
+    assert.deepEqual(missing, [], 'every string in both languages');
+  });
+
+  await step('the form shows a refused rule with the server’s reason', async () => {
+    await page.click('#nav a[data-route="add"]');
+    await page.fill('input[name="job_id"]', JOB);
+    await page.check('input[name="job_trigger"][value="cron"]');
+    await page.fill('input[name="rule"]', '61 * * * * *');
+    const check = page.locator('#rule-check.refused');
+    await check.waitFor();
+    const text = await check.textContent();
+    assert.match(text, /Rule refused \(ERR\)/);
+    assert.match(text, /Job_rule not match: second: 61 is out of range 0-59/);
+  });
+
+  await step('the form shows the next 5 fire times before saving', async () => {
+    await page.check('input[name="job_trigger"][value="interval"]');
+    await page.fill('input[name="rule"]', '2s');
+    await page.locator('#rule-check.accepted').waitFor();
+    assert.equal(await page.locator('#rule-check .fire-times li').count(), 5);
+    assert.equal(await page.locator('#rule-check code').textContent(), '2s');
+    await page.fill('input[name="job_name"]', 'demo');
+    await page.fill('input[name="cmd"]', 'bash scripts/hello.sh');
+    await shot('add-job');
+  });
+
+  await step('a cmd the plugin refuses is not saved, with the reason', async () => {
+    await page.fill('input[name="cmd"]', 'bash scripts/nope.sh');
+    await page.click('button[type="submit"]');
+    const refused = page.locator('#save-error .error');
+    await refused.waitFor();
+    assert.match(await refused.textContent(), /Not saved — ERR.*Cmd does not meet expectations/s);
+    await page.fill('input[name="cmd"]', 'bash scripts/hello.sh');
+  });
+
+  await step('saving adds the job', async () => {
+    await page.click('button[type="submit"]');
+    await page.waitForURL(/#\/jobs$/);
+    const row = page.locator(`#jobs-table tr[data-job-id="${JOB}"]`);
+    await row.waitFor();
+    assert.equal(await row.locator('[data-col="state"]').textContent(), 'scheduled');
+    assert.equal(await row.locator('[data-col="rule"]').textContent(), '2s');
+    await shot('jobs');
+  });
+
+  await step('the job runs: its history row appears and opens its whole output', async () => {
+    await page.locator(`#jobs-table tr[data-job-id="${JOB}"] [data-action="history"]`).click();
+    await page.waitForURL(new RegExp(`#/history\\?job=${JOB}$`));
+    assert.equal(await page.inputValue('input[name="job"]'), JOB);
+    const runs = page.locator(`#history-table tr[data-job-id="${JOB}"]`);
+    await refreshUntil(runs, page.locator('[data-action="refresh"]'));
+    await runs.first().click();
+    const dialog = page.locator('#output-dialog[open]');
+    await dialog.waitFor();
+    assert.match(await page.locator('#output-text').textContent(), /hello from RuQi at /);
+    assert.match(await page.locator('#output-meta').textContent(), /bash scripts\/hello\.sh/);
+    await shot('history');
+    await page.click('#output-close');
+    await dialog.waitFor({ state: 'detached' });
+  });
+
+  await step('pause, resume, edit and remove the job', async () => {
+    await page.click('#nav a[data-route="jobs"]');
+    const row = page.locator(`#jobs-table tr[data-job-id="${JOB}"]`);
+    const state = row.locator('[data-col="state"]');
+    await row.locator('[data-action="pause"]').click();
+    await page.locator(`#jobs-table tr[data-job-id="${JOB}"] [data-action="resume"]`).waitFor();
+    assert.equal(await state.textContent(), 'paused');
+    await row.locator('[data-action="resume"]').click();
+    await page.locator(`#jobs-table tr[data-job-id="${JOB}"] [data-action="pause"]`).waitFor();
+    assert.equal(await state.textContent(), 'scheduled');
+
+    await row.locator('[data-action="edit"]').click();
+    await page.waitForURL(new RegExp(`#/edit\\?job_id=${JOB}$`));
+    await page.locator('#rule-check.accepted').waitFor();
+    assert.equal(await page.inputValue('input[name="job_id"]'), JOB);
+    assert.ok(await page.locator('input[name="job_id"]').getAttribute('readonly') !== null);
+    assert.equal(await page.inputValue('input[name="cmd"]'), 'bash scripts/hello.sh');
+    await page.fill('input[name="rule"]', '3s');
+    await page.locator('#rule-check.accepted code', { hasText: '3s' }).waitFor();
+    await page.click('button[type="submit"]');
+    await page.waitForURL(/#\/jobs$/);
+    await page.locator(`#jobs-table tr[data-job-id="${JOB}"] [data-col="rule"]`, { hasText: '3s' }).waitFor();
+
+    page.once('dialog', (d) => d.accept());
+    await row.locator('[data-action="remove"]').click();
+    await row.waitFor({ state: 'detached' });
+    assert.equal(await page.locator('#jobs-table tr[data-job-id="nightly-report"]').count(), 1);
+  });
+
+  await step('the scheduler page shows this node and a nodes section', async () => {
+    await page.click('#nav a[data-route="scheduler"]');
+    const check = page.locator('#scheduler-status [data-field="check_time"] dd');
+    await check.waitFor();
+    assert.match(await check.textContent(), /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+    // A lone node: a table of one (this node) where the server keeps a node list, else the note.
+    await page.locator('#scheduler-nodes #nodes-table, #scheduler-nodes .empty').first().waitFor();
+    await page.click('[data-action="wakeup"]');
+    await page.locator('#toast.show').waitFor();
+    await shot('scheduler');
+  });
+
+  await step('the plugins page shows prefixes, grants, limits and a file that failed', async () => {
+    await page.click('#nav a[data-route="plugins"]');
+    const shell = page.locator('#plugins-table tr[data-file="shell-bridge.wasm"]');
+    await shell.waitFor();
+    assert.match(await shell.textContent(), /loaded.*shell-bridge.*bash.*python.*programs=bash,python/s);
+    assert.match(await page.locator('#plugins-table tr[data-file="template.wasm"]').textContent(), /echo:.*memory=8MiB/s);
+    const broken = page.locator('#plugins-table tr[data-file="broken.wasm"]');
+    await refreshUntil(broken, page.locator('[data-action="refresh"]'));
+    assert.match(await broken.textContent(), /failed.*cannot load plugin/s);
+    await shot('plugins');
+  });
+
+  await step('the language switch shows Chinese and is remembered', async () => {
+    await page.click('#lang-switch');
+    await page.locator('#nav a[data-route="plugins"]', { hasText: '插件' }).waitFor();
+    assert.equal(await page.locator('h1').textContent(), '插件');
+    await page.reload();
+    await page.locator('#plugins-table').waitFor();
+    assert.equal(await page.locator('#nav a[data-route="jobs"]').textContent(), '任务');
+    assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+    assert.equal(await page.locator('#lang-switch').textContent(), 'English');
+    await page.click('#nav a[data-route="jobs"]');
+    await page.locator('#jobs-table').waitFor();
+    await shot('jobs-zh');
+  });
+  await context.close();
+
+  await step('with tokens on, the page asks for one and keeps it in this tab only', async () => {
+    const ctx = await browser.newContext({ locale: 'zh-CN', viewport: { width: 1280, height: 800 } });
+    page = await ctx.newPage();
+    watch(page);
+    await page.goto(`${tokenUrl}/#/jobs`);
+    const dialog = page.locator('#token-dialog[open]');
+    await dialog.waitFor();
+    assert.equal(await page.locator('#token-title').textContent(), '此服务器需要令牌', 'follows navigator.language');
+    await page.fill('#token-input', 'not-the-token');
+    await page.click('#token-form button[type="submit"]');
+    await page.locator('#token-error:not([hidden])').waitFor();
+    assert.match(await page.locator('#token-error').textContent(), /invalid bearer token/);
+    await page.fill('#token-input', secret);
+    await page.click('#token-form button[type="submit"]');
+    await page.locator('#jobs-table tr[data-job-id="guarded"]').waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem('ruqi.token')), secret);
+    assert.ok(!(await page.evaluate(() => JSON.stringify(localStorage))).includes(secret), 'not in localStorage');
+    await page.click('#nav a[data-route="plugins"]');
+    await page.locator('#plugins-table').waitFor();
+    assert.equal(await page.locator('#token-dialog[open]').count(), 0);
+    await ctx.close();
+  });
+
+  assert.deepEqual(pageErrors, [], 'no script errors in the page');
+  console.log(`# all steps passed in ${Date.now() - started} ms; screenshots in ${shots}`);
+} catch (e) {
+  process.exitCode = 1;
+  console.log(`not ok - ${e?.message ?? e}`);
+  console.error(e?.stack ?? e);
+  if (pageErrors.length) console.error(`page errors:\n${pageErrors.join('\n')}`);
+  await page?.screenshot({ path: join(shots, 'failure.png') }).catch(() => {});
+} finally {
+  await browser.close();
+}
