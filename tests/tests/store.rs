@@ -394,3 +394,58 @@ async fn nodes_are_seen_stopped_and_forgotten() {
         assert_eq!(all.iter().map(|n| n.name.as_str()).collect::<Vec<_>>(), ["c:3:3"], "{name}: forgotten");
     }
 }
+
+/// One group commit holding every kind of end: each run gets its own outcome, in order, and
+/// only the runs whose claim still stands change their job.
+#[tokio::test]
+async fn a_group_of_ends_gets_one_outcome_per_run() {
+    for (name, store, _dir) in backends().await {
+        let now = t0() + Duration::seconds(100);
+        for id in ["plain", "modified", "stolen", "date", "removed"] {
+            let kind = if id == "date" { TriggerKind::Date } else { TriggerKind::Interval };
+            let rule = if id == "date" { "2026-11-24 10:00:30" } else { "10s" };
+            // "stolen" fires first, so a claim of one run takes it
+            let created = if id == "stolen" { t0() - Duration::seconds(5) } else { t0() };
+            store.add_job(&job(id, "n", kind, rule, created)).await.unwrap();
+        }
+        let runs = store.claim_due(now, "n1", now + Duration::seconds(10), 10).await.unwrap();
+        assert_eq!(runs.len(), 5, "{name}");
+        let by_id = |id: &str| runs.iter().find(|r| r.job.id.as_str() == id).unwrap().clone();
+        let mut changed = by_id("modified").job;
+        changed.next_run_time = None;
+        store.update_job(&changed).await.unwrap();
+        store.remove_job(&by_id("removed").job.id).await.unwrap();
+        // n1's lease runs out and n2 takes "stolen" over
+        let later = now + Duration::seconds(11);
+        let taken = store.claim_due(later, "n2", later + Duration::seconds(10), 1).await.unwrap();
+        assert_eq!(taken.iter().map(|r| r.job.id.as_str()).collect::<Vec<_>>(), ["stolen"], "{name}");
+
+        let ends: Vec<ruqi::store::RunEnd> = ["plain", "modified", "stolen", "date", "removed"]
+            .iter()
+            .map(|id| {
+                let run = by_id(id);
+                let next = (*id != "date").then(|| run.fire_time + Duration::seconds(10));
+                ruqi::store::RunEnd { history: Some(history(id, run.fire_time, true, "n1")), next, run }
+            })
+            .collect();
+        let out = store.finish_runs("n1", &ends, later).await.unwrap();
+        assert_eq!(
+            out,
+            [
+                FinishOutcome::Rescheduled,
+                FinishOutcome::Superseded,
+                FinishOutcome::LostClaim,
+                FinishOutcome::Rescheduled,
+                FinishOutcome::Superseded,
+            ],
+            "{name}"
+        );
+        assert_eq!(store.list_history(&HistoryFilter::default(), Page::ALL).await.unwrap().0, 5, "{name}");
+        let plain = store.get_job(&by_id("plain").job.id).await.unwrap().unwrap();
+        assert_eq!(plain.next_run_time, Some(by_id("plain").fire_time + Duration::seconds(10)), "{name}");
+        assert_eq!(store.get_job(&changed.id).await.unwrap().unwrap().next_run_time, None, "{name}: pause stands");
+        assert!(store.get_job(&by_id("date").job.id).await.unwrap().is_none(), "{name}: date job deleted");
+        let stolen = store.get_job(&by_id("stolen").job.id).await.unwrap().unwrap();
+        assert_eq!(stolen.next_run_time, Some(by_id("stolen").fire_time), "{name}: n2's claim untouched");
+    }
+}

@@ -13,6 +13,7 @@
 //! the same row types (`rows`). A transaction that fails is rolled back before its connection
 //! goes back to the pool; deadlocks and lock-wait timeouts are retried at once, a few times.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ use sqlx::{Executor, MySql, QueryBuilder};
 
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIMS,
+    HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIMS,
     RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, push_history_filter, push_history_values,
     push_job_filter, push_page,
 };
@@ -173,31 +174,69 @@ impl MysqlStore {
             q.push(" ON DUPLICATE KEY UPDATE id = id");
             q.build().execute(&mut *conn).await?;
         }
-        let mut outcomes = Vec::with_capacity(ends.len());
-        for RunEnd { run, next, .. } in ends {
-            let id = run.job.id.as_str();
-            let done = match next {
-                Some(t) => sqlx::query(FINISH_RESCHEDULE).bind(ts_to_epoch(*t)).bind(ts_to_text(now)),
-                None => sqlx::query(FINISH_DELETE),
+        // The rows of the group, locked: which runs still hold their claim is decided here,
+        // then one statement reschedules them all and one deletes the ended ones (a round trip
+        // per statement, not per run).
+        let mut q =
+            QueryBuilder::<MySql>::new("SELECT id, claim_owner, revision, next_run_time FROM ruqi_jobs WHERE id IN (");
+        let mut ids = q.separated(", ");
+        for e in ends {
+            ids.push_bind(e.run.job.id.as_str());
+        }
+        q.push(") FOR UPDATE");
+        let rows: Vec<(String, Option<String>, i64, Option<f64>)> = q.build_query_as().fetch_all(&mut *conn).await?;
+        let current: HashMap<String, (Option<String>, i64, Option<f64>)> =
+            rows.into_iter().map(|(id, owner, rev, next)| (id.to_lowercase(), (owner, rev, next))).collect();
+        let row_of = |run: &ClaimedRun| current.get(&run.job.id.as_str().to_lowercase());
+        let holds = |run: &ClaimedRun| {
+            row_of(run).is_some_and(|(owner, rev, next)| {
+                owner.as_deref() == Some(node) && *rev == run.revision && *next == Some(ts_to_epoch(run.fire_time))
+            })
+        };
+        let resched: Vec<(&ClaimedRun, Timestamp)> =
+            ends.iter().filter(|e| holds(&e.run)).filter_map(|e| e.next.map(|t| (&e.run, t))).collect();
+        let ending: Vec<&ClaimedRun> =
+            ends.iter().filter(|e| e.next.is_none() && holds(&e.run)).map(|e| &e.run).collect();
+        if !resched.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new("UPDATE ruqi_jobs j JOIN (");
+            for (i, (run, next)) in resched.iter().enumerate() {
+                q.push(if i == 0 { "SELECT " } else { " UNION ALL SELECT " });
+                q.push_bind(run.job.id.as_str()).push(" AS vid, ").push_bind(ts_to_epoch(*next)).push(" AS next");
             }
-            .bind(id)
-            .bind(node)
-            .bind(run.revision)
-            .bind(ts_to_epoch(run.fire_time))
-            .execute(&mut *conn)
-            .await?;
-            if done.rows_affected() == 1 {
+            q.push(") v ON j.id = v.vid SET j.next_run_time = v.next, j.job_lock = 0, j.claim_owner = NULL,");
+            q.push(" j.lease_until = NULL, j.u_time = ").push_bind(ts_to_text(now));
+            q.build().execute(&mut *conn).await?;
+        }
+        if !ending.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new("DELETE FROM ruqi_jobs WHERE id IN (");
+            let mut ids = q.separated(", ");
+            for run in &ending {
+                ids.push_bind(run.job.id.as_str());
+            }
+            q.push(")");
+            q.build().execute(&mut *conn).await?;
+        }
+        let mut outcomes = Vec::with_capacity(ends.len());
+        for RunEnd { run, .. } in ends {
+            if holds(run) {
                 outcomes.push(FinishOutcome::Rescheduled);
                 continue;
             }
-            let released =
-                sqlx::query(RELEASE_SUPERSEDED).bind(id).bind(node).bind(run.revision).execute(&mut *conn).await?;
-            let exists: i64 = sqlx::query_scalar(COUNT_JOB).bind(id).fetch_one(&mut *conn).await?;
-            outcomes.push(if released.rows_affected() == 1 || exists == 0 {
-                FinishOutcome::Superseded
-            } else {
-                FinishOutcome::LostClaim
-            });
+            // Rare: the API changed or removed the job during the run (release our claim), or
+            // another node took it over (leave its claim be).
+            let superseded = match row_of(run) {
+                None => true,
+                Some((owner, rev, _)) => owner.as_deref() == Some(node) && *rev != run.revision,
+            };
+            if superseded {
+                sqlx::query(RELEASE_SUPERSEDED)
+                    .bind(run.job.id.as_str())
+                    .bind(node)
+                    .bind(run.revision)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            outcomes.push(if superseded { FinishOutcome::Superseded } else { FinishOutcome::LostClaim });
         }
         Ok(outcomes)
     }

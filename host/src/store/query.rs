@@ -1,7 +1,10 @@
 //! SQL text shared by the SQL backends (both use `?` placeholders): the statements that carry
 //! the claim and fencing rules, written once so SQLite and MySQL cannot drift apart, and the
 //! `WHERE` clauses of the API's job and history filters and the `LIMIT … OFFSET …` of a page,
-//! built with bound parameters for any sqlx database.
+//! built with bound parameters for any sqlx database. Ending a group of runs is one statement
+//! per group and so differs by dialect (SQLite: `UPDATE … FROM (VALUES …) RETURNING`; MySQL:
+//! the rows locked with `SELECT … FOR UPDATE`, then `UPDATE … JOIN`); both keep the fencing
+//! rule of a single run: only a run whose claim, revision and fire time still stand ends it.
 
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
@@ -23,13 +26,6 @@ pub const PARK_JOB: &str =
 pub const HOLD_UNADOPTED: &str = "UPDATE ruqi_jobs SET claim_owner = ?, lease_until = ? WHERE id = ?";
 /// Extends this node's lease (binds: lease_until, id, node).
 pub const RENEW_CLAIM: &str = "UPDATE ruqi_jobs SET lease_until = ? WHERE id = ? AND claim_owner = ?";
-/// Ends a run by rescheduling, only if the claim, revision and fire time are still the ones
-/// claimed (binds: next, u_time, id, node, revision, fire time).
-pub const FINISH_RESCHEDULE: &str = "UPDATE ruqi_jobs SET next_run_time = ?, job_lock = 0, claim_owner = NULL,
-     lease_until = NULL, u_time = ? WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?";
-/// Ends the last run of a job by deleting it, on the same conditions (binds: id, node, revision, fire time).
-pub const FINISH_DELETE: &str =
-    "DELETE FROM ruqi_jobs WHERE id = ? AND claim_owner = ? AND revision = ? AND next_run_time = ?";
 /// Releases a claim on a job the API changed during the run (binds: id, node, revision).
 pub const RELEASE_SUPERSEDED: &str = "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL
      WHERE id = ? AND claim_owner = ? AND revision <> ?";

@@ -4,6 +4,7 @@
 //! write, so SQLite never has to upgrade a read lock (which would fail with `SQLITE_BUSY`
 //! instead of waiting out the busy timeout).
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -15,9 +16,9 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, FINISH_DELETE, FINISH_RESCHEDULE, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIMS,
-    RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, push_history_filter, push_history_values,
-    push_job_filter, push_page,
+    COUNT_JOB, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB,
+    RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, push_history_filter,
+    push_history_values, push_job_filter, push_page,
 };
 use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, claimed_runs, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
@@ -33,6 +34,9 @@ pub struct SqliteStore {
     tz: Tz,
 }
 
+/// How much of the database file is read through a memory map (SQLite's `mmap_size`).
+const MMAP_SIZE: u64 = 1 << 30;
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or `sqlite::memory:`)
     /// and applies the migrations.
@@ -43,7 +47,11 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Pages read through a shared mapping, not copied by `pread` into each connection's
+            // cache (which WAL invalidates whenever another connection writes).
+            .pragma("mmap_size", MMAP_SIZE.to_string())
+            .pragma("cache_size", "-32768");
         // An in-memory database exists per connection: keep exactly one.
         let pool = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { 4 })
@@ -224,22 +232,43 @@ impl JobStore for SqliteStore {
             q.push(" ON CONFLICT (job_id, fire_time) DO NOTHING");
             q.build().execute(&mut *tx).await?;
         }
+        // One statement for every reschedule and one for every deletion (each statement is a
+        // round trip to SQLite's worker thread), each saying which rows it changed.
+        let resched: Vec<(&ClaimedRun, Timestamp)> = ends.iter().filter_map(|e| e.next.map(|t| (&e.run, t))).collect();
+        let ending: Vec<&ClaimedRun> = ends.iter().filter(|e| e.next.is_none()).map(|e| &e.run).collect();
+        let mut done: HashSet<String> = HashSet::with_capacity(ends.len());
+        if !resched.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "UPDATE ruqi_jobs SET next_run_time = v.next, job_lock = 0, claim_owner = NULL, lease_until = NULL, u_time = ",
+            );
+            q.push_bind(ts_to_text(now));
+            q.push(" FROM (SELECT column1 AS vid, column2 AS next, column3 AS rev, column4 AS fire FROM (");
+            q.push_values(&resched, |mut b, (run, next)| {
+                b.push_bind(run.job.id.as_str())
+                    .push_bind(ts_to_epoch(*next))
+                    .push_bind(run.revision)
+                    .push_bind(ts_to_epoch(run.fire_time));
+            });
+            q.push(")) AS v WHERE ruqi_jobs.id = v.vid AND ruqi_jobs.claim_owner = ").push_bind(node);
+            q.push(" AND ruqi_jobs.revision = v.rev AND ruqi_jobs.next_run_time = v.fire RETURNING ruqi_jobs.id");
+            done.extend(q.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
+        }
+        if !ending.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM ruqi_jobs WHERE claim_owner = ");
+            q.push_bind(node).push(" AND (id, revision, next_run_time) IN (");
+            q.push_values(&ending, |mut b, run| {
+                b.push_bind(run.job.id.as_str()).push_bind(run.revision).push_bind(ts_to_epoch(run.fire_time));
+            });
+            q.push(") RETURNING id");
+            done.extend(q.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
+        }
         let mut outcomes = Vec::with_capacity(ends.len());
-        for RunEnd { run, next, .. } in ends {
+        for RunEnd { run, .. } in ends {
             let id = run.job.id.as_str();
-            let done = match next {
-                Some(t) => sqlx::query(FINISH_RESCHEDULE).bind(ts_to_epoch(*t)).bind(ts_to_text(now)),
-                None => sqlx::query(FINISH_DELETE),
-            }
-            .bind(id)
-            .bind(node)
-            .bind(run.revision)
-            .bind(ts_to_epoch(run.fire_time))
-            .execute(&mut *tx)
-            .await?;
-            outcomes.push(if done.rows_affected() == 1 {
+            outcomes.push(if done.contains(id) {
                 FinishOutcome::Rescheduled
             } else {
+                // Rare: the API changed the job during the run, or another node took it over.
                 let released =
                     sqlx::query(RELEASE_SUPERSEDED).bind(id).bind(node).bind(run.revision).execute(&mut *tx).await?;
                 let exists: i64 = sqlx::query_scalar(COUNT_JOB).bind(id).fetch_one(&mut *tx).await?;
