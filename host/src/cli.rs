@@ -300,11 +300,10 @@ impl Client {
             SchedulerCommand::Wakeup => {
                 self.out(&self.call("scheduler_wakeup", json!({})).await?, |_| "woken\n".into())
             }
-            SchedulerCommand::Nodes { within_minutes } => {
-                self.out(&self.call("scheduler_nodes", json!({"within_minutes": within_minutes})).await?, |d| {
+            SchedulerCommand::Nodes { within_minutes } => self
+                .out(&self.call("scheduler_nodes", json!({"within_minutes": within_minutes})).await?, |d| {
                     listing(d, &["name", "state", "this", "version", "started", "seen", "stopped"])
-                })
-            }
+                }),
         })
     }
 

@@ -194,6 +194,19 @@ impl HistoryRow {
     }
 }
 
+/// `ruqi_nodes` rows (name, version, started, seen, stopped) as [`NodeSeen`]s.
+pub fn nodes(rows: Vec<(String, String, f64, f64, Option<f64>)>) -> Vec<crate::model::NodeSeen> {
+    rows.into_iter()
+        .map(|(name, version, started, seen, stopped)| crate::model::NodeSeen {
+            name,
+            version,
+            started: epoch_to_ts(started),
+            seen: epoch_to_ts(seen),
+            stopped: stopped.map(epoch_to_ts),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,17 +224,4 @@ mod tests {
         }
         assert!(!is_exact(text_to_ts("9999-12-31 23:59:59.999999").unwrap()));
     }
-}
-
-/// `ruqi_nodes` rows (name, version, started, seen, stopped) as [`NodeSeen`]s.
-pub fn nodes(rows: Vec<(String, String, f64, f64, Option<f64>)>) -> Vec<crate::model::NodeSeen> {
-    rows.into_iter()
-        .map(|(name, version, started, seen, stopped)| crate::model::NodeSeen {
-            name,
-            version,
-            started: epoch_to_ts(started),
-            seen: epoch_to_ts(seen),
-            stopped: stopped.map(epoch_to_ts),
-        })
-        .collect()
 }
