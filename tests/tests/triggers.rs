@@ -348,3 +348,68 @@ fn the_reference_itself_knows_the_gap_rule() {
         Some(Utc.with_ymd_and_hms(2027, 10, 2, 16, 30, 0).unwrap())
     );
 }
+
+/// Beyond 2099 (where the zone tables stop listing transitions) each zone keeps following its
+/// DST rule: date rules from 2100 to 2499 in every zone of the suite land where Python's
+/// `zoneinfo` (the system's tzdata and its POSIX rule) puts them, gaps and repeated hours
+/// included (Python's `fold=0`: the first occurrence; a gap moves forward by its length).
+#[test]
+fn dst_goes_on_after_2099_as_python_zoneinfo_says() {
+    let mut cases = Vec::new();
+    let mut seed = 0x2100_u64;
+    let mut next = || {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    for zone in ZONES {
+        for _ in 0..40 {
+            let day = NaiveDate::from_ymd_opt(2100 + (next() % 400) as i32, 1, 1).unwrap()
+                + Duration::days((next() % 365) as i64);
+            let local = day.and_hms_opt((next() % 24) as u32, (next() % 4 * 15) as u32, 0).unwrap();
+            cases.push((zone, local));
+        }
+        // the days of this zone's changes in 2100 and 2345, hour by hour
+        for year in [2100, 2345] {
+            for month in 1..=12 {
+                for hour in [0, 1, 2, 3] {
+                    for d in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14] {
+                        if next() % 23 == 0 {
+                            let day = NaiveDate::from_ymd_opt(year, month, d).unwrap();
+                            cases.push((zone, day.and_hms_opt(hour, 30, 0).unwrap()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let script = "import sys\nfrom datetime import datetime, timezone\nfrom zoneinfo import ZoneInfo\n\
+        for line in sys.stdin:\n    z, s = line.rstrip('\\n').split('|')\n    \
+        d = datetime.fromisoformat(s).replace(tzinfo=ZoneInfo(z))\n    \
+        u = d.astimezone(timezone.utc)\n    \
+        print(u.strftime('%Y-%m-%d %H:%M:%S'))\n";
+    let input: String = cases.iter().map(|(z, l)| format!("{z}|{}\n", l.format("%Y-%m-%dT%H:%M:%S"))).collect();
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "python3 failed");
+    let want: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_owned).collect();
+    assert_eq!(want.len(), cases.len());
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let mut wrong = Vec::new();
+    for ((zone, local), want) in cases.iter().zip(&want) {
+        let tz: Tz = zone.parse().unwrap();
+        let rule = local.format("%Y-%m-%d %H:%M:%S").to_string();
+        let t = Trigger::parse(TriggerKind::Date, &rule, tz, now).unwrap();
+        let got = t.next_fire(None, now).unwrap().format("%Y-%m-%d %H:%M:%S").to_string();
+        if &got != want {
+            wrong.push(format!("{zone} {rule}: ruqi {got}Z, zoneinfo {want}Z"));
+        }
+    }
+    assert!(wrong.is_empty(), "{} of {} differ: {:?}", wrong.len(), cases.len(), &wrong[..wrong.len().min(10)]);
+}

@@ -282,10 +282,10 @@ impl CronTrigger {
     /// Strictly after `prev`, or at/after `now` rounded up to a whole second.
     pub fn next_fire(&self, prev: Option<Timestamp>, now: Timestamp) -> Option<Timestamp> {
         let (mut start, after) = match prev {
-            Some(p) => (p.with_timezone(&self.tz).naive_local() + chrono::Duration::seconds(1), Some(p)),
+            Some(p) => (super::utc_to_local(p, self.tz) + chrono::Duration::seconds(1), Some(p)),
             None => {
                 let ceil = ceil_second(now);
-                (ceil.with_timezone(&self.tz).naive_local(), Some(ceil - chrono::Duration::microseconds(1)))
+                (super::utc_to_local(ceil, self.tz), Some(ceil - chrono::Duration::microseconds(1)))
             }
         };
         start = start.with_nanosecond(0)?;

@@ -140,15 +140,60 @@ impl Trigger {
     }
 }
 
+/// The last year whose transitions the zone tables list; later years follow each zone's
+/// rule, computed from a year of the same calendar (see [`proxy_year`]).
+const LAST_LISTED_YEAR: i32 = 2099;
+
+/// A year in 2072..=2099 with the same calendar as `year` (leap or not, and the same weekday on
+/// 1 January), so its DST rules ("second Sunday in March") fall on the same dates. A 28-year
+/// span with no skipped century leap day holds every one of the 14 kinds of year.
+fn proxy_year(year: i32) -> i32 {
+    let kind = |y: i32| {
+        let jan1 = chrono::NaiveDate::from_ymd_opt(y, 1, 1).map(|d| chrono::Datelike::weekday(&d));
+        (jan1, chrono::NaiveDate::from_ymd_opt(y, 2, 29).is_some())
+    };
+    let want = kind(year);
+    (LAST_LISTED_YEAR - 27..=LAST_LISTED_YEAR).rev().find(|&p| kind(p) == want).unwrap_or(LAST_LISTED_YEAR)
+}
+
+/// `t` moved to its proxy year when it lies beyond the listed years (same month, day and time).
+fn in_listed_years(t: NaiveDateTime) -> NaiveDateTime {
+    use chrono::Datelike as _;
+    if t.year() <= LAST_LISTED_YEAR { t } else { t.with_year(proxy_year(t.year())).unwrap_or(t) }
+}
+
+/// The UTC offset of `tz` at the instant `utc` (a naive UTC time), in seconds, following the
+/// zone's rules beyond the listed years.
+fn offset_at(tz: Tz, utc: NaiveDateTime) -> i64 {
+    i64::from(tz.offset_from_utc_datetime(&in_listed_years(utc)).fix().local_minus_utc())
+}
+
+/// The wall-clock time in `tz` at `t` (DST applied in every year, 2100 and later included).
+pub fn utc_to_local(t: Timestamp, tz: Tz) -> NaiveDateTime {
+    t.naive_utc() + chrono::Duration::seconds(offset_at(tz, t.naive_utc()))
+}
+
+/// The instants a wall-clock time in `tz` names (none in a gap, two in a repeated hour).
+fn local_instants(tz: Tz, local: NaiveDateTime) -> chrono::LocalResult<Timestamp> {
+    let to_utc = |offset: i32| (local - chrono::Duration::seconds(i64::from(offset))).and_utc();
+    match tz.from_local_datetime(&in_listed_years(local)) {
+        chrono::LocalResult::Single(t) => chrono::LocalResult::Single(to_utc(t.offset().fix().local_minus_utc())),
+        chrono::LocalResult::Ambiguous(a, b) => chrono::LocalResult::Ambiguous(
+            to_utc(a.offset().fix().local_minus_utc()),
+            to_utc(b.offset().fix().local_minus_utc()),
+        ),
+        chrono::LocalResult::None => chrono::LocalResult::None,
+    }
+}
+
 /// Maps a wall-clock time in `tz` to an instant: a time in a DST gap moves forward by the
 /// gap; of a time that occurs twice, the earliest occurrence strictly after `after` is taken
 /// (`None` when neither is).
 pub(crate) fn local_to_utc(tz: Tz, local: NaiveDateTime, after: Option<Timestamp>) -> Option<Timestamp> {
     let later = |t: Timestamp| after.is_none_or(|a| t > a);
-    match tz.from_local_datetime(&local) {
-        chrono::LocalResult::Single(t) => Some(t.with_timezone(&Utc)).filter(|t| later(*t)),
+    match local_instants(tz, local) {
+        chrono::LocalResult::Single(t) => Some(t).filter(|t| later(*t)),
         chrono::LocalResult::Ambiguous(a, b) => {
-            let (a, b) = (a.with_timezone(&Utc), b.with_timezone(&Utc));
             let (first, second) = if a <= b { (a, b) } else { (b, a) };
             [first, second].into_iter().find(|t| later(*t))
         }
@@ -157,9 +202,8 @@ pub(crate) fn local_to_utc(tz: Tz, local: NaiveDateTime, after: Option<Timestamp
             // The instant `local - 24h` read as UTC lies before the change in every zone (offsets
             // are within ±14h) and after the previous one (months earlier), so its offset is the
             // one before the gap. (6h was not enough east of UTC+6: Sydney fired an hour early.)
-            let before = local - chrono::Duration::hours(24);
-            let offset = tz.offset_from_utc_datetime(&before).fix();
-            let utc = (local - chrono::Duration::seconds(i64::from(offset.local_minus_utc()))).and_utc();
+            let offset = offset_at(tz, local - chrono::Duration::hours(24));
+            let utc = (local - chrono::Duration::seconds(offset)).and_utc();
             Some(utc).filter(|t| later(*t))
         }
     }
@@ -169,8 +213,8 @@ use chrono::Offset as _;
 
 /// Formats an instant in `tz` as Python's `str(datetime)`: microseconds only when non-zero.
 pub fn format_python(t: Timestamp, tz: Tz) -> String {
-    let local = t.with_timezone(&tz);
-    if local.timestamp_subsec_micros() == 0 {
+    let local = utc_to_local(t, tz);
+    if t.timestamp_subsec_micros() == 0 {
         local.format("%Y-%m-%d %H:%M:%S").to_string()
     } else {
         local.format("%Y-%m-%d %H:%M:%S%.6f").to_string()
@@ -180,12 +224,36 @@ pub fn format_python(t: Timestamp, tz: Tz) -> String {
 /// Formats an instant in `tz` as `YYYY-mm-dd HH:MM:SS` (microseconds truncated), RuQi's
 /// JSON datetime format.
 pub fn format_seconds(t: Timestamp, tz: Tz) -> String {
-    t.with_timezone(&tz).format("%Y-%m-%d %H:%M:%S").to_string()
+    utc_to_local(t, tz).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dst_goes_on_after_the_listed_years() {
+        let ny = chrono_tz::America::New_York;
+        let at = |s: &str| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap();
+        // summer: EDT (UTC-4), as APScheduler and the zone's rule say; winter: EST
+        assert_eq!(local_to_utc(ny, at("2100-07-01 12:00:00"), None), Some(utc("2100-07-01 16:00:00")));
+        assert_eq!(local_to_utc(ny, at("2100-01-15 12:00:00"), None), Some(utc("2100-01-15 17:00:00")));
+        assert_eq!(local_to_utc(ny, at("2099-07-01 12:00:00"), None), Some(utc("2099-07-01 16:00:00")));
+        assert_eq!(format_python(utc("2100-07-01 16:00:00"), ny), "2100-07-01 12:00:00");
+        assert_eq!(format_seconds(utc("2400-02-29 12:00:00.5"), ny), "2400-02-29 07:00:00");
+        // 2100's rule: second Sunday of March (the 14th) 02:00 → 03:00, first Sunday of November
+        assert_eq!(local_to_utc(ny, at("2100-03-14 02:30:00"), None), Some(utc("2100-03-14 07:30:00")));
+        let fall = local_to_utc(ny, at("2100-11-07 01:30:00"), None);
+        assert_eq!(fall, Some(utc("2100-11-07 05:30:00")), "a repeated hour: the first occurrence");
+        // south of the equator, DST spans the new year
+        let syd = chrono_tz::Australia::Sydney;
+        assert_eq!(local_to_utc(syd, at("2101-01-01 12:00:00"), None), Some(utc("2101-01-01 01:00:00")));
+        assert_eq!(utc_to_local(utc("2100-12-31 14:00:00"), syd), at("2101-01-01 01:00:00"));
+        for y in 2100..2600 {
+            let p = proxy_year(y);
+            assert!((2072..=2099).contains(&p), "{y} → {p}");
+        }
+    }
 
     fn utc(s: &str) -> Timestamp {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap().and_utc()
