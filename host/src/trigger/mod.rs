@@ -14,7 +14,7 @@ mod cron;
 mod date;
 mod interval;
 
-use chrono::{NaiveDateTime, TimeZone, Utc};
+use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
 
 pub use cron::CronTrigger;
