@@ -39,6 +39,9 @@ pub struct JobDef {
     /// A category.
     #[arg(long)]
     pub name: Option<String>,
+    /// The IANA zone the rule is read in (default: the server's; modify keeps the job's).
+    #[arg(long)]
+    pub timezone: Option<String>,
 }
 
 /// `ruqi job …`
@@ -220,7 +223,9 @@ impl Client {
                 self.out(&self.call("job_resume", json!({"job_id": id})).await?, done(format!("resumed {id}")))
             }
             JobCommand::Show { id } => self.out(&self.call("job_show", json!({"job_id": id})).await?, |d| {
-                fields(d, &["job_id", "job_name", "job_trigger", "rule", "nexttime", "cmd"])
+                let mut names = vec!["job_id", "job_name", "job_trigger", "rule", "nexttime", "cmd"];
+                names.extend(["timezone", "next_run_time_rfc3339"].into_iter().filter(|k| d.get(*k).is_some()));
+                fields(d, &names)
             }),
             JobCommand::List { name, id, page, page_size } => {
                 let mut p = Map::new();
@@ -316,7 +321,12 @@ impl Client {
 }
 
 fn job_params(def: JobDef) -> Value {
-    json!({"job_trigger": def.trigger, "job_id": def.id, "job_name": def.name, "cmd": def.cmd, "rule": def.rule})
+    let mut p =
+        json!({"job_trigger": def.trigger, "job_id": def.id, "job_name": def.name, "cmd": def.cmd, "rule": def.rule});
+    if let (Some(tz), Some(map)) = (def.timezone, p.as_object_mut()) {
+        map.insert("timezone".into(), tz.into());
+    }
+    p
 }
 
 fn put(map: &mut Map<String, Value>, key: &str, value: Option<Value>) {

@@ -59,6 +59,15 @@ pub struct Job {
     pub created: Timestamp,
     /// When the job was last changed.
     pub updated: Timestamp,
+    /// The job's own time zone (`timezone` of job_add); `None`: the node's `--timezone`.
+    pub timezone: Option<chrono_tz::Tz>,
+}
+
+impl Job {
+    /// The zone the job's rules are read in and its times printed in.
+    pub fn zone(&self, node: chrono_tz::Tz) -> chrono_tz::Tz {
+        self.timezone.unwrap_or(node)
+    }
 }
 
 /// A run the scheduler claimed and hands to the dispatcher.

@@ -582,3 +582,65 @@ async fn history_filters_paging_display_and_clear() {
     assert_eq!(c.get("job_history_clear", "retention_day=-1").await.stat, "ERR_BAD_PARAMS");
     s.stop().await;
 }
+
+/// Per-job time zones (extension): a job given `timezone` reads its rule there, prints its times
+/// there and says so (`timezone`, `next_run_time_rfc3339`); a job without one is exactly as
+/// in 1.x; an unknown zone changes nothing; job_modify without `timezone` keeps the job's zone.
+#[tokio::test]
+async fn a_job_may_have_its_own_time_zone() {
+    let s = TestServer::start(ServerOptions { clock: Some(manual_clock()), ..Default::default() }).await;
+    let c = &s.client;
+    // the node is in Asia/Shanghai; 2026-11-24 10:00 UTC is 05:00 in New York (EST)
+    let mut zoned = job("cron", "ny", HELLO, "0 0 9 * * *");
+    zoned["timezone"] = json!("America/New_York");
+    assert_eq!(c.post("job_add", zoned.clone()).await.stat, "OK");
+    let shown = c.post("job_show", json!({"job_id": "ny"})).await;
+    let d = shown.data();
+    assert_eq!(d["nexttime"], "2026-11-24 09:00:00", "{d}");
+    assert_eq!(d["timezone"], "America/New_York");
+    assert_eq!(d["next_run_time_rfc3339"], "2026-11-24T09:00:00-05:00");
+    let listed = c.get("job_list", "job_id=ny").await;
+    let item = &listed.data()["list"][0];
+    assert_eq!(item["next_run_time"], "2026-11-24 09:00:00", "{item}");
+    assert_eq!(item["c_time"], "2026-11-24 05:00:00");
+    assert_eq!(item["timezone"], "America/New_York");
+
+    // a job without a zone: the node's zone, and 1.x's keys only
+    assert_eq!(c.post("job_add", job("cron", "sh", HELLO, "0 0 9 * * *")).await.stat, "OK");
+    let d = c.post("job_show", json!({"job_id": "sh"})).await.data().clone();
+    assert_eq!(d["nexttime"], "2026-11-25 09:00:00", "{d}");
+    let keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["nexttime", "job_id", "cmd", "rule", "job_trigger", "job_name"]);
+
+    // modify without a zone keeps it; with another zone moves the rule there
+    assert_eq!(c.post("job_modify", job("cron", "ny", HELLO, "0 30 9 * * *")).await.stat, "OK");
+    let d = c.post("job_show", json!({"job_id": "ny"})).await.data().clone();
+    assert_eq!(
+        (d["nexttime"].as_str(), d["timezone"].as_str()),
+        (Some("2026-11-24 09:30:00"), Some("America/New_York"))
+    );
+    let mut utc = job("cron", "ny", HELLO, "0 30 9 * * *");
+    utc["timezone"] = json!("UTC");
+    assert_eq!(c.post("job_modify", utc).await.stat, "OK");
+    let d = c.post("job_show", json!({"job_id": "ny"})).await.data().clone();
+    assert_eq!(d["next_run_time_rfc3339"], "2026-11-25T09:30:00+00:00", "{d}");
+
+    // an unknown zone is refused with its name, and changes nothing
+    let mut bad = job("cron", "bad", HELLO, "0 0 9 * * *");
+    bad["timezone"] = json!("Mars/Olympus_Mons");
+    let a = c.post("job_add", bad).await;
+    assert_eq!(a.stat, "ERR_BAD_PARAMS");
+    let reason = a.reason.clone().unwrap_or_default();
+    assert!(reason.contains("Mars/Olympus_Mons"), "{reason}");
+    assert_eq!(c.post("job_show", json!({"job_id": "bad"})).await.stat, "ERR");
+
+    // next fire times in a zone, for the dashboard's form
+    let times = c
+        .post(
+            "job_next_fire_times",
+            json!({"job_trigger": "cron", "rule": "0 0 11 * * *", "timezone": "Europe/London", "count": 2}),
+        )
+        .await;
+    assert_eq!(times.data()["list"], json!(["2026-11-24 11:00:00", "2026-11-25 11:00:00"]));
+    s.stop().await;
+}

@@ -56,6 +56,12 @@ async fn the_cli_drives_a_server() {
     assert_eq!(lines.last(), Some(&"total: 1"));
     let shown = ok(server, &["job", "show", "demo"]);
     assert!(shown.contains("rule         1s") && shown.contains("cmd          bash scripts/hello.sh"), "{shown}");
+    assert!(!shown.contains("timezone"), "{shown}");
+    let zoned = ["job", "add", "tz", "--trigger", "cron", "--rule", "0 0 9 * * *", "--cmd", "bash scripts/hello.sh"];
+    assert_eq!(ok(server, &[&zoned[..], &["--timezone", "Europe/Paris"]].concat()), "added tz\n");
+    let shown = ok(server, &["job", "show", "tz"]);
+    assert!(shown.contains("timezone               Europe/Paris"), "{shown}");
+    assert_eq!(ok(server, &["job", "remove", "tz"]), "removed tz\n");
     // refused: non-zero exit, the server's stat and reason on stderr, nothing added
     let out = ruqi(
         server,

@@ -97,6 +97,7 @@ impl Rig {
             next_run_time: next,
             created: now,
             updated: now,
+            timezone: None,
         };
         self.store.add_job(&job).await.unwrap();
     }
@@ -237,6 +238,7 @@ async fn wakeup_and_status_reflect_the_next_run() {
         trigger,
         created: t0(),
         updated: t0(),
+        timezone: None,
     };
     store.add_job(&job).await.unwrap();
     handle.wake();

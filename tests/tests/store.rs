@@ -27,6 +27,7 @@ fn job(id: &str, name: &str, kind: TriggerKind, rule: &str, created: Timestamp) 
         next_run_time: next,
         created,
         updated: created,
+        timezone: None,
     }
 }
 
@@ -447,5 +448,25 @@ async fn a_group_of_ends_gets_one_outcome_per_run() {
         assert!(store.get_job(&by_id("date").job.id).await.unwrap().is_none(), "{name}: date job deleted");
         let stolen = store.get_job(&by_id("stolen").job.id).await.unwrap().unwrap();
         assert_eq!(stolen.next_run_time, Some(by_id("stolen").fire_time), "{name}: n2's claim untouched");
+    }
+}
+
+/// A job given its own zone keeps it across a round trip, its cron rule read in that zone even
+/// when the store is opened in another one.
+#[tokio::test]
+async fn a_job_keeps_its_own_zone() {
+    for (name, store, _guard) in backends().await {
+        let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
+        let trigger = Trigger::parse(TriggerKind::Cron, "0 0 9 * * *", ny, t0()).unwrap();
+        let mut j = job("zoned", "n", TriggerKind::Cron, "0 0 9 * * *", t0());
+        j.next_run_time = trigger.next_fire(None, t0());
+        j.trigger = trigger;
+        j.timezone = Some(ny);
+        store.add_job(&j).await.unwrap();
+        let back = store.get_job(&j.id).await.unwrap().unwrap();
+        assert_eq!(back, j, "{name}");
+        // 09:00 in New York on 2026-11-24 is 14:00 UTC (EST), whatever the store's zone (UTC)
+        assert_eq!(back.trigger.next_fire(None, t0()), Some(t0() + Duration::hours(4)), "{name}");
+        assert_eq!(back.zone(TZ), ny, "{name}");
     }
 }

@@ -49,14 +49,23 @@ fn param_schema(p: &Param) -> Schema {
 }
 
 fn job_item(time_field: &str) -> Schema {
-    object(&[
+    let mut item = object(&[
         (time_field, nullable(Type::String).description(Some("next run (null or \"None\" when paused)")).into()),
         ("job_id", string().into()),
         ("cmd", string().into()),
         ("rule", string().description(Some("the normalised rule")).into()),
         ("job_trigger", string().enum_values(Some(["cron", "interval", "date"])).into()),
         ("job_name", string().into()),
-    ])
+    ]);
+    // Extension, only for a job given its own `timezone` (not required: 1.x-shaped jobs lack them).
+    if let Schema::Object(o) = &mut item {
+        o.properties.insert("timezone".into(), RefOr::T(string().description(Some("the job's IANA zone")).into()));
+        o.properties.insert(
+            "next_run_time_rfc3339".into(),
+            RefOr::T(nullable(Type::String).description(Some("next run as RFC 3339 with its offset")).into()),
+        );
+    }
+    item
 }
 
 fn data_schema(data: Data) -> Option<Schema> {

@@ -106,6 +106,10 @@ const fn text(name: &'static str, doc: &'static str) -> Param {
 }
 
 const JOB_ID: Param = text("job_id", "the job's id (unique)");
+const TIMEZONE: Param = text(
+    "timezone",
+    "extension: the IANA zone the rule is read in and the job's times are printed in (default: the node's --timezone; job_modify without it keeps the job's zone)",
+);
 const JOB: [Param; 5] = [
     Param { name: "job_trigger", kind: Kind::OneOf(&["cron", "interval", "date"]), doc: "how the job fires" },
     JOB_ID,
@@ -135,7 +139,7 @@ pub const ROUTES: [Spec; 14] = [
         names: &["job_add", "add_job"],
         summary: "Add a job",
         required: &JOB,
-        optional: &[],
+        optional: &[TIMEZONE],
         data: Data::None,
         read_only: false,
     },
@@ -144,7 +148,7 @@ pub const ROUTES: [Spec; 14] = [
         names: &["job_modify", "modify_job"],
         summary: "Replace a job's trigger, rule, cmd and name (its next run time is recomputed; a paused job stays paused)",
         required: &JOB,
-        optional: &[],
+        optional: &[TIMEZONE],
         data: Data::None,
         read_only: false,
     },
@@ -247,7 +251,7 @@ pub const ROUTES: [Spec; 14] = [
         names: &["job_next_fire_times"],
         summary: "Extension: the normalised rule and next fire times of a trigger and rule, checked as job_add checks them",
         required: &[JOB[0], JOB[4]],
-        optional: &[Param { name: "count", kind: Kind::Count, doc: "how many fire times (5, at most 50)" }],
+        optional: &[Param { name: "count", kind: Kind::Count, doc: "how many fire times (5, at most 50)" }, TIMEZONE],
         data: Data::FireTimes,
         read_only: true,
     },

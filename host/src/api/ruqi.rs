@@ -87,14 +87,15 @@ const MAX_FIRE_TIMES: u64 = 50;
 fn next_fire_times(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let now = state.clock.now();
     let kind = TriggerKind::parse(&p.required_string("job_trigger")?).map_err(|e| ApiError::Refused(e.to_string()))?;
-    let trigger = Trigger::parse(kind, &p.required_string("rule")?, state.tz, now)
-        .map_err(|e| ApiError::Refused(e.to_string()))?;
+    let tz = timezone(p)?.unwrap_or(state.tz);
+    let trigger =
+        Trigger::parse(kind, &p.required_string("rule")?, tz, now).map_err(|e| ApiError::Refused(e.to_string()))?;
     let count = p.uint("count")?.unwrap_or(5).min(MAX_FIRE_TIMES);
     let mut times = Vec::new();
     let mut prev = None;
     while (times.len() as u64) < count {
         let Some(t) = trigger.next_fire(prev, now) else { break };
-        times.push(format_python(t, state.tz));
+        times.push(format_python(t, tz));
         prev = Some(t);
     }
     Ok(Reply::Data(json!({"rule": trigger.rule(), "list": times})))
@@ -134,6 +135,20 @@ struct JobSpec {
     name: String,
     cmd: String,
     trigger: Trigger,
+    /// The `timezone` given, if any.
+    timezone: Option<Tz>,
+}
+
+/// The optional `timezone` parameter: an IANA zone name.
+fn timezone(p: &Params) -> Result<Option<Tz>, ApiError> {
+    match p.string("timezone")? {
+        None => Ok(None),
+        Some(name) => name.parse::<Tz>().map(Some).map_err(|_| {
+            ApiError::BadParams(format!(
+                "Param check failed: timezone {name:?} is not an IANA time zone name (e.g. Asia/Shanghai, UTC)"
+            ))
+        }),
+    }
 }
 
 /// RuQi's default name for a job added with `job_name: null`: its executing function.
@@ -147,9 +162,12 @@ fn default_name(cmd: &str) -> &'static str {
     }
 }
 
-async fn job_spec(state: &AppState, p: &Params, now: Timestamp) -> Result<JobSpec, ApiError> {
+/// The job a job_add/job_modify describes; its rule is read in the `timezone` given, else in
+/// `default_tz` (the node's zone, or the zone the modified job already has).
+async fn job_spec(state: &AppState, p: &Params, now: Timestamp, default_tz: Tz) -> Result<JobSpec, ApiError> {
     let kind_raw = p.required_string("job_trigger")?;
     let id = job_id(p)?;
+    let given_tz = timezone(p)?;
     let cmd = p.required_string("cmd")?;
     let rule = p.required_string("rule")?;
     let name = match p.string("job_name")? {
@@ -161,7 +179,7 @@ async fn job_spec(state: &AppState, p: &Params, now: Timestamp) -> Result<JobSpe
     };
     // RuQi's order: trigger kind, rule shape, cmd, then rule values.
     let kind = TriggerKind::parse(&kind_raw).map_err(|e| ApiError::Refused(e.to_string()))?;
-    let trigger = Trigger::parse(kind, &rule, state.tz, now);
+    let trigger = Trigger::parse(kind, &rule, given_tz.unwrap_or(default_tz), now);
     if let Err(TriggerError::RuleNotMatch) = trigger {
         return Err(ApiError::Refused(TriggerError::RuleNotMatch.to_string()));
     }
@@ -181,12 +199,12 @@ async fn job_spec(state: &AppState, p: &Params, now: Timestamp) -> Result<JobSpe
     if trigger.rule().chars().count() > MAX_RULE_LEN {
         return Err(ApiError::Refused(format!("rule is longer than {MAX_RULE_LEN} characters")));
     }
-    Ok(JobSpec { id, name, cmd, trigger })
+    Ok(JobSpec { id, name, cmd, trigger, timezone: given_tz })
 }
 
 async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let now = state.clock.now();
-    let spec = job_spec(state, p, now).await?;
+    let spec = job_spec(state, p, now, state.tz).await?;
     let next = spec.trigger.next_fire(None, now);
     let job = Job {
         id: spec.id,
@@ -196,6 +214,7 @@ async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         next_run_time: next,
         created: now,
         updated: now,
+        timezone: spec.timezone,
     };
     state.store.add_job(&job).await?;
     tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
@@ -209,12 +228,28 @@ async fn existing(state: &AppState, id: &JobId) -> Result<Job, ApiError> {
 
 async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let now = state.clock.now();
-    let spec = job_spec(state, p, now).await?;
+    // Without `timezone`, a job keeps its own zone (a client that knows nothing of zones does
+    // not drop it). The job is looked up after the spec is checked, in RuQi's order of errors.
+    let known = match job_id(p) {
+        Ok(id) => state.store.get_job(&id).await?,
+        Err(_) => None,
+    };
+    let default_tz = known.as_ref().map_or(state.tz, |j| j.zone(state.tz));
+    let spec = job_spec(state, p, now, default_tz).await?;
     let old = existing(state, &spec.id).await?;
+    let timezone = spec.timezone.or(old.timezone);
     // A paused job stays paused; otherwise the new trigger decides the next run (RuQi kept
     // the old next run time once; we recompute it).
     let next = old.next_run_time.and_then(|_| spec.trigger.next_fire(None, now));
-    let job = Job { name: spec.name, cmd: spec.cmd, trigger: spec.trigger, next_run_time: next, updated: now, ..old };
+    let job = Job {
+        name: spec.name,
+        cmd: spec.cmd,
+        trigger: spec.trigger,
+        next_run_time: next,
+        updated: now,
+        timezone,
+        ..old
+    };
     state.store.update_job(&job).await?;
     tracing::info!(job_id = %job.id, "modify_job");
     state.scheduler.wake();
@@ -258,14 +293,34 @@ async fn job_resume(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
 
 async fn job_show(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
     let job = existing(state, id).await?;
-    Ok(Reply::Data(json!({
-        "nexttime": job.next_run_time.map_or_else(|| "None".to_owned(), |t| format_python(t, state.tz)),
+    let tz = job.zone(state.tz);
+    let mut data = json!({
+        "nexttime": job.next_run_time.map_or_else(|| "None".to_owned(), |t| format_python(t, tz)),
         "job_id": job.id.as_str(),
         "cmd": job.cmd,
         "rule": job.trigger.rule(),
         "job_trigger": job.trigger.kind().as_str(),
         "job_name": job.name,
-    })))
+    });
+    zone_fields(&mut data, &job);
+    Ok(Reply::Data(data))
+}
+
+/// For a job with its own zone (an extension of RuQi's shape, so jobs added the 1.x way look
+/// exactly as in 1.x): `timezone`, and the next run time as RFC 3339 with its offset, which
+/// tells the two occurrences of a repeated local hour apart.
+fn zone_fields(data: &mut Value, job: &Job) {
+    if let (Some(tz), Some(map)) = (job.timezone, data.as_object_mut()) {
+        map.insert("timezone".into(), json!(tz.name()));
+        let rfc = job.next_run_time.map(|t| {
+            let local = crate::trigger::utc_to_local(t, tz);
+            let offset = (local - t.naive_utc()).num_seconds() as i32;
+            chrono::FixedOffset::east_opt(offset)
+                .map(|o| t.with_timezone(&o).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false))
+                .unwrap_or_else(|| t.to_rfc3339())
+        });
+        map.insert("next_run_time_rfc3339".into(), json!(rfc));
+    }
 }
 
 /// The `display` parameter.
@@ -300,8 +355,9 @@ const JOB_TEXT_HEADERS: [&str; 7] = ["job_id", "job_name", "job_trigger", "rule"
 const HISTORY_TEXT_HEADERS: [&str; 8] =
     ["id", "c_time", "job_id", "job_name", "success", "cost", "scheduler_name", "output"];
 
-fn job_item(j: &Job, tz: Tz) -> Value {
-    json!({
+fn job_item(j: &Job, node_tz: Tz) -> Value {
+    let tz = j.zone(node_tz);
+    let mut item = json!({
         "next_run_time": j.next_run_time.map(|t| format_seconds(t, tz)),
         "job_id": j.id.as_str(),
         "c_time": format_seconds(j.created, tz),
@@ -309,10 +365,13 @@ fn job_item(j: &Job, tz: Tz) -> Value {
         "rule": j.trigger.rule(),
         "job_trigger": j.trigger.kind().as_str(),
         "job_name": j.name,
-    })
+    });
+    zone_fields(&mut item, j);
+    item
 }
 
-fn job_cells(j: &Job, tz: Tz) -> Vec<String> {
+fn job_cells(j: &Job, node_tz: Tz) -> Vec<String> {
+    let tz = j.zone(node_tz);
     vec![
         j.id.to_string(),
         j.name.clone(),

@@ -21,6 +21,9 @@ pub struct JobState {
     pub cmd: String,
     /// Interval grid start or date instant, as epoch microseconds.
     pub anchor_us: Option<i64>,
+    /// The job's own IANA zone, when it has one (else the node's `--timezone` applies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tz: Option<String>,
 }
 
 /// Epoch seconds (with fraction) as the seed's `next_run_time DOUBLE` holds them.
@@ -89,6 +92,11 @@ impl JobRow {
         let kind = TriggerKind::parse(self.job_trigger.as_deref().unwrap_or_default())
             .map_err(|_| corrupt(format!("job_trigger {:?}", self.job_trigger)))?;
         let anchor = state.anchor_us.and_then(DateTime::from_timestamp_micros);
+        let timezone = match &state.tz {
+            Some(name) => Some(name.parse::<Tz>().map_err(|_| corrupt(format!("unknown time zone {name:?}")))?),
+            None => None,
+        };
+        let tz = timezone.unwrap_or(tz);
         let trigger = Trigger::restore(kind, self.job_rule.as_deref().unwrap_or_default(), anchor, tz)
             .map_err(|e| corrupt(e.to_string()))?;
         Ok(Job {
@@ -99,6 +107,7 @@ impl JobRow {
             next_run_time: self.next_run_time.map(epoch_to_ts),
             created: text_to_ts(&self.c_time).map_err(corrupt)?,
             updated: text_to_ts(&self.u_time).map_err(corrupt)?,
+            timezone,
         })
     }
 }
@@ -142,7 +151,12 @@ pub fn claimed_runs(rows: Vec<JobRow>, tz: Tz) -> Claimed {
 
 /// Encodes a job's `job_state` blob.
 pub fn job_state(job: &Job) -> Vec<u8> {
-    let state = JobState { v: 1, cmd: job.cmd.clone(), anchor_us: job.trigger.anchor().map(|t| t.timestamp_micros()) };
+    let state = JobState {
+        v: 1,
+        cmd: job.cmd.clone(),
+        anchor_us: job.trigger.anchor().map(|t| t.timestamp_micros()),
+        tz: job.timezone.map(|z| z.name().to_owned()),
+    };
     serde_json::to_vec(&state).expect("job state serializes")
 }
 

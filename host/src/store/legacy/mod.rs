@@ -111,7 +111,16 @@ pub fn convert(row: &JobRow, tz: Tz, now: Timestamp) -> Result<Job, String> {
         (cron, _) => (cron, column.map(|c| snap(c, pickled_next))),
     };
     let name = row.job_name.clone().or(state.job_name).unwrap_or_else(|| "run_cmd".to_owned());
-    Ok(Job { id: JobId::parse(&row.id)?, name, cmd: state.cmd, trigger, next_run_time, created, updated: now })
+    Ok(Job {
+        id: JobId::parse(&row.id)?,
+        name,
+        cmd: state.cmd,
+        trigger,
+        next_run_time,
+        created,
+        updated: now,
+        timezone: None,
+    })
 }
 
 /// Converts each row; a row that cannot be converted is reported with its reason.
