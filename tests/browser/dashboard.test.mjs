@@ -112,6 +112,22 @@ try {
     assert.match(text, /Job_rule not match: second: 61 is out of range 0-59/);
   });
 
+  await step('a time zone is checked by the server and moves the fire times', async () => {
+    await page.fill('input[name="rule"]', '0 0 9 * * *');
+    await page.locator('#rule-check.accepted').waitFor();
+    await page.fill('input[name="timezone"]', 'Mars/Olympus_Mons');
+    const refused = page.locator('#rule-check.refused');
+    await refused.waitFor();
+    assert.match(await refused.textContent(), /Mars\/Olympus_Mons/);
+    await page.fill('input[name="timezone"]', 'America/New_York');
+    await page.locator('#rule-check.accepted').waitFor();
+    assert.match(await page.locator('#rule-check .fire-times li').first().textContent(), / 09:00:00$/);
+    await page.fill('input[name="timezone"]', '');
+    await page.fill('input[name="rule"]', '');
+    // the next step waits for a fresh verdict, not this one
+    await page.locator('#rule-check:not(.accepted):not(.refused)').waitFor();
+  });
+
   await step('the form shows the next 5 fire times before saving', async () => {
     await page.check('input[name="job_trigger"][value="interval"]');
     await page.fill('input[name="rule"]', '2s');

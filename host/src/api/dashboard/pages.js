@@ -165,6 +165,8 @@ async function jobForm(main, query, view, editing) {
   const nameInput = h('input', { name: 'job_name', value: job.job_name || '', autocomplete: 'off' });
   const ruleInput = h('input', { name: 'rule', value: job.rule, required: true, autocomplete: 'off', spellcheck: 'false', class: 'mono' });
   const cmdInput = h('input', { name: 'cmd', value: job.cmd, required: true, autocomplete: 'off', spellcheck: 'false', class: 'mono' });
+  const tzInput = h('input', { name: 'timezone', value: job.timezone || '', autocomplete: 'off', spellcheck: 'false', placeholder: 'Asia/Shanghai', class: 'mono' });
+  const zone = () => tzInput.value.trim() || undefined;
   const ruleHint = h('small', { class: 'hint' });
   const examples = h('div', { class: 'examples' });
   const triggers = h(
@@ -219,7 +221,7 @@ async function jobForm(main, query, view, editing) {
     }
     check.classList.add('busy');
     try {
-      const data = await call('job_next_fire_times', { job_trigger: trigger(), rule, count: 5 });
+      const data = await call('job_next_fire_times', { job_trigger: trigger(), rule, count: 5, timezone: zone() });
       if (mine !== seq) return;
       check.className = 'check accepted';
       fill(
@@ -238,6 +240,7 @@ async function jobForm(main, query, view, editing) {
     timer = setTimeout(runCheck, 250);
   };
   ruleInput.addEventListener('input', liveCheck);
+  tzInput.addEventListener('input', liveCheck);
   triggers.addEventListener('change', () => {
     showExamples();
     liveCheck();
@@ -252,6 +255,7 @@ async function jobForm(main, query, view, editing) {
       h('div', { class: 'field-row' }, field('job_id', t('form.id'), editing ? null : t('form.id.hint'), idInput), field('job_name', t('form.name'), t('form.name.hint'), nameInput)),
       h('fieldset', { class: 'field' }, h('legend', { class: 'label' }, t('form.trigger')), triggers),
       field('rule', t('form.rule'), null, ruleInput, ruleHint, examples),
+      field('timezone', t('form.timezone'), t('form.timezone.hint'), tzInput),
       field('cmd', t('form.cmd'), t('form.cmd.hint'), cmdInput),
       saveError,
       h('div', { class: 'form-buttons' }, save, h('a', { class: 'btn subtle', href: '#/jobs' }, t('common.cancel'))),
@@ -269,6 +273,7 @@ async function jobForm(main, query, view, editing) {
       job_name: nameInput.value.trim() || null,
       cmd: cmdInput.value,
       rule: ruleInput.value,
+      timezone: zone(),
     };
     try {
       await call(editing ? 'job_modify' : 'job_add', params);
