@@ -87,9 +87,19 @@ pub fn convert(row: &JobRow, tz: Tz, now: Timestamp) -> Result<Job, String> {
         return Err(format!("job_trigger is {raw_kind} but job_state holds a {} trigger", pickled.as_str()));
     }
     let rule = row.job_rule.as_deref().ok_or("no job_rule")?;
-    let parsed = Trigger::parse(kind, rule, tz, now).map_err(|e| format!("job_rule {rule:?}: {e}"))?;
+    // A cron trigger that names a zone other than the node's keeps it as the job's own zone
+    // (its rule, and the pickled next run time, are wall times there).
+    let own_zone = match &state.trigger {
+        LegacyTrigger::Cron { timezone: Some(name) } => {
+            let zone = name.parse::<Tz>().map_err(|_| format!("unknown time zone {name:?} in job_state"))?;
+            (zone != tz).then_some(zone)
+        }
+        _ => None,
+    };
+    let zone = own_zone.unwrap_or(tz);
+    let parsed = Trigger::parse(kind, rule, zone, now).map_err(|e| format!("job_rule {rule:?}: {e}"))?;
     let column = row.next_run_time.map(epoch_to_ts);
-    let pickled_next = state.next_run_time.map(|n| instant(tz, n));
+    let pickled_next = state.next_run_time.map(|n| instant(zone, n));
     let created = text_to_ts(&row.c_time).map(|t| instant(tz, t.naive_utc())).map_err(|e| format!("c_time {e}"))?;
     let (trigger, next_run_time) = match (parsed, &state.trigger) {
         (Trigger::Interval(i), LegacyTrigger::Interval { start_date, .. }) => {
@@ -119,7 +129,7 @@ pub fn convert(row: &JobRow, tz: Tz, now: Timestamp) -> Result<Job, String> {
         next_run_time,
         created,
         updated: now,
-        timezone: None,
+        timezone: own_zone,
     })
 }
 
@@ -287,7 +297,7 @@ fn constant_offset(tz: Tz, first: Timestamp, last: Timestamp) -> Option<i32> {
 
 #[cfg(test)]
 mod tests {
-    use super::pickle::tests::{FX_DATE_US, FX_UNICODE, hex};
+    use super::pickle::tests::{FX_CRON_NIGHTLY, FX_DATE_US, FX_UNICODE, edit, hex};
     use super::*;
     use crate::trigger::format_python;
 
@@ -330,6 +340,26 @@ mod tests {
         let sh = chrono_tz::Asia::Shanghai;
         let job = convert(&row("fx-unicode", Some(1795580204.18213), &unicode, "interval", "7200s"), sh, now).unwrap();
         assert_eq!(job.created, text_to_ts("2026-11-24 18:16:44").unwrap());
+    }
+
+    #[test]
+    fn a_cron_job_keeps_the_zone_its_pickle_names() {
+        let now = text_to_ts("2026-11-29 00:00:00").unwrap();
+        let zoned = |zone: &str| {
+            let tz = format!("S'jitter'\np85\nNsS'timezone'\ncpytz\n_p\n(S'{zone}'\nI28800\nI0\nS'CST'\ntR");
+            edit(&hex(FX_CRON_NIGHTLY), "S'jitter'\np85\nN", &tz)
+        };
+        // a zone other than the node's: the job keeps it, its rule read there
+        let job =
+            convert(&row("n", None, &zoned("Asia/Shanghai"), "cron", "0 20 2 * * *"), chrono_tz::UTC, now).unwrap();
+        assert_eq!(job.timezone, Some(chrono_tz::Asia::Shanghai));
+        let next = job.trigger.next_fire(None, now).unwrap();
+        assert_eq!(format_python(next, chrono_tz::UTC), "2026-11-29 18:20:00", "02:20 in Shanghai");
+        // the node's own zone: nothing to keep (the job shows as 1.x showed it)
+        let job = convert(&row("n", None, &zoned("UTC"), "cron", "0 20 2 * * *"), chrono_tz::UTC, now).unwrap();
+        assert_eq!(job.timezone, None);
+        let e = convert(&row("n", None, &zoned("Mars/Base"), "cron", "0 20 2 * * *"), chrono_tz::UTC, now).unwrap_err();
+        assert!(e.contains("Mars/Base"), "{e}");
     }
 
     #[test]

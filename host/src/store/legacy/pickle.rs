@@ -793,7 +793,7 @@ pub(crate) mod tests {
     }
 
     /// `bytes` with the one occurrence of `from` replaced by `to`.
-    fn edit(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
+    pub(crate) fn edit(bytes: &[u8], from: &str, to: &str) -> Vec<u8> {
         let (from, to) = (from.as_bytes(), to.as_bytes());
         let at = bytes.windows(from.len()).position(|w| w == from).expect("text to edit is in the fixture");
         [&bytes[..at], to, &bytes[at + from.len()..]].concat()
