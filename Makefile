@@ -10,7 +10,7 @@ RUQI_WORKDIR ?= tests/fixtures
 # How long `make soak` runs the soak test, in seconds (`make test` runs it for 60).
 SOAK_SECS ?= 600
 
-.PHONY: run test soak plugins build fmt lint bench services wasm-target pytools browser clean
+.PHONY: run test soak plugins build fmt lint bench bench-quick services wasm-target pytools browser clean
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -75,6 +75,7 @@ test: services lint pytools browser
 	cd plugins && $(CARGO) test --workspace
 	$(CARGO) build -p ruqi
 	$(CARGO) test --workspace --no-fail-fast
+	$(MAKE) bench-quick
 
 ## soak: the soak test for SOAK_SECS (2 nodes on MariaDB, 1,000 jobs, kill -9, SIGSTOP, MariaDB and
 ## Redis restarts; it stops and starts the local servers), with its summary
@@ -89,6 +90,12 @@ soak: services wasm-target
 bench: services plugins
 	$(CARGO) build --release -p ruqi
 	$(CARGO) run --release -p ruqi-tests --bin bench -- $(if $(QUICK),--quick)
+
+## bench-quick: every bench workload at a small size against the debug build, peer included (make test runs it,
+## so the harness cannot rot; its figures mean nothing)
+bench-quick: services plugins
+	$(CARGO) build -p ruqi
+	$(CARGO) run -q -p ruqi-tests --bin bench -- --quick --ruqi target/debug/ruqi
 
 clean:
 	$(CARGO) clean
