@@ -25,9 +25,9 @@ use sqlx::{Executor, MySql, QueryBuilder};
 
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIMS,
-    RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, push_history_filter, push_history_values,
-    push_job_filter, push_page,
+    HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB,
+    RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, paged_select,
+    push_history_filter, push_history_values, push_job_filter,
 };
 use super::rows::{HistoryRow, JobRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
@@ -335,10 +335,7 @@ impl JobStore for MysqlStore {
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
         let total: i64 = job_count::<MySql>(filter).build_query_scalar().fetch_one(&self.pool).await?;
-        let mut q = QueryBuilder::<MySql>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs"));
-        push_job_filter(&mut q, filter);
-        q.push(JOB_ORDER);
-        push_page(&mut q, page);
+        let mut q = paged_select::<MySql>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, |q| push_job_filter(q, filter));
         let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok((total as u64, rows.into_iter().map(|r| r.into_job(self.tz)).collect::<Result<_, _>>()?))
     }
@@ -433,10 +430,9 @@ impl JobStore for MysqlStore {
         let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_jobs_history");
         let _ = push_history_filter(&mut count, filter);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut q = QueryBuilder::<MySql>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
-        let _ = push_history_filter(&mut q, filter);
-        q.push(" ORDER BY c_time DESC, id DESC");
-        push_page(&mut q, page);
+        let mut q = paged_select::<MySql>(HISTORY_COLUMNS, "ruqi_jobs_history", HISTORY_ORDER, page, |q| {
+            let _ = push_history_filter(q, filter);
+        });
         let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok((total as u64, rows.into_iter().map(HistoryRow::into_record).collect::<Result<_, _>>()?))
     }
@@ -446,7 +442,7 @@ impl JobStore for MysqlStore {
         Ok(channel_stream(move |tx| async move {
             let mut q = QueryBuilder::<MySql>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
             let _ = push_history_filter(&mut q, &filter);
-            q.push(" ORDER BY c_time DESC, id DESC");
+            q.push(HISTORY_ORDER);
             let mut rows = q.build_query_as::<HistoryRow>().fetch(&pool);
             while let Some(row) = rows.next().await {
                 if tx.send(row.map_err(StoreError::from).and_then(HistoryRow::into_record)).await.is_err() {

@@ -75,6 +75,8 @@ where
 /// The listing order of jobs, newest first; one direction, so the `(ruqi_format, c_time)` index
 /// (which ends with the primary key) serves a page without sorting.
 pub const JOB_ORDER: &str = " ORDER BY c_time DESC, id DESC";
+/// The listing order of history rows, newest first (the `c_time` index, ending with the id).
+pub const HISTORY_ORDER: &str = " ORDER BY c_time DESC, id DESC";
 
 /// `SELECT COUNT(*)` of the jobs a filter selects. Unfiltered, the count of every row minus the
 /// rows not in our format (an index range read): databases count a whole table much faster
@@ -141,6 +143,36 @@ where
         q.push_bind(v.clone());
     }
     sep == " AND "
+}
+
+/// `SELECT {columns} FROM {table}`, filtered by `filter`, in `order`, one `page` of it. A
+/// limited page is a deferred join: the page's ids are found first on an index alone (OFFSET
+/// skips index entries, not rows: a page deep in 1,000,000 jobs took seconds on MariaDB, which
+/// sorted the whole table), then only those rows are read.
+pub fn paged_select<'a, DB>(
+    columns: &str,
+    table: &str,
+    order: &str,
+    page: Page,
+    filter: impl FnOnce(&mut QueryBuilder<'a, DB>),
+) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB> + 'a,
+{
+    if page.limit.is_none() {
+        let mut q = QueryBuilder::new(format!("SELECT {columns} FROM {table}"));
+        filter(&mut q);
+        q.push(order);
+        push_page(&mut q, page);
+        return q;
+    }
+    let mut q = QueryBuilder::new(format!("SELECT {columns} FROM {table} JOIN (SELECT id AS page_id FROM {table}"));
+    filter(&mut q);
+    q.push(order);
+    push_page(&mut q, page);
+    q.push(format!(") AS page ON {table}.id = page.page_id")).push(order);
+    q
 }
 
 /// Appends `LIMIT n OFFSET m`; "all rows" is the largest limit both dialects accept.

@@ -16,9 +16,9 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB,
-    RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, push_history_filter,
-    push_history_values, push_job_filter, push_page,
+    COUNT_JOB, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE,
+    PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, paged_select,
+    push_history_filter, push_history_values, push_job_filter,
 };
 use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, claimed_runs, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
@@ -34,9 +34,6 @@ pub struct SqliteStore {
     tz: Tz,
 }
 
-/// How much of the database file is read through a memory map (SQLite's `mmap_size`).
-const MMAP_SIZE: u64 = 1 << 30;
-
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` (`sqlite://PATH` or `sqlite::memory:`)
     /// and applies the migrations.
@@ -47,11 +44,10 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            // Pages read through a shared mapping, not copied by `pread` into each connection's
-            // cache (which WAL invalidates whenever another connection writes).
-            .pragma("mmap_size", MMAP_SIZE.to_string())
-            .pragma("cache_size", "-32768");
+            // SQLite's own page cache size and no `mmap_size`: memory stays flat whatever the
+            // file's size (a mapped file counts in RSS: 650 MB while streaming 1,000,000 rows; a
+            // 32 MiB cache per connection, 180 MB), and neither made runs measurably cheaper.
+            .busy_timeout(Duration::from_secs(10));
         // An in-memory database exists per connection: keep exactly one.
         let pool = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { 4 })
@@ -127,10 +123,7 @@ impl JobStore for SqliteStore {
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
         let total: i64 = job_count::<Sqlite>(filter).build_query_scalar().fetch_one(&self.pool).await?;
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs"));
-        push_job_filter(&mut q, filter);
-        q.push(JOB_ORDER);
-        push_page(&mut q, page);
+        let mut q = paged_select::<Sqlite>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, |q| push_job_filter(q, filter));
         let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok((total as u64, self.decode_jobs(rows)?))
     }
@@ -292,10 +285,9 @@ impl JobStore for SqliteStore {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ruqi_jobs_history");
         let _ = push_history_filter(&mut count, filter);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
-        let _ = push_history_filter(&mut q, filter);
-        q.push(" ORDER BY c_time DESC, id DESC");
-        push_page(&mut q, page);
+        let mut q = paged_select::<Sqlite>(HISTORY_COLUMNS, "ruqi_jobs_history", HISTORY_ORDER, page, |q| {
+            let _ = push_history_filter(q, filter);
+        });
         let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok((total as u64, rows.into_iter().map(HistoryRow::into_record).collect::<Result<_, _>>()?))
     }
@@ -305,7 +297,7 @@ impl JobStore for SqliteStore {
         Ok(channel_stream(move |tx| async move {
             let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
             let _ = push_history_filter(&mut q, &filter);
-            q.push(" ORDER BY c_time DESC, id DESC");
+            q.push(HISTORY_ORDER);
             let mut rows = q.build_query_as::<HistoryRow>().fetch(&pool);
             while let Some(row) = rows.next().await {
                 if tx.send(row.map_err(StoreError::from).and_then(HistoryRow::into_record)).await.is_err() {
