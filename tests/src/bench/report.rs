@@ -150,6 +150,7 @@ fn show_ratio(r: Option<f64>) -> String {
         Some(r) if r >= 100.0 => format!("{}x", thousands(r.round() as u64)),
         Some(r) if r >= 10.0 => format!("{r:.0}x"),
         Some(r) if r >= 0.1 => format!("{r:.2}x"),
+        Some(r) if r < 0.0001 => "<0.0001x".into(),
         Some(r) => format!("{r:.4}x"),
     }
 }
