@@ -357,9 +357,12 @@ impl JobStore for MysqlStore {
     }
 
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
-        // Two index range reads on (claim_owner, next_run_time) instead of a table scan.
+        // Two index reads on (claim_owner, next_run_time), not a table scan: the first unclaimed
+        // fire time as `ORDER BY … LIMIT 1` (MariaDB ran `MIN()` over `claim_owner IS NULL` as a
+        // range of every unclaimed row: 0.3 s a pass at 1,000,000 jobs), and the few claimed rows.
         let (free, leased): (Option<f64>, Option<f64>) = sqlx::query_as(
-            "SELECT (SELECT MIN(next_run_time) FROM ruqi_jobs WHERE claim_owner IS NULL AND next_run_time IS NOT NULL),
+            "SELECT (SELECT next_run_time FROM ruqi_jobs WHERE claim_owner IS NULL AND next_run_time IS NOT NULL
+                     ORDER BY next_run_time LIMIT 1),
                     (SELECT MIN(GREATEST(next_run_time, COALESCE(lease_until, next_run_time))) FROM ruqi_jobs
                      WHERE claim_owner > '' AND next_run_time IS NOT NULL)",
         )

@@ -148,7 +148,8 @@ impl JobStore for SqliteStore {
         // Two index range reads on (claim_owner, next_run_time), not a scan of every job (`> ''`, not
         // `IS NOT NULL`: SQLite plans only the former as a range of the index).
         let (free, leased): (Option<f64>, Option<f64>) = sqlx::query_as(
-            "SELECT (SELECT MIN(next_run_time) FROM ruqi_jobs WHERE claim_owner IS NULL AND next_run_time IS NOT NULL),
+            "SELECT (SELECT next_run_time FROM ruqi_jobs WHERE claim_owner IS NULL AND next_run_time IS NOT NULL
+                     ORDER BY next_run_time LIMIT 1),
                     (SELECT MIN(MAX(next_run_time, COALESCE(lease_until, next_run_time))) FROM ruqi_jobs
                      WHERE claim_owner > '' AND next_run_time IS NOT NULL)",
         )
