@@ -175,12 +175,12 @@ where
     q
 }
 
-/// Appends `LIMIT n OFFSET m`; "all rows" is the largest limit both dialects accept.
-pub fn push_page<'a, DB>(q: &mut QueryBuilder<'a, DB>, page: Page)
-where
-    DB: Database,
-    i64: Encode<'a, DB> + Type<DB> + 'a,
-{
+/// Appends `LIMIT n OFFSET m`; "all rows" is the largest limit both dialects accept. The numbers
+/// are written into the SQL, not bound: MariaDB plans a derived table's `LIMIT ?` without its
+/// value and read all 1,000,000 index entries for page 1 (0.75 s, against 1 ms with literals).
+/// They are integers the API parsed, so nothing a client sends reaches the SQL text.
+pub fn push_page<DB: Database>(q: &mut QueryBuilder<'_, DB>, page: Page) {
     let limit = page.limit.map_or(i64::MAX, |l| l.min(i64::MAX as u64) as i64);
-    q.push(" LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(page.offset.min(i64::MAX as u64) as i64);
+    let offset = page.offset.min(i64::MAX as u64) as i64;
+    q.push(format_args!(" LIMIT {limit} OFFSET {offset}"));
 }
