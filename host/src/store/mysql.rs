@@ -62,6 +62,9 @@ fn is_transient(e: &StoreError) -> bool {
     }
 }
 
+/// Seconds a transaction may sit idle on the server before MariaDB ends it (see `connect`).
+const IDLE_TRANSACTION_TIMEOUT_S: u32 = 2;
+
 impl MysqlStore {
     /// Connects to `url` (`mysql://user:pass@host:port/db`, `mariadb://` too) and, when
     /// `migrate`, applies the migrations (several nodes starting at once take turns: sqlx
@@ -106,6 +109,15 @@ impl MysqlStore {
             .after_connect(|conn, _meta| {
                 Box::pin(async move {
                     conn.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED").await?;
+                    // A node frozen inside a transaction (SIGSTOP, a VM pause) would keep its row
+                    // locks, and `SKIP LOCKED` claims would pass those jobs by until it woke: the
+                    // server ends such a transaction (and its connection) after this many idle
+                    // seconds, well within a lease. Our transactions never wait on the client
+                    // between statements. MariaDB has it; MySQL has not (the error is ignored).
+                    let set = format!("SET SESSION idle_transaction_timeout = {}", IDLE_TRANSACTION_TIMEOUT_S);
+                    if let Err(e) = conn.execute(set.as_str()).await {
+                        tracing::debug!(error = %e, "idle_transaction_timeout not set (not MariaDB?)");
+                    }
                     Ok(())
                 })
             })
