@@ -229,14 +229,15 @@ async fn existing(state: &AppState, id: &JobId) -> Result<Job, ApiError> {
 async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let now = state.clock.now();
     // Without `timezone`, a job keeps its own zone (a client that knows nothing of zones does
-    // not drop it). The job is looked up after the spec is checked, in RuQi's order of errors.
+    // not drop it). The job is read once; a missing one is reported after the spec is checked,
+    // in RuQi's order of errors.
     let known = match job_id(p) {
         Ok(id) => state.store.get_job(&id).await?,
         Err(_) => None,
     };
     let default_tz = known.as_ref().map_or(state.tz, |j| j.zone(state.tz));
     let spec = job_spec(state, p, now, default_tz).await?;
-    let old = existing(state, &spec.id).await?;
+    let old = known.ok_or_else(|| ApiError::no_job(spec.id.as_str()))?;
     let timezone = spec.timezone.or(old.timezone);
     // A paused job stays paused; otherwise the new trigger decides the next run (RuQi kept
     // the old next run time once; we recompute it).

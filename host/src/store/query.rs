@@ -158,7 +158,6 @@ pub fn paged_select<'a, DB>(
 ) -> QueryBuilder<'a, DB>
 where
     DB: Database,
-    i64: Encode<'a, DB> + Type<DB> + 'a,
 {
     if page.limit.is_none() {
         let mut q = QueryBuilder::new(format!("SELECT {columns} FROM {table}"));
