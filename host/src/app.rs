@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
+use crate::calendar::Calendars;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 use crate::dispatch::{DispatchConfig, Dispatcher};
@@ -111,6 +112,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
         tracing::warn!(%addr, "authentication is off and the API listens beyond loopback; set --tokens");
     }
 
+    let calendars = Arc::new(Calendars::load(&settings.calendars));
     let metrics = Arc::new(Metrics::new());
     registry.set_metrics(metrics.clone());
     let handle = SchedulerHandle::default();
@@ -124,6 +126,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             lease: settings.lease,
             misfire_grace: settings.misfire_grace,
             tz: settings.timezone,
+            calendars: calendars.clone(),
         },
         handle.notifier(),
         metrics.clone(),
@@ -138,12 +141,24 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
         validator: registry.clone(),
         scheduler: handle,
         tz: settings.timezone,
+        calendars: calendars.clone(),
         tokens: Arc::new(settings.tokens.clone()),
         max_body_bytes: settings.max_body_bytes,
         metrics,
     };
     let cancel = CancellationToken::new();
     let watcher = registry.watch(cancel.clone()).context("cannot watch the plugins folder")?;
+    let calendar_watcher = {
+        let (store, calendars_, clock, tz, handle) =
+            (store.clone(), calendars.clone(), state.clock.clone(), settings.timezone, state.scheduler.clone());
+        calendars
+            .watch(cancel.clone(), move |names| {
+                let (store, calendars, clock, handle) =
+                    (store.clone(), calendars_.clone(), clock.clone(), handle.clone());
+                tokio::spawn(crate::scheduler::follow_calendars(store, calendars, clock, tz, names, handle));
+            })
+            .context("cannot watch the calendars folder")?
+    };
     let node_registry = registry.clone();
     let task = {
         let (cancel, name) = (cancel.clone(), name.clone());
@@ -166,6 +181,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             scheduler_task.await.context("scheduler panicked")?;
             heartbeat_task.await.context("heartbeat panicked")?;
             watcher.await.context("plugin watcher panicked")?;
+            calendar_watcher.await.context("calendar watcher panicked")?;
             if !dispatcher.shutdown(settings.shutdown_grace).await {
                 tracing::warn!(running = dispatcher.running(), "shutdown grace over with runs still going");
             }

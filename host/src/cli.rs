@@ -42,6 +42,9 @@ pub struct JobDef {
     /// The IANA zone the rule is read in (default: the server's; modify keeps the job's).
     #[arg(long)]
     pub timezone: Option<String>,
+    /// Fire only on a calendar's working days (`cn`) or rest days (`cn:rest`); `none` removes it.
+    #[arg(long)]
+    pub calendar: Option<String>,
 }
 
 /// `ruqi job …`
@@ -150,6 +153,20 @@ pub enum SchedulerCommand {
     },
 }
 
+/// `ruqi calendar …`
+#[derive(Debug, Subcommand)]
+pub enum CalendarCommand {
+    /// The server's business calendars and the years each covers.
+    List,
+    /// A calendar's working and rest days in one month.
+    Days {
+        /// The calendar (e.g. cn).
+        calendar: String,
+        /// The month, YYYY-MM.
+        month: String,
+    },
+}
+
 /// A refusal or a failure to reach the server; `Display` is the line to print.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -224,7 +241,11 @@ impl Client {
             }
             JobCommand::Show { id } => self.out(&self.call("job_show", json!({"job_id": id})).await?, |d| {
                 let mut names = vec!["job_id", "job_name", "job_trigger", "rule", "nexttime", "cmd"];
-                names.extend(["timezone", "next_run_time_rfc3339"].into_iter().filter(|k| d.get(*k).is_some()));
+                names.extend(
+                    ["timezone", "next_run_time_rfc3339", "calendar", "calendar_note"]
+                        .into_iter()
+                        .filter(|k| d.get(*k).is_some()),
+                );
                 fields(d, &names)
             }),
             JobCommand::List { name, id, page, page_size } => {
@@ -312,6 +333,19 @@ impl Client {
         })
     }
 
+    /// Runs `ruqi calendar …`; the text to print.
+    pub async fn calendars(&self, command: CalendarCommand) -> Result<String, CliError> {
+        Ok(match command {
+            CalendarCommand::List => self.out(&self.call("calendar_list", json!({})).await?, |d| {
+                listing(d, &["name", "status", "years", "description", "file", "error"])
+            }),
+            CalendarCommand::Days { calendar, month } => self
+                .out(&self.call("calendar_days", json!({"calendar": calendar, "month": month})).await?, |d| {
+                    fields(d, &["calendar", "month", "covered", "workdays", "rest_days", "note"])
+                }),
+        })
+    }
+
     /// Runs `ruqi plugin list` against the server; the text to print.
     pub async fn plugins(&self) -> Result<String, CliError> {
         Ok(self.out(&self.call("plugin_list", json!({})).await?, |d| {
@@ -325,6 +359,9 @@ fn job_params(def: JobDef) -> Value {
         json!({"job_trigger": def.trigger, "job_id": def.id, "job_name": def.name, "cmd": def.cmd, "rule": def.rule});
     if let (Some(tz), Some(map)) = (def.timezone, p.as_object_mut()) {
         map.insert("timezone".into(), tz.into());
+    }
+    if let (Some(cal), Some(map)) = (def.calendar, p.as_object_mut()) {
+        map.insert("calendar".into(), cal.into());
     }
     p
 }

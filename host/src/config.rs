@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Folder whose *.wasm files are the executor plugins [default: plugins].
     #[arg(long, env = "RUQI_PLUGINS")]
     pub plugins: Option<PathBuf>,
+    /// Folder of business calendars (NAME.toml) jobs may name [default: calendars beside the
+    /// plugins folder].
+    #[arg(long, env = "RUQI_CALENDARS")]
+    pub calendars: Option<PathBuf>,
     /// Where script cmds are resolved and run [default: the current directory].
     #[arg(long, env = "RUQI_WORKDIR")]
     pub workdir: Option<PathBuf>,
@@ -90,6 +94,7 @@ struct FileConfig {
     listen: Option<String>,
     store: Option<String>,
     plugins: Option<PathBuf>,
+    calendars: Option<PathBuf>,
     workdir: Option<PathBuf>,
     tokens: Option<Vec<String>>,
     #[serde(alias = "read_tokens")]
@@ -120,6 +125,8 @@ pub struct Settings {
     pub store: String,
     /// Plugins folder.
     pub plugins: PathBuf,
+    /// Calendars folder (may be missing: no calendars).
+    pub calendars: PathBuf,
     /// Work directory for scripts.
     pub workdir: PathBuf,
     /// Bearer tokens (full access and read-only).
@@ -235,6 +242,13 @@ impl ServeArgs {
         if !plugins.is_dir() {
             return Err(bad("plugins", format!("{}: no such folder", plugins.display())));
         }
+        let calendars = self.calendars.clone().or(file.calendars).unwrap_or_else(|| {
+            plugins
+                .canonicalize()
+                .unwrap_or_else(|_| plugins.clone())
+                .parent()
+                .map_or_else(|| PathBuf::from("calendars"), |p| p.join("calendars"))
+        });
         let workdir = match self.workdir.clone().or(file.workdir) {
             Some(w) => w,
             None => std::env::current_dir().map_err(|e| bad("workdir", e.to_string()))?,
@@ -284,6 +298,7 @@ impl ServeArgs {
             listen,
             store,
             plugins,
+            calendars,
             workdir,
             tokens,
             max_body_bytes,

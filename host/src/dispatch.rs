@@ -28,12 +28,13 @@ use tokio::sync::{Notify, Semaphore, mpsc};
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::calendar::Calendars;
 use crate::clock::{Clock, Timestamp};
 use crate::metrics::Metrics;
-use crate::model::{ClaimedRun, HistoryRecord, MAX_OUTPUT_CHARS, truncate_chars};
+use crate::model::{ClaimedRun, HistoryRecord, Job, MAX_OUTPUT_CHARS, truncate_chars};
 use crate::plugin::{ExecOutcome, Registry, RunRequest};
 use crate::store::{FinishOutcome, JobStore, RunEnd};
-use crate::trigger::{Trigger, format_python};
+use crate::trigger::format_python;
 
 /// Executes a run request; the plugin registry in the service, simpler things in tests.
 #[async_trait]
@@ -60,8 +61,10 @@ pub struct DispatchConfig {
     pub lease: Duration,
     /// How late a run may start (RuQi: 30 s).
     pub misfire_grace: Duration,
-    /// Zone for the fire time shown to plugins.
+    /// Zone for the fire time shown to plugins, and of jobs without their own.
     pub tz: chrono_tz::Tz,
+    /// The calendars jobs may name (their runs fire only on the days they admit).
+    pub calendars: Arc<Calendars>,
 }
 
 /// Run ends written in one transaction at most.
@@ -152,11 +155,23 @@ impl MissedLog {
     }
 }
 
-/// The next fire time after `fire_time`, skipping those already later than the grace.
-pub fn next_after(trigger: &Trigger, fire_time: Timestamp, now: Timestamp, grace: Duration) -> Option<Timestamp> {
+/// The job's next fire time after `fire_time` (on a day its calendar admits, in its zone),
+/// skipping those already later than the grace.
+pub fn next_after(
+    job: &Job,
+    config: &DispatchConfig,
+    fire_time: Timestamp,
+    now: Timestamp,
+    grace: Duration,
+) -> Option<Timestamp> {
     let grace = chrono::Duration::from_std(grace).unwrap_or_default();
-    let next = trigger.next_fire(Some(fire_time), now)?;
-    if next + grace >= now { Some(next) } else { trigger.next_fire(None, now - grace) }
+    let (calendar, tz) = (job.calendar.as_ref(), job.zone(config.tz));
+    let next = config.calendars.next_fire(calendar, &job.trigger, tz, Some(fire_time), now)?;
+    if next + grace >= now {
+        Some(next)
+    } else {
+        config.calendars.next_fire(calendar, &job.trigger, tz, None, now - grace)
+    }
 }
 
 /// What became of the claim during a renewal.
@@ -287,9 +302,17 @@ impl Dispatcher {
         let now = self.clock.now();
         let grace = chrono::Duration::from_std(self.config.misfire_grace).unwrap_or_default();
         if run.fire_time + grace < now {
-            let next = next_after(&run.job.trigger, run.fire_time, now, self.config.misfire_grace);
+            let next = next_after(&run.job, &self.config, run.fire_time, now, self.config.misfire_grace);
             self.missed.missed(now, now - run.fire_time);
             self.metrics.runs_missed.inc();
+            return Some(RunEnd { run: run.clone(), next, history: None });
+        }
+        if let Some(rule) = &run.job.calendar
+            && !self.config.calendars.admits(rule, run.fire_time, run.job.zone(self.config.tz))
+        {
+            // The calendar changed (reloaded) since this fire time was chosen.
+            tracing::info!(calendar = %rule, "run skipped: its calendar no longer admits that day");
+            let next = next_after(&run.job, &self.config, run.fire_time, now, self.config.misfire_grace);
             return Some(RunEnd { run: run.clone(), next, history: None });
         }
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or_default();
@@ -362,7 +385,7 @@ impl Dispatcher {
             created: ended,
             fire_time: Some(run.fire_time),
         };
-        let next = next_after(&run.job.trigger, run.fire_time, ended, self.config.misfire_grace);
+        let next = next_after(&run.job, &self.config, run.fire_time, ended, self.config.misfire_grace);
         Some(RunEnd { run: run.clone(), next, history: Some(history) })
     }
 

@@ -57,6 +57,11 @@ enum Command {
         #[command(subcommand)]
         command: ruqi::cli::SchedulerCommand,
     },
+    /// A running server's business calendars.
+    Calendar {
+        #[command(subcommand)]
+        command: ruqi::cli::CalendarCommand,
+    },
     /// Print a completion script for a shell (`ruqi completions bash > /etc/bash_completion.d/ruqi`).
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -165,6 +170,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Job { command } => print(client().job(command).await),
         Command::History { command } => print(client().history(command).await),
         Command::Scheduler { command } => print(client().scheduler(command).await),
+        Command::Calendar { command } => print(client().calendars(command).await),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "ruqi", &mut std::io::stdout());

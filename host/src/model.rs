@@ -61,6 +61,8 @@ pub struct Job {
     pub updated: Timestamp,
     /// The job's own time zone (`timezone` of job_add); `None`: the node's `--timezone`.
     pub timezone: Option<chrono_tz::Tz>,
+    /// The job's calendar (`calendar` of job_add): it fires only on the days it admits.
+    pub calendar: Option<crate::calendar::CalendarRule>,
 }
 
 impl Job {

@@ -26,6 +26,57 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How often a node writes that it is alive (`scheduler_nodes`).
 pub const NODE_HEARTBEAT: Duration = Duration::from_secs(5);
 
+/// After calendars changed (a reload): moves the next run of every active job that names one of
+/// `names` to the first fire time the calendar now admits, from `now` on, so a day made a holiday
+/// is skipped and a day made a working day fires. Runs already due are left to the dispatcher
+/// (which skips a run its calendar no longer admits).
+pub async fn follow_calendars(
+    store: Arc<dyn JobStore>,
+    calendars: Arc<crate::calendar::Calendars>,
+    clock: Arc<dyn Clock>,
+    node_tz: chrono_tz::Tz,
+    names: Vec<String>,
+    handle: SchedulerHandle,
+) {
+    use futures_util::StreamExt as _;
+    let now = clock.now();
+    let mut jobs = Vec::new();
+    match store.stream_jobs(&crate::model::JobFilter::default()).await {
+        Ok(mut rows) => {
+            while let Some(row) = rows.next().await {
+                match row {
+                    Ok(job) if job.calendar.as_ref().is_some_and(|c| names.contains(&c.name)) => jobs.push(job),
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(error = %e, "a job row skipped while following calendars"),
+                }
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list jobs after a calendar change; their runs are checked when due");
+            return;
+        }
+    }
+    let mut moved = 0;
+    for job in jobs {
+        let Some(stored) = job.next_run_time.filter(|t| *t > now) else { continue };
+        let next = calendars.next_fire(job.calendar.as_ref(), &job.trigger, job.zone(node_tz), None, now);
+        if next.is_none() || next == Some(stored) {
+            continue;
+        }
+        let id = job.id.clone();
+        match store.update_job(&crate::model::Job { next_run_time: next, updated: now, ..job }).await {
+            Ok(()) => moved += 1,
+            Err(e) => {
+                tracing::warn!(job_id = %id, error = %e, "cannot move the job's next run after a calendar change")
+            }
+        }
+    }
+    tracing::info!(calendars = ?names, moved, "calendars changed: next runs recomputed");
+    if moved > 0 {
+        handle.wake();
+    }
+}
+
 /// Writes `node`'s row every [`NODE_HEARTBEAT`] until `cancel` fires, then marks it stopped.
 /// A failed write is only logged at `debug`: the scheduler's own passes report the store.
 pub async fn heartbeat(store: Arc<dyn JobStore>, clock: Arc<dyn Clock>, name: String, cancel: CancellationToken) {

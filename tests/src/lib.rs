@@ -206,6 +206,9 @@ pub struct ServerOptions {
     pub max_body_bytes: Option<usize>,
     /// A clock the test moves by hand (default: the wall clock).
     pub clock: Option<ruqi::clock::ManualClock>,
+    /// Calendar files (`NAME`, TOML text) written to the server's `calendars/` folder (beside
+    /// `plugins/`); none: no folder.
+    pub calendars: Vec<(&'static str, String)>,
 }
 
 impl Default for ServerOptions {
@@ -220,6 +223,7 @@ impl Default for ServerOptions {
             lease: None,
             max_body_bytes: None,
             clock: None,
+            calendars: Vec::new(),
         }
     }
 }
@@ -232,6 +236,13 @@ impl TestServer {
         std::fs::create_dir(&plugins).expect("plugins dir");
         for (name, grants) in &opts.plugins {
             install_plugin(&plugins, name, grants.as_deref());
+        }
+        if !opts.calendars.is_empty() {
+            let folder = dir.path().join("calendars");
+            std::fs::create_dir(&folder).expect("calendars dir");
+            for (name, text) in &opts.calendars {
+                std::fs::write(folder.join(format!("{name}.toml")), text).expect("calendar file");
+            }
         }
         let store = opts.store.clone().unwrap_or_else(|| format!("sqlite://{}", dir.path().join("ruqi.db").display()));
         let args = ruqi::config::ServeArgs {
@@ -269,6 +280,11 @@ impl TestServer {
     /// The plugins folder.
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.path().join("plugins")
+    }
+
+    /// The calendars folder (beside `plugins/`; it exists when calendars were given).
+    pub fn calendars_dir(&self) -> PathBuf {
+        self.dir.path().join("calendars")
     }
 
     /// Stops the server.

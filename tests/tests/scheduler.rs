@@ -74,6 +74,7 @@ async fn rig(recorder: Recorder) -> Rig {
             lease: Duration::from_secs(10),
             misfire_grace: Duration::from_secs(30),
             tz: TZ,
+            calendars: Arc::new(ruqi::calendar::Calendars::none()),
         },
         handle.notifier(),
         metrics.clone(),
@@ -98,6 +99,7 @@ impl Rig {
             created: now,
             updated: now,
             timezone: None,
+            calendar: None,
         };
         self.store.add_job(&job).await.unwrap();
     }
@@ -218,6 +220,7 @@ async fn wakeup_and_status_reflect_the_next_run() {
             lease: Duration::from_secs(10),
             misfire_grace: Duration::from_secs(30),
             tz: TZ,
+            calendars: Arc::new(ruqi::calendar::Calendars::none()),
         },
         handle.notifier(),
         metrics.clone(),
@@ -239,6 +242,7 @@ async fn wakeup_and_status_reflect_the_next_run() {
         created: t0(),
         updated: t0(),
         timezone: None,
+        calendar: None,
     };
     store.add_job(&job).await.unwrap();
     handle.wake();

@@ -28,6 +28,7 @@ fn job(id: &str, name: &str, kind: TriggerKind, rule: &str, created: Timestamp) 
         created,
         updated: created,
         timezone: None,
+        calendar: None,
     }
 }
 

@@ -91,6 +91,8 @@ pub struct AppState {
     pub scheduler: SchedulerHandle,
     /// Zone rules are read in and times printed in.
     pub tz: Tz,
+    /// The calendars jobs may name.
+    pub calendars: Arc<crate::calendar::Calendars>,
     /// Accepted bearer tokens; none = auth off.
     pub tokens: Arc<Tokens>,
     /// Largest request body read, in bytes.

@@ -64,6 +64,20 @@ fn job_item(time_field: &str) -> Schema {
             "next_run_time_rfc3339".into(),
             RefOr::T(nullable(Type::String).description(Some("next run as RFC 3339 with its offset")).into()),
         );
+        o.properties.insert(
+            "calendar".into(),
+            RefOr::T(string().description(Some("the job's calendar rule (cn, cn:rest)")).into()),
+        );
+        o.properties.insert(
+            "calendar_note".into(),
+            RefOr::T(
+                string()
+                    .description(Some(
+                        "job_show: why the next run's day was judged Monday to Friday (the calendar lacks that year)",
+                    ))
+                    .into(),
+            ),
+        );
     }
     item
 }
@@ -134,6 +148,46 @@ fn data_schema(data: Data) -> Option<Schema> {
             object(&[
                 ("total", count()),
                 ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(node)))).into()),
+            ])
+        }
+        Data::Calendars => {
+            let calendar = object(&[
+                ("name", string().into()),
+                ("status", string().enum_values(Some(["loaded", "failed"])).into()),
+                ("description", nullable(Type::String).into()),
+                ("source", nullable(Type::String).into()),
+                ("file", nullable(Type::String).into()),
+                (
+                    "years",
+                    ArrayBuilder::new()
+                        .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(
+                            ObjectBuilder::new().schema_type(Type::Integer).into(),
+                        ))))
+                        .into(),
+                ),
+                ("error", nullable(Type::String).description(Some("why the file on disk is not in force")).into()),
+            ]);
+            object(&[
+                ("total", count()),
+                ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(calendar)))).into()),
+            ])
+        }
+        Data::CalendarDays => {
+            let dates = || -> Schema {
+                ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(string().into())))).into()
+            };
+            object(&[
+                ("calendar", string().into()),
+                ("month", string().into()),
+                (
+                    "covered",
+                    ObjectBuilder::new()
+                        .schema_type(Type::Boolean)
+                        .description(Some("false: the calendar has no data for the year; Monday to Friday shown"))
+                        .into(),
+                ),
+                ("workdays", dates()),
+                ("rest_days", dates()),
             ])
         }
         Data::Status => object(&[

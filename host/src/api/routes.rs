@@ -33,6 +33,10 @@ pub enum Route {
     PluginList,
     /// `scheduler_nodes` (extension): the nodes seen recently on this store.
     Nodes,
+    /// `calendar_list` (extension): the business calendars this node loaded.
+    CalendarList,
+    /// `calendar_days` (extension): a calendar's working and rest days in one month.
+    CalendarDays,
 }
 
 /// What a parameter holds (query strings carry text; a JSON body may carry the JSON type).
@@ -80,6 +84,10 @@ pub enum Data {
     Plugins,
     /// `{"total", "list": [node…]}`.
     Nodes,
+    /// `{"total", "list": [calendar…]}`.
+    Calendars,
+    /// `{"calendar", "month", "covered", "workdays", "rest_days"}`.
+    CalendarDays,
 }
 
 /// A route's description.
@@ -110,6 +118,10 @@ const TIMEZONE: Param = text(
     "timezone",
     "extension: the IANA zone the rule is read in and the job's times are printed in (default: the node's --timezone; job_modify without it keeps the job's zone)",
 );
+const CALENDAR: Param = text(
+    "calendar",
+    "extension: fire only on a business calendar's working days (`cn`) or rest days (`cn:rest`), in the job's zone; `none` removes it (job_modify without it keeps the job's calendar); not for date jobs",
+);
 const JOB: [Param; 5] = [
     Param { name: "job_trigger", kind: Kind::OneOf(&["cron", "interval", "date"]), doc: "how the job fires" },
     JOB_ID,
@@ -133,13 +145,13 @@ const PAGE_SIZE: Param =
     Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
 
 /// Every route, in the order the document lists them.
-pub const ROUTES: [Spec; 14] = [
+pub const ROUTES: [Spec; 16] = [
     Spec {
         route: Route::JobAdd,
         names: &["job_add", "add_job"],
         summary: "Add a job",
         required: &JOB,
-        optional: &[TIMEZONE],
+        optional: &[TIMEZONE, CALENDAR],
         data: Data::None,
         read_only: false,
     },
@@ -148,7 +160,7 @@ pub const ROUTES: [Spec; 14] = [
         names: &["job_modify", "modify_job"],
         summary: "Replace a job's trigger, rule, cmd and name (its next run time is recomputed; a paused job stays paused)",
         required: &JOB,
-        optional: &[TIMEZONE],
+        optional: &[TIMEZONE, CALENDAR],
         data: Data::None,
         read_only: false,
     },
@@ -251,7 +263,11 @@ pub const ROUTES: [Spec; 14] = [
         names: &["job_next_fire_times"],
         summary: "Extension: the normalised rule and next fire times of a trigger and rule, checked as job_add checks them",
         required: &[JOB[0], JOB[4]],
-        optional: &[Param { name: "count", kind: Kind::Count, doc: "how many fire times (5, at most 50)" }, TIMEZONE],
+        optional: &[
+            Param { name: "count", kind: Kind::Count, doc: "how many fire times (5, at most 50)" },
+            TIMEZONE,
+            CALENDAR,
+        ],
         data: Data::FireTimes,
         read_only: true,
     },
@@ -275,6 +291,24 @@ pub const ROUTES: [Spec; 14] = [
             doc: "nodes seen in the last this many minutes (10, at most 10080)",
         }],
         data: Data::Nodes,
+        read_only: true,
+    },
+    Spec {
+        route: Route::CalendarList,
+        names: &["calendar_list"],
+        summary: "Extension: the business calendars of this node (calendars/NAME.toml), the years each covers, and files that failed to parse",
+        required: &[],
+        optional: &[],
+        data: Data::Calendars,
+        read_only: true,
+    },
+    Spec {
+        route: Route::CalendarDays,
+        names: &["calendar_days"],
+        summary: "Extension: a calendar's working days and rest days in one month",
+        required: &[text("calendar", "the calendar's name (e.g. cn)"), text("month", "YYYY-MM")],
+        optional: &[],
+        data: Data::CalendarDays,
         read_only: true,
     },
 ];

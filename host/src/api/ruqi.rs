@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use super::envelope::{ApiError, Params, Reply};
 pub use super::routes::Route;
 use super::{AppState, listing, text};
+use crate::calendar::CalendarRule;
 use crate::clock::Timestamp;
 use crate::model::{HistoryFilter, HistoryRecord, Job, JobFilter, JobId, MAX_JOB_NAME_LEN, Page};
 use crate::scheduler::IDLE_WAIT;
@@ -40,6 +41,8 @@ pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, Ap
         Route::NextFireTimes => next_fire_times(state, &p),
         Route::PluginList => Ok(plugin_list(state)),
         Route::Nodes => nodes(state, &p).await,
+        Route::CalendarList => Ok(calendar_list(state)),
+        Route::CalendarDays => calendar_days(state, &p),
     }
 }
 
@@ -90,11 +93,12 @@ fn next_fire_times(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let tz = timezone(p)?.unwrap_or(state.tz);
     let trigger =
         Trigger::parse(kind, &p.required_string("rule")?, tz, now).map_err(|e| ApiError::Refused(e.to_string()))?;
+    let calendar = calendar(state, p, &trigger)?;
     let count = p.uint("count")?.unwrap_or(5).min(MAX_FIRE_TIMES);
     let mut times = Vec::new();
     let mut prev = None;
     while (times.len() as u64) < count {
-        let Some(t) = trigger.next_fire(prev, now) else { break };
+        let Some(t) = state.calendars.next_fire(calendar.as_ref(), &trigger, tz, prev, now) else { break };
         times.push(format_python(t, tz));
         prev = Some(t);
     }
@@ -137,6 +141,30 @@ struct JobSpec {
     trigger: Trigger,
     /// The `timezone` given, if any.
     timezone: Option<Tz>,
+    /// The `calendar` given: `None` not given, `Some(None)` given as `none` (the job has none).
+    calendar: Option<Option<CalendarRule>>,
+}
+
+/// The optional `calendar` parameter (`cn`, `cn:rest`; `none` for no calendar), checked against
+/// the loaded calendars and the trigger (a date fires once: a calendar cannot apply).
+fn calendar_param(state: &AppState, p: &Params, trigger: &Trigger) -> Result<Option<Option<CalendarRule>>, ApiError> {
+    let Some(raw) = p.string("calendar")? else { return Ok(None) };
+    if raw == "none" {
+        return Ok(Some(None));
+    }
+    let rule = state.calendars.check(&raw).map_err(|e| ApiError::Refused(format!("Param check failed: {e}")))?;
+    if trigger.kind() == TriggerKind::Date {
+        return Err(ApiError::Refused(
+            "Param check failed: a calendar applies to cron and interval jobs, not to a date job (it fires once)"
+                .into(),
+        ));
+    }
+    Ok(Some(Some(rule)))
+}
+
+/// [`calendar_param`] where only a calendar or none can be meant (job_next_fire_times).
+fn calendar(state: &AppState, p: &Params, trigger: &Trigger) -> Result<Option<CalendarRule>, ApiError> {
+    Ok(calendar_param(state, p, trigger)?.flatten())
 }
 
 /// The optional `timezone` parameter: an IANA zone name.
@@ -199,13 +227,16 @@ async fn job_spec(state: &AppState, p: &Params, now: Timestamp, default_tz: Tz) 
     if trigger.rule().chars().count() > MAX_RULE_LEN {
         return Err(ApiError::Refused(format!("rule is longer than {MAX_RULE_LEN} characters")));
     }
-    Ok(JobSpec { id, name, cmd, trigger, timezone: given_tz })
+    let calendar = calendar_param(state, p, &trigger)?;
+    Ok(JobSpec { id, name, cmd, trigger, timezone: given_tz, calendar })
 }
 
 async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let now = state.clock.now();
     let spec = job_spec(state, p, now, state.tz).await?;
-    let next = spec.trigger.next_fire(None, now);
+    let calendar = spec.calendar.flatten();
+    let tz = spec.timezone.unwrap_or(state.tz);
+    let next = state.calendars.next_fire(calendar.as_ref(), &spec.trigger, tz, None, now);
     let job = Job {
         id: spec.id,
         name: spec.name,
@@ -215,6 +246,7 @@ async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         created: now,
         updated: now,
         timezone: spec.timezone,
+        calendar,
     };
     state.store.add_job(&job).await?;
     tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
@@ -239,9 +271,18 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let spec = job_spec(state, p, now, default_tz).await?;
     let old = known.ok_or_else(|| ApiError::no_job(spec.id.as_str()))?;
     let timezone = spec.timezone.or(old.timezone);
+    // Like the zone, the calendar stays unless one (or `none`) is given.
+    let calendar = spec.calendar.unwrap_or_else(|| old.calendar.clone());
+    if calendar.is_some() && spec.trigger.kind() == TriggerKind::Date {
+        return Err(ApiError::Refused(
+            "Param check failed: the job has a calendar, which cannot apply to a date job; give calendar=none".into(),
+        ));
+    }
     // A paused job stays paused; otherwise the new trigger decides the next run (RuQi kept
     // the old next run time once; we recompute it).
-    let next = old.next_run_time.and_then(|_| spec.trigger.next_fire(None, now));
+    let tz = timezone.unwrap_or(state.tz);
+    let next =
+        old.next_run_time.and_then(|_| state.calendars.next_fire(calendar.as_ref(), &spec.trigger, tz, None, now));
     let job = Job {
         name: spec.name,
         cmd: spec.cmd,
@@ -249,6 +290,7 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         next_run_time: next,
         updated: now,
         timezone,
+        calendar,
         ..old
     };
     state.store.update_job(&job).await?;
@@ -276,7 +318,7 @@ async fn job_pause(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
 async fn job_resume(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
     let now = state.clock.now();
     let job = existing(state, id).await?;
-    match job.trigger.next_fire(None, now) {
+    match state.calendars.next_fire(job.calendar.as_ref(), &job.trigger, job.zone(state.tz), None, now) {
         Some(next) => {
             let job = Job { next_run_time: Some(next), updated: now, ..job };
             state.store.update_job(&job).await?;
@@ -304,6 +346,11 @@ async fn job_show(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
         "job_name": job.name,
     });
     zone_fields(&mut data, &job);
+    if let (Some(rule), Some(map)) = (&job.calendar, data.as_object_mut())
+        && let Some(note) = job.next_run_time.and_then(|t| state.calendars.note(rule, t, tz))
+    {
+        map.insert("calendar_note".into(), json!(note));
+    }
     Ok(Reply::Data(data))
 }
 
@@ -311,6 +358,9 @@ async fn job_show(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
 /// exactly as in 1.x): `timezone`, and the next run time as RFC 3339 with its offset, which
 /// tells the two occurrences of a repeated local hour apart.
 fn zone_fields(data: &mut Value, job: &Job) {
+    if let (Some(rule), Some(map)) = (&job.calendar, data.as_object_mut()) {
+        map.insert("calendar".into(), json!(rule.to_string()));
+    }
     if let (Some(tz), Some(map)) = (job.timezone, data.as_object_mut()) {
         map.insert("timezone".into(), json!(tz.name()));
         let rfc = job.next_run_time.map(|t| {
@@ -501,4 +551,66 @@ fn status(state: &AppState) -> Reply {
         "next_wakeup_time": s.next_wakeup_time.map(|t| format_seconds(t, tz)),
         "check_time": s.check_time.map(|t| format_seconds(t, tz)),
     }))
+}
+
+/// The calendars this node loaded, and files that failed to parse (`calendar_list`).
+fn calendar_list(state: &AppState) -> Reply {
+    let list: Vec<Value> = state
+        .calendars
+        .statuses()
+        .into_iter()
+        .map(|s| {
+            let cal = s.calendar.as_deref();
+            json!({
+                "name": s.name,
+                "status": if cal.is_some() { "loaded" } else { "failed" },
+                "description": cal.map(|c| c.description.clone()),
+                "source": cal.map(|c| c.source.clone()),
+                "file": cal.map(|c| c.file.display().to_string()),
+                "years": cal.map_or_else(Vec::new, |c| c.years.keys().copied().collect()),
+                "error": s.error,
+            })
+        })
+        .collect();
+    Reply::Data(json!({"total": list.len(), "list": list}))
+}
+
+/// A calendar's working and rest days in one month (`calendar_days`, `month=YYYY-MM`).
+fn calendar_days(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let name = p.required_string("calendar")?;
+    let raw_month = p.required_string("month")?;
+    let first = chrono::NaiveDate::parse_from_str(&format!("{raw_month}-01"), "%Y-%m-%d")
+        .ok()
+        .filter(|d| (1900..=9999).contains(&chrono::Datelike::year(d)) && raw_month.len() == 7)
+        .ok_or_else(|| ApiError::BadParams(format!("Param check failed: month {raw_month:?} is not YYYY-MM")))?;
+    let Some(cal) = state.calendars.get(&name) else {
+        let e = state
+            .calendars
+            .check(&name)
+            .err()
+            .map_or_else(|| format!("calendar {name:?} is not loaded"), |e| e.to_string());
+        return Err(ApiError::Refused(format!("Param check failed: {e}")));
+    };
+    let (mut work, mut rest) = (Vec::new(), Vec::new());
+    let mut covered = true;
+    for day in first.iter_days().take_while(|d| chrono::Datelike::month(d) == chrono::Datelike::month(&first)) {
+        let info = cal.day(day);
+        covered &= info.covered;
+        let text = day.format("%Y-%m-%d").to_string();
+        if info.working { work.push(text) } else { rest.push(text) }
+    }
+    let mut data = json!({
+        "calendar": cal.name, "month": raw_month, "covered": covered, "workdays": work, "rest_days": rest,
+    });
+    if !covered && let Some(map) = data.as_object_mut() {
+        map.insert(
+            "note".into(),
+            json!(format!(
+                "{} has no data for {}: Monday to Friday are shown as working days",
+                cal.name,
+                chrono::Datelike::year(&first)
+            )),
+        );
+    }
+    Ok(Reply::Data(data))
 }

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use crate::calendar::CalendarRule;
 use crate::clock::Timestamp;
 use crate::model::{ClaimedRun, HistoryRecord, Job, JobId};
 use crate::trigger::{Trigger, TriggerKind};
@@ -24,6 +25,9 @@ pub struct JobState {
     /// The job's own IANA zone, when it has one (else the node's `--timezone` applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tz: Option<String>,
+    /// The job's calendar rule (`cn`, `cn:rest`), when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cal: Option<String>,
 }
 
 /// Epoch seconds (with fraction) as the seed's `next_run_time DOUBLE` holds them.
@@ -96,6 +100,10 @@ impl JobRow {
             Some(name) => Some(name.parse::<Tz>().map_err(|_| corrupt(format!("unknown time zone {name:?}")))?),
             None => None,
         };
+        let calendar = match &state.cal {
+            Some(raw) => Some(CalendarRule::parse(raw).map_err(|e| corrupt(e.to_string()))?),
+            None => None,
+        };
         let tz = timezone.unwrap_or(tz);
         let trigger = Trigger::restore(kind, self.job_rule.as_deref().unwrap_or_default(), anchor, tz)
             .map_err(|e| corrupt(e.to_string()))?;
@@ -108,6 +116,7 @@ impl JobRow {
             created: text_to_ts(&self.c_time).map_err(corrupt)?,
             updated: text_to_ts(&self.u_time).map_err(corrupt)?,
             timezone,
+            calendar,
         })
     }
 }
@@ -156,6 +165,7 @@ pub fn job_state(job: &Job) -> Vec<u8> {
         cmd: job.cmd.clone(),
         anchor_us: job.trigger.anchor().map(|t| t.timestamp_micros()),
         tz: job.timezone.map(|z| z.name().to_owned()),
+        cal: job.calendar.as_ref().map(ToString::to_string),
     };
     serde_json::to_vec(&state).expect("job state serializes")
 }

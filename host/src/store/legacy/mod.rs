@@ -130,6 +130,7 @@ pub fn convert(row: &JobRow, tz: Tz, now: Timestamp) -> Result<Job, String> {
         created,
         updated: now,
         timezone: own_zone,
+        calendar: None,
     })
 }
 
