@@ -413,3 +413,160 @@ fn dst_goes_on_after_2099_as_python_zoneinfo_says() {
     }
     assert!(wrong.is_empty(), "{} of {} differ: {:?}", wrong.len(), cases.len(), &wrong[..wrong.len().min(10)]);
 }
+
+/// APScheduler 3.11's fire times around every DST change of 2027 in zones east and west of UTC, in
+/// both hemispheres, with a 30-minute shift (Lord Howe), changes at midnight (Santiago) and none
+/// (Shanghai, Kolkata): the daily cron at a time inside the gap or the repeated hour, and the date
+/// rule of that local time. Generated with APScheduler 3.11.0 (`CronTrigger(...).get_next_fire_time`,
+/// `DateTrigger(...).run_date`), except where RuQi differs on purpose, marked `ours`:
+/// - a repeated local time fires once, at its first occurrence (APScheduler fires at both, then
+///   returns the second one again);
+/// - Santiago's midnight gap: the daily 00:30 moves forward by the gap (01:30), as everywhere else
+///   (APScheduler's cron skips that day, while its date trigger moves forward).
+const DST_TABLE: &[(&str, &str, &str, &str, &[&str])] = &[
+    (
+        "America/New_York",
+        "cron",
+        "0 30 2 * * *",
+        "2027-03-12T07:00:00Z",
+        &["2027-03-12T07:30:00Z", "2027-03-13T07:30:00Z", "2027-03-14T07:30:00Z", "2027-03-15T06:30:00Z"],
+    ),
+    ("America/New_York", "date", "2027-03-14 02:30:00", "2027-03-12T07:00:00Z", &["2027-03-14T07:30:00Z"]),
+    // ours; APScheduler: ["2027-11-06T05:30:00Z", "2027-11-07T05:30:00Z", "2027-11-07T06:30:00Z", "2027-11-07T06:30:00Z"]
+    (
+        "America/New_York",
+        "cron",
+        "0 30 1 * * *",
+        "2027-11-05T06:00:00Z",
+        &["2027-11-06T05:30:00Z", "2027-11-07T05:30:00Z", "2027-11-08T06:30:00Z", "2027-11-09T06:30:00Z"],
+    ),
+    ("America/New_York", "date", "2027-11-07 01:30:00", "2027-11-05T06:00:00Z", &["2027-11-07T05:30:00Z"]),
+    (
+        "Europe/London",
+        "cron",
+        "0 30 1 * * *",
+        "2027-03-26T01:00:00Z",
+        &["2027-03-26T01:30:00Z", "2027-03-27T01:30:00Z", "2027-03-28T01:30:00Z", "2027-03-29T00:30:00Z"],
+    ),
+    ("Europe/London", "date", "2027-03-28 01:30:00", "2027-03-26T01:00:00Z", &["2027-03-28T01:30:00Z"]),
+    // ours; APScheduler: ["2027-10-30T00:30:00Z", "2027-10-31T00:30:00Z", "2027-10-31T01:30:00Z", "2027-10-31T01:30:00Z"]
+    (
+        "Europe/London",
+        "cron",
+        "0 30 1 * * *",
+        "2027-10-29T01:00:00Z",
+        &["2027-10-30T00:30:00Z", "2027-10-31T00:30:00Z", "2027-11-01T01:30:00Z", "2027-11-02T01:30:00Z"],
+    ),
+    ("Europe/London", "date", "2027-10-31 01:30:00", "2027-10-29T01:00:00Z", &["2027-10-31T00:30:00Z"]),
+    // ours; APScheduler: ["2027-04-02T15:30:00Z", "2027-04-03T15:30:00Z", "2027-04-03T16:30:00Z", "2027-04-03T16:30:00Z"]
+    (
+        "Australia/Sydney",
+        "cron",
+        "0 30 2 * * *",
+        "2027-04-01T16:00:00Z",
+        &["2027-04-02T15:30:00Z", "2027-04-03T15:30:00Z", "2027-04-04T16:30:00Z", "2027-04-05T16:30:00Z"],
+    ),
+    ("Australia/Sydney", "date", "2027-04-04 02:30:00", "2027-04-01T16:00:00Z", &["2027-04-03T15:30:00Z"]),
+    (
+        "Australia/Sydney",
+        "cron",
+        "0 30 2 * * *",
+        "2027-09-30T16:00:00Z",
+        &["2027-09-30T16:30:00Z", "2027-10-01T16:30:00Z", "2027-10-02T16:30:00Z", "2027-10-03T15:30:00Z"],
+    ),
+    ("Australia/Sydney", "date", "2027-10-03 02:30:00", "2027-09-30T16:00:00Z", &["2027-10-02T16:30:00Z"]),
+    // ours; APScheduler: ["2027-04-02T14:45:00Z", "2027-04-03T14:45:00Z", "2027-04-03T15:15:00Z", "2027-04-03T15:15:00Z"]
+    (
+        "Australia/Lord_Howe",
+        "cron",
+        "0 45 1 * * *",
+        "2027-04-01T15:00:00Z",
+        &["2027-04-02T14:45:00Z", "2027-04-03T14:45:00Z", "2027-04-04T15:15:00Z", "2027-04-05T15:15:00Z"],
+    ),
+    ("Australia/Lord_Howe", "date", "2027-04-04 01:45:00", "2027-04-01T15:00:00Z", &["2027-04-03T14:45:00Z"]),
+    (
+        "Australia/Lord_Howe",
+        "cron",
+        "0 15 2 * * *",
+        "2027-09-30T15:30:00Z",
+        &["2027-09-30T15:45:00Z", "2027-10-01T15:45:00Z", "2027-10-02T15:45:00Z", "2027-10-03T15:15:00Z"],
+    ),
+    ("Australia/Lord_Howe", "date", "2027-10-03 02:15:00", "2027-09-30T15:30:00Z", &["2027-10-02T15:45:00Z"]),
+    // ours; APScheduler: ["2027-04-02T13:30:00Z", "2027-04-03T13:30:00Z", "2027-04-03T14:30:00Z", "2027-04-03T14:30:00Z"]
+    (
+        "Pacific/Auckland",
+        "cron",
+        "0 30 2 * * *",
+        "2027-04-01T14:00:00Z",
+        &["2027-04-02T13:30:00Z", "2027-04-03T13:30:00Z", "2027-04-04T14:30:00Z", "2027-04-05T14:30:00Z"],
+    ),
+    ("Pacific/Auckland", "date", "2027-04-04 02:30:00", "2027-04-01T14:00:00Z", &["2027-04-03T13:30:00Z"]),
+    (
+        "Pacific/Auckland",
+        "cron",
+        "0 30 2 * * *",
+        "2027-09-23T14:00:00Z",
+        &["2027-09-23T14:30:00Z", "2027-09-24T14:30:00Z", "2027-09-25T14:30:00Z", "2027-09-26T13:30:00Z"],
+    ),
+    ("Pacific/Auckland", "date", "2027-09-26 02:30:00", "2027-09-23T14:00:00Z", &["2027-09-25T14:30:00Z"]),
+    // ours; APScheduler: ["2027-04-03T02:30:00Z", "2027-04-04T02:30:00Z", "2027-04-04T03:30:00Z", "2027-04-04T03:30:00Z"]
+    (
+        "America/Santiago",
+        "cron",
+        "0 30 23 * * *",
+        "2027-04-02T03:00:00Z",
+        &["2027-04-03T02:30:00Z", "2027-04-04T02:30:00Z", "2027-04-05T03:30:00Z", "2027-04-06T03:30:00Z"],
+    ),
+    ("America/Santiago", "date", "2027-04-03 23:30:00", "2027-04-02T03:00:00Z", &["2027-04-04T02:30:00Z"]),
+    // ours; APScheduler: ["2027-09-03T04:30:00Z", "2027-09-04T04:30:00Z", "2027-09-06T03:30:00Z", "2027-09-07T03:30:00Z"]
+    (
+        "America/Santiago",
+        "cron",
+        "0 30 0 * * *",
+        "2027-09-03T04:00:00Z",
+        &["2027-09-03T04:30:00Z", "2027-09-04T04:30:00Z", "2027-09-05T04:30:00Z", "2027-09-06T03:30:00Z"],
+    ),
+    ("America/Santiago", "date", "2027-09-05 00:30:00", "2027-09-03T04:00:00Z", &["2027-09-05T04:30:00Z"]),
+    (
+        "Asia/Shanghai",
+        "cron",
+        "0 30 15 * * *",
+        "2027-03-12T07:00:00Z",
+        &["2027-03-12T07:30:00Z", "2027-03-13T07:30:00Z", "2027-03-14T07:30:00Z", "2027-03-15T07:30:00Z"],
+    ),
+    ("Asia/Shanghai", "date", "2027-03-14 15:30:00", "2027-03-12T07:00:00Z", &["2027-03-14T07:30:00Z"]),
+    (
+        "Asia/Kolkata",
+        "cron",
+        "0 30 12 * * *",
+        "2027-03-12T07:00:00Z",
+        &["2027-03-12T07:00:00Z", "2027-03-13T07:00:00Z", "2027-03-14T07:00:00Z", "2027-03-15T07:00:00Z"],
+    ),
+    ("Asia/Kolkata", "date", "2027-03-14 12:30:00", "2027-03-12T07:00:00Z", &["2027-03-14T07:00:00Z"]),
+];
+
+#[test]
+fn dst_changes_in_both_hemispheres_match_apscheduler() {
+    let utc = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+    let mut wrong = Vec::new();
+    for (zone, kind, rule, now, want) in DST_TABLE {
+        let tz: Tz = zone.parse().unwrap();
+        let kind = if *kind == "cron" { TriggerKind::Cron } else { TriggerKind::Date };
+        let now = utc(now);
+        let t = Trigger::parse(kind, rule, tz, now).unwrap();
+        let mut got = Vec::new();
+        let mut prev = None;
+        for _ in 0..want.len() {
+            let Some(next) = t.next_fire(prev, prev.unwrap_or(now)) else { break };
+            got.push(next.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+            prev = Some(next);
+        }
+        if got != *want {
+            wrong.push(format!("{zone} {rule:?}: got {got:?}, want {want:?}"));
+        }
+        if t.kind() == TriggerKind::Date {
+            assert_eq!(t.rule(), *rule, "a date's rule text stays as written");
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
