@@ -803,14 +803,26 @@ fn check_deliveries(jobs: &[SoakJob], runs: &[StoredRun], delivered: &Deliveries
         recorded.sort_by_key(|r| r.started);
         let mut made = vec![0u32; recorded.len()];
         for &at in delivered.get(&job.id).map(Vec::as_slice).unwrap_or_default() {
-            // the last recorded run that started before it, if it had not ended yet
+            // The run whose window holds it and has no delivery yet: one that started before it
+            // first, then one that started within the slack after it. (A run that starts a few ms
+            // after the previous run's delivery — a backlog on a fast store — must not take that
+            // delivery from the run that made it.)
             let i = recorded.partition_point(|r| epoch(r.started) - SLACK_S <= at);
-            match i.checked_sub(1).filter(|i| at <= epoch(recorded[*i].ended) + SLACK_S) {
-                Some(i) if made[i] == 0 => made[i] += 1,
-                during => {
+            let holds = |k: usize, slack: f64| {
+                epoch(recorded[k].started) - slack <= at && at <= epoch(recorded[k].ended) + SLACK_S
+            };
+            let near = i.saturating_sub(4)..i;
+            let slot = near
+                .clone()
+                .rev()
+                .find(|&k| made[k] == 0 && holds(k, 0.0))
+                .or_else(|| near.clone().rev().find(|&k| made[k] == 0 && holds(k, SLACK_S)));
+            match slot {
+                Some(k) => made[k] += 1,
+                None => {
                     tally.extra += 1;
                     extra.push((job.id.clone(), at));
-                    if during.is_some() {
+                    if near.clone().any(|k| holds(k, SLACK_S)) {
                         overlapping.push((job.id.clone(), at));
                     }
                 }
@@ -1188,4 +1200,29 @@ async fn soak_two_nodes_under_chaos() {
          {samples:?}"
     );
     soak.cluster.dir.disable_cleanup(keep);
+}
+
+/// A run that starts within the slack after the previous run's delivery (a backlog on a fast
+/// store) does not take that delivery: each run keeps its own, and none is "undelivered".
+#[test]
+fn a_delivery_belongs_to_the_run_that_made_it() {
+    let at = |s: f64| DateTime::from_timestamp_micros((s * 1e6) as i64).unwrap();
+    let run = |started: f64, ended: f64| StoredRun {
+        job_id: "h1".into(),
+        fire_time: started,
+        node: "n".into(),
+        started: at(started),
+        ended: at(ended),
+        success: true,
+    };
+    let jobs = [SoakJob { id: "h1".into(), cmd: String::new(), interval: 1 }];
+    let runs = [run(1000.0, 1000.1), run(1000.101, 1000.2)];
+    let delivered: Deliveries = [("h1".to_owned(), vec![1000.098, 1000.15])].into_iter().collect();
+    let check = check_deliveries(&jobs, &runs, &delivered);
+    assert!(check.undelivered.is_empty(), "{:?}", check.undelivered);
+    assert!(check.extra.is_empty(), "{:?}", check.extra);
+    // a second delivery during one run is extra, and seen as overlapping
+    let delivered: Deliveries = [("h1".to_owned(), vec![1000.05, 1000.06, 1000.15])].into_iter().collect();
+    let check = check_deliveries(&jobs, &runs, &delivered);
+    assert_eq!((check.extra.len(), check.overlapping.len(), check.undelivered.len()), (1, 1, 0));
 }
