@@ -123,6 +123,16 @@ try {
     await page.locator('#rule-check.accepted').waitFor();
     assert.match(await page.locator('#rule-check .fire-times li').first().textContent(), / 09:00:00$/);
     await page.fill('input[name="timezone"]', '');
+    // a calendar: an unknown one is refused with the loaded ones named; a known one is offered
+    await page.locator('#rule-check.accepted').waitFor();
+    await page.fill('input[name="calendar"]', 'us');
+    const noCalendar = page.locator('#rule-check.refused');
+    await noCalendar.waitFor();
+    assert.match(await noCalendar.textContent(), /calendar "us" is not loaded \(calendars: cn\)/);
+    assert.deepEqual(await page.locator('#calendar-names option').evaluateAll((os) => os.map((o) => o.value)), ['cn', 'cn:rest']);
+    await page.fill('input[name="calendar"]', 'cn:rest');
+    await page.locator('#rule-check.accepted').waitFor();
+    await page.fill('input[name="calendar"]', '');
     await page.fill('input[name="rule"]', '');
     // the next step waits for a fresh verdict, not this one
     await page.locator('#rule-check:not(.accepted):not(.refused)').waitFor();

@@ -72,6 +72,7 @@ async fn the_dashboard_in_a_real_browser() {
     assert_browser_installed();
     let open = TestServer::start(ServerOptions {
         plugins: vec![("shell-bridge", None), ("template", Some("memory_mb = 8\n".into()))],
+        calendars: vec![("cn", "[years.2026]\nholidays = [\"2026-10-01..2026-10-07\"]\n".into())],
         ..Default::default()
     })
     .await;

@@ -167,6 +167,13 @@ async function jobForm(main, query, view, editing) {
   const cmdInput = h('input', { name: 'cmd', value: job.cmd, required: true, autocomplete: 'off', spellcheck: 'false', class: 'mono' });
   const tzInput = h('input', { name: 'timezone', value: job.timezone || '', autocomplete: 'off', spellcheck: 'false', placeholder: 'Asia/Shanghai', class: 'mono' });
   const zone = () => tzInput.value.trim() || undefined;
+  const calList = h('datalist', { id: 'calendar-names' });
+  const calInput = h('input', { name: 'calendar', value: job.calendar || '', autocomplete: 'off', spellcheck: 'false', placeholder: 'cn', class: 'mono', list: 'calendar-names' });
+  // Empty means every day: when editing a job that had a calendar, that is `none` (removes it).
+  const calendar = () => calInput.value.trim() || (editing && job.calendar ? 'none' : undefined);
+  call('calendar_list', {})
+    .then((data) => fill(calList, (data.list || []).filter((c) => c.status === 'loaded').flatMap((c) => [c.name, `${c.name}:rest`].map((v) => h('option', { value: v })))))
+    .catch(() => {});
   const ruleHint = h('small', { class: 'hint' });
   const examples = h('div', { class: 'examples' });
   const triggers = h(
@@ -221,7 +228,7 @@ async function jobForm(main, query, view, editing) {
     }
     check.classList.add('busy');
     try {
-      const data = await call('job_next_fire_times', { job_trigger: trigger(), rule, count: 5, timezone: zone() });
+      const data = await call('job_next_fire_times', { job_trigger: trigger(), rule, count: 5, timezone: zone(), calendar: calendar() === 'none' ? undefined : calendar() });
       if (mine !== seq) return;
       check.className = 'check accepted';
       fill(
@@ -241,6 +248,7 @@ async function jobForm(main, query, view, editing) {
   };
   ruleInput.addEventListener('input', liveCheck);
   tzInput.addEventListener('input', liveCheck);
+  calInput.addEventListener('input', liveCheck);
   triggers.addEventListener('change', () => {
     showExamples();
     liveCheck();
@@ -256,6 +264,7 @@ async function jobForm(main, query, view, editing) {
       h('fieldset', { class: 'field' }, h('legend', { class: 'label' }, t('form.trigger')), triggers),
       field('rule', t('form.rule'), null, ruleInput, ruleHint, examples),
       field('timezone', t('form.timezone'), t('form.timezone.hint'), tzInput),
+      field('calendar', t('form.calendar'), t('form.calendar.hint'), calInput, calList),
       field('cmd', t('form.cmd'), t('form.cmd.hint'), cmdInput),
       saveError,
       h('div', { class: 'form-buttons' }, save, h('a', { class: 'btn subtle', href: '#/jobs' }, t('common.cancel'))),
@@ -274,6 +283,7 @@ async function jobForm(main, query, view, editing) {
       cmd: cmdInput.value,
       rule: ruleInput.value,
       timezone: zone(),
+      calendar: calendar(),
     };
     try {
       await call(editing ? 'job_modify' : 'job_add', params);
