@@ -159,6 +159,19 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             })
             .context("cannot watch the calendars folder")?
     };
+    // The files may have changed while the node was down: jobs naming a calendar start from it.
+    let loaded: Vec<String> =
+        calendars.statuses().into_iter().filter(|c| c.calendar.is_some()).map(|c| c.name).collect();
+    if !loaded.is_empty() {
+        tokio::spawn(crate::scheduler::follow_calendars(
+            store.clone(),
+            calendars.clone(),
+            state.clock.clone(),
+            settings.timezone,
+            loaded,
+            state.scheduler.clone(),
+        ));
+    }
     let node_registry = registry.clone();
     let task = {
         let (cancel, name) = (cancel.clone(), name.clone());

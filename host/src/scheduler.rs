@@ -26,7 +26,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 /// How often a node writes that it is alive (`scheduler_nodes`).
 pub const NODE_HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// After calendars changed (a reload): moves the next run of every active job that names one of
+/// After calendars changed (a reload, or a start: the files may have changed while the node was
+/// down): moves the next run of every active job that names one of
 /// `names` to the first fire time the calendar now admits, from `now` on, so a day made a holiday
 /// is skipped and a day made a working day fires. Runs already due are left to the dispatcher
 /// (which skips a run its calendar no longer admits).
@@ -71,8 +72,8 @@ pub async fn follow_calendars(
             }
         }
     }
-    tracing::info!(calendars = ?names, moved, "calendars changed: next runs recomputed");
     if moved > 0 {
+        tracing::info!(calendars = ?names, moved, "next runs recomputed for the calendars in force");
         handle.wake();
     }
 }

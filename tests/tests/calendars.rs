@@ -323,3 +323,33 @@ async fn nodes_in_different_zones_agree_on_a_job_with_its_own_zone() {
     shanghai.stop().await;
     new_york.stop().await;
 }
+
+#[tokio::test]
+async fn a_file_changed_while_the_node_was_down_is_followed_at_start() {
+    let holiday = "[years.2026]\nholidays = [\"2026-09-25\"]\n";
+    let mut s = TestServer::start(ServerOptions {
+        clock: Some(before_national_day()),
+        calendars: vec![("t", holiday.into())],
+        ..Default::default()
+    })
+    .await;
+    let add = s.client.post("job_add", job("cron", "nine", "0 0 9 * * *", json!({"calendar": "t"}))).await;
+    assert_eq!(add.stat, "OK", "{:?}", add.reason);
+    let shown = |c: ruqi_tests::Client| async move {
+        c.post("job_show", json!({"job_id": "nine"})).await.data()["nexttime"].as_str().unwrap_or_default().to_owned()
+    };
+    assert_eq!(shown(s.client.clone()).await, "2026-09-28 09:00:00", "09-25 is a holiday in the file");
+    if let Some(n) = s.node.take() {
+        n.shutdown().await.expect("clean shutdown");
+    }
+    std::fs::write(s.calendars_dir().join("t.toml"), "[years.2026]\n").unwrap();
+    s.restart().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut next = shown(s.client.clone()).await;
+    while next != "2026-09-25 09:00:00" && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        next = shown(s.client.clone()).await;
+    }
+    assert_eq!(next, "2026-09-25 09:00:00", "the day is a working day again");
+    s.stop().await;
+}
