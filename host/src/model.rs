@@ -63,12 +63,16 @@ pub struct Job {
     pub timezone: Option<chrono_tz::Tz>,
     /// The job's calendar (`calendar` of job_add): it fires only on the days it admits.
     pub calendar: Option<crate::calendar::CalendarRule>,
+    /// The zone of the node that added it, which a job without its own `timezone` keeps (as a
+    /// RuQi 1.x job kept its scheduler's zone in its pickled trigger), so nodes in different
+    /// zones agree on its fire times. `None` (rows written before it was kept): each node's.
+    pub home_zone: Option<chrono_tz::Tz>,
 }
 
 impl Job {
     /// The zone the job's rules are read in and its times printed in.
     pub fn zone(&self, node: chrono_tz::Tz) -> chrono_tz::Tz {
-        self.timezone.unwrap_or(node)
+        self.timezone.or(self.home_zone).unwrap_or(node)
     }
 }
 

@@ -281,7 +281,7 @@ async fn runs_fire_only_on_admitted_days_and_a_reload_takes_effect() {
 }
 
 #[tokio::test]
-async fn nodes_in_different_zones_agree_on_a_job_with_its_own_zone() {
+async fn nodes_in_different_zones_agree_on_every_job() {
     let db = MysqlDb::create("calzones").await;
     let start = |tz: &'static str| {
         TestServer::start(ServerOptions { store: Some(db.url.clone()), timezone: tz, ..Default::default() })
@@ -302,6 +302,24 @@ async fn nodes_in_different_zones_agree_on_a_job_with_its_own_zone() {
     );
     assert_eq!(da, db_, "both nodes show the same times");
     assert!(da["next_run_time_rfc3339"].as_str().unwrap().contains("T09:30:00+0"), "{da}");
+
+    // A job added without a zone keeps the zone of the node that added it (as 1.x's pickled trigger
+    // kept its scheduler's): both nodes read its rule there, and show 1.x's keys only.
+    assert_eq!(b.post("job_add", job("cron", "home", "0 0 9 * * *", json!({}))).await.stat, "OK");
+    let (ha, hb) = (
+        a.post("job_show", json!({"job_id": "home"})).await.data().clone(),
+        b.post("job_show", json!({"job_id": "home"})).await.data().clone(),
+    );
+    assert_eq!(ha, hb, "both nodes show the same times");
+    assert!(ha["nexttime"].as_str().unwrap().ends_with(" 09:00:00"), "{ha}");
+    assert!(ha.get("timezone").is_none(), "{ha}");
+    let listed = a.get("job_list", "job_id=home").await.data()["list"][0].clone();
+    assert_eq!(listed["next_run_time"], hb["nexttime"], "{listed}");
+    // Modified through the other node, it keeps its zone.
+    assert_eq!(a.post("job_modify", job("cron", "home", "0 0 10 * * *", json!({}))).await.stat, "OK");
+    let hb = b.post("job_show", json!({"job_id": "home"})).await.data().clone();
+    // (read in New York, the adding node's zone, though the Shanghai node changed it)
+    assert!(hb["nexttime"].as_str().unwrap().ends_with(" 10:00:00"), "{hb}");
 
     // A date job in Berlin's local time, two seconds ahead, runs once, at that instant, whichever
     // node takes it.

@@ -100,6 +100,7 @@ impl Rig {
             updated: now,
             timezone: None,
             calendar: None,
+            home_zone: None,
         };
         self.store.add_job(&job).await.unwrap();
     }
@@ -243,6 +244,7 @@ async fn wakeup_and_status_reflect_the_next_run() {
         updated: t0(),
         timezone: None,
         calendar: None,
+        home_zone: None,
     };
     store.add_job(&job).await.unwrap();
     handle.wake();

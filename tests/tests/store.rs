@@ -29,6 +29,7 @@ fn job(id: &str, name: &str, kind: TriggerKind, rule: &str, created: Timestamp) 
         updated: created,
         timezone: None,
         calendar: None,
+        home_zone: None,
     }
 }
 

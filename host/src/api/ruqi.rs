@@ -247,6 +247,7 @@ async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         updated: now,
         timezone: spec.timezone,
         calendar,
+        home_zone: Some(state.tz),
     };
     state.store.add_job(&job).await?;
     tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
@@ -280,7 +281,9 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     }
     // A paused job stays paused; otherwise the new trigger decides the next run (RuQi kept
     // the old next run time once; we recompute it).
-    let tz = timezone.unwrap_or(state.tz);
+    // A job kept from before home zones were stored takes this node's, like a new one.
+    let home_zone = old.home_zone.or(Some(state.tz));
+    let tz = timezone.or(home_zone).unwrap_or(state.tz);
     let next =
         old.next_run_time.and_then(|_| state.calendars.next_fire(calendar.as_ref(), &spec.trigger, tz, None, now));
     let job = Job {
@@ -291,6 +294,7 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         updated: now,
         timezone,
         calendar,
+        home_zone,
         ..old
     };
     state.store.update_job(&job).await?;

@@ -28,6 +28,9 @@ pub struct JobState {
     /// The job's calendar rule (`cn`, `cn:rest`), when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cal: Option<String>,
+    /// The zone of the node that added the job (see `Job::home_zone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home_tz: Option<String>,
 }
 
 /// Epoch seconds (with fraction) as the seed's `next_run_time DOUBLE` holds them.
@@ -104,7 +107,11 @@ impl JobRow {
             Some(raw) => Some(CalendarRule::parse(raw).map_err(|e| corrupt(e.to_string()))?),
             None => None,
         };
-        let tz = timezone.unwrap_or(tz);
+        let home_zone = match &state.home_tz {
+            Some(name) => Some(name.parse::<Tz>().map_err(|_| corrupt(format!("unknown time zone {name:?}")))?),
+            None => None,
+        };
+        let tz = timezone.or(home_zone).unwrap_or(tz);
         let trigger = Trigger::restore(kind, self.job_rule.as_deref().unwrap_or_default(), anchor, tz)
             .map_err(|e| corrupt(e.to_string()))?;
         Ok(Job {
@@ -117,6 +124,7 @@ impl JobRow {
             updated: text_to_ts(&self.u_time).map_err(corrupt)?,
             timezone,
             calendar,
+            home_zone,
         })
     }
 }
@@ -166,6 +174,7 @@ pub fn job_state(job: &Job) -> Vec<u8> {
         anchor_us: job.trigger.anchor().map(|t| t.timestamp_micros()),
         tz: job.timezone.map(|z| z.name().to_owned()),
         cal: job.calendar.as_ref().map(ToString::to_string),
+        home_tz: job.home_zone.map(|z| z.name().to_owned()),
     };
     serde_json::to_vec(&state).expect("job state serializes")
 }

@@ -131,6 +131,7 @@ pub fn convert(row: &JobRow, tz: Tz, now: Timestamp) -> Result<Job, String> {
         updated: now,
         timezone: own_zone,
         calendar: None,
+        home_zone: Some(tz),
     })
 }
 
