@@ -83,6 +83,16 @@ enum PluginCommand {
         /// The `.wasm` file.
         file: std::path::PathBuf,
     },
+    /// Compile a plugin into a cache folder and print the entry written (the server runs this
+    /// as a child process, so compiling never grows the serving process).
+    #[command(hide = true)]
+    Compile {
+        /// The `.wasm` file, or `-` for stdin.
+        file: std::path::PathBuf,
+        /// The cache folder (`plugins/.cache`).
+        #[arg(long)]
+        cache: std::path::PathBuf,
+    },
 }
 
 fn init_tracing(format: LogFormat) {
@@ -152,6 +162,22 @@ async fn plugin_check(file: &std::path::Path) -> anyhow::Result<String> {
     ))
 }
 
+/// `ruqi plugin compile FILE --cache DIR` (hidden): what the server runs in a child process.
+fn plugin_compile(file: &std::path::Path, cache: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes)?;
+    } else {
+        bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    let entry = ruqi::plugin::Runtime::compile_to_cache(&bytes, cache).map_err(|e| match e {
+        ruqi::plugin::PluginError::Load { reason, .. } => anyhow::anyhow!("{reason}"),
+        e => e.into(),
+    })?;
+    Ok(format!("{}\n", entry.display()))
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let client = || ruqi::cli::Client::new(cli.server.clone());
     match cli.command {
@@ -162,6 +188,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Plugin { command: PluginCommand::List(_) } => print(client().plugins().await),
         Command::Plugin { command: PluginCommand::Check { file } } => print(Ok(plugin_check(&file).await?)),
+        Command::Plugin { command: PluginCommand::Compile { file, cache } } => {
+            print(Ok(tokio::task::spawn_blocking(move || plugin_compile(&file, &cache)).await??))
+        }
         Command::Job { command } => print(client().job(command).await),
         Command::History { command } => print(client().history(command).await),
         Command::Scheduler { command } => print(client().scheduler(command).await),
