@@ -83,10 +83,21 @@ enum PluginCommand {
     /// A running server's plugins; with `--plugins DIR`, load that folder here instead.
     List(Box<ServeArgs>),
     /// Load a plugin file here (no server): its description, prefixes, contract version, the
-    /// memory it needs, and whether this host accepts it (this also fills the compiled cache).
+    /// memory it needs, the interfaces it imports, and whether this host accepts it (and why
+    /// not). This also fills the compiled cache of the file's folder (`.cache` beside it).
     Check {
         /// The `.wasm` file.
         file: std::path::PathBuf,
+    },
+    /// Compile a plugin into a cache folder and print the entry written (the server runs this
+    /// as a child process, so compiling never grows the serving process).
+    #[command(hide = true)]
+    Compile {
+        /// The `.wasm` file, or `-` for stdin.
+        file: std::path::PathBuf,
+        /// The cache folder (`plugins/.cache`).
+        #[arg(long)]
+        cache: std::path::PathBuf,
     },
 }
 
@@ -134,27 +145,69 @@ fn print(result: Result<String, ruqi::cli::CliError>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `ruqi plugin check FILE`.
-async fn plugin_check(file: &std::path::Path) -> anyhow::Result<String> {
+/// `ruqi plugin check FILE`: loads the plugin with its grants, but with the largest memory
+/// limit, so the memory it needs is measured even when its grant is too small; then judges it
+/// against its real grants. Fails (non-zero) when this host would not load it.
+async fn plugin_check(file: &std::path::Path) -> anyhow::Result<()> {
+    use ruqi::plugin::{Grants, MAX_MEMORY_MB, PluginError, WIT_VERSION};
     let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-    let grants = ruqi::plugin::Grants::load(dir, stem)?;
-    let runtime = ruqi::plugin::Runtime::new(std::env::current_dir()?, Some(dir.join(".cache")))?;
+    let grants = Grants::load(dir, stem)?;
+    // The check itself compiles: it is the short-lived process.
+    let runtime = ruqi::plugin::Runtime::new(std::env::current_dir()?, Some(dir.join(".cache")))?
+        .with_compiler(ruqi::plugin::Compiler::InProcess);
     let started = std::time::Instant::now();
-    let p = runtime.load_file(file, grants).await?;
+    let measuring = Grants { memory_mb: MAX_MEMORY_MB, ..grants.clone() };
+    let p = match runtime.load_file(file, measuring).await {
+        Ok(p) => p,
+        Err(e @ PluginError::IncompatibleVersion { .. }) => {
+            anyhow::bail!("{}\n  refused: {e}", file.display())
+        }
+        Err(e) => return Err(e.into()),
+    };
     let prefixes: Vec<String> = p.info.prefixes.iter().map(|x| format!("{x:?}")).collect();
-    Ok(format!(
-        "{} {}\n  prefixes: {}\n  contract: {} (this host speaks ruqi:executor@{}): accepted\n  memory: needs {} MiB at start, granted {} MiB\n  grants: {}\n  loaded in {:.2}s\n",
+    let granted = grants.memory_mb.min(MAX_MEMORY_MB);
+    let verdict = if p.initial_memory_mib() > granted {
+        format!(
+            "refused: it needs {} MiB of memory at start, more than its memory limit of {granted} MiB (raise memory_mb in {})",
+            p.initial_memory_mib(),
+            p.grants_file
+        )
+    } else {
+        "accepted".to_owned()
+    };
+    let text = format!(
+        "{} {}\n  prefixes: {}\n  contract: {} (this host speaks ruqi:executor@{WIT_VERSION})\n  memory: needs {} MiB at start, granted {granted} MiB\n  imports: {}\n  grants: {}\n  loaded in {:.2}s (compiled code cached in {})\n  {verdict}\n",
         p.info.name,
         p.info.version,
         prefixes.join(" "),
         p.contract,
-        ruqi::plugin::WIT_VERSION,
         p.initial_memory_mib(),
-        p.grants.memory_mb,
-        p.grants.summary(),
-        started.elapsed().as_secs_f64()
-    ))
+        p.imports.join(" "),
+        grants.summary(),
+        started.elapsed().as_secs_f64(),
+        dir.join(".cache").display(),
+    );
+    // The report goes to stdout either way; a refusal also fails the command.
+    print(Ok(text))?;
+    anyhow::ensure!(verdict == "accepted", "{} {verdict}", file.display());
+    Ok(())
+}
+
+/// `ruqi plugin compile FILE --cache DIR` (hidden): what the server runs in a child process.
+fn plugin_compile(file: &std::path::Path, cache: &std::path::Path) -> anyhow::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    if file.as_os_str() == "-" {
+        std::io::stdin().read_to_end(&mut bytes)?;
+    } else {
+        bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    }
+    let entry = ruqi::plugin::Runtime::compile_to_cache(&bytes, cache).map_err(|e| match e {
+        ruqi::plugin::PluginError::Load { reason, .. } => anyhow::anyhow!("{reason}"),
+        e => e.into(),
+    })?;
+    Ok(format!("{}\n", entry.display()))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -166,7 +219,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print(Ok(text))
         }
         Command::Plugin { command: PluginCommand::List(_) } => print(client().plugins().await),
-        Command::Plugin { command: PluginCommand::Check { file } } => print(Ok(plugin_check(&file).await?)),
+        Command::Plugin { command: PluginCommand::Check { file } } => plugin_check(&file).await,
+        Command::Plugin { command: PluginCommand::Compile { file, cache } } => {
+            print(Ok(tokio::task::spawn_blocking(move || plugin_compile(&file, &cache)).await??))
+        }
         Command::Job { command } => print(client().job(command).await),
         Command::History { command } => print(client().history(command).await),
         Command::Scheduler { command } => print(client().scheduler(command).await),

@@ -124,8 +124,31 @@ fn plugin_check_loads_a_plugin_offline() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.starts_with("echo 0.1.0\n  prefixes: \"echo:\""), "{text}");
-    assert!(text.contains("contract: ruqi:executor@0.1.0 (this host speaks ruqi:executor@0.1.0): accepted"), "{text}");
-    assert!(text.contains("granted 8 MiB"), "{text}");
+    assert!(text.contains("contract: ruqi:executor@0.1.0 (this host speaks ruqi:executor@0.1.0)\n"), "{text}");
+    assert!(text.contains("memory: needs 2 MiB at start, granted 8 MiB"), "{text}");
+    assert!(text.contains("  imports: ruqi:executor/host@0.1.0 ") && text.contains(" wasi:cli/stdout@0.2."), "{text}");
+    assert!(text.ends_with("\n  accepted\n"), "{text}");
+    // it warmed the compiled cache beside the file
+    let cached = std::fs::read_dir(dir.path().join(".cache"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+        .count();
+    assert_eq!(cached, 1);
+    // too little memory granted: the report says so, and the command fails
+    std::fs::write(dir.path().join("template.toml"), "memory_mb = 1\n").unwrap();
+    let out = std::process::Command::new(ruqi_bin())
+        .args(["plugin", "check"])
+        .arg(dir.path().join("template.wasm"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success());
+    let refused = format!(
+        "  refused: it needs 2 MiB of memory at start, more than its memory limit of 1 MiB (raise memory_mb in {}/template.toml)\n",
+        dir.path().file_name().unwrap().to_string_lossy()
+    );
+    assert!(text.contains("memory: needs 2 MiB at start, granted 1 MiB") && text.ends_with(&refused), "{text}");
     std::fs::write(dir.path().join("junk.wasm"), b"junk").unwrap();
     let out = std::process::Command::new(ruqi_bin())
         .args(["plugin", "check"])

@@ -15,6 +15,7 @@ use super::bindings::ruqi::executor::types;
 use super::command;
 use super::grants::Grants;
 use super::runtime::{MemoryCap, bounded_line};
+use super::stdio::Capture;
 
 /// Everything one run's wasmtime `Store` carries.
 pub struct RunState {
@@ -34,6 +35,10 @@ pub struct RunState {
     pub(super) http: WasiHttpCtx,
     /// `wasi:http` hooks: the `hosts` grant.
     pub(super) http_hooks: GrantedHosts,
+    /// The guest's stdout, as the WASI context writes it.
+    pub(super) stdout: Capture,
+    /// The guest's stderr.
+    pub(super) stderr: Capture,
 }
 
 /// The `wasi:http` hook enforcing a plugin's `hosts` grant: a request to any other origin (host

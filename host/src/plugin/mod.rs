@@ -4,22 +4,27 @@
 //! - `bindings`: the generated types (the only `bindgen!`).
 //! - `grants`: what the operator allows each plugin (`plugins/<name>.toml`).
 //! - `host_impl`: the host interface plugins import.
-//! - `runtime`: engine, compilation cache, per-run stores and limits.
+//! - `runtime`: engine, per-call stores and limits, what a failed call means.
+//! - `cache`: compiled components on disk, compiled in a child process.
+//! - `stdio`: each call's captured stdout and stderr.
 //! - `registry`: the loaded plugins of the plugins folder, and picking one for a cmd.
 
 mod bindings;
+mod cache;
 mod command;
 mod grants;
 mod host_impl;
 mod registry;
 mod runtime;
+mod stdio;
 
 use std::time::Duration;
 
 pub use bindings::WIT_VERSION;
+pub use cache::Compiler;
 pub use grants::Grants;
 pub use registry::{PluginStatus, Registry};
-pub use runtime::{LoadedPlugin, Runtime};
+pub use runtime::{LoadedPlugin, MAX_MEMORY_MB, Runtime};
 
 /// The request passed to `execute` (the WIT `run-request`).
 pub type RunRequest = bindings::ruqi::executor::types::RunRequest;
@@ -100,15 +105,28 @@ pub enum ExecOutcome {
     /// The plugin declared a failure (`err` from `execute`).
     Declared(String),
     /// The plugin trapped.
-    Trapped(String),
+    Trapped {
+        /// One line: the trap (`wasm trap: …`) and, after `: `, what the guest's stderr says
+        /// about it (a panic message, a traceback's last line).
+        reason: String,
+        /// The end of the guest's stderr (at most its `output_limit`), empty if none.
+        stderr: String,
+    },
     /// The plugin used up its compute time.
     CpuLimit(Duration),
     /// The run took longer than its wall-clock limit.
     Timeout(Duration),
-    /// The plugin tried to grow memory past its limit (MiB).
-    MemoryLimit(u64),
-    /// No plugin serves the cmd.
-    NoPlugin,
+    /// The plugin tried to grow memory past its limit (whatever it did after the refusal).
+    MemoryLimit {
+        /// the limit, MiB
+        mb: u64,
+        /// its grants file, as `plugins/NAME.toml`
+        grants_file: String,
+        /// what the guest made of the refusal (its declared error, or its stderr), if anything
+        guest: String,
+    },
+    /// No plugin serves the cmd: why (empty: no plugin at all claims it).
+    NoPlugin(String),
 }
 
 impl ExecOutcome {
@@ -123,23 +141,40 @@ impl ExecOutcome {
             Self::Finished { success: true, .. } => "succeeded",
             Self::Finished { success: false, .. } => "failed",
             Self::Declared(_) => "declared_failure",
-            Self::Trapped(_) => "trapped",
+            Self::Trapped { .. } => "trapped",
             Self::CpuLimit(_) => "cpu_limit",
             Self::Timeout(_) => "timed_out",
-            Self::MemoryLimit(_) => "memory_limit",
-            Self::NoPlugin => "no_plugin",
+            Self::MemoryLimit { .. } => "memory_limit",
+            Self::NoPlugin(_) => "no_plugin",
         }
     }
 
-    /// The output history records.
-    pub fn into_output(self) -> String {
+    /// The first line of what history records, the reason of a failure: what `validate`
+    /// answers as the `x-reason`.
+    pub fn reason(&self) -> String {
         match self {
-            Self::Finished { output, .. } | Self::Declared(output) => output,
-            Self::Trapped(t) => format!("plugin trapped: {t}"),
+            Self::Finished { output, .. } | Self::Declared(output) => output.clone(),
+            Self::Trapped { reason, .. } => format!("plugin trapped: {reason}"),
             Self::CpuLimit(d) => format!("plugin exceeded its compute time limit of {}s", d.as_secs()),
             Self::Timeout(d) => format!("plugin exceeded its time limit of {}s", d.as_secs()),
-            Self::MemoryLimit(mb) => format!("plugin exceeded its memory limit of {mb} MiB"),
-            Self::NoPlugin => "no plugin serves this cmd".into(),
+            Self::MemoryLimit { mb, grants_file, .. } => {
+                format!("plugin exceeded its memory limit of {mb} MiB (raise memory_mb in {grants_file})")
+            }
+            Self::NoPlugin(reason) if !reason.is_empty() => reason.clone(),
+            Self::NoPlugin(_) => "no plugin serves this cmd".into(),
+        }
+    }
+
+    /// The output history records: the reason, then for a trap the end of the guest's stderr
+    /// and for a refused memory growth what the guest made of it, on the following lines.
+    pub fn into_output(self) -> String {
+        let reason = self.reason();
+        match self {
+            Self::Finished { output, .. } | Self::Declared(output) => output,
+            Self::Trapped { stderr: more, .. } | Self::MemoryLimit { guest: more, .. } if !more.trim().is_empty() => {
+                format!("{reason}\n{}", more.trim_end())
+            }
+            _ => reason,
         }
     }
 }

@@ -4,7 +4,7 @@
 //! The loaded set is an immutable snapshot behind a lock that is held only to clone an `Arc`,
 //! so a reload never blocks runs and runs in flight keep the version they started with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -12,7 +12,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio_util::sync::CancellationToken;
 
 use super::grants::Grants;
-use super::runtime::{LoadedPlugin, Runtime};
+use super::runtime::{LoadedPlugin, MAX_REASON_CHARS, Runtime, bounded_line};
 use super::{ExecOutcome, PluginError, RunRequest};
 
 /// One `.wasm` file of the folder and what became of it.
@@ -56,6 +56,8 @@ pub struct Registry {
     snapshot: RwLock<Arc<Snapshot>>,
     /// Serialises reloads (the watcher and explicit calls).
     reloading: tokio::sync::Mutex<()>,
+    /// Files of the folder a reload is reading or compiling that serve nothing yet, by name.
+    loading: std::sync::Mutex<BTreeSet<String>>,
     /// Where runs are counted, once set.
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
@@ -76,6 +78,7 @@ impl Registry {
             dir,
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             reloading: tokio::sync::Mutex::new(()),
+            loading: std::sync::Mutex::new(BTreeSet::new()),
             metrics: std::sync::OnceLock::new(),
         };
         registry.reload().await?;
@@ -92,7 +95,8 @@ impl Registry {
     }
 
     /// Rescans the folder: new and changed files are loaded, removed ones dropped; a file that
-    /// fails to load keeps its previous version serving.
+    /// fails to load keeps its previous version serving. Then the compiled cache is pruned of
+    /// entries no file of the folder matches.
     pub async fn reload(&self) -> Result<(), PluginError> {
         let _one_at_a_time = self.reloading.lock().await;
         // File I/O and hashing run on the blocking pool, never on the async runtime.
@@ -102,8 +106,13 @@ impl Registry {
             .map_err(|e| PluginError::Folder { path: self.dir.display().to_string(), reason: e.to_string() })??;
         let old = self.current();
         let mut next = Snapshot::default();
+        // Until a new file is loaded, a cmd with its prefix is told it is still loading.
+        *self.loading.lock().unwrap_or_else(|p| p.into_inner()) =
+            files.iter().filter(|f| !old.plugins.contains_key(*f)).map(|f| file_name(f)).collect();
+        let mut digests = BTreeSet::new();
         for file in files {
-            let loaded = self.load_one(&old, &file).await;
+            let loaded = self.load_one(&old, &file, &mut digests).await;
+            self.loading.lock().unwrap_or_else(|p| p.into_inner()).remove(&file_name(&file));
             match loaded {
                 Ok(p) => {
                     next.plugins.insert(file, p);
@@ -147,7 +156,15 @@ impl Registry {
                 tracing::info!(plugin = %p.info.name, version = %p.info.version, prefixes = ?p.info.prefixes, "plugin loaded");
             }
         }
+        // The cache keeps an entry for every file of the folder and every plugin serving.
+        digests.extend(next.plugins.values().map(|p| p.digest.clone()));
         *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+        let runtime = self.runtime.clone();
+        if let Ok(pruned) = tokio::task::spawn_blocking(move || runtime.prune_cache(&digests)).await
+            && !pruned.is_empty()
+        {
+            tracing::info!(entries = ?pruned, "compiled plugins no plugin file matches removed from the cache");
+        }
         Ok(())
     }
 
@@ -185,8 +202,14 @@ impl Registry {
         }))
     }
 
-    /// Loads `file` with its grants, reusing the loaded version when neither changed.
-    async fn load_one(&self, old: &Snapshot, file: &Path) -> Result<Arc<LoadedPlugin>, PluginError> {
+    /// Loads `file` with its grants, reusing the loaded version when neither changed; adds the
+    /// file's digest to `digests`.
+    async fn load_one(
+        &self,
+        old: &Snapshot,
+        file: &Path,
+        digests: &mut BTreeSet<String>,
+    ) -> Result<Arc<LoadedPlugin>, PluginError> {
         let (dir, path) = (self.dir.clone(), file.to_owned());
         let read = tokio::task::spawn_blocking(move || {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
@@ -197,6 +220,7 @@ impl Registry {
         .await
         .map_err(|e| PluginError::Load { path: file.display().to_string(), reason: e.to_string() })?;
         let (grants, bytes, digest) = read?;
+        digests.insert(digest.clone());
         if let Some(prev) = old.plugins.get(file)
             && prev.digest == digest
             && *prev.grants == grants
@@ -233,12 +257,34 @@ impl Registry {
         self.current().prefixes.iter().find(|(pre, _)| cmd.starts_with(pre.as_str())).map(|(_, p)| p.clone())
     }
 
+    /// The plugin serving `cmd`, or why none does. A cmd that starts like a prefix (`word:`)
+    /// that no plugin claims is not handed to the empty-prefix fallback (shell-bridge would
+    /// answer with RuQi's script reason, which says nothing about the prefix): the reason names
+    /// the prefix, and the files still loading. RuQi 1.x sent every cmd starting with `http`
+    /// to HTTP, so those keep their 1.x treatment.
+    fn serving(&self, cmd: &str) -> Result<Arc<LoadedPlugin>, String> {
+        let snap = self.current();
+        let found = snap.prefixes.iter().find(|(pre, _)| cmd.starts_with(pre.as_str()));
+        match (found, unclaimed_prefix(cmd)) {
+            (Some((pre, p)), _) if !pre.is_empty() => Ok(p.clone()),
+            (_, Some(prefix)) => {
+                let loading = self.loading.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let mut reason = format!("no plugin serves the cmd prefix {prefix:?}");
+                if !loading.is_empty() {
+                    reason
+                        .push_str(&format!(" (still loading: {})", loading.into_iter().collect::<Vec<_>>().join(", ")));
+                }
+                Err(bounded_line(&reason, MAX_REASON_CHARS))
+            }
+            (Some((_, p)), None) => Ok(p.clone()),
+            (None, None) => Err(ExecOutcome::NoPlugin(String::new()).reason()),
+        }
+    }
+
     /// Asks the serving plugin to validate `cmd`; `Err` is the reason to show the caller.
     pub async fn validate(&self, cmd: &str) -> Result<(), String> {
-        match self.select(cmd) {
-            Some(p) => self.runtime.validate(&p, cmd).await,
-            None => Err(ExecOutcome::NoPlugin.into_output()),
-        }
+        let p = self.serving(cmd)?;
+        self.runtime.validate(&p, cmd).await
     }
 
     /// Counts runs into `metrics` from now on.
@@ -248,12 +294,16 @@ impl Registry {
 
     /// Executes a run with the plugin serving its cmd.
     pub async fn execute(&self, request: &RunRequest) -> ExecOutcome {
-        let Some(p) = self.select(&request.cmd) else {
-            tracing::info!(job_id = %request.job_id, run_id = %request.run_id, outcome = "no_plugin", "run");
-            if let Some(m) = self.metrics.get() {
-                m.run_finished("-", ExecOutcome::NoPlugin.label(), 0.0);
+        let p = match self.serving(&request.cmd) {
+            Ok(p) => p,
+            Err(reason) => {
+                let outcome = ExecOutcome::NoPlugin(reason);
+                tracing::info!(job_id = %request.job_id, run_id = %request.run_id, outcome = outcome.label(), "run");
+                if let Some(m) = self.metrics.get() {
+                    m.run_finished("-", outcome.label(), 0.0);
+                }
+                return outcome;
             }
-            return ExecOutcome::NoPlugin;
         };
         let metrics = self.metrics.get();
         if let Some(m) = metrics {
@@ -287,6 +337,20 @@ impl Registry {
     }
 }
 
+/// The prefix-shaped start of `cmd` (`dingtalk:` of `dingtalk:hi`: a word of letters, digits,
+/// `-`, `_`, `.` or `+`, starting with a letter, then a colon), unless the word starts with `http`
+/// (RuQi 1.x's HTTP cmds).
+fn unclaimed_prefix(cmd: &str) -> Option<&str> {
+    let (word, _) = cmd.split_once(':')?;
+    let shaped = word.starts_with(|c: char| c.is_ascii_alphabetic())
+        && word.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '+'));
+    (shaped && !word.starts_with("http")).then(|| &cmd[..=word.len()])
+}
+
+fn file_name(file: &Path) -> String {
+    file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
 /// The `*.wasm` files of `dir`, in name order (blocking).
 fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
     let folder_err = |e: std::io::Error| PluginError::Folder { path: dir.display().to_string(), reason: e.to_string() };
@@ -302,5 +366,31 @@ fn wasm_files(dir: &Path) -> Result<Vec<PathBuf>, PluginError> {
 fn status_file(s: &PluginStatus) -> &Path {
     match s {
         PluginStatus::Loaded { file, .. } | PluginStatus::Failed { file, .. } => file,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_shaped_cmds() {
+        let cases = [
+            ("dingtalk:hi", Some("dingtalk:")),
+            ("notify.v2:x y", Some("notify.v2:")),
+            ("echo:", Some("echo:")),
+            ("bash scripts/a.sh", None),
+            ("python a.py x:y", None),
+            ("echo x:y", None),
+            ("http://example.org/", None),
+            ("httpfoo:x", None),
+            ("/topic#data", None),
+            (":x", None),
+            ("9x:y", None),
+            (" dingtalk:hi", None),
+        ];
+        for (cmd, want) in cases {
+            assert_eq!(unclaimed_prefix(cmd), want, "{cmd}");
+        }
     }
 }

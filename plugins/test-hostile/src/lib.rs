@@ -1,8 +1,11 @@
 //! test-hostile: misbehaves on request so the host's defences can be tested. The cmd after
 //! `hostile:` picks the behaviour: `noop`, `loop`, `alloc`, `trap`, `bigout`, `ungranted`,
 //! `declare`, `fail`, `hugeerr` (a 10 MB declared error), `hugelog` (a 10 MB log line with line
-//! breaks), `sleep` (sleeps 300 s without computing); in validate: `validate-loop` (loops),
-//! `validate-sleep` (sleeps 300 s), `refuse` and `refuse-long` (a 100 KB multi-line reason).
+//! breaks), `sleep` (sleeps 300 s without computing), `print` (writes to stdout and stderr),
+//! `print-trap` (writes lines to stderr, then panics), `oom-declared` (a refused allocation
+//! turned into a declared error), `exit` (exits with status 3), `flood` (10 MB to stdout and
+//! stderr, then panics); in validate: `validate-loop` (loops), `validate-sleep` (sleeps 300 s),
+//! `validate-panic` (panics), `refuse` and `refuse-long` (a 100 KB multi-line reason).
 
 use ruqi_plugin_sdk::{Executor, PluginInfo, RunOutcome, RunRequest, host};
 
@@ -27,6 +30,7 @@ impl Executor for Hostile {
                 std::thread::sleep(std::time::Duration::from_secs(300));
                 Ok(())
             }
+            "hostile:validate-panic" => panic!("a bug in validate"),
             "hostile:refuse" => Err("hostile refuses this cmd".into()),
             "hostile:refuse-long" => Err("refused\r\nx-injected: 1\n".repeat(5000)),
             _ => Ok(()),
@@ -57,6 +61,31 @@ impl Executor for Hostile {
             "sleep" => {
                 std::thread::sleep(std::time::Duration::from_secs(300));
                 Ok(RunOutcome::ok("woke up"))
+            }
+            "print" => {
+                println!("to stdout\x1b[31m");
+                eprintln!("to stderr");
+                Ok(RunOutcome::ok("printed"))
+            }
+            "print-trap" => {
+                eprintln!("first line\nsecond line");
+                panic!("a bug in execute")
+            }
+            "oom-declared" => {
+                let mut v: Vec<u8> = Vec::new();
+                match v.try_reserve(256 << 20) {
+                    Ok(()) => Ok(RunOutcome::ok("got 256 MiB")),
+                    Err(e) => Err(format!("cannot allocate: {e}")),
+                }
+            }
+            "exit" => std::process::exit(3),
+            "flood" => {
+                let line = "y".repeat(1023);
+                for _ in 0..10 * 1024 {
+                    println!("{line}");
+                    eprintln!("{line}");
+                }
+                panic!("flooded")
             }
             other => Err(format!("unknown hostile behaviour {other:?}")),
         }
