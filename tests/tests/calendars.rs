@@ -41,16 +41,22 @@ async fn stores(tag: &str) -> Vec<(Option<String>, Option<MysqlDb>)> {
     vec![(None, None), (Some(db.url.clone()), Some(db))]
 }
 
+/// A node on `store` (default SQLite) with the shipped `cn.toml`, its clock at
+/// [`before_national_day`].
+async fn cn_server(store: Option<String>) -> TestServer {
+    TestServer::start(ServerOptions {
+        store,
+        clock: Some(before_national_day()),
+        calendars: vec![("cn", shipped_cn())],
+        ..Default::default()
+    })
+    .await
+}
+
 #[tokio::test]
 async fn working_days_follow_the_china_calendar_and_its_adjusted_days() {
     for (store, _db) in stores("calwork").await {
-        let s = TestServer::start(ServerOptions {
-            store,
-            clock: Some(before_national_day()),
-            calendars: vec![("cn", shipped_cn())],
-            ..Default::default()
-        })
-        .await;
+        let s = cn_server(store).await;
         let c = &s.client;
         // Every working day at 9:00. In 2026, Mid-autumn is 09-25..09-27 (a Friday to a Sunday), National
         // Day 10-01..10-07, and the Saturday 10-10 is a working day.
@@ -136,13 +142,7 @@ async fn working_days_follow_the_china_calendar_and_its_adjusted_days() {
 #[tokio::test]
 async fn bad_calendars_are_refused_and_change_nothing() {
     for (store, _db) in stores("calbad").await {
-        let s = TestServer::start(ServerOptions {
-            store,
-            clock: Some(before_national_day()),
-            calendars: vec![("cn", shipped_cn())],
-            ..Default::default()
-        })
-        .await;
+        let s = cn_server(store).await;
         let c = &s.client;
         for (trigger, rule, calendar, says) in [
             ("cron", "0 0 9 * * *", "us", "calendar \"us\" is not loaded (calendars: cn)"),
