@@ -1,0 +1,33 @@
+// template-js: the example RuQi executor plugin in JavaScript.
+//
+// It serves cmds `jsecho:TEXT`: it refuses an empty TEXT when the job is added, and each
+// run's output is TEXT. Copy this folder to start your own plugin (`ruqi plugin new NAME
+// --lang js` does it for you).
+//
+// componentize-js builds this ES module against `wit/` (world `plugin`): the export
+// `executor` implements the `ruqi:executor/executor` interface; the host interface is
+// imported as `ruqi:executor/host@0.1.0`. WIT names become camelCase (`run.runId`).
+
+import { log } from "ruqi:executor/host@0.1.0";
+
+const PREFIX = "jsecho:";
+
+export const executor = {
+  describe() {
+    return { name: "jsecho", version: "0.1.0", prefixes: [PREFIX] };
+  },
+
+  // `throw "text"` is the WIT `err(text)`: the job is refused with `text` as x-reason.
+  validate(cmd) {
+    if (!cmd.startsWith(PREFIX) || cmd === PREFIX) {
+      throw `jsecho cmds look like ${PREFIX}TEXT with a non-empty TEXT`;
+    }
+  },
+
+  // `throw "text"` here would be a declared failure. Functions may be `async` (e.g. to await
+  // `fetch`): componentize-js runs the event loop until the promise settles.
+  execute(run) {
+    log("info", `echoing for run ${run.runId}`);
+    return { success: true, output: run.cmd.slice(PREFIX.length) };
+  },
+};
