@@ -14,6 +14,7 @@ pub mod dispatch;
 pub mod metrics;
 pub mod model;
 pub mod plugin;
+pub mod scaffold;
 pub mod scheduler;
 pub mod store;
 pub mod trigger;

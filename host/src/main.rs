@@ -1,6 +1,6 @@
 //! The `ruqi` command: `serve` (the service), `migrate`, the client commands (`job`, `history`,
-//! `scheduler`, `plugin list`) that talk to a running server, `plugin check FILE` (offline) and
-//! `completions SHELL`.
+//! `scheduler`, `plugin list`) that talk to a running server, `plugin check FILE` (offline), `plugin
+//! new NAME` (a plugin folder from a template) and `completions SHELL`.
 
 use std::process::ExitCode;
 
@@ -83,6 +83,18 @@ enum PluginCommand {
         /// The `.wasm` file.
         file: std::path::PathBuf,
     },
+    /// Make a new plugin folder DIR/NAME from a template, serving cmds `NAME:…`, with its grants
+    /// file and a README saying how to build and load it.
+    New {
+        /// The plugin's name, also its cmd prefix (`NAME:`): lowercase letters, digits and '-'.
+        name: String,
+        /// Its language.
+        #[arg(long, value_enum)]
+        lang: ruqi::scaffold::Lang,
+        /// Where the folder is made.
+        #[arg(long, default_value = "plugins")]
+        dir: std::path::PathBuf,
+    },
 }
 
 fn init_tracing(format: LogFormat) {
@@ -162,6 +174,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Plugin { command: PluginCommand::List(_) } => print(client().plugins().await),
         Command::Plugin { command: PluginCommand::Check { file } } => print(Ok(plugin_check(&file).await?)),
+        Command::Plugin { command: PluginCommand::New { name, lang, dir } } => {
+            let folder = ruqi::scaffold::create(&dir, &name, lang)?;
+            print(Ok(ruqi::scaffold::next_steps(&name, lang, &folder)))
+        }
         Command::Job { command } => print(client().job(command).await),
         Command::History { command } => print(client().history(command).await),
         Command::Scheduler { command } => print(client().scheduler(command).await),
