@@ -6,8 +6,9 @@
 //! built with the tools `make plugins` installs and loaded by `ruqi plugin check`.
 //!
 //! `make plugins` builds the components beforehand (into `target/polyglot/wasm`). Compiling one
-//! (12–18 MB) takes ~15 s of CPU, so the compiled code is kept between runs in
-//! `target/polyglot/cache` and copied into each test's `plugins/.cache`.
+//! (12–18 MB) takes ~15 s of CPU, so the server test keeps their compiled code between runs in
+//! `target/polyglot/cache`. (componentize-py and componentize-js do not build byte-identical
+//! components twice, so the scaffolds, built afresh each run, are compiled each run.)
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -39,24 +40,48 @@ fn polyglot_wasm(name: &str) -> PathBuf {
     path
 }
 
-/// Compiled code kept between test runs.
+/// Compiled code of the components `make plugins` built, kept between test runs.
 fn shared_cache() -> PathBuf {
     root().join("target/polyglot/cache")
 }
 
-/// Copies every `*.cwasm` of `from` missing in `to` (best effort: a cache only saves time).
-fn copy_cache(from: &Path, to: &Path) {
+/// The host names a compiled component `<sha256 of the .wasm>-<engine hash>.cwasm`.
+fn digest(file: &Path) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(std::fs::read(file).expect("read component")).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Copies the `*.cwasm` of `from` whose name starts with one of `digests` and that `to` lacks
+/// (best effort: a cache only saves time).
+fn copy_cache(from: &Path, to: &Path, digests: &[String]) {
     let _ = std::fs::create_dir_all(to);
     for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
-        let path = entry.path();
-        let target = to.join(entry.file_name());
-        if path.extension().is_some_and(|e| e == "cwasm") && !target.exists() {
-            let tmp = to.join(format!(".{}.tmp{}", entry.file_name().to_string_lossy(), std::process::id()));
-            if std::fs::copy(&path, &tmp).and_then(|_| std::fs::rename(&tmp, &target)).is_err() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let target = to.join(&name);
+        if name.ends_with(".cwasm") && digests.iter().any(|d| name.starts_with(d.as_str())) && !target.exists() {
+            let tmp = to.join(format!(".{name}.tmp{}", std::process::id()));
+            if std::fs::copy(entry.path(), &tmp).and_then(|_| std::fs::rename(&tmp, &target)).is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
         }
     }
+}
+
+/// [`check_plugins`] with the compiled code of earlier runs copied into `.cache` beside the files
+/// first, and what it compiled copied back (entries of components no longer built are dropped).
+fn check_plugins_cached(files: &[PathBuf]) -> Vec<String> {
+    let digests: Vec<String> = files.iter().map(|f| digest(f)).collect();
+    let local = files[0].parent().expect("folder").join(".cache");
+    copy_cache(&shared_cache(), &local, &digests);
+    let outputs = check_plugins(files);
+    copy_cache(&local, &shared_cache(), &digests);
+    for entry in std::fs::read_dir(shared_cache()).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !digests.iter().any(|d| name.starts_with(d.as_str())) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+    outputs
 }
 
 /// Runs `program args…` in the repository root.
@@ -79,21 +104,12 @@ fn finish(child: std::process::Child, what: &str) -> String {
     stdout.into_owned()
 }
 
-/// `ruqi plugin check` on each file at once (it compiles into `.cache` beside the file, with the
-/// shared cache copied in first and the new entries copied back); the outputs, in order.
+/// `ruqi plugin check` on each file at once (each compiles into `.cache` beside its file); the
+/// outputs, in order.
 fn check_plugins(files: &[PathBuf]) -> Vec<String> {
-    let dirs: std::collections::BTreeSet<PathBuf> =
-        files.iter().map(|f| f.parent().expect("folder").join(".cache")).collect();
-    for d in &dirs {
-        copy_cache(&shared_cache(), d);
-    }
     let children: Vec<_> =
         files.iter().map(|f| (f, spawn(&ruqi_bin(), &["plugin", "check", f.to_str().expect("utf-8 path")]))).collect();
-    let outputs = children.into_iter().map(|(f, c)| finish(c, &format!("ruqi plugin check {}", f.display()))).collect();
-    for d in &dirs {
-        copy_cache(d, &shared_cache());
-    }
-    outputs
+    children.into_iter().map(|(f, c)| finish(c, &format!("ruqi plugin check {}", f.display()))).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -290,7 +306,7 @@ async fn python_and_javascript_plugins_in_a_real_server() {
         .iter()
         .map(|n| plugins.join(format!("{n}.wasm")))
         .collect();
-    let checks = check_plugins(&files);
+    let checks = check_plugins_cached(&files);
     for (out, prefix) in checks.iter().zip(["pyecho:", "jsecho:", "pyhostile:", "jshostile:", "dingtalk:"]) {
         assert!(out.contains(&format!("{prefix:?}")) && out.contains("accepted"), "{out}");
     }
