@@ -145,7 +145,7 @@ async function notify(cmd) {
   return text;
 }
 
-export const executor = {
+export const executor = reportErrors({
   describe() {
     return { name: "notifier", version: VERSION, prefixes: Object.keys(KINDS) };
   },
@@ -157,4 +157,31 @@ export const executor = {
   async execute(run) {
     return { success: true, output: await notify(run.cmd) };
   },
-};
+});
+
+// componentize-js hands what a function throws to the host as the WIT `err`, which must be a
+// string: anything else (an `Error` from a bug) traps with "expected a string, received
+// [object]", and the error's message is lost. This prints such an error and its stack on
+// stderr first (as SpiderMonkey reports errors), where the host shows it with the trap; a
+// thrown string passes through.
+function reportErrors(functions) {
+  const report = (e) => {
+    if (typeof e !== "string") {
+      const frames = String(e?.stack ?? "").trimEnd().split("\n");
+      console.error(`${e}\nStack:\n${frames.map((f) => `  ${f}`).join("\n")}`);
+    }
+    throw e;
+  };
+  const wrapped = {};
+  for (const [name, f] of Object.entries(functions)) {
+    wrapped[name] = (...args) => {
+      try {
+        const result = f(...args);
+        return result instanceof Promise ? result.catch(report) : result;
+      } catch (e) {
+        return report(e);
+      }
+    };
+  }
+  return wrapped;
+}

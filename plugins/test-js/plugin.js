@@ -3,15 +3,14 @@
 // Each WHAT ends a run one way: `ok`, `fail` (ran and failed), `declare` (a declared failure,
 // `throw "text"`), `raise` (an exception, `throw new Error`), `print` (console.log and
 // console.error, then success), `reject` (an async function whose promise rejects with an
-// Error), `alloc` (the memory limit: SpiderMonkey reports it as a declared failure, "out of
-// memory").
+// Error), `alloc` (the memory limit; SpiderMonkey prints `out of memory`).
 
 import { log } from "ruqi:executor/host@0.1.0";
 
 const PREFIX = "jshostile:";
 const VERBS = ["ok", "fail", "declare", "raise", "print", "reject", "alloc"];
 
-export const executor = {
+export const executor = reportErrors({
   describe() {
     return { name: "jshostile", version: "0.1.0", prefixes: [PREFIX] };
   },
@@ -50,4 +49,31 @@ export const executor = {
         return { success: true, output: `js ran ${run.jobId}` };
     }
   },
-};
+});
+
+// componentize-js hands what a function throws to the host as the WIT `err`, which must be a
+// string: anything else (an `Error` from a bug) traps with "expected a string, received
+// [object]", and the error's message is lost. This prints such an error and its stack on
+// stderr first (as SpiderMonkey reports errors), where the host shows it with the trap; a
+// thrown string passes through.
+function reportErrors(functions) {
+  const report = (e) => {
+    if (typeof e !== "string") {
+      const frames = String(e?.stack ?? "").trimEnd().split("\n");
+      console.error(`${e}\nStack:\n${frames.map((f) => `  ${f}`).join("\n")}`);
+    }
+    throw e;
+  };
+  const wrapped = {};
+  for (const [name, f] of Object.entries(functions)) {
+    wrapped[name] = (...args) => {
+      try {
+        const result = f(...args);
+        return result instanceof Promise ? result.catch(report) : result;
+      } catch (e) {
+        return report(e);
+      }
+    };
+  }
+  return wrapped;
+}
