@@ -10,16 +10,70 @@ RUQI_WORKDIR ?= tests/fixtures
 # How long `make soak` runs the soak test, in seconds (`make test` runs it for 60).
 SOAK_SECS ?= 600
 
-.PHONY: run test soak plugins build fmt lint bench bench-quick services wasm-target pytools browser clean
+.PHONY: run test soak plugins polyglot install-notifier build fmt lint bench bench-quick services wasm-target pytools browser clean
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
-## plugins: build every plugin crate to a component; copy the built-in ones to plugins/NAME.wasm
-plugins: wasm-target
+## plugins: build every plugin crate to a component; copy the built-in ones to plugins/NAME.wasm; build the
+## Python and JavaScript plugins (polyglot)
+plugins: wasm-target polyglot
 	cd plugins && $(CARGO) build --release --target $(WASM_TARGET)
 	@for p in $(BUILTIN_PLUGINS); do cp plugins/target/$(WASM_TARGET)/release/$${p//-/_}.wasm plugins/$$p.wasm; done
 	@ls -1 plugins/*.wasm
+
+## polyglot: the Python and JavaScript plugins: a folder plugins/NAME/ holding app.py is built with
+## componentize-py, one holding plugin.js with componentize-js, to target/polyglot/wasm/NAME.wasm (with
+## plugins/NAME/NAME.toml, its grants, copied beside it). Not into plugins/: the host loads every *.wasm
+## there, and these are not loaded by default. The tools are pinned in plugins/template-python/requirements.txt
+## (with hashes) and plugins/template-js/package-lock.json and installed under target/polyglot (PyPI and
+## npm are the only network needed); each is installed again only when its pin changes.
+POLYGLOT := target/polyglot
+POLYGLOT_WASM := $(POLYGLOT)/wasm
+COMPONENTIZE_PY := $(POLYGLOT)/venv/bin/componentize-py
+COMPONENTIZE_JS := $(POLYGLOT)/js/node_modules/.bin/componentize-js
+PY_STAMP := $(POLYGLOT)/venv/.installed
+JS_STAMP := $(POLYGLOT)/js/node_modules/.package-lock.json
+PY_PLUGINS := $(patsubst plugins/%/app.py,%,$(wildcard plugins/*/app.py))
+JS_PLUGINS := $(patsubst plugins/%/plugin.js,%,$(wildcard plugins/*/plugin.js))
+PY_WASM := $(PY_PLUGINS:%=$(POLYGLOT_WASM)/%.wasm)
+JS_WASM := $(JS_PLUGINS:%=$(POLYGLOT_WASM)/%.wasm)
+
+polyglot: $(PY_WASM) $(JS_WASM)
+
+$(PY_STAMP): plugins/template-python/requirements.txt
+	rm -rf $(POLYGLOT)/venv
+	python3 -m venv $(POLYGLOT)/venv
+	$(POLYGLOT)/venv/bin/pip install --quiet --disable-pip-version-check --require-hashes -r $<
+	touch $@
+
+$(JS_STAMP): plugins/template-js/package.json plugins/template-js/package-lock.json
+	mkdir -p $(POLYGLOT)/js
+	cp $^ $(POLYGLOT)/js/
+	npm ci --prefix $(POLYGLOT)/js --no-audit --no-fund --loglevel=error
+
+.SECONDEXPANSION:
+$(PY_WASM): $(POLYGLOT_WASM)/%.wasm: $$(wildcard plugins/$$*/*.py) $$(wildcard plugins/$$*/$$*.toml) wit/executor.wit $(PY_STAMP)
+	@mkdir -p $(@D)
+	$(COMPONENTIZE_PY) -q -d wit -w plugin componentize -p plugins/$* app -o $(@D)/.$*.tmp.wasm
+	@mv $(@D)/.$*.tmp.wasm $@
+	@if [ -f plugins/$*/$*.toml ]; then cp plugins/$*/$*.toml $(@D)/; fi
+	@ls -l $@ | awk '{print $$5, $$9}'
+
+$(JS_WASM): $(POLYGLOT_WASM)/%.wasm: plugins/%/plugin.js $$(wildcard plugins/$$*/$$*.toml) wit/executor.wit $(JS_STAMP)
+	@mkdir -p $(@D)
+	$(COMPONENTIZE_JS) plugins/$*/plugin.js --wit wit --world-name plugin --out $(@D)/.$*.tmp.wasm
+	@mv $(@D)/.$*.tmp.wasm $@
+	@if [ -f plugins/$*/$*.toml ]; then cp plugins/$*/$*.toml $(@D)/; fi
+	@ls -l $@ | awk '{print $$5, $$9}'
+
+## install-notifier: put the chat-robot notifier (plugins/notifier/) into plugins/, where the host loads it,
+## with its grants in plugins/notifier.toml (copied from plugins/notifier/notifier.toml unless present: edit
+## it to name your robots)
+install-notifier: $(POLYGLOT_WASM)/notifier.wasm
+	cp $< plugins/notifier.wasm
+	@if [ ! -f plugins/notifier.toml ]; then cp plugins/notifier/notifier.toml plugins/notifier.toml; fi
+	@echo "edit plugins/notifier.toml: your robots' webhooks and secrets under [config]"
 
 build: plugins
 	$(CARGO) build --release -p ruqi

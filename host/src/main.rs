@@ -1,6 +1,6 @@
 //! The `ruqi` command: `serve` (the service), `migrate`, the client commands (`job`, `history`,
-//! `scheduler`, `plugin list`) that talk to a running server, `plugin check FILE` (offline) and
-//! `completions SHELL`.
+//! `scheduler`, `plugin list`) that talk to a running server, `plugin check FILE` (offline), `plugin
+//! new NAME` (a plugin folder from a template) and `completions SHELL`.
 
 use std::process::ExitCode;
 
@@ -98,6 +98,18 @@ enum PluginCommand {
         /// The cache folder (`plugins/.cache`).
         #[arg(long)]
         cache: std::path::PathBuf,
+    },
+    /// Make a new plugin folder DIR/NAME from a template, serving cmds `NAME:…`, with its grants
+    /// file and a README saying how to build and load it.
+    New {
+        /// The plugin's name, also its cmd prefix (`NAME:`): lowercase letters, digits and '-'.
+        name: String,
+        /// Its language.
+        #[arg(long, value_enum)]
+        lang: ruqi::scaffold::Lang,
+        /// Where the folder is made.
+        #[arg(long, default_value = "plugins")]
+        dir: std::path::PathBuf,
     },
 }
 
@@ -222,6 +234,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { command: PluginCommand::Check { file } } => plugin_check(&file).await,
         Command::Plugin { command: PluginCommand::Compile { file, cache } } => {
             print(Ok(tokio::task::spawn_blocking(move || plugin_compile(&file, &cache)).await??))
+        }
+        Command::Plugin { command: PluginCommand::New { name, lang, dir } } => {
+            let folder = ruqi::scaffold::create(&dir, &name, lang)?;
+            print(Ok(ruqi::scaffold::next_steps(&name, lang, &folder)))
         }
         Command::Job { command } => print(client().job(command).await),
         Command::History { command } => print(client().history(command).await),
