@@ -203,6 +203,19 @@ const NOISE: [&str; 2] = ["note: run with `RUST_BACKTRACE", "Redirecting call to
 /// componentize-py prints the Python traceback, then panics with this.
 const RUNTIME_WRAPPERS: [&str; 1] = ["Python function threw an unexpected exception"];
 
+/// componentize-js's report when an export throws something other than a string (an `Error`):
+/// the thrown value is lost, so a plugin that printed its own report before (the templates'
+/// `reportErrors`) has the real message in the report before this one.
+const JS_OBJECT_THROWN: &str = "expected a string, received [object]";
+
+/// Drops a trailing `Stack:` block (a JavaScript error report's frames).
+fn drop_stack(lines: &mut Vec<&str>) {
+    let frames = lines.iter().rev().take_while(|l| l.starts_with(char::is_whitespace)).count();
+    if lines.len() > frames && lines[lines.len() - frames - 1] == "Stack:" {
+        lines.truncate(lines.len() - frames - 1);
+    }
+}
+
 /// The part of a guest's stderr that says why it trapped, on one line (`None` when it wrote
 /// nothing useful):
 /// - a Rust panic: its message (the lines after `thread '…' panicked at FILE:LINE:COL:`);
@@ -216,9 +229,15 @@ pub(super) fn cause(stderr: &str) -> Option<String> {
         .map(str::trim_end)
         .filter(|l| !l.trim().is_empty() && !NOISE.iter().any(|n| l.starts_with(n)))
         .collect();
-    let frames = lines.iter().rev().take_while(|l| l.starts_with(char::is_whitespace)).count();
-    if lines.len() > frames && lines[lines.len() - frames - 1] == "Stack:" {
-        lines.truncate(lines.len() - frames - 1);
+    drop_stack(&mut lines);
+    if lines.len() > 1 && lines.last() == Some(&JS_OBJECT_THROWN) {
+        let mut before = lines[..lines.len() - 1].to_vec();
+        drop_stack(&mut before);
+        if before.len() < lines.len() - 1
+            && let Some(message) = before.last()
+        {
+            return Some(message.trim().to_owned());
+        }
     }
     let panic_header = |l: &&str| l.starts_with("thread '") && l.contains(" panicked at ") && l.ends_with(':');
     if let Some(at) = lines.iter().rposition(panic_header) {
@@ -278,6 +297,16 @@ mod tests {
             (
                 "expected a string, received [undefined]\nStack:\n  _utf8AllocateAndEncode@/tmp/x/initializer.js:18:11\n  export_executor_0_1_0$execute@/tmp/x/initializer.js:392:45\n\nRedirecting call to abort() to mozalloc_abort\n",
                 Some("expected a string, received [undefined]"),
+            ),
+            // componentize-js after the templates' own report of a thrown Error
+            (
+                "Error: a bug in execute\nStack:\n  execute@plugin.js:40:11\nexpected a string, received [object]\nStack:\n  _utf8AllocateAndEncode@/tmp/x/initializer.js:18:11\n\nRedirecting call to abort() to mozalloc_abort\n",
+                Some("Error: a bug in execute"),
+            ),
+            // … and without it: the wrapper is all there is
+            (
+                "expected a string, received [object]\nStack:\n  f@x.js:1:1\n",
+                Some("expected a string, received [object]"),
             ),
             ("a line\n  indented, no Stack: header\n", Some("indented, no Stack: header")),
             ("", None),
