@@ -1,0 +1,98 @@
+//! `plugin_cost` (issue 15): what a plugin costs the host, measured through the plugin runtime
+//! directly (no HTTP, no store): the component's size, its first compile, its load from the
+//! compile cache, the host's RSS after loading it, and the cost of one run (`Runtime::execute`:
+//! fresh `Store`, instantiate from the `InstancePre`, call, drop), median and p99. Prints, never
+//! asserts.
+//!
+//! ```text
+//! plugin_cost [--runs N] FILE.wasm CMD [FILE.wasm CMD …]
+//! ```
+//! Each file is measured in a fresh runtime with a fresh cache folder (or the folder
+//! `PLUGIN_COST_CACHE` names, to skip compiling when profiling), in order; run it in a release
+//! build (`cargo run --release -p ruqi-tests --bin plugin_cost -- …`). A warm loop: runs follow
+//! each other at once, so its figures are lower than a node's `cmd_cost` of runs a second apart.
+
+#![allow(clippy::print_stdout)] // a benchmark prints its figures
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use ruqi::plugin::{Compiler, Grants, RunRequest, Runtime};
+
+/// The resident set of this process, in MiB (Linux), else 0.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let mut runs = 200;
+    if args.first().map(String::as_str) == Some("--runs") {
+        runs = args.get(1).context("--runs N")?.parse()?;
+        args.drain(..2);
+    }
+    anyhow::ensure!(!args.is_empty() && args.len().is_multiple_of(2), "usage: plugin_cost [--runs N] FILE.wasm CMD …");
+    println!("| plugin | size | first compile | load from cache | RSS after load | run median | run p99 |");
+    println!("|---|---|---|---|---|---|---|");
+    for pair in args.chunks(2) {
+        let (file, cmd) = (PathBuf::from(&pair[0]), pair[1].clone());
+        let size = std::fs::metadata(&file)?.len() as f64 / 1e6;
+        // `PLUGIN_COST_CACHE=DIR` keeps compiled code between invocations (for profiling runs).
+        let temp = tempfile::tempdir()?;
+        let cache = std::env::var_os("PLUGIN_COST_CACHE").map_or_else(|| temp.path().to_owned(), PathBuf::from);
+        let work = tempfile::tempdir()?;
+        let grants = Grants::default();
+        let compile = {
+            let rt = Runtime::new(work.path().into(), Some(cache.clone()))?.with_compiler(Compiler::InProcess);
+            let t = Instant::now();
+            rt.load_file(&file, grants.clone()).await?;
+            t.elapsed()
+        };
+        let rss_before = rss_mib();
+        let rt = Runtime::new(work.path().into(), Some(cache.clone()))?;
+        let t = Instant::now();
+        let plugin = rt.load_file(&file, grants.clone()).await?;
+        let load = t.elapsed();
+        let rss_after = rss_mib();
+        let req = RunRequest {
+            run_id: "bench".into(),
+            job_id: "bench".into(),
+            job_name: "bench".into(),
+            cmd: cmd.clone(),
+            fire_time: "2026-11-24 10:00:00".into(),
+        };
+        for _ in 0..20 {
+            rt.execute(&plugin, &req).await;
+        }
+        let mut samples = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let t = Instant::now();
+            let outcome = rt.execute(&plugin, &req).await;
+            samples.push(t.elapsed());
+            anyhow::ensure!(outcome.success(), "run failed: {}", outcome.into_output());
+        }
+        samples.sort();
+        let at = |q: f64| ms(samples[((samples.len() - 1) as f64 * q) as usize]);
+        println!(
+            "| {} | {size:.2} MB | {:.0} ms | {:.1} ms | +{:.0} MiB | {:.3} ms | {:.3} ms |",
+            file.file_name().unwrap_or_default().to_string_lossy(),
+            ms(compile),
+            ms(load),
+            rss_after - rss_before,
+            at(0.5),
+            at(0.99),
+        );
+    }
+    Ok(())
+}
