@@ -116,11 +116,14 @@ async fn the_cli_drives_a_server() {
 fn plugin_check_loads_a_plugin_offline() {
     let dir = tempfile::tempdir().unwrap();
     ruqi_tests::install_plugin(dir.path(), "template", Some("memory_mb = 8\n"));
-    let out = std::process::Command::new(ruqi_bin())
-        .args(["plugin", "check"])
-        .arg(dir.path().join("template.wasm"))
-        .output()
-        .unwrap();
+    let check = || {
+        std::process::Command::new(ruqi_bin())
+            .args(["plugin", "check"])
+            .arg(dir.path().join("template.wasm"))
+            .output()
+            .unwrap()
+    };
+    let out = check();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.starts_with("echo 0.1.0\n  prefixes: \"echo:\""), "{text}");
@@ -137,11 +140,7 @@ fn plugin_check_loads_a_plugin_offline() {
     assert_eq!(cached, 1);
     // too little memory granted: the report says so, and the command fails
     std::fs::write(dir.path().join("template.toml"), "memory_mb = 1\n").unwrap();
-    let out = std::process::Command::new(ruqi_bin())
-        .args(["plugin", "check"])
-        .arg(dir.path().join("template.wasm"))
-        .output()
-        .unwrap();
+    let out = check();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     let refused = format!(
