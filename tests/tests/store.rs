@@ -472,3 +472,22 @@ async fn a_job_keeps_its_own_zone() {
         assert_eq!(back.zone(TZ), ny, "{name}");
     }
 }
+
+/// Opening a new SQLite file is never refused as locked: the pool's other connections used to
+/// open while the first applied the migrations, and one could find the file locked (seen once
+/// in the dashboard test: `cannot open store …: database is locked`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_sqlite_file_opens_whatever_else_starts_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let opens = (0..60).map(|i| {
+        let url = format!("sqlite://{}", dir.path().join(format!("s{i}.db")).display());
+        tokio::spawn(async move { ruqi::store::open_with(&url, TZ, true).await.map(drop).map_err(|e| e.to_string()) })
+    });
+    let mut refused = Vec::new();
+    for open in opens.collect::<Vec<_>>() {
+        if let Err(e) = open.await.unwrap() {
+            refused.push(e);
+        }
+    }
+    assert!(refused.is_empty(), "{} of 60 refused: {:?}", refused.len(), refused.first());
+}

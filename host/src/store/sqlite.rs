@@ -48,6 +48,14 @@ impl SqliteStore {
             // file's size (a mapped file counts in RSS: 650 MB while streaming 1,000,000 rows; a
             // 32 MiB cache per connection, 180 MB), and neither made runs measurably cheaper.
             .busy_timeout(Duration::from_secs(10));
+        if !in_memory {
+            // One connection first creates the file, switches it to WAL and applies the migrations,
+            // alone: a pool connection opening meanwhile could find the new file locked (seen once:
+            // `database is locked` at open).
+            let mut first = <sqlx::sqlite::SqliteConnection as sqlx::Connection>::connect_with(&options).await?;
+            MIGRATOR.run(&mut first).await?;
+            sqlx::Connection::close(first).await?;
+        }
         // An in-memory database exists per connection: keep exactly one.
         let pool = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { 4 })
@@ -56,7 +64,9 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
+        if in_memory {
+            MIGRATOR.run(&pool).await?;
+        }
         Ok(Self { pool, tz })
     }
 
