@@ -52,9 +52,9 @@ impl SqliteStore {
             // One connection first creates the file, switches it to WAL and applies the migrations,
             // alone: a pool connection opening meanwhile could find the new file locked (seen once:
             // `database is locked` at open).
-            let mut first = <sqlx::sqlite::SqliteConnection as sqlx::Connection>::connect_with(&options).await?;
-            MIGRATOR.run(&mut first).await?;
-            sqlx::Connection::close(first).await?;
+            let first = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await?;
+            MIGRATOR.run(&first).await?;
+            first.close().await;
         }
         // An in-memory database exists per connection: keep exactly one.
         let pool = SqlitePoolOptions::new()
