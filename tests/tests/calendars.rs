@@ -371,3 +371,37 @@ async fn a_file_changed_while_the_node_was_down_is_followed_at_start() {
     assert_eq!(next, "2026-09-25 09:00:00", "the day is a working day again");
     s.stop().await;
 }
+
+/// The shipped `cn.toml` read through the API agrees, day by day from 2020 to 2026, with the
+/// Python package it was taken from (`chinese_calendar.is_workday`, installed by `make pytools`).
+#[tokio::test]
+async fn the_shipped_calendar_agrees_with_chinese_calendar_every_day() {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/pytools/bin/python");
+    assert!(python.exists(), "{} is missing: run `make pytools` (make test does)", python.display());
+    let script = "import chinese_calendar as c, datetime as d\n\
+        day = d.date(2020, 1, 1)\n\
+        while day.year < 2027:\n\
+        \x20   print(day, int(c.is_workday(day)))\n\
+        \x20   day += d.timedelta(days=1)\n";
+    let out = std::process::Command::new(&python).args(["-c", script]).output().expect("run python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let want: std::collections::BTreeMap<String, bool> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once(' ').map(|(day, w)| (day.to_owned(), w == "1")))
+        .collect();
+    assert_eq!(want.len(), 2557, "2020-01-01..2026-12-31");
+    let s = cn_server(None).await;
+    let mut ours = std::collections::BTreeMap::new();
+    for year in 2020..=2026 {
+        for month in 1..=12 {
+            let a = s.client.get("calendar_days", &format!("calendar=cn&month={year}-{month:02}")).await;
+            assert_eq!((a.stat.as_str(), &a.data()["covered"]), ("OK", &json!(true)), "{year}-{month}: {}", a.text);
+            for (key, working) in [("workdays", true), ("rest_days", false)] {
+                ours.extend(list(&a.data()[key]).into_iter().map(|d| (d, working)));
+            }
+        }
+    }
+    let differ: Vec<_> = want.iter().filter(|(d, w)| ours.get(*d) != Some(w)).take(10).collect();
+    assert!(differ.is_empty(), "days where chinese_calendar says otherwise (day, its is_workday): {differ:?}");
+    s.stop().await;
+}
