@@ -411,3 +411,57 @@ async fn a_served_plugin_is_compiled_by_a_child_and_what_it_prints_is_logged() {
     );
     node.terminate();
 }
+
+/// Waits (up to 10 s) until `plugin` has an instance ready for its next run.
+async fn until_spare(plugin: &ruqi::plugin::LoadedPlugin) {
+    for _ in 0..1000 {
+        if plugin.spare_ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no instance was made ahead of the next run");
+}
+
+fn run_request(cmd: &str, job: &str) -> ruqi::plugin::RunRequest {
+    ruqi::plugin::RunRequest {
+        run_id: format!("run-{job}"),
+        job_id: job.into(),
+        job_name: "spare".into(),
+        cmd: cmd.into(),
+        fire_time: "2026-11-30 10:00:00".into(),
+    }
+}
+
+#[tokio::test]
+async fn runs_take_instances_made_ahead_of_them_and_never_share_one() {
+    use ruqi::plugin::{Grants, Runtime};
+    let work = tempfile::tempdir().unwrap();
+    let runtime = Runtime::new(work.path().into(), None).unwrap();
+    let grants = Grants { cpu_secs: 1, ..Grants::default() };
+    let plugin = runtime.load_file(&ruqi_tests::wasm("test-hostile"), grants).await.unwrap();
+    assert!(!plugin.spare_ready(), "no instance is made before the plugin's first run");
+    // The first run makes its own instance; each later one takes the instance made after the
+    // run before it, which has executed nothing: every run counts itself only.
+    for i in 0..4 {
+        let outcome = runtime.execute(&plugin, &run_request("hostile:count", &format!("j{i}"))).await;
+        assert!(outcome.success(), "{outcome:?}");
+        assert_eq!(outcome.into_output(), "1", "run {i} shared an instance");
+        until_spare(&plugin).await;
+    }
+    // Runs at once: one takes the ready instance, the others make theirs; none shares one.
+    let requests: Vec<_> = (0..6).map(|i| run_request("hostile:count", &format!("c{i}"))).collect();
+    let outcomes = futures_util::future::join_all(requests.iter().map(|r| runtime.execute(&plugin, r))).await;
+    for outcome in outcomes {
+        assert_eq!(outcome.into_output(), "1");
+    }
+    // A ready instance's compute time starts with its run, not when it was made (the grant is
+    // 1 s): a no-op succeeds after waiting longer, and a loop is still stopped at the limit.
+    until_spare(&plugin).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let outcome = runtime.execute(&plugin, &run_request("hostile:noop", "late")).await;
+    assert!(outcome.success(), "{outcome:?}");
+    until_spare(&plugin).await;
+    let outcome = runtime.execute(&plugin, &run_request("hostile:loop", "loop")).await;
+    assert!(outcome.into_output().contains("compute time limit"), "a loop on a ready instance is stopped");
+}

@@ -1,6 +1,12 @@
 //! The wasmtime runtime: one `Engine` (pooling allocator, epoch interruption), compiled
 //! components cached on disk, an `InstancePre` per plugin, and a fresh `Store` per call with
 //! the plugin's memory and compute limits set before the first instruction runs.
+//!
+//! A run never reuses an instance, but need not wait for one to be made: after a plugin's
+//! run, the next run's instance is made in the background ([`Spare`]) and called once with
+//! `describe`, so instantiation and the guest's first-call set-up (each about half a
+//! millisecond for a Python or JavaScript component) are off the path a run's `cmd_cost`
+//! measures.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -90,10 +96,36 @@ pub struct LoadedPlugin {
     pub grants_file: String,
     /// The interfaces it imports (`wasi:cli/environment@0.2.0`, …), in its own order.
     pub imports: Vec<String>,
-    pre: PluginPre<RunState>,
+    pre: Arc<PluginPre<RunState>>,
+    spare: Arc<Spare>,
+}
+
+/// A fresh instance made before the run it is for: its store, and the bindings to call it.
+struct Ready {
+    store: Store<RunState>,
+    instance: Plugin,
+}
+
+/// The instance a plugin keeps ready for its next run (one at most), and whether one is being
+/// made. Each instance serves one run and is dropped after it, as without a spare.
+#[derive(Default)]
+struct Spare {
+    ready: std::sync::Mutex<Option<Ready>>,
+    making: std::sync::atomic::AtomicBool,
+}
+
+impl Spare {
+    fn take(&self) -> Option<Ready> {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
 }
 
 impl LoadedPlugin {
+    /// Whether an instance is ready for this plugin's next run (see [`Runtime::execute`]).
+    pub fn spare_ready(&self) -> bool {
+        self.spare.ready.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
     /// [`LoadedPlugin::memory_at_start`] in MiB, rounded up.
     pub fn initial_memory_mib(&self) -> u64 {
         self.memory_at_start.div_ceil(1024 * 1024)
@@ -244,7 +276,7 @@ impl Runtime {
         })?;
         let imports = component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect();
         let pre = self.linker.instantiate_pre(&component).map_err(|e| load_err(format!("{e:#}")))?;
-        let pre = PluginPre::new(pre).map_err(|e| load_err(format!("{e:#}")))?;
+        let pre = Arc::new(PluginPre::new(pre).map_err(|e| load_err(format!("{e:#}")))?);
         let grants = Arc::new(grants);
         let mut plugin = LoadedPlugin {
             // Until it has described itself, the plugin is named after its file.
@@ -257,6 +289,7 @@ impl Runtime {
             grants_file: grants_file(file),
             imports,
             pre,
+            spare: Arc::default(),
         };
         let mut store = self.new_store(&plugin, "", Duration::from_secs(plugin.grants.cpu_secs));
         let info = async {
@@ -334,47 +367,64 @@ impl Runtime {
         (out, err)
     }
 
-    /// A fresh store for one call, limited to `cpu` of guest compute time.
+    /// A fresh store for one call of `plugin`, limited to `cpu` of guest compute time.
     fn new_store(&self, plugin: &LoadedPlugin, job_id: &str, cpu: Duration) -> Store<RunState> {
-        let grants = plugin.grants.clone();
-        let mut wasi = WasiCtxBuilder::new();
-        if !grants.sockets.is_empty() {
-            let allowed: Vec<String> = grants.sockets.clone();
-            wasi.allow_tcp(true).socket_addr_check(move |addr, _use| {
-                // Binding to 0.0.0.0:0 precedes every connect; the connect itself is checked.
-                let ok =
-                    addr.port() == 0 && addr.ip().is_unspecified() || allowed.iter().any(|a| *a == addr.to_string());
-                Box::pin(async move { ok })
-            });
-        }
-        let (stdout, stderr) = (Capture::new(grants.output_limit), Capture::new(grants.output_limit));
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        let state = RunState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            grants: grants.clone(),
-            workdir: self.workdir.clone(),
-            plugin: Arc::from(plugin.info.name.as_str()),
-            job_id: job_id.to_owned(),
-            started: Instant::now(),
-            host_time: Duration::ZERO,
-            cap: MemoryCap { limit: (grants.memory_mb.min(MAX_MEMORY_MB) * 1024 * 1024) as usize, hit: false, peak: 0 },
-            http: WasiHttpCtx::new(),
-            http_hooks: GrantedHosts::new(grants.clone()),
-            stdout,
-            stderr,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.cap);
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |ctx| {
-            if ctx.data().guest_time() > cpu {
-                return Err(CpuLimitExceeded(cpu).into());
+        new_store(&self.engine, &self.workdir, &plugin.grants, &plugin.info.name, job_id, cpu)
+    }
+
+    /// In the background, drops `used` (the store of the run that just ended: its memory is
+    /// reset then) and makes the instance `plugin`'s next run will use, unless one is ready or
+    /// being made. The cost of both is paid between runs, not by the next one; the new instance
+    /// is made after the old one is gone, so it takes the pool slot the old one held (whose
+    /// pages are resident already).
+    ///
+    /// The new instance answers `describe` (a call without effects, as the contract says)
+    /// before it is put aside: a guest's first call into a fresh instance pays for the
+    /// language runtime's lazy set-up and for the copy-on-write faults of the pages it
+    /// touches (Python and JavaScript: about half a millisecond), and `describe` pays it here.
+    fn recycle(&self, plugin: &LoadedPlugin, used: Store<RunState>) {
+        use std::sync::atomic::Ordering;
+        let spare = plugin.spare.clone();
+        // Claim the making (`making` false → true), unless an instance is ready already.
+        let make = !spare.making.swap(true, Ordering::AcqRel) && {
+            let ready = spare.ready.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+            if ready {
+                spare.making.store(false, Ordering::Release);
             }
-            // Yield so a busy guest shares its runtime thread with other tasks.
-            Ok(UpdateDeadline::Yield(1))
+            !ready
+        };
+        if !make {
+            tokio::spawn(async move { drop(used) });
+            return;
+        }
+        let cpu = Duration::from_secs(plugin.grants.cpu_secs);
+        let (engine, workdir, grants) = (self.engine.clone(), self.workdir.clone(), plugin.grants.clone());
+        let (pre, name) = (plugin.pre.clone(), plugin.info.name.clone());
+        tokio::spawn(async move {
+            drop(used);
+            let mut store = new_store(&engine, &workdir, &grants, &name, "", cpu);
+            // Instantiation runs the guest's start code, `describe` its first call: bounded
+            // by the run's compute limit.
+            let made = tokio::time::timeout(cpu, async {
+                let instance = pre.instantiate_async(&mut store).await?;
+                instance.ruqi_executor_executor().call_describe(&mut store).await?;
+                Ok::<_, wasmtime::Error>(instance)
+            })
+            .await;
+            match made {
+                Ok(Ok(instance)) if !store.data().cap.hit => {
+                    // What the guest printed while starting belongs to no run.
+                    store.data().stdout.clear();
+                    store.data().stderr.clear();
+                    *spare.ready.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ready { store, instance });
+                }
+                // The next run makes its own instance, and reports what goes wrong.
+                Ok(Ok(_)) => tracing::debug!(plugin = %name, "making an instance ahead of a run hit the memory limit"),
+                Ok(Err(e)) => tracing::debug!(plugin = %name, error = %e, "cannot make an instance ahead of a run"),
+                Err(_) => tracing::debug!(plugin = %name, "making an instance ahead of a run timed out"),
+            }
+            spare.making.store(false, Ordering::Release);
         });
-        store
     }
 
     /// Asks the plugin whether it accepts `cmd`; `Err` carries the plugin's reason (one line,
@@ -399,21 +449,51 @@ impl Runtime {
         Err(bounded_line(&reason, MAX_REASON_CHARS))
     }
 
-    /// Executes one run.
+    /// Executes one run, in the instance made for it ahead of time when there is one (see
+    /// [`Runtime::recycle`]), else in one made now. Either way the instance is fresh: no other
+    /// run has used it, and its compute-time account starts with the call.
     ///
     /// The run is bounded in wall-clock time by the plugin's `timeout_secs`: dropping the
     /// wasmtime call at the deadline abandons the instance (its store is dropped with it).
     /// Every string the plugin returns is cut at its `output_limit`.
     pub async fn execute(&self, plugin: &LoadedPlugin, request: &RunRequest) -> ExecOutcome {
-        let mut store = self.new_store(plugin, &request.job_id, Duration::from_secs(plugin.grants.cpu_secs));
+        let cpu = Duration::from_secs(plugin.grants.cpu_secs);
+        let (mut store, ready) = match plugin.spare.take() {
+            Some(Ready { mut store, instance }) => {
+                store.data_mut().job_id.clone_from(&request.job_id);
+                arm(&mut store, cpu);
+                (store, Some(instance))
+            }
+            None => (self.new_store(plugin, &request.job_id, cpu), None),
+        };
         let limit = Duration::from_secs(plugin.grants.timeout_secs);
         let result = tokio::time::timeout(limit, async {
-            let inst = plugin.pre.instantiate_async(&mut store).await?;
+            let inst = match ready {
+                Some(inst) => inst,
+                None => plugin.pre.instantiate_async(&mut store).await?,
+            };
             inst.ruqi_executor_executor().call_execute(&mut store, request).await
         })
         .await;
+        let outcome = self.outcome(plugin, request, &store, result, limit);
+        self.recycle(plugin, store);
+        outcome
+    }
+
+    /// What `execute`'s call ended in.
+    fn outcome(
+        &self,
+        plugin: &LoadedPlugin,
+        request: &RunRequest,
+        store: &Store<RunState>,
+        result: Result<
+            wasmtime::Result<Result<super::bindings::ruqi::executor::types::RunOutcome, String>>,
+            tokio::time::error::Elapsed,
+        >,
+        limit: Duration,
+    ) -> ExecOutcome {
         let (_, stderr) =
-            self.log_streams(plugin, &store, Call::Execute { job_id: &request.job_id, fire_time: &request.fire_time });
+            self.log_streams(plugin, store, Call::Execute { job_id: &request.job_id, fire_time: &request.fire_time });
         let kept = plugin.grants.output_limit;
         let hit_memory_limit = store.data().cap.hit;
         match result {
@@ -424,10 +504,67 @@ impl Runtime {
             Ok(Ok(Ok(outcome))) => memory_limit(plugin, bounded(outcome.output, kept)),
             Ok(Ok(Err(reason))) if hit_memory_limit => memory_limit(plugin, bounded(reason, kept)),
             Ok(Ok(Err(reason))) => ExecOutcome::Declared(bounded(reason, kept)),
-            Ok(Err(e)) => failure(plugin, &store, e, &stderr.text),
+            Ok(Err(e)) => failure(plugin, store, e, &stderr.text),
             Err(_) => ExecOutcome::Timeout(limit),
         }
     }
+}
+
+/// A fresh store for one call of the plugin `name` with `grants`, limited to `cpu` of guest
+/// compute time.
+fn new_store(
+    engine: &Engine,
+    workdir: &Arc<PathBuf>,
+    grants: &Arc<Grants>,
+    name: &str,
+    job_id: &str,
+    cpu: Duration,
+) -> Store<RunState> {
+    let mut wasi = WasiCtxBuilder::new();
+    if !grants.sockets.is_empty() {
+        let allowed: Vec<String> = grants.sockets.clone();
+        wasi.allow_tcp(true).socket_addr_check(move |addr, _use| {
+            // Binding to 0.0.0.0:0 precedes every connect; the connect itself is checked.
+            let ok = addr.port() == 0 && addr.ip().is_unspecified() || allowed.iter().any(|a| *a == addr.to_string());
+            Box::pin(async move { ok })
+        });
+    }
+    let (stdout, stderr) = (Capture::new(grants.output_limit), Capture::new(grants.output_limit));
+    wasi.stdout(stdout.clone()).stderr(stderr.clone());
+    let state = RunState {
+        wasi: wasi.build(),
+        table: ResourceTable::new(),
+        grants: grants.clone(),
+        workdir: workdir.clone(),
+        plugin: Arc::from(name),
+        job_id: job_id.to_owned(),
+        started: Instant::now(),
+        host_time: Duration::ZERO,
+        cap: MemoryCap { limit: (grants.memory_mb.min(MAX_MEMORY_MB) * 1024 * 1024) as usize, hit: false, peak: 0 },
+        http: WasiHttpCtx::new(),
+        http_hooks: GrantedHosts::new(grants.clone()),
+        stdout,
+        stderr,
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.cap);
+    arm(&mut store, cpu);
+    store
+}
+
+/// Starts the store's compute-time account now, limited to `cpu`: checked at every epoch tick.
+fn arm(store: &mut Store<RunState>, cpu: Duration) {
+    let state = store.data_mut();
+    state.started = Instant::now();
+    state.host_time = Duration::ZERO;
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(move |ctx| {
+        if ctx.data().guest_time() > cpu {
+            return Err(CpuLimitExceeded(cpu).into());
+        }
+        // Yield so a busy guest shares its runtime thread with other tasks.
+        Ok(UpdateDeadline::Yield(1))
+    });
 }
 
 /// The outcome of a call during which the limiter refused a memory growth; `guest` is what

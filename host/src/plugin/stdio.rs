@@ -62,6 +62,13 @@ impl Capture {
         }
     }
 
+    /// Forgets what was written so far.
+    pub(super) fn clear(&self) {
+        let mut tail = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        tail.buf.clear();
+        tail.total = 0;
+    }
+
     /// What was written so far (the window of the last `limit` bytes).
     pub(super) fn captured(&self) -> Captured {
         let tail = self.0.lock().unwrap_or_else(|p| p.into_inner());

@@ -4,12 +4,18 @@
 //! breaks), `sleep` (sleeps 300 s without computing), `print` (writes to stdout and stderr),
 //! `print-trap` (writes lines to stderr, then panics), `oom-declared` (a refused allocation
 //! turned into a declared error), `exit` (exits with status 3), `flood` (10 MB to stdout and
-//! stderr, then panics); in validate: `validate-loop` (loops), `validate-sleep` (sleeps 300 s),
+//! stderr, then panics), `count` (how many runs this instance has executed, itself included:
+//! `1` unless an instance served two runs); in validate: `validate-loop` (loops), `validate-sleep` (sleeps 300 s),
 //! `validate-panic` (panics), `refuse` and `refuse-long` (a 100 KB multi-line reason).
+
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use ruqi_plugin_sdk::{Executor, PluginInfo, RunOutcome, RunRequest, host};
 
 struct Hostile;
+
+/// Runs this instance has executed.
+static RUNS: AtomicU32 = AtomicU32::new(0);
 
 fn spin() -> ! {
     let mut x: u64 = 0;
@@ -38,8 +44,10 @@ impl Executor for Hostile {
     }
 
     fn execute(run: RunRequest) -> Result<RunOutcome, String> {
+        let runs = RUNS.fetch_add(1, Ordering::Relaxed) + 1;
         match run.cmd.trim_start_matches("hostile:") {
             "noop" => Ok(RunOutcome::ok("")),
+            "count" => Ok(RunOutcome::ok(runs.to_string())),
             "loop" => spin(),
             "alloc" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();

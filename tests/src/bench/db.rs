@@ -172,6 +172,15 @@ impl Store {
         Ok((count as u64, last.as_deref().map(parse_time).transpose()?))
     }
 
+    /// Every history row as (cmd, id, success, cmd_cost), in no order.
+    pub async fn costs_by_cmd(&self) -> anyhow::Result<Vec<(String, i64, bool, f64)>> {
+        const SQL: &str = "SELECT cmd, id, cmd_is_success <> 0, cmd_cost FROM ruqi_jobs_history";
+        Ok(match self.kind {
+            Kind::Sqlite => sqlx::query_as(SQL).fetch_all(self.sqlite.as_ref().context("not connected")?).await?,
+            Kind::Mysql => sqlx::query_as(SQL).fetch_all(self.mysql.as_ref().context("not connected")?).await?,
+        })
+    }
+
     /// The runs whose fire time is in `[from, to)`.
     pub async fn runs_between(&self, from: f64, to: f64) -> anyhow::Result<Vec<RunRow>> {
         let rows: Vec<(Option<f64>, String)> = match self.kind {

@@ -8,6 +8,7 @@ pub mod load;
 pub mod micro;
 pub mod node;
 pub mod peer;
+pub mod plugins;
 pub mod progress;
 pub mod report;
 pub mod workloads;
@@ -36,6 +37,8 @@ pub struct Sizes {
     pub listing_requests: usize,
     /// Runs per micro figure (micro): plugin no-op runs, then http-post and baichuan runs.
     pub micro_runs: (usize, usize),
+    /// Runs of each echo plugin, a second apart (plugins).
+    pub plugin_runs: usize,
 }
 
 impl Sizes {
@@ -51,6 +54,7 @@ impl Sizes {
             script: 1_000,
             listing_requests: 50,
             micro_runs: (5_000, 500),
+            plugin_runs: 200,
         }
     }
 
@@ -68,6 +72,7 @@ impl Sizes {
             script: 100,
             listing_requests: 50,
             micro_runs: (2_000, 200),
+            plugin_runs: 12,
         }
     }
 }
@@ -92,7 +97,7 @@ pub struct Opts {
 }
 
 /// The workloads, in the order they run.
-pub const WORKLOADS: [&str; 6] = ["burst", "interval", "add", "script", "listing", "micro"];
+pub const WORKLOADS: [&str; 7] = ["burst", "interval", "add", "script", "listing", "micro", "plugins"];
 
 impl Opts {
     /// Whether `name` is selected.
