@@ -41,6 +41,48 @@ pub fn install_plugin(dir: &Path, name: &str, grants: Option<&str>) {
     }
 }
 
+/// `target/polyglot`: where `make plugins` builds the Python and JavaScript plugins (`wasm/`)
+/// and where tests keep their compiled code between runs (`cache/`).
+pub fn polyglot_dir() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.canonicalize().unwrap_or(root).join("target/polyglot")
+}
+
+/// The SHA-256 of a component file, as the host names its compiled code
+/// (`<sha256 of the .wasm>-<engine hash>.cwasm`).
+pub fn component_digest(file: &Path) -> std::io::Result<String> {
+    use sha2::Digest as _;
+    Ok(sha2::Sha256::digest(std::fs::read(file)?).iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Copies the `*.cwasm` of `from` whose name starts with one of `digests` and that `to` lacks
+/// (best effort: a cache only saves time).
+pub fn copy_compiled(from: &Path, to: &Path, digests: &[String]) {
+    let _ = std::fs::create_dir_all(to);
+    for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let target = to.join(&name);
+        if name.ends_with(".cwasm") && digests.iter().any(|d| name.starts_with(d.as_str())) && !target.exists() {
+            let tmp = to.join(format!(".{name}.tmp{}", std::process::id()));
+            if std::fs::copy(entry.path(), &tmp).and_then(|_| std::fs::rename(&tmp, &target)).is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+        }
+    }
+}
+
+/// A run of `cmd` for job `job`, as the dispatcher hands it to a plugin (for tests and
+/// benchmarks that call the plugin runtime directly).
+pub fn run_request(cmd: &str, job: &str) -> ruqi::plugin::RunRequest {
+    ruqi::plugin::RunRequest {
+        run_id: format!("run-{job}"),
+        job_id: job.into(),
+        job_name: job.into(),
+        cmd: cmd.into(),
+        fire_time: "2026-11-30 10:00:00".into(),
+    }
+}
+
 /// One answer of the API.
 #[derive(Debug, Clone)]
 pub struct Answer {

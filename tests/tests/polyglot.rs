@@ -21,7 +21,7 @@ use axum::routing::post;
 use base64::Engine as _;
 use hmac::Mac as _;
 use ruqi_tests::cluster::{NodeProcess, node_args};
-use ruqi_tests::{Client, fixtures, ruqi_bin};
+use ruqi_tests::{Client, component_digest, copy_compiled, fixtures, polyglot_dir, ruqi_bin};
 use serde_json::{Value, json};
 
 /// The repository root.
@@ -31,7 +31,7 @@ fn root() -> PathBuf {
 
 /// The component `make plugins` built from `plugins/<name>/` (app.py or plugin.js).
 fn polyglot_wasm(name: &str) -> PathBuf {
-    let path = root().join("target/polyglot/wasm").join(format!("{name}.wasm"));
+    let path = polyglot_dir().join("wasm").join(format!("{name}.wasm"));
     assert!(
         path.is_file(),
         "{} is missing: run `make plugins` (it builds the Python and JavaScript plugins)",
@@ -42,29 +42,11 @@ fn polyglot_wasm(name: &str) -> PathBuf {
 
 /// Compiled code of the components `make plugins` built, kept between test runs.
 fn shared_cache() -> PathBuf {
-    root().join("target/polyglot/cache")
+    polyglot_dir().join("cache")
 }
 
-/// The host names a compiled component `<sha256 of the .wasm>-<engine hash>.cwasm`.
 fn digest(file: &Path) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(std::fs::read(file).expect("read component")).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Copies the `*.cwasm` of `from` whose name starts with one of `digests` and that `to` lacks
-/// (best effort: a cache only saves time).
-fn copy_cache(from: &Path, to: &Path, digests: &[String]) {
-    let _ = std::fs::create_dir_all(to);
-    for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let target = to.join(&name);
-        if name.ends_with(".cwasm") && digests.iter().any(|d| name.starts_with(d.as_str())) && !target.exists() {
-            let tmp = to.join(format!(".{name}.tmp{}", std::process::id()));
-            if std::fs::copy(entry.path(), &tmp).and_then(|_| std::fs::rename(&tmp, &target)).is_err() {
-                let _ = std::fs::remove_file(&tmp);
-            }
-        }
-    }
+    component_digest(file).expect("read component")
 }
 
 /// [`check_plugins`] with the compiled code of earlier runs copied into `.cache` beside the files
@@ -72,9 +54,9 @@ fn copy_cache(from: &Path, to: &Path, digests: &[String]) {
 fn check_plugins_cached(files: &[PathBuf]) -> Vec<String> {
     let digests: Vec<String> = files.iter().map(|f| digest(f)).collect();
     let local = files[0].parent().expect("folder").join(".cache");
-    copy_cache(&shared_cache(), &local, &digests);
+    copy_compiled(&shared_cache(), &local, &digests);
     let outputs = check_plugins(files);
-    copy_cache(&local, &shared_cache(), &digests);
+    copy_compiled(&local, &shared_cache(), &digests);
     for entry in std::fs::read_dir(shared_cache()).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !digests.iter().any(|d| name.starts_with(d.as_str())) {
@@ -461,8 +443,8 @@ async fn plugin_new_scaffolds_build_and_load() {
     // Python and JavaScript: built with the tools `make plugins` installed, then loaded.
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let componentize_py = root().join("target/polyglot/venv/bin/componentize-py");
-    let componentize_js = root().join("target/polyglot/js/node_modules/.bin/componentize-js");
+    let componentize_py = polyglot_dir().join("venv/bin/componentize-py");
+    let componentize_js = polyglot_dir().join("js/node_modules/.bin/componentize-js");
     for tool in [&componentize_py, &componentize_js] {
         assert!(tool.exists(), "{} is missing: run `make plugins`", tool.display());
     }

@@ -1,14 +1,16 @@
 //! The in-process micro figures (the bench of before issue 9), one section of the table. Here
 //! the "peer" column is the plain Rust way to do the same thing, not APScheduler:
 //!
-//! - plugin runtime overhead: a no-op run through the wasmtime runtime (fresh `Store`,
-//!   instantiate, call, drop) against the same no-op as a plain async call;
+//! - plugin runtime overhead: a no-op run through the wasmtime runtime (`Runtime::execute`
+//!   back to back: the instance made ahead of the run when the background has made it, else
+//!   made on the run's path; the call) against the same no-op as a plain async call;
 //! - http-post: one run against a local HTTP server, against a plain reqwest POST;
 //! - baichuan: one publish to the local Redis, against a plain redis-rs MULTI/EXEC.
 
 use std::time::{Duration, Instant};
 
 use ruqi::plugin::{Grants, RunRequest, Runtime};
+use ruqi_tests::run_request;
 
 use super::report::{Better, Cell, Row, Unit};
 
@@ -17,16 +19,6 @@ fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort();
     let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64();
     (at(0.5), at(0.99))
-}
-
-fn request(cmd: &str) -> RunRequest {
-    RunRequest {
-        run_id: "bench".into(),
-        job_id: "bench".into(),
-        job_name: "bench".into(),
-        cmd: cmd.into(),
-        fire_time: "2026-11-24 10:00:00".into(),
-    }
 }
 
 #[inline(never)]
@@ -58,7 +50,7 @@ pub async fn plugin_overhead(runs: usize) -> anyhow::Result<Vec<Row>> {
     let work = tempfile::tempdir()?;
     let runtime = Runtime::new(work.path().to_path_buf(), None)?;
     let plugin = runtime.load_file(&ruqi_tests::wasm("test-hostile"), Grants::default()).await?;
-    let req = request("hostile:noop");
+    let req = run_request("hostile:noop", "bench");
     for _ in 0..200 {
         runtime.execute(&plugin, &req).await;
     }
@@ -111,7 +103,7 @@ pub async fn http_post(runs: usize) -> anyhow::Result<Vec<Row>> {
     let runtime = Runtime::new(work.path().to_path_buf(), None)?;
     let plugin = runtime.load_file(&ruqi_tests::wasm("http-post"), Grants::defaults_for("http-post")).await?;
     let url = format!("http://{addr}/ok");
-    let req = request(&format!("{url}#{{\"str_info\":\"hi\"}}"));
+    let req = run_request(&format!("{url}#{{\"str_info\":\"hi\"}}"), "bench");
     let via_plugin = time(runs, || async {
         let out = runtime.execute(&plugin, &req).await;
         anyhow::ensure!(out.success(), "http-post run failed: {}", out.into_output());
@@ -148,7 +140,7 @@ pub async fn baichuan(runs: usize) -> anyhow::Result<Vec<Row>> {
     let runtime = Runtime::new(work.path().to_path_buf(), None)?;
     let plugin = runtime.load_file(&ruqi_tests::wasm("baichuan"), Grants::defaults_for("baichuan")).await?;
     let topic = format!("/ruqi-bench-{}", uuid::Uuid::new_v4().simple());
-    let req = request(&format!("{topic}#{{\"str_info\":\"mq\"}}"));
+    let req = run_request(&format!("{topic}#{{\"str_info\":\"mq\"}}"), "bench");
     let via_plugin = time(runs, || async {
         let out = runtime.execute(&plugin, &req).await;
         anyhow::ensure!(out.success(), "baichuan run failed: {}", out.into_output());

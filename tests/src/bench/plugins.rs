@@ -5,10 +5,11 @@
 //! the figures are the history rows' `cmd_cost`, median and p99, after each job's first
 //! runs. The peer column is the goal issue 15 sets (0.1 ms for Rust, 0.5 ms for the others).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ruqi_tests::{component_digest, copy_compiled};
 use serde_json::json;
 
 use super::db::Kind;
@@ -18,8 +19,8 @@ use super::report::{Better, Cell, Row, Unit};
 use super::workloads::{Ctx, with_node};
 
 /// The plugins measured: (label, component, cmd, goal in seconds).
-fn plugins(root: &Path) -> [(&'static str, PathBuf, &'static str, f64); 3] {
-    let polyglot = root.join("target/polyglot/wasm");
+fn plugins() -> [(&'static str, PathBuf, &'static str, f64); 3] {
+    let polyglot = ruqi_tests::polyglot_dir().join("wasm");
     [
         ("Rust echo", ruqi_tests::wasm("template"), "echo:bench", 100e-6),
         ("Python echo", polyglot.join("template-python.wasm"), "pyecho:bench", 500e-6),
@@ -29,21 +30,6 @@ fn plugins(root: &Path) -> [(&'static str, PathBuf, &'static str, f64); 3] {
 
 /// Runs of each job left out of the figures: the first run after a load.
 const SKIPPED: usize = 2;
-
-/// Copies the compiled code `target/polyglot/cache` keeps (the polyglot test's) for `file` into
-/// `cache`, so the node need not compile 12–18 MB components again (best effort).
-fn seed_cache(root: &Path, file: &Path, cache: &Path) {
-    use sha2::Digest as _;
-    let Ok(bytes) = std::fs::read(file) else { return };
-    let digest: String = sha2::Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect();
-    let _ = std::fs::create_dir_all(cache);
-    for entry in std::fs::read_dir(root.join("target/polyglot/cache")).into_iter().flatten().flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(&digest) && name.ends_with(".cwasm") {
-            let _ = std::fs::copy(entry.path(), cache.join(&name));
-        }
-    }
-}
 
 /// `job_add` until the node accepts `cmd` (its plugin may still be compiling), up to 3 minutes.
 async fn add_when_loaded(node: &Node, id: &str, cmd: &str) -> anyhow::Result<()> {
@@ -61,17 +47,18 @@ async fn add_when_loaded(node: &Node, id: &str, cmd: &str) -> anyhow::Result<()>
 /// The `plugins` workload.
 pub async fn plugin_runs(ctx: &mut Ctx) -> anyhow::Result<()> {
     let runs = ctx.opts.sizes.plugin_runs;
-    let list = plugins(&ctx.opts.root);
+    let list = plugins();
     for (_, file, _, _) in &list {
         anyhow::ensure!(file.is_file(), "{} missing (make plugins builds it)", file.display());
     }
-    let root = ctx.opts.root.clone();
     let progress = &ctx.progress;
     let costs = with_node(ctx, Kind::Sqlite, "plugins", async |node, store, dir: &NodeDir| {
         for (_, file, _, _) in &list {
             let name = file.file_name().context("file name")?;
             std::fs::copy(file, dir.plugins().join(name))?;
-            seed_cache(&root, file, &dir.plugins().join(".cache"));
+            // The polyglot test's compiled code: the node need not compile 12–18 MB components again.
+            let digest = component_digest(file)?;
+            copy_compiled(&ruqi_tests::polyglot_dir().join("cache"), &dir.plugins().join(".cache"), &[digest]);
         }
         // The node loads files dropped into its folder; the first adds wait until it has.
         for (i, (_, _, cmd, _)) in list.iter().enumerate() {

@@ -21,16 +21,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use ruqi::plugin::{Compiler, Grants, RunRequest, Runtime};
+use ruqi::plugin::{Compiler, Grants, Runtime};
 
 /// The resident set of this process, in MiB (Linux), else 0.
 fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
+    ruqi_tests::cluster::memory_kib_of(std::process::id()).1 as f64 / 1024.0
 }
 
 /// CPU time this process has used so far (all threads).
@@ -82,13 +77,7 @@ async fn main() -> anyhow::Result<()> {
         let plugin = rt.load_file(&file, grants.clone()).await?;
         let load = t.elapsed();
         let rss_after = rss_mib();
-        let req = RunRequest {
-            run_id: "bench".into(),
-            job_id: "bench".into(),
-            job_name: "bench".into(),
-            cmd: cmd.clone(),
-            fire_time: "2026-11-24 10:00:00".into(),
-        };
+        let req = ruqi_tests::run_request(&cmd, "bench");
         for _ in 0..20 {
             rt.execute(&plugin, &req).await;
         }
