@@ -19,3 +19,4 @@ pub mod scaffold;
 pub mod scheduler;
 pub mod store;
 pub mod trigger;
+pub mod watch;

@@ -8,12 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use notify::{RecursiveMode, Watcher};
 use tokio_util::sync::CancellationToken;
 
 use super::grants::Grants;
 use super::runtime::{LoadedPlugin, MAX_REASON_CHARS, Runtime, bounded_line};
 use super::{ExecOutcome, PluginError, RunRequest};
+#[cfg(doc)]
+use crate::watch::DEBOUNCE;
+use crate::watch::watch_folder;
 
 /// One `.wasm` file of the folder and what became of it.
 #[derive(Debug, Clone)]
@@ -61,10 +63,6 @@ pub struct Registry {
     /// Where runs are counted, once set.
     metrics: std::sync::OnceLock<Arc<crate::metrics::Metrics>>,
 }
-
-/// Quiet time after the last change in the folder before reloading, so a file still being
-/// copied is read once, whole.
-const DEBOUNCE: std::time::Duration = std::time::Duration::from_millis(300);
 
 impl Registry {
     /// Loads every `*.wasm` in `dir`. A missing folder is an error; a bad plugin is not (it is
@@ -168,38 +166,20 @@ impl Registry {
         Ok(())
     }
 
-    /// Watches the plugins folder (the `notify` crate: inotify on Linux) and reloads when a
-    /// `.wasm` or `.toml` file is added, changed or removed, until `cancel`. Changes take
-    /// effect [`DEBOUNCE`] after the folder goes quiet.
+    /// Watches the plugins folder and reloads when a `.wasm` or `.toml` file is added, changed
+    /// or removed, until `cancel`. Changes take effect [`DEBOUNCE`] after the folder goes quiet.
     pub fn watch(self: &Arc<Self>, cancel: CancellationToken) -> Result<tokio::task::JoinHandle<()>, PluginError> {
-        let folder_err =
-            |e: notify::Error| PluginError::Folder { path: self.dir.display().to_string(), reason: e.to_string() };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let relevant = event.is_ok_and(|e| {
-                !e.kind.is_access() && e.paths.iter().any(|p| p.extension().is_some_and(|x| x == "wasm" || x == "toml"))
-            });
-            if relevant {
-                let _ = tx.send(());
-            }
-        })
-        .map_err(folder_err)?;
-        watcher.watch(&self.dir, RecursiveMode::NonRecursive).map_err(folder_err)?;
         let this = self.clone();
-        Ok(tokio::spawn(async move {
-            let _watcher = watcher; // dropped (and unregistered) when the task ends
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    got = rx.recv() => if got.is_none() { return },
-                }
-                while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
+        watch_folder(&self.dir, &["wasm", "toml"], cancel, move || {
+            let this = this.clone();
+            async move {
                 tracing::info!(dir = %this.dir.display(), "plugins folder changed, reloading");
                 if let Err(e) = this.reload().await {
                     tracing::error!(error = %e, "plugins folder reload failed; the loaded plugins keep serving");
                 }
             }
-        }))
+        })
+        .map_err(|e| PluginError::Folder { path: self.dir.display().to_string(), reason: e.to_string() })
     }
 
     /// Loads `file` with its grants, reusing the loaded version when neither changed; adds the
@@ -252,9 +232,9 @@ impl Registry {
         out
     }
 
-    /// The plugin serving `cmd`: the longest prefix of `cmd` that a plugin claims.
+    /// The plugin serving `cmd`, as runs and `validate` choose it.
     pub fn select(&self, cmd: &str) -> Option<Arc<LoadedPlugin>> {
-        self.current().prefixes.iter().find(|(pre, _)| cmd.starts_with(pre.as_str())).map(|(_, p)| p.clone())
+        self.serving(cmd).ok()
     }
 
     /// The plugin serving `cmd`, or why none does. A cmd that starts like a prefix (`word:`)
