@@ -148,30 +148,20 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
     };
     let cancel = CancellationToken::new();
     let watcher = registry.watch(cancel.clone()).context("cannot watch the plugins folder")?;
-    let calendar_watcher = {
-        let (store, calendars_, clock, tz, handle) =
+    // Jobs naming a calendar start from it again: those of the calendars a reload changed, and
+    // at start every one (the files may have changed, or gone, while the node was down).
+    let follow = {
+        let (store, calendars, clock, tz, handle) =
             (store.clone(), calendars.clone(), state.clock.clone(), settings.timezone, state.scheduler.clone());
-        calendars
-            .watch(cancel.clone(), move |names| {
-                let (store, calendars, clock, handle) =
-                    (store.clone(), calendars_.clone(), clock.clone(), handle.clone());
-                tokio::spawn(crate::scheduler::follow_calendars(store, calendars, clock, tz, names, handle));
-            })
-            .context("cannot watch the calendars folder")?
+        move |names: Option<Vec<String>>| {
+            let (store, calendars, clock, handle) = (store.clone(), calendars.clone(), clock.clone(), handle.clone());
+            tokio::spawn(crate::scheduler::follow_calendars(store, calendars, clock, tz, names, handle));
+        }
     };
-    // The files may have changed while the node was down: jobs naming a calendar start from it.
-    let loaded: Vec<String> =
-        calendars.statuses().into_iter().filter(|c| c.calendar.is_some()).map(|c| c.name).collect();
-    if !loaded.is_empty() {
-        tokio::spawn(crate::scheduler::follow_calendars(
-            store.clone(),
-            calendars.clone(),
-            state.clock.clone(),
-            settings.timezone,
-            loaded,
-            state.scheduler.clone(),
-        ));
-    }
+    follow(None);
+    let calendar_watcher = calendars
+        .watch(cancel.clone(), move |names| follow(Some(names)))
+        .context("cannot watch the calendars folder")?;
     let node_registry = registry.clone();
     let task = {
         let (cancel, name) = (cancel.clone(), name.clone());

@@ -12,22 +12,22 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use chrono::{Datelike as _, NaiveDate, Weekday};
 use chrono_tz::Tz;
-use notify::{RecursiveMode, Watcher as _};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Timestamp;
+use crate::model::Job;
 use crate::trigger::{Trigger, local_to_utc, utc_to_local};
+#[cfg(doc)]
+use crate::watch::DEBOUNCE;
+use crate::watch::watch_folder;
 
-/// A calendar folder change takes effect this long after the folder goes quiet.
-const DEBOUNCE: Duration = Duration::from_millis(300);
-
-/// Days a search for an admitted day may skip before it gives up (ten years and then some): a
-/// rule such as "Sundays, working days only" may never fire in the fallback years.
+/// Refused days a search for an admitted one may skip (one fire time each) before it gives up:
+/// ten years of daily fire times and then some. A rule such as "Sundays, working days only" may
+/// never fire in the fallback years.
 const MAX_SKIPPED_DAYS: usize = 4_000;
 
 /// Why a calendar or a job's calendar rule was refused.
@@ -185,7 +185,7 @@ impl Calendar {
 
     /// What the calendar says of `date`.
     pub fn day(&self, date: NaiveDate) -> DayInfo {
-        let weekday = !matches!(date.weekday(), Weekday::Sat | Weekday::Sun);
+        let weekday = monday_to_friday(date);
         match self.years.get(&date.year()) {
             Some(y) => DayInfo {
                 working: y.workdays.contains(&date) || (weekday && !y.holidays.contains(&date)),
@@ -233,7 +233,13 @@ fn date_range(entry: &str) -> Result<(NaiveDate, NaiveDate), String> {
     Ok((first, last))
 }
 
-/// The first line of an error, for a log line or an API answer.
+/// Whether `date` is Monday to Friday: the working days of a year no calendar covers.
+fn monday_to_friday(date: NaiveDate) -> bool {
+    !matches!(date.weekday(), Weekday::Sat | Weekday::Sun)
+}
+
+/// An error on one line (its whitespace, line breaks included, squashed), for a log line or an
+/// API answer.
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -282,17 +288,13 @@ impl Calendars {
     }
 
     /// From a set of calendars (tests).
-    pub fn from_calendars(calendars: impl IntoIterator<Item = Calendar>) -> Self {
+    #[cfg(test)]
+    fn from_calendars(calendars: impl IntoIterator<Item = Calendar>) -> Self {
         let snap = Snapshot {
             calendars: calendars.into_iter().map(|c| (c.name.clone(), Arc::new(c))).collect(),
             failures: BTreeMap::new(),
         };
         Self { dir: None, snapshot: RwLock::new(Arc::new(snap)), warned: Mutex::default() }
-    }
-
-    /// The folder, if any.
-    pub fn dir(&self) -> Option<&Path> {
-        self.dir.as_deref()
     }
 
     fn current(&self) -> Arc<Snapshot> {
@@ -370,42 +372,24 @@ impl Calendars {
     pub fn watch(
         self: &Arc<Self>,
         cancel: CancellationToken,
-        changed: impl Fn(Vec<String>) + Send + 'static,
+        changed: impl Fn(Vec<String>) + Send + Sync + 'static,
     ) -> Result<tokio::task::JoinHandle<()>, CalendarError> {
         let Some(dir) = self.dir.clone().filter(|d| d.is_dir()) else {
             return Ok(tokio::spawn(async {}));
         };
-        let folder_err =
-            |e: notify::Error| CalendarError::Folder { path: dir.display().to_string(), reason: e.to_string() };
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            let relevant = event.is_ok_and(|e| {
-                !e.kind.is_access() && e.paths.iter().any(|p| p.extension().is_some_and(|x| x == "toml"))
-            });
-            if relevant {
-                let _ = tx.send(());
-            }
-        })
-        .map_err(folder_err)?;
-        watcher.watch(&dir, RecursiveMode::NonRecursive).map_err(folder_err)?;
-        let this = self.clone();
-        Ok(tokio::spawn(async move {
-            let _watcher = watcher; // unregistered when the task ends
-            loop {
-                tokio::select! {
-                    () = cancel.cancelled() => return,
-                    got = rx.recv() => if got.is_none() { return },
-                }
-                while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, rx.recv()).await {}
-                tracing::info!(dir = %dir.display(), "calendars folder changed, reloading");
-                let this = this.clone();
+        let (this, changed, shown) = (self.clone(), Arc::new(changed), dir.display().to_string());
+        watch_folder(&dir, &["toml"], cancel, move || {
+            let (this, changed, shown) = (this.clone(), changed.clone(), shown.clone());
+            async move {
+                tracing::info!(dir = %shown, "calendars folder changed, reloading");
                 if let Ok(names) = tokio::task::spawn_blocking(move || this.reload()).await
                     && !names.is_empty()
                 {
                     changed(names);
                 }
             }
-        }))
+        })
+        .map_err(|e| CalendarError::Folder { path: dir.display().to_string(), reason: e.to_string() })
     }
 
     /// The calendar in force under `name`.
@@ -444,17 +428,19 @@ impl Calendars {
     /// What `rule`'s calendar says of `date`; Monday to Friday when the calendar is not loaded
     /// (its file was removed after the job named it).
     pub fn day(&self, rule: &CalendarRule, date: NaiveDate) -> DayInfo {
-        match self.get(&rule.name) {
-            Some(cal) => cal.day(date),
-            None => DayInfo { working: !matches!(date.weekday(), Weekday::Sat | Weekday::Sun), covered: false },
-        }
+        day_in(self.get(&rule.name).as_deref(), date)
     }
 
     /// Whether `rule` admits the local date of `t` in `tz`. A date its calendar does not cover
     /// is judged Monday to Friday, and warned about once per calendar and year.
     pub fn admits(&self, rule: &CalendarRule, t: Timestamp, tz: Tz) -> bool {
+        self.admits_in(rule, self.get(&rule.name).as_deref(), t, tz)
+    }
+
+    /// [`Calendars::admits`] with `rule`'s calendar looked up already (`None`: not loaded).
+    fn admits_in(&self, rule: &CalendarRule, calendar: Option<&Calendar>, t: Timestamp, tz: Tz) -> bool {
         let date = utc_to_local(t, tz).date();
-        let info = self.day(rule, date);
+        let info = day_in(calendar, date);
         if !info.covered {
             self.warn_fallback(rule, date.year());
         }
@@ -477,8 +463,14 @@ impl Calendars {
     /// not cover that year, or is not loaded. Shown on the job (`calendar_note`).
     pub fn note(&self, rule: &CalendarRule, t: Timestamp, tz: Tz) -> Option<String> {
         let date = utc_to_local(t, tz).date();
-        let loaded = self.get(&rule.name).is_some();
-        (!self.day(rule, date).covered).then(|| fallback_note(&rule.name, date.year(), loaded))
+        let calendar = self.get(&rule.name);
+        (!day_in(calendar.as_deref(), date).covered).then(|| fallback_note(&rule.name, date.year(), calendar.is_some()))
+    }
+
+    /// `job`'s next fire time ([`Calendars::next_fire`] with its trigger, its calendar and
+    /// [`Job::zone`] on a node in `node_tz`).
+    pub fn next_for_job(&self, job: &Job, node_tz: Tz, prev: Option<Timestamp>, now: Timestamp) -> Option<Timestamp> {
+        self.next_fire(job.calendar.as_ref(), &job.trigger, job.zone(node_tz), prev, now)
     }
 
     /// The trigger's next fire time (as [`Trigger::next_fire`]) on a day `rule` admits; the
@@ -493,8 +485,9 @@ impl Calendars {
     ) -> Option<Timestamp> {
         let mut t = trigger.next_fire(prev, now)?;
         let Some(rule) = rule else { return Some(t) };
+        let calendar = self.get(&rule.name);
         for _ in 0..MAX_SKIPPED_DAYS {
-            if self.admits(rule, t, tz) {
+            if self.admits_in(rule, calendar.as_deref(), t, tz) {
                 return Some(t);
             }
             // The first instant of the next local day (a midnight in a DST gap moves forward).
@@ -503,6 +496,14 @@ impl Calendars {
             t = trigger.next_fire(Some(start - chrono::Duration::microseconds(1)), now)?;
         }
         None
+    }
+}
+
+/// What `calendar` (`None`: not loaded) says of `date`: Monday to Friday when it is not loaded.
+fn day_in(calendar: Option<&Calendar>, date: NaiveDate) -> DayInfo {
+    match calendar {
+        Some(cal) => cal.day(date),
+        None => DayInfo { working: monday_to_friday(date), covered: false },
     }
 }
 

@@ -156,22 +156,11 @@ impl MissedLog {
 }
 
 /// The job's next fire time after `fire_time` (on a day its calendar admits, in its zone),
-/// skipping those already later than the grace.
-pub fn next_after(
-    job: &Job,
-    config: &DispatchConfig,
-    fire_time: Timestamp,
-    now: Timestamp,
-    grace: Duration,
-) -> Option<Timestamp> {
-    let grace = chrono::Duration::from_std(grace).unwrap_or_default();
-    let (calendar, tz) = (job.calendar.as_ref(), job.zone(config.tz));
-    let next = config.calendars.next_fire(calendar, &job.trigger, tz, Some(fire_time), now)?;
-    if next + grace >= now {
-        Some(next)
-    } else {
-        config.calendars.next_fire(calendar, &job.trigger, tz, None, now - grace)
-    }
+/// skipping those already later than the misfire grace.
+pub fn next_after(job: &Job, config: &DispatchConfig, fire_time: Timestamp, now: Timestamp) -> Option<Timestamp> {
+    let grace = chrono::Duration::from_std(config.misfire_grace).unwrap_or_default();
+    let next = config.calendars.next_for_job(job, config.tz, Some(fire_time), now)?;
+    if next + grace >= now { Some(next) } else { config.calendars.next_for_job(job, config.tz, None, now - grace) }
 }
 
 /// What became of the claim during a renewal.
@@ -302,7 +291,7 @@ impl Dispatcher {
         let now = self.clock.now();
         let grace = chrono::Duration::from_std(self.config.misfire_grace).unwrap_or_default();
         if run.fire_time + grace < now {
-            let next = next_after(&run.job, &self.config, run.fire_time, now, self.config.misfire_grace);
+            let next = next_after(&run.job, &self.config, run.fire_time, now);
             self.missed.missed(now, now - run.fire_time);
             self.metrics.runs_missed.inc();
             return Some(RunEnd { run: run.clone(), next, history: None });
@@ -312,7 +301,7 @@ impl Dispatcher {
         {
             // The calendar changed (reloaded) since this fire time was chosen.
             tracing::info!(calendar = %rule, "run skipped: its calendar no longer admits that day");
-            let next = next_after(&run.job, &self.config, run.fire_time, now, self.config.misfire_grace);
+            let next = next_after(&run.job, &self.config, run.fire_time, now);
             return Some(RunEnd { run: run.clone(), next, history: None });
         }
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or_default();
@@ -385,7 +374,7 @@ impl Dispatcher {
             created: ended,
             fire_time: Some(run.fire_time),
         };
-        let next = next_after(&run.job, &self.config, run.fire_time, ended, self.config.misfire_grace);
+        let next = next_after(&run.job, &self.config, run.fire_time, ended);
         Some(RunEnd { run: run.clone(), next, history: Some(history) })
     }
 

@@ -27,8 +27,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(2);
 pub const NODE_HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// After calendars changed (a reload, or a start: the files may have changed while the node was
-/// down): moves the next run of every active job that names one of
-/// `names` to the first fire time the calendar now admits, from `now` on, so a day made a holiday
+/// down): moves the next run of every active job that names one of `names` (every job that
+/// names a calendar when `None`) to the first fire time the calendar now admits, from `now` on, so a day made a holiday
 /// is skipped and a day made a working day fires. Runs already due are left to the dispatcher
 /// (which skips a run its calendar no longer admits).
 pub async fn follow_calendars(
@@ -36,7 +36,7 @@ pub async fn follow_calendars(
     calendars: Arc<crate::calendar::Calendars>,
     clock: Arc<dyn Clock>,
     node_tz: chrono_tz::Tz,
-    names: Vec<String>,
+    names: Option<Vec<String>>,
     handle: SchedulerHandle,
 ) {
     use futures_util::StreamExt as _;
@@ -46,7 +46,14 @@ pub async fn follow_calendars(
         Ok(mut rows) => {
             while let Some(row) = rows.next().await {
                 match row {
-                    Ok(job) if job.calendar.as_ref().is_some_and(|c| names.contains(&c.name)) => jobs.push(job),
+                    Ok(job)
+                        if job
+                            .calendar
+                            .as_ref()
+                            .is_some_and(|c| names.as_ref().is_none_or(|names| names.contains(&c.name))) =>
+                    {
+                        jobs.push(job)
+                    }
                     Ok(_) => {}
                     Err(e) => tracing::debug!(error = %e, "a job row skipped while following calendars"),
                 }
@@ -60,7 +67,7 @@ pub async fn follow_calendars(
     let mut moved = 0;
     for job in jobs {
         let Some(stored) = job.next_run_time.filter(|t| *t > now) else { continue };
-        let next = calendars.next_fire(job.calendar.as_ref(), &job.trigger, job.zone(node_tz), None, now);
+        let next = calendars.next_for_job(&job, node_tz, None, now);
         if next.is_none() || next == Some(stored) {
             continue;
         }

@@ -234,21 +234,19 @@ async fn job_spec(state: &AppState, p: &Params, now: Timestamp, default_tz: Tz) 
 async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let now = state.clock.now();
     let spec = job_spec(state, p, now, state.tz).await?;
-    let calendar = spec.calendar.flatten();
-    let tz = spec.timezone.unwrap_or(state.tz);
-    let next = state.calendars.next_fire(calendar.as_ref(), &spec.trigger, tz, None, now);
-    let job = Job {
+    let mut job = Job {
         id: spec.id,
         name: spec.name,
         cmd: spec.cmd,
         trigger: spec.trigger,
-        next_run_time: next,
+        next_run_time: None,
         created: now,
         updated: now,
         timezone: spec.timezone,
-        calendar,
+        calendar: spec.calendar.flatten(),
         home_zone: Some(state.tz),
     };
+    job.next_run_time = state.calendars.next_for_job(&job, state.tz, None, now);
     state.store.add_job(&job).await?;
     tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
     state.scheduler.wake();
@@ -283,20 +281,17 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     // the old next run time once; we recompute it).
     // A job kept from before home zones were stored takes this node's, like a new one.
     let home_zone = old.home_zone.or(Some(state.tz));
-    let tz = timezone.or(home_zone).unwrap_or(state.tz);
-    let next =
-        old.next_run_time.and_then(|_| state.calendars.next_fire(calendar.as_ref(), &spec.trigger, tz, None, now));
-    let job = Job {
+    let mut job = Job {
         name: spec.name,
         cmd: spec.cmd,
         trigger: spec.trigger,
-        next_run_time: next,
         updated: now,
         timezone,
         calendar,
         home_zone,
         ..old
     };
+    job.next_run_time = job.next_run_time.and_then(|_| state.calendars.next_for_job(&job, state.tz, None, now));
     state.store.update_job(&job).await?;
     tracing::info!(job_id = %job.id, "modify_job");
     state.scheduler.wake();
@@ -322,7 +317,7 @@ async fn job_pause(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
 async fn job_resume(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
     let now = state.clock.now();
     let job = existing(state, id).await?;
-    match state.calendars.next_fire(job.calendar.as_ref(), &job.trigger, job.zone(state.tz), None, now) {
+    match state.calendars.next_for_job(&job, state.tz, None, now) {
         Some(next) => {
             let job = Job { next_run_time: Some(next), updated: now, ..job };
             state.store.update_job(&job).await?;

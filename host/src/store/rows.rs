@@ -99,18 +99,13 @@ impl JobRow {
         let kind = TriggerKind::parse(self.job_trigger.as_deref().unwrap_or_default())
             .map_err(|_| corrupt(format!("job_trigger {:?}", self.job_trigger)))?;
         let anchor = state.anchor_us.and_then(DateTime::from_timestamp_micros);
-        let timezone = match &state.tz {
-            Some(name) => Some(name.parse::<Tz>().map_err(|_| corrupt(format!("unknown time zone {name:?}")))?),
-            None => None,
+        let zone = |name: &Option<String>| {
+            name.as_ref()
+                .map(|name| name.parse::<Tz>().map_err(|_| corrupt(format!("unknown time zone {name:?}"))))
+                .transpose()
         };
-        let calendar = match &state.cal {
-            Some(raw) => Some(CalendarRule::parse(raw).map_err(|e| corrupt(e.to_string()))?),
-            None => None,
-        };
-        let home_zone = match &state.home_tz {
-            Some(name) => Some(name.parse::<Tz>().map_err(|_| corrupt(format!("unknown time zone {name:?}")))?),
-            None => None,
-        };
+        let (timezone, home_zone) = (zone(&state.tz)?, zone(&state.home_tz)?);
+        let calendar = state.cal.as_deref().map(CalendarRule::parse).transpose().map_err(|e| corrupt(e.to_string()))?;
         let tz = timezone.or(home_zone).unwrap_or(tz);
         let trigger = Trigger::restore(kind, self.job_rule.as_deref().unwrap_or_default(), anchor, tz)
             .map_err(|e| corrupt(e.to_string()))?;
