@@ -179,15 +179,8 @@ async fn plugin_check(file: &std::path::Path) -> anyhow::Result<()> {
     };
     let prefixes: Vec<String> = p.info.prefixes.iter().map(|x| format!("{x:?}")).collect();
     let granted = grants.memory_mb.min(MAX_MEMORY_MB);
-    let verdict = if p.initial_memory_mib() > granted {
-        format!(
-            "refused: it needs {} MiB of memory at start, more than its memory limit of {granted} MiB (raise memory_mb in {})",
-            p.initial_memory_mib(),
-            p.grants_file
-        )
-    } else {
-        "accepted".to_owned()
-    };
+    let refusal = p.start_memory_refusal(granted);
+    let verdict = refusal.as_ref().map_or_else(|| "accepted".to_owned(), |why| format!("refused: {why}"));
     let text = format!(
         "{} {}\n  prefixes: {}\n  contract: {} (this host speaks ruqi:executor@{WIT_VERSION})\n  memory: needs {} MiB at start, granted {granted} MiB\n  imports: {}\n  grants: {}\n  loaded in {:.2}s (compiled code cached in {})\n  {verdict}\n",
         p.info.name,
@@ -202,7 +195,7 @@ async fn plugin_check(file: &std::path::Path) -> anyhow::Result<()> {
     );
     // The report goes to stdout either way; a refusal also fails the command.
     print(Ok(text))?;
-    anyhow::ensure!(verdict == "accepted", "{} {verdict}", file.display());
+    anyhow::ensure!(refusal.is_none(), "{} {verdict}", file.display());
     Ok(())
 }
 

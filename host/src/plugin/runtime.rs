@@ -96,7 +96,7 @@ pub struct LoadedPlugin {
     pub grants_file: String,
     /// The interfaces it imports (`wasi:cli/environment@0.2.0`, …), in its own order.
     pub imports: Vec<String>,
-    pre: Arc<PluginPre<RunState>>,
+    pre: PluginPre<RunState>,
     spare: Arc<Spare>,
 }
 
@@ -106,24 +106,84 @@ struct Ready {
     instance: Plugin,
 }
 
-/// The instance a plugin keeps ready for its next run (one at most), and whether one is being
-/// made. Each instance serves one run and is dropped after it, as without a spare.
+/// The instance a plugin keeps ready for its next run (one at most). Each instance serves one
+/// run and is dropped after it, as without a spare.
 #[derive(Default)]
-struct Spare {
-    ready: std::sync::Mutex<Option<Ready>>,
-    making: std::sync::atomic::AtomicBool,
+struct Spare(std::sync::Mutex<Slot>);
+
+/// Where a plugin's next instance stands.
+#[derive(Default)]
+enum Slot {
+    /// None is ready, none is being made.
+    #[default]
+    Idle,
+    /// A task is making one (it holds the [`Claim`]).
+    Making,
+    Ready(Ready),
 }
 
 impl Spare {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The ready instance, if there is one.
     fn take(&self) -> Option<Ready> {
-        self.ready.lock().unwrap_or_else(|p| p.into_inner()).take()
+        let mut slot = self.slot();
+        match std::mem::take(&mut *slot) {
+            Slot::Ready(ready) => Some(ready),
+            other => {
+                *slot = other;
+                None
+            }
+        }
+    }
+
+    /// The right to make the next instance, unless one is ready or being made.
+    fn claim(self: &Arc<Self>) -> Option<Claim> {
+        let mut slot = self.slot();
+        matches!(*slot, Slot::Idle).then(|| {
+            *slot = Slot::Making;
+            Claim(self.clone())
+        })
+    }
+}
+
+/// A task's claim to make a plugin's next instance: it becomes [`Slot::Ready`] when the
+/// instance is made, and goes back to [`Slot::Idle`] when dropped without one (the making
+/// failed, or panicked).
+struct Claim(Arc<Spare>);
+
+impl Claim {
+    fn fulfil(self, ready: Ready) {
+        *self.0.slot() = Slot::Ready(ready);
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut slot = self.0.slot();
+        if matches!(*slot, Slot::Making) {
+            *slot = Slot::Idle;
+        }
     }
 }
 
 impl LoadedPlugin {
     /// Whether an instance is ready for this plugin's next run (see [`Runtime::execute`]).
     pub fn spare_ready(&self) -> bool {
-        self.spare.ready.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+        matches!(*self.spare.slot(), Slot::Ready(_))
+    }
+
+    /// Why a memory limit of `granted_mb` MiB is too small for the plugin to start, if it is.
+    pub fn start_memory_refusal(&self, granted_mb: u64) -> Option<String> {
+        (self.initial_memory_mib() > granted_mb).then(|| {
+            format!(
+                "it needs {} MiB of memory at start, more than its memory limit of {granted_mb} MiB (raise memory_mb in {})",
+                self.initial_memory_mib(),
+                self.grants_file
+            )
+        })
     }
 
     /// [`LoadedPlugin::memory_at_start`] in MiB, rounded up.
@@ -276,7 +336,7 @@ impl Runtime {
         })?;
         let imports = component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect();
         let pre = self.linker.instantiate_pre(&component).map_err(|e| load_err(format!("{e:#}")))?;
-        let pre = Arc::new(PluginPre::new(pre).map_err(|e| load_err(format!("{e:#}")))?);
+        let pre = PluginPre::new(pre).map_err(|e| load_err(format!("{e:#}")))?;
         let grants = Arc::new(grants);
         let mut plugin = LoadedPlugin {
             // Until it has described itself, the plugin is named after its file.
@@ -302,12 +362,8 @@ impl Runtime {
         let info = match info {
             Ok(info) => info,
             Err(_) if store.data().cap.hit => {
-                return Err(load_err(format!(
-                    "it needs {} MiB of memory at start, more than its memory limit of {} MiB (raise memory_mb in {})",
-                    plugin.initial_memory_mib(),
-                    plugin.grants.memory_mb.min(MAX_MEMORY_MB),
-                    plugin.grants_file
-                )));
+                let granted = plugin.grants.memory_mb.min(MAX_MEMORY_MB);
+                return Err(load_err(plugin.start_memory_refusal(granted).unwrap_or_default()));
             }
             Err(e) => {
                 let failure = failure(&plugin, &store, e, &stderr.text);
@@ -383,22 +439,12 @@ impl Runtime {
     /// language runtime's lazy set-up and for the copy-on-write faults of the pages it
     /// touches (Python and JavaScript: about half a millisecond), and `describe` pays it here.
     fn recycle(&self, plugin: &LoadedPlugin, used: Store<RunState>) {
-        use std::sync::atomic::Ordering;
-        let spare = plugin.spare.clone();
-        // Claim the making (`making` false → true), unless an instance is ready already.
-        let make = !spare.making.swap(true, Ordering::AcqRel) && {
-            let ready = spare.ready.lock().unwrap_or_else(|p| p.into_inner()).is_some();
-            if ready {
-                spare.making.store(false, Ordering::Release);
-            }
-            !ready
-        };
-        if !make {
-            // Runs at once: the instance is being made by another run's task; a task per drop
+        let Some(claim) = plugin.spare.claim() else {
+            // The next instance is ready or being made (runs at once): a task per drop
             // would cost more than the reset it moves.
             drop(used);
             return;
-        }
+        };
         let cpu = Duration::from_secs(plugin.grants.cpu_secs);
         let (engine, workdir, grants) = (self.engine.clone(), self.workdir.clone(), plugin.grants.clone());
         let (pre, name) = (plugin.pre.clone(), plugin.info.name.clone());
@@ -418,14 +464,13 @@ impl Runtime {
                     // What the guest printed while starting belongs to no run.
                     store.data().stdout.clear();
                     store.data().stderr.clear();
-                    *spare.ready.lock().unwrap_or_else(|p| p.into_inner()) = Some(Ready { store, instance });
+                    claim.fulfil(Ready { store, instance });
                 }
                 // The next run makes its own instance, and reports what goes wrong.
                 Ok(Ok(_)) => tracing::debug!(plugin = %name, "making an instance ahead of a run hit the memory limit"),
                 Ok(Err(e)) => tracing::debug!(plugin = %name, error = %e, "cannot make an instance ahead of a run"),
                 Err(_) => tracing::debug!(plugin = %name, "making an instance ahead of a run timed out"),
             }
-            spare.making.store(false, Ordering::Release);
         });
     }
 
@@ -498,7 +543,7 @@ impl Runtime {
             self.log_streams(plugin, store, Call::Execute { job_id: &request.job_id, fire_time: &request.fire_time });
         let kept = plugin.grants.output_limit;
         let hit_memory_limit = store.data().cap.hit;
-        match result {
+        let outcome = match result {
             Ok(Ok(Ok(outcome))) if outcome.success || !hit_memory_limit => {
                 ExecOutcome::Finished { success: outcome.success, output: bounded(outcome.output, kept) }
             }
@@ -508,7 +553,8 @@ impl Runtime {
             Ok(Ok(Err(reason))) => ExecOutcome::Declared(bounded(reason, kept)),
             Ok(Err(e)) => failure(plugin, store, e, &stderr.text),
             Err(_) => ExecOutcome::Timeout(limit),
-        }
+        };
+        fit(outcome, kept)
     }
 }
 
@@ -595,9 +641,21 @@ fn failure(plugin: &LoadedPlugin, store: &Store<RunState>, e: wasmtime::Error, s
         None => kind,
     };
     let reason = bounded_line(&reason, limit);
-    let stderr =
-        bounded_tail(stderr.trim_start_matches(['\r', '\n']).trim_end(), limit.saturating_sub(reason.len() + 1));
+    let stderr = bounded_tail(stderr.trim_start_matches(['\r', '\n']).trim_end(), limit);
     ExecOutcome::Trapped { reason, stderr }
+}
+
+/// `outcome` with the guest's text under its first line cut so that the whole output fits in
+/// `limit` bytes: a trap's stderr keeps its end, what the guest made of a refused memory growth
+/// its start.
+fn fit(mut outcome: ExecOutcome, limit: usize) -> ExecOutcome {
+    let room = limit.saturating_sub(outcome.reason().len() + 1);
+    match &mut outcome {
+        ExecOutcome::Trapped { stderr, .. } if stderr.len() > room => *stderr = bounded_tail(stderr, room),
+        ExecOutcome::MemoryLimit { guest, .. } if guest.len() > room => *guest = bounded(std::mem::take(guest), room),
+        _ => {}
+    }
+    outcome
 }
 
 /// What ended a call, on one line: the wasm trap (``wasm trap: wasm `unreachable` instruction
