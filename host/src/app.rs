@@ -71,7 +71,10 @@ pub fn log_adoption(report: &store::legacy::AdoptionReport) {
 
 /// Loads the plugins folder.
 pub async fn load_plugins(settings: &Settings) -> anyhow::Result<Arc<Registry>> {
-    let runtime = Arc::new(Runtime::new(settings.workdir.clone(), Some(settings.cache_dir()))?);
+    let runtime = Arc::new(
+        Runtime::new(settings.workdir.clone(), Some(settings.cache_dir()))?
+            .with_output_limit(settings.run_output_limit),
+    );
     Ok(Arc::new(Registry::open(runtime, settings.plugins.clone()).await?))
 }
 
@@ -127,6 +130,8 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             misfire_grace: settings.misfire_grace,
             tz: settings.timezone,
             calendars: calendars.clone(),
+            run_output_limit: settings.run_output_limit,
+            kill_grace: settings.kill_grace,
         },
         handle.notifier(),
         metrics.clone(),
@@ -145,6 +150,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
         tokens: Arc::new(settings.tokens.clone()),
         max_body_bytes: settings.max_body_bytes,
         metrics,
+        dispatcher: dispatcher.clone(),
     };
     let cancel = CancellationToken::new();
     let watcher = registry.watch(cancel.clone()).context("cannot watch the plugins folder")?;
@@ -169,6 +175,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             let scheduler_task = tokio::spawn(scheduler.run(cancel.clone()));
             let heartbeat_task =
                 tokio::spawn(crate::scheduler::heartbeat(store.clone(), heartbeat_clock, name.clone(), cancel.clone()));
+            let runs_task = tokio::spawn(dispatcher.clone().look_after_runs(cancel.clone()));
             let shutdown = cancel.clone();
             // No Nagle: an answer written in pieces (a streamed listing) must not wait for the
             // client's delayed ACK (40 ms a request on loopback).
@@ -183,6 +190,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             cancel.cancel();
             scheduler_task.await.context("scheduler panicked")?;
             heartbeat_task.await.context("heartbeat panicked")?;
+            runs_task.await.context("run looker panicked")?;
             watcher.await.context("plugin watcher panicked")?;
             calendar_watcher.await.context("calendar watcher panicked")?;
             if !dispatcher.shutdown(settings.shutdown_grace).await {

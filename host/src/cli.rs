@@ -1,5 +1,5 @@
-//! The command-line client: `ruqi job …`, `ruqi history …`, `ruqi scheduler …`, `ruqi plugin
-//! list` talk to a running server through RuQi's HTTP API (`--server` / `RUQI_SERVER`, `--token`
+//! The command-line client: `ruqi job …`, `ruqi history …`, `ruqi run …`, `ruqi scheduler …`,
+//! `ruqi plugin list` talk to a running server through RuQi's HTTP API (`--server` / `RUQI_SERVER`, `--token`
 //! / `RUQI_TOKEN`), print aligned tables (or the API's JSON with `--json`), and exit non-zero
 //! with the server's reason when it refuses.
 
@@ -45,6 +45,12 @@ pub struct JobDef {
     /// Fire only on a calendar's working days (`cn`) or rest days (`cn:rest`); `none` removes it.
     #[arg(long)]
     pub calendar: Option<String>,
+    /// Seconds a run may take before it is stopped and recorded as `timeout` (0: no limit).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Seconds a stopped run's command gets between SIGTERM and SIGKILL.
+    #[arg(long)]
+    pub kill_grace: Option<u64>,
 }
 
 /// `ruqi job …`
@@ -73,6 +79,14 @@ pub enum JobCommand {
     Show {
         /// The job's id.
         id: String,
+    },
+    /// Start a run of a job now (even a paused one); prints its run id.
+    Run {
+        /// The job's id.
+        id: String,
+        /// Start it even while another run of the job is going on.
+        #[arg(long)]
+        allow_overlap: bool,
     },
     /// List jobs (all of them, or a page).
     List {
@@ -135,6 +149,47 @@ pub enum HistoryCommand {
         /// Delete at most this many.
         #[arg(long, default_value_t = 1000)]
         limit: u64,
+    },
+}
+
+/// `ruqi run …`
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Runs in progress on any node, and recent ones.
+    List {
+        /// Only this job's runs.
+        #[arg(long)]
+        id: Option<String>,
+        /// Only running runs.
+        #[arg(long, conflicts_with = "ended")]
+        running: bool,
+        /// Only ended runs.
+        #[arg(long)]
+        ended: bool,
+        /// Page (from 1).
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        /// Rows per page (0 = all).
+        #[arg(long, default_value_t = 15)]
+        page_size: u64,
+    },
+    /// One run, with its whole output.
+    Show {
+        /// The run's id.
+        run_id: String,
+    },
+    /// A run's output; with `-f`, followed until the run ends.
+    Logs {
+        /// The run's id.
+        run_id: String,
+        /// Keep printing what the run prints until it ends.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Stop a running run, whichever node runs it.
+    Kill {
+        /// The run's id.
+        run_id: String,
     },
 }
 
@@ -242,12 +297,19 @@ impl Client {
             JobCommand::Show { id } => self.out(&self.call("job_show", json!({"job_id": id})).await?, |d| {
                 let mut names = vec!["job_id", "job_name", "job_trigger", "rule", "nexttime", "cmd"];
                 names.extend(
-                    ["timezone", "next_run_time_rfc3339", "calendar", "calendar_note"]
+                    ["timezone", "next_run_time_rfc3339", "calendar", "calendar_note", "timeout", "kill_grace"]
                         .into_iter()
                         .filter(|k| d.get(*k).is_some()),
                 );
                 fields(d, &names)
             }),
+            JobCommand::Run { id, allow_overlap } => {
+                let mut p = json!({"job_id": id});
+                if allow_overlap {
+                    p["overlap"] = "allow".into();
+                }
+                self.out(&self.call("job_run", p).await?, |d| format!("{}\n", cell(&d["run_id"])))
+            }
             JobCommand::List { name, id, page, page_size } => {
                 let mut p = Map::new();
                 put(&mut p, "job_name", name.map(Value::from));
@@ -317,6 +379,75 @@ impl Client {
         })
     }
 
+    /// Runs `ruqi run …` (but `logs -f`: see [`Client::follow`]); the text to print.
+    pub async fn runs(&self, command: RunCommand) -> Result<String, CliError> {
+        Ok(match command {
+            RunCommand::List { id, running, ended, page, page_size } => {
+                let mut p = Map::new();
+                put(&mut p, "job_id", id.map(Value::from));
+                put(&mut p, "state", running.then(|| "running".into()).or(ended.then(|| "ended".into())));
+                p.insert("page_index".into(), page.into());
+                p.insert("page_size".into(), page_size.into());
+                self.out(&self.call("run_list", Value::Object(p)).await?, |d| {
+                    listing(
+                        d,
+                        &["run_id", "job_id", "node", "trigger", "attempt", "state", "outcome", "started", "elapsed"],
+                    )
+                })
+            }
+            RunCommand::Show { run_id } => self.out(&self.call("run_show", json!({"run_id": run_id})).await?, |d| {
+                let head = fields(
+                    d,
+                    &[
+                        "run_id",
+                        "job_id",
+                        "job_name",
+                        "cmd",
+                        "node",
+                        "trigger",
+                        "attempt",
+                        "state",
+                        "outcome",
+                        "fire_time",
+                        "started",
+                        "ended",
+                        "elapsed",
+                        "output_bytes",
+                    ],
+                );
+                format!("{head}--\n{}\n", cell(&d["output"]))
+            }),
+            RunCommand::Logs { run_id, .. } => {
+                self.out(&self.call("run_show", json!({"run_id": run_id})).await?, |d| cell(&d["output"]))
+            }
+            RunCommand::Kill { run_id } => self.out(&self.call("run_kill", json!({"run_id": run_id})).await?, |d| {
+                format!("kill asked of {} on {}\n", cell(&d["run_id"]), cell(&d["node"]))
+            }),
+        })
+    }
+
+    /// Follows a run's output (`ruqi run logs -f`): hands each new piece to `write` as the run
+    /// prints it, until the run has ended and all of its output is written; its outcome.
+    pub async fn follow(&self, run_id: &str, mut write: impl FnMut(&str)) -> Result<String, CliError> {
+        let mut offset = 0u64;
+        loop {
+            let d = self.call("run_output", json!({"run_id": run_id, "offset": offset})).await?["data"].take();
+            let piece = d["output"].as_str().unwrap_or_default();
+            if !piece.is_empty() {
+                write(piece);
+            }
+            let next = d["next_offset"].as_u64().unwrap_or(offset);
+            let ended = d["state"] == "ended";
+            if ended && next == offset {
+                return Ok(cell(&d["outcome"]));
+            }
+            if next == offset {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            offset = next;
+        }
+    }
+
     /// Runs `ruqi scheduler …`; the text to print.
     pub async fn scheduler(&self, command: SchedulerCommand) -> Result<String, CliError> {
         Ok(match command {
@@ -362,6 +493,12 @@ fn job_params(def: JobDef) -> Value {
     }
     if let (Some(cal), Some(map)) = (def.calendar, p.as_object_mut()) {
         map.insert("calendar".into(), cal.into());
+    }
+    if let (Some(t), Some(map)) = (def.timeout, p.as_object_mut()) {
+        map.insert("timeout".into(), t.into());
+    }
+    if let (Some(g), Some(map)) = (def.kill_grace, p.as_object_mut()) {
+        map.insert("kill_grace".into(), g.into());
     }
     p
 }

@@ -84,6 +84,14 @@ pub struct ServeArgs {
     /// Seconds to let running runs finish on shutdown [default: 30].
     #[arg(long, env = "RUQI_SHUTDOWN_GRACE")]
     pub shutdown_grace: Option<u64>,
+    /// Bytes of each run's whole output kept (`run_show`, `run_output`); history rows keep
+    /// RuQi's 4,096-character summary [default: 1048576].
+    #[arg(long, env = "RUQI_RUN_OUTPUT_LIMIT")]
+    pub run_output_limit: Option<usize>,
+    /// Seconds a stopped run's command gets between SIGTERM and SIGKILL, unless its job sets
+    /// `kill_grace` [default: 5].
+    #[arg(long, env = "RUQI_KILL_GRACE")]
+    pub kill_grace: Option<u64>,
 }
 
 /// The TOML file's shape.
@@ -114,7 +122,20 @@ struct FileConfig {
     shutdown_grace: Option<u64>,
     #[serde(alias = "no_migrate")]
     no_migrate: Option<bool>,
+    #[serde(alias = "run_output_limit")]
+    run_output_limit: Option<usize>,
+    #[serde(alias = "kill_grace")]
+    kill_grace: Option<u64>,
 }
+
+/// Default bytes of a run's whole output kept.
+pub const DEFAULT_RUN_OUTPUT_LIMIT: usize = 1024 * 1024;
+/// Largest `--run-output-limit` (a MySQL `MEDIUMBLOB` holds 16 MiB).
+pub const MAX_RUN_OUTPUT_LIMIT: usize = 16 * 1024 * 1024 - 1;
+/// Default seconds between SIGTERM and SIGKILL when a run is stopped.
+pub const DEFAULT_KILL_GRACE_SECS: u64 = 5;
+/// Largest kill grace, node-wide or per job.
+pub const MAX_KILL_GRACE_SECS: u64 = 3600;
 
 /// Validated settings.
 #[derive(Debug, Clone)]
@@ -147,6 +168,10 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// Apply the store's migrations at start.
     pub migrate: bool,
+    /// Bytes of each run's whole output kept.
+    pub run_output_limit: usize,
+    /// Time a stopped run's command gets between SIGTERM and SIGKILL (unless its job sets one).
+    pub kill_grace: Duration,
 }
 
 /// Default largest request body.
@@ -287,6 +312,14 @@ impl ServeArgs {
         if lease < 3 {
             return Err(bad("lease", "must be at least 3 seconds"));
         }
+        let run_output_limit = self.run_output_limit.or(file.run_output_limit).unwrap_or(DEFAULT_RUN_OUTPUT_LIMIT);
+        if !(4096..=MAX_RUN_OUTPUT_LIMIT).contains(&run_output_limit) {
+            return Err(bad("run-output-limit", format!("must be from 4096 to {MAX_RUN_OUTPUT_LIMIT} bytes")));
+        }
+        let kill_grace = self.kill_grace.or(file.kill_grace).unwrap_or(DEFAULT_KILL_GRACE_SECS);
+        if kill_grace > MAX_KILL_GRACE_SECS {
+            return Err(bad("kill-grace", format!("must be at most {MAX_KILL_GRACE_SECS} seconds")));
+        }
         let poll = self
             .poll_interval_ms
             .or(file.poll_interval_ms)
@@ -309,6 +342,8 @@ impl ServeArgs {
             poll_interval: poll.map(Duration::from_millis),
             shutdown_grace: Duration::from_secs(self.shutdown_grace.or(file.shutdown_grace).unwrap_or(30)),
             migrate: !(self.no_migrate || file.no_migrate.unwrap_or(false)),
+            run_output_limit,
+            kill_grace: Duration::from_secs(kill_grace),
         })
     }
 }

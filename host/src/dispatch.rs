@@ -18,7 +18,7 @@
 //! its process group) and nothing is recorded for that fire time, which now belongs to whoever
 //! holds the claim.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,9 +31,13 @@ use tracing::Instrument;
 use crate::calendar::Calendars;
 use crate::clock::{Clock, Timestamp};
 use crate::metrics::Metrics;
-use crate::model::{ClaimedRun, HistoryRecord, Job, MAX_OUTPUT_CHARS, truncate_chars};
+use crate::model::{
+    ClaimedRun, HistoryRecord, Job, JobId, MAX_OUTPUT_CHARS, Outcome, RunMeta, RunRecord, RunState, RunTrigger,
+    fresh_run_id, truncate_chars,
+};
 use crate::plugin::{ExecOutcome, Registry, RunRequest};
-use crate::store::{FinishOutcome, JobStore, RunEnd};
+use crate::run::{RunControl, StopReason};
+use crate::store::{FinishOutcome, JobStore, RunEnd, StoreError};
 use crate::trigger::format_python;
 
 /// Executes a run request; the plugin registry in the service, simpler things in tests.
@@ -41,12 +45,22 @@ use crate::trigger::format_python;
 pub trait RunExecutor: Send + Sync + 'static {
     /// Runs it.
     async fn execute(&self, request: &RunRequest) -> ExecOutcome;
+    /// Runs it steered by `control` (stop signal, environment, live output); executors that
+    /// cannot be steered run it plainly (a stop then drops the call).
+    async fn execute_controlled(&self, request: &RunRequest, control: &RunControl) -> ExecOutcome {
+        let _ = control;
+        self.execute(request).await
+    }
 }
 
 #[async_trait]
 impl RunExecutor for Registry {
     async fn execute(&self, request: &RunRequest) -> ExecOutcome {
         Registry::execute(self, request).await
+    }
+
+    async fn execute_controlled(&self, request: &RunRequest, control: &RunControl) -> ExecOutcome {
+        Registry::execute_controlled(self, request, Some(control)).await
     }
 }
 
@@ -65,6 +79,10 @@ pub struct DispatchConfig {
     pub tz: chrono_tz::Tz,
     /// The calendars jobs may name (their runs fire only on the days they admit).
     pub calendars: Arc<Calendars>,
+    /// Bytes of a run's whole output kept with its run row (`--run-output-limit`).
+    pub run_output_limit: usize,
+    /// Time a stopped run's command gets between SIGTERM and SIGKILL, unless its job sets one.
+    pub kill_grace: Duration,
 }
 
 /// Run ends written in one transaction at most.
@@ -122,7 +140,27 @@ pub struct Dispatcher {
     finished: Arc<Notify>,
     metrics: Arc<Metrics>,
     missed: MissedLog,
+    /// The runs executing on this node, by run id.
+    local: Mutex<HashMap<String, RunControl>>,
 }
+
+/// Why `run_now` could not start a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunNowError {
+    /// A run of the job holds it and the overlap policy does not allow another.
+    #[error("a run of job {0} is in progress; pass overlap=allow to start another beside it")]
+    Busy(String),
+    /// The node is shutting down.
+    #[error("this node is shutting down")]
+    Stopping,
+    /// The store failed (or has no such job).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How often the node looks at its running runs: stores what they printed since, and looks for
+/// kill requests made on other nodes.
+pub const RUN_LOOK_EVERY: Duration = Duration::from_millis(500);
 
 /// How often, at most, missed runs are summed up in one `warn` line.
 pub const MISSED_WARN_EVERY: Duration = Duration::from_secs(10);
@@ -161,6 +199,18 @@ pub fn next_after(job: &Job, config: &DispatchConfig, fire_time: Timestamp, now:
     let grace = chrono::Duration::from_std(config.misfire_grace).unwrap_or_default();
     let next = config.calendars.next_for_job(job, config.tz, Some(fire_time), now)?;
     if next + grace >= now { Some(next) } else { config.calendars.next_for_job(job, config.tz, None, now - grace) }
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn truncate_bytes(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut cut = max;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
 }
 
 /// What became of the claim during a renewal.
@@ -209,6 +259,7 @@ impl Dispatcher {
             finished,
             metrics,
             missed: MissedLog::default(),
+            local: Mutex::new(HashMap::new()),
         }
     }
 
@@ -241,21 +292,23 @@ impl Dispatcher {
 
     /// Takes a claimed run (leased until `lease_until`): it runs when a slot is free.
     pub fn dispatch(self: &Arc<Self>, run: ClaimedRun, lease_until: Timestamp) {
-        let Some(held) = self.held.take(run.job.id.as_str()) else {
-            // This node holds the job already (its run goes on, or its end is not recorded yet)
-            // and claimed it again because the claim's lease ran out meanwhile (a slow store):
-            // the new claim only renewed the old one. Never two runs of one job at once.
-            tracing::debug!(job_id = %run.job.id, "claimed again while held here: not run twice");
-            return;
-        };
-        self.metrics.claims_held.set(held as i64);
+        if run.holds_claim {
+            let Some(held) = self.held.take(run.job.id.as_str()) else {
+                // This node holds the job already (its run goes on, or its end is not recorded
+                // yet) and claimed it again because the claim's lease ran out meanwhile (a slow
+                // store): the new claim only renewed the old one. Never two runs of one job at once.
+                tracing::debug!(job_id = %run.job.id, "claimed again while held here: not run twice");
+                return;
+            };
+            self.metrics.claims_held.set(held as i64);
+        }
         let this = self.clone();
-        let span = tracing::info_span!("run", job_id = %run.job.id, fire_time = %run.fire_time);
+        let span = tracing::info_span!("run", job_id = %run.job.id, run_id = %run.run_id, fire_time = %run.fire_time);
         self.tracker.spawn(
             async move {
                 let permit = this.slots.clone().acquire_owned().await;
                 if permit.is_err() || this.stopping.load(Ordering::Acquire) {
-                    this.ended(run.job.id.as_str(), None); // shutting down: not started, the claim is released
+                    this.ended(&run, None); // shutting down: not started, the claim is released
                     return;
                 }
                 this.run_one(run, lease_until).await;
@@ -266,15 +319,17 @@ impl Dispatcher {
     }
 
     /// Hands a run's end to the recorder (or, for a run that recorded nothing, just lets go of it).
-    fn ended(&self, job_id: &str, end: Option<RunEnd>) {
+    fn ended(&self, run: &ClaimedRun, end: Option<RunEnd>) {
         let sent = match (end, self.ends.lock().unwrap_or_else(|p| p.into_inner()).as_ref()) {
             (Some(end), Some(tx)) => tx.send(end).is_ok(),
             _ => false,
         };
         if !sent {
             // Nothing for the recorder: the run is no longer held once this returns.
-            let held = self.held.release([job_id]);
-            self.metrics.claims_held.set(held as i64);
+            if run.holds_claim {
+                let held = self.held.release([run.job.id.as_str()]);
+                self.metrics.claims_held.set(held as i64);
+            }
             self.finished.notify_one();
         }
     }
@@ -282,7 +337,139 @@ impl Dispatcher {
     async fn run_one(&self, run: ClaimedRun, lease_until: Timestamp) {
         let end = self.execute(&run, lease_until).await;
         // The recorder lets go of the run once its end is written.
-        self.ended(run.job.id.as_str(), end);
+        self.ended(&run, end);
+    }
+
+    /// Starts a run of `job_id` now, on this node, even for a paused job, and answers its run
+    /// id. It holds the job's claim like a scheduled run (so the overlap rule holds across the
+    /// cluster: `Busy` while another run holds it), unless `allow_overlap`.
+    pub async fn run_now(self: &Arc<Self>, job_id: &JobId, allow_overlap: bool) -> Result<String, RunNowError> {
+        if self.stopping.load(Ordering::Acquire) {
+            return Err(RunNowError::Stopping);
+        }
+        let now = self.clock.now();
+        let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        let (job, revision) = if allow_overlap {
+            let job = self.store.get_job(job_id).await?.ok_or_else(|| StoreError::NotFound(job_id.to_string()))?;
+            (job, 0)
+        } else {
+            match self.store.claim_job(job_id, &self.config.node, lease_until, now).await? {
+                Some(claimed) => claimed,
+                None => return Err(RunNowError::Busy(job_id.to_string())),
+            }
+        };
+        let run = ClaimedRun {
+            job,
+            fire_time: now,
+            revision,
+            trigger: RunTrigger::Manual,
+            run_id: fresh_run_id(),
+            holds_claim: !allow_overlap,
+        };
+        if run.holds_claim && self.held.take(run.job.id.as_str()).is_none() {
+            // Claimed in the store, yet this node still holds a run of the job whose end it has
+            // not recorded: the store's claim is this node's own. Not run twice.
+            return Err(RunNowError::Busy(job_id.to_string()));
+        }
+        // Its row exists before the id is answered, so the caller can look it up at once.
+        if let Err(e) = self.store.start_run(&self.run_record(&run, now)).await {
+            // Not started; the claim taken in the store runs out with its lease.
+            if run.holds_claim {
+                self.held.release([run.job.id.as_str()]);
+            }
+            return Err(e.into());
+        }
+        let run_id = run.run_id.clone();
+        let this = self.clone();
+        let span = tracing::info_span!("run", job_id = %run.job.id, run_id = %run.run_id, trigger = "manual");
+        self.tracker.spawn(
+            async move {
+                let permit = this.slots.clone().acquire_owned().await;
+                if permit.is_err() || this.stopping.load(Ordering::Acquire) {
+                    this.ended(&run, None);
+                    return;
+                }
+                this.run_one(run, lease_until).await;
+                drop(permit);
+            }
+            .instrument(span),
+        );
+        Ok(run_id)
+    }
+
+    /// Stops a run executing on this node (`false` when it does not run here).
+    pub fn stop_local(&self, run_id: &str, reason: StopReason) -> bool {
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        match local.get(run_id) {
+            Some(control) => {
+                control.stop(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The controls of the runs executing on this node.
+    fn local_runs(&self) -> Vec<RunControl> {
+        self.local.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// Looks after this node's running runs until `cancel`: every [`RUN_LOOK_EVERY`] stores what
+    /// they printed since the last look (the live tail other nodes read) and stops those a kill
+    /// was asked for on any node; every third of the lease renews their rows' lease; and every
+    /// few seconds ends, as `lost`, runs of any node whose lease ran out (the node died).
+    pub async fn look_after_runs(self: Arc<Self>, cancel: tokio_util::sync::CancellationToken) {
+        let mut tick = tokio::time::interval(RUN_LOOK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let renew_every = (self.config.lease / 3).max(RUN_LOOK_EVERY);
+        let sweep_every = Duration::from_secs(5);
+        let (mut last_renew, mut last_sweep) = (tokio::time::Instant::now(), tokio::time::Instant::now());
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            let runs = self.local_runs();
+            if !runs.is_empty() {
+                self.flush_output(&runs).await;
+                match self.store.kill_requests(&self.config.node).await {
+                    Ok(ids) => {
+                        for id in ids {
+                            if self.stop_local(&id, StopReason::Killed) {
+                                tracing::info!(run_id = %id, "kill asked for: stopping the run");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot read kill requests"),
+                }
+                if last_renew.elapsed() >= renew_every {
+                    last_renew = tokio::time::Instant::now();
+                    let until = self.clock.now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+                    if let Err(e) = self.store.renew_runs(&self.config.node, until).await {
+                        tracing::warn!(error = %e, "cannot renew the leases of running runs");
+                    }
+                }
+            }
+            if last_sweep.elapsed() >= sweep_every {
+                last_sweep = tokio::time::Instant::now();
+                match self.store.end_lost_runs(self.clock.now()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::warn!(runs = n, "runs ended as lost: their node stopped renewing them"),
+                    Err(e) => tracing::debug!(error = %e, "cannot end lost runs"),
+                }
+            }
+        }
+    }
+
+    /// Appends what `runs` printed since the last look to their stored output.
+    async fn flush_output(&self, runs: &[RunControl]) {
+        for control in runs {
+            if let Some(piece) = control.unflushed()
+                && let Err(e) = self.store.append_run_output(control.run_id(), &self.config.node, &piece).await
+            {
+                tracing::debug!(run_id = control.run_id(), error = %e, "cannot store live output");
+            }
+        }
     }
 
     /// Executes the run (or skips it as missed); the end to record, `None` when the claim was
@@ -290,26 +477,27 @@ impl Dispatcher {
     async fn execute(&self, run: &ClaimedRun, lease_until: Timestamp) -> Option<RunEnd> {
         let now = self.clock.now();
         let grace = chrono::Duration::from_std(self.config.misfire_grace).unwrap_or_default();
-        if run.fire_time + grace < now {
+        let scheduled = run.trigger == RunTrigger::Scheduled;
+        if scheduled && run.fire_time + grace < now {
             let next = next_after(&run.job, &self.config, run.fire_time, now);
             self.missed.missed(now, now - run.fire_time);
             self.metrics.runs_missed.inc();
-            return Some(RunEnd { run: run.clone(), next, history: None });
+            return Some(RunEnd { run: run.clone(), next, history: None, output: None });
         }
-        if let Some(rule) = &run.job.calendar
+        if scheduled
+            && let Some(rule) = &run.job.calendar
             && !self.config.calendars.admits(rule, run.fire_time, run.job.zone(self.config.tz))
         {
             // The calendar changed (reloaded) since this fire time was chosen.
             tracing::info!(calendar = %rule, "run skipped: its calendar no longer admits that day");
             let next = next_after(&run.job, &self.config, run.fire_time, now);
-            return Some(RunEnd { run: run.clone(), next, history: None });
+            return Some(RunEnd { run: run.clone(), next, history: None, output: None });
         }
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-        let every = self.config.lease / 3;
         let mut held_until = lease_until;
         // Fencing before the start: a run that waited (queue, a stalled node) while its lease
         // ran down confirms the claim; a fresh claim needs no round trip.
-        if now + lease - lease / 3 > held_until {
+        if run.holds_claim && now + lease - lease / 3 > held_until {
             match self.renew(run, now).await {
                 Renewal::Held(until) => held_until = until,
                 Renewal::Lost => {
@@ -324,58 +512,159 @@ impl Dispatcher {
                 }
             }
         }
+        let fire_time = format_python(run.fire_time, self.config.tz);
+        let kill_grace = run.job.policy.kill_grace_secs.map_or(self.config.kill_grace, Duration::from_secs);
+        let control =
+            RunControl::new(&run.run_id, run.job.id.as_str(), &fire_time, kill_grace, self.config.run_output_limit);
         let request = RunRequest {
-            run_id: uuid::Uuid::new_v4().simple().to_string(),
+            run_id: run.run_id.clone(),
             job_id: run.job.id.to_string(),
             job_name: run.job.name.clone(),
             cmd: run.job.cmd.clone(),
-            fire_time: format_python(run.fire_time, self.config.tz),
+            fire_time,
         };
-        tracing::debug!(cmd = %run.job.cmd, "run start");
         let started = self.clock.now();
+        if let Err(e) = self.store.start_run(&self.run_record(run, started)).await {
+            // Not started: the claim runs out with its lease and the fire time is claimed again.
+            tracing::warn!(error = %e, "cannot record the run's start; not running now");
+            return None;
+        }
+        tracing::debug!(cmd = %run.job.cmd, "run start");
         self.metrics
             .fire_lateness
             .observe((started - run.fire_time).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
-        let execution = self.executor.execute(&request);
-        tokio::pin!(execution);
-        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-        let outcome = loop {
-            tokio::select! {
-                biased;
-                outcome = &mut execution => break outcome,
-                _ = renewals.tick() => match self.renew(run, self.clock.now()).await {
-                    Renewal::Held(until) => held_until = until,
-                    Renewal::Lost => {
-                        tracing::warn!("claim lost while running (taken over, or the job removed): run cancelled, nothing recorded");
-                        return None;
-                    }
-                    Renewal::Unknown if self.clock.now() + chrono::Duration::from_std(every).unwrap_or_default() >= held_until => {
-                        tracing::warn!("claim renewals failed until the lease ran out: run cancelled, nothing recorded");
-                        return None;
-                    }
-                    Renewal::Unknown => {}
-                },
+        self.local.lock().unwrap_or_else(|p| p.into_inner()).insert(run.run_id.clone(), control.clone());
+        let result = self.steer(run, &request, &control, &mut held_until).await;
+        self.local.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.run_id);
+        let Some(outcome) = result else {
+            // The claim is lost: nothing is recorded for the fire time, which now belongs to
+            // whoever holds the claim; the run's row says it was lost here (unless taken over).
+            if let Err(e) =
+                self.store.end_run(&run.run_id, &self.config.node, Outcome::Lost, self.clock.now(), None).await
+            {
+                tracing::debug!(error = %e, "cannot mark the run lost; it ends as lost when its lease runs out");
             }
+            return None;
         };
         let ended = self.clock.now();
-        let success = outcome.success();
-        let output = truncate_chars(outcome.into_output(), MAX_OUTPUT_CHARS);
+        let (success, outcome_kind, output) = match (control.reason(), outcome) {
+            (None, Some(outcome)) => {
+                let success = outcome.success();
+                (success, if success { Outcome::Success } else { Outcome::Failed }, outcome.into_output())
+            }
+            (reason, outcome) => {
+                let (kind, line) = match reason.unwrap_or(StopReason::Killed) {
+                    StopReason::Killed => (Outcome::Killed, "run killed (run_kill)".to_owned()),
+                    StopReason::Timeout => (
+                        Outcome::Timeout,
+                        format!("run stopped at its timeout of {}s", run.job.policy.timeout_secs.unwrap_or_default()),
+                    ),
+                };
+                let printed = outcome.map_or_else(|| control.printed(), ExecOutcome::into_output);
+                let printed = printed.trim_end_matches('\n');
+                (false, kind, if printed.is_empty() { line } else { format!("{printed}\n{line}") })
+            }
+        };
+        let whole = truncate_bytes(output, self.config.run_output_limit);
         let cost = (ended - started).num_microseconds().unwrap_or(0) as f64 / 1e6;
-        tracing::debug!(success, cost, "run end");
+        tracing::debug!(success, cost, outcome = outcome_kind.as_str(), "run end");
         let history = HistoryRecord {
             id: 0,
             job_id: run.job.id.to_string(),
             job_name: run.job.name.clone(),
             cmd: run.job.cmd.clone(),
             success,
-            output,
+            output: truncate_chars(whole.clone(), MAX_OUTPUT_CHARS),
             cost,
             scheduler_name: self.config.node.clone(),
             created: ended,
             fire_time: Some(run.fire_time),
+            run: Some(RunMeta {
+                run_id: run.run_id.clone(),
+                started,
+                ended,
+                attempt: 1,
+                trigger: run.trigger,
+                outcome: outcome_kind,
+            }),
         };
-        let next = next_after(&run.job, &self.config, run.fire_time, ended);
-        Some(RunEnd { run: run.clone(), next, history: Some(history) })
+        let next = if scheduled { next_after(&run.job, &self.config, run.fire_time, ended) } else { None };
+        Some(RunEnd { run: run.clone(), next, history: Some(history), output: Some(whole) })
+    }
+
+    /// The row of `run` starting on this node at `started`.
+    fn run_record(&self, run: &ClaimedRun, started: Timestamp) -> RunRecord {
+        RunRecord {
+            run_id: run.run_id.clone(),
+            job_id: run.job.id.to_string(),
+            job_name: run.job.name.clone(),
+            cmd: run.job.cmd.clone(),
+            fire_time: run.fire_time,
+            trigger: run.trigger,
+            attempt: 1,
+            node: self.config.node.clone(),
+            state: RunState::Running,
+            started,
+            ended: None,
+            lease_until: started + chrono::Duration::from_std(self.config.lease).unwrap_or_default(),
+            outcome: None,
+            kill_requested: false,
+            params: None,
+            output_len: 0,
+        }
+    }
+
+    /// Executes the run while renewing its claim, and stops it when asked to (a kill, its
+    /// timeout): its commands get SIGTERM, then SIGKILL after the grace; a plugin that is not
+    /// waiting on a command is dropped at once (the wasm guest interrupted, an HTTP request in
+    /// flight dropped). The plugin's outcome (`None` inside when the call was dropped after a
+    /// stop), or `None` when the claim was lost.
+    async fn steer(
+        &self,
+        run: &ClaimedRun,
+        request: &RunRequest,
+        control: &RunControl,
+        held_until: &mut Timestamp,
+    ) -> Option<Option<ExecOutcome>> {
+        let every = self.config.lease / 3;
+        let execution = self.executor.execute_controlled(request, control);
+        tokio::pin!(execution);
+        let mut renewals = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        let timeout = run.job.policy.timeout_secs.map(Duration::from_secs);
+        let deadline = async {
+            match timeout {
+                Some(t) => tokio::time::sleep(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(deadline);
+        let stop = control.stopped();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                biased;
+                outcome = &mut execution => return Some(Some(outcome)),
+                _ = &mut deadline, if !control.is_stopped() => control.stop(StopReason::Timeout),
+                _ = &mut stop => {
+                    // A command gets its grace (and a second more to report); a guest that
+                    // waits on nothing of ours is interrupted now.
+                    let wait = if control.command_running() { control.kill_grace() + Duration::from_secs(1) } else { Duration::ZERO };
+                    return Some(tokio::time::timeout(wait, &mut execution).await.ok());
+                }
+                _ = renewals.tick(), if run.holds_claim => match self.renew(run, self.clock.now()).await {
+                    Renewal::Held(until) => *held_until = until,
+                    Renewal::Lost => {
+                        tracing::warn!("claim lost while running (taken over, or the job removed): run cancelled, nothing recorded");
+                        return None;
+                    }
+                    Renewal::Unknown if self.clock.now() + chrono::Duration::from_std(every).unwrap_or_default() >= *held_until => {
+                        tracing::warn!("claim renewals failed until the lease ran out: run cancelled, nothing recorded");
+                        return None;
+                    }
+                    Renewal::Unknown => {}
+                },
+            }
+        }
     }
 
     /// Extends this node's lease on the run's job.
@@ -445,7 +734,7 @@ impl Recorder {
                     }
                 }
             }
-            let held = self.held.release(batch.iter().map(|e| e.run.job.id.as_str()));
+            let held = self.held.release(batch.iter().filter(|e| e.run.holds_claim).map(|e| e.run.job.id.as_str()));
             self.metrics.claims_held.set(held as i64);
             batch.clear();
             finished.notify_one();

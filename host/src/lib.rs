@@ -15,6 +15,7 @@ pub mod dispatch;
 pub mod metrics;
 pub mod model;
 pub mod plugin;
+pub mod run;
 pub mod scaffold;
 pub mod scheduler;
 pub mod store;

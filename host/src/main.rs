@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: ruqi::cli::HistoryCommand,
     },
+    /// Runs on a running server's cluster: list, show, follow the output of, and kill them.
+    Run {
+        #[command(subcommand)]
+        command: ruqi::cli::RunCommand,
+    },
     /// A running server's scheduler.
     Scheduler {
         #[command(subcommand)]
@@ -234,6 +239,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Job { command } => print(client().job(command).await),
         Command::History { command } => print(client().history(command).await),
+        Command::Run { command: ruqi::cli::RunCommand::Logs { run_id, follow: true } } => {
+            use std::io::Write;
+            let outcome = client()
+                .follow(&run_id, |piece| {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(piece.as_bytes());
+                    let _ = out.flush();
+                })
+                .await?;
+            tracing::debug!(%outcome, "run ended");
+            Ok(())
+        }
+        Command::Run { command } => print(client().runs(command).await),
         Command::Scheduler { command } => print(client().scheduler(command).await),
         Command::Calendar { command } => print(client().calendars(command).await),
         Command::Completions { shell } => {

@@ -67,6 +67,19 @@ pub struct Job {
     /// RuQi 1.x job kept its scheduler's zone in its pickled trigger), so nodes in different
     /// zones agree on its fire times. `None` (rows written before it was kept): each node's.
     pub home_zone: Option<chrono_tz::Tz>,
+    /// How its runs are steered (all off by default: RuQi's behaviour).
+    pub policy: RunPolicy,
+}
+
+/// A job's run-control settings (`timeout`, `kill_grace` of job_add/job_modify); the default
+/// is RuQi's behaviour.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunPolicy {
+    /// A run still going after this many seconds is stopped and recorded as `timeout`.
+    pub timeout_secs: Option<u64>,
+    /// Seconds between SIGTERM and SIGKILL when a run's command is stopped (the node's
+    /// `--kill-grace` when unset).
+    pub kill_grace_secs: Option<u64>,
 }
 
 impl Job {
@@ -85,6 +98,182 @@ pub struct ClaimedRun {
     pub fire_time: Timestamp,
     /// The job's revision when claimed; a different one at finish means the API changed it.
     pub revision: i64,
+    /// Why it runs; a scheduled run also moves the job to its next fire time when it ends.
+    pub trigger: RunTrigger,
+    /// The run's id: [`scheduled_run_id`] for a scheduled fire time, a random one otherwise.
+    pub run_id: String,
+    /// Whether the run holds the job's claim (every run but a manual one started with
+    /// `overlap=allow`): its end releases the claim.
+    pub holds_claim: bool,
+}
+
+impl ClaimedRun {
+    /// The scheduled run of `job` for `fire_time`, claimed at `revision`.
+    pub fn scheduled(job: Job, fire_time: Timestamp, revision: i64) -> Self {
+        let run_id = scheduled_run_id(&job.id, fire_time);
+        Self { job, fire_time, revision, trigger: RunTrigger::Scheduled, run_id, holds_claim: true }
+    }
+}
+
+/// The id of the scheduled run of `job` for `fire_time`: the same on every node and after a
+/// failover (a name-based UUID of the job id and the fire time's microseconds), so a receiver
+/// can drop a replay of the same fire time by it.
+pub fn scheduled_run_id(job: &JobId, fire_time: Timestamp) -> String {
+    let name = format!("{}\n{}", job.as_str(), fire_time.timestamp_micros());
+    uuid::Uuid::new_v5(&RUN_ID_NAMESPACE, name.as_bytes()).simple().to_string()
+}
+
+/// A fresh id for a run that no fire time names (manual, retry, backfill).
+pub fn fresh_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The namespace of scheduled run ids (a fixed random UUID: ids are RuQi's own).
+const RUN_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x8f1f_5a0e_2c4b_4f7e_9a61_3d2b_7c90_e415);
+
+/// Why a run happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunTrigger {
+    /// A fire time of the job's rule.
+    Scheduled,
+    /// Started by hand (`job_run`).
+    Manual,
+    /// A retry of a failed run.
+    Retry,
+    /// A past fire time run by `job_backfill`.
+    Backfill,
+}
+
+impl RunTrigger {
+    /// Its name in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scheduled => "scheduled",
+            Self::Manual => "manual",
+            Self::Retry => "retry",
+            Self::Backfill => "backfill",
+        }
+    }
+
+    /// The inverse of [`RunTrigger::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Scheduled, Self::Manual, Self::Retry, Self::Backfill].into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The plugin reported success.
+    Success,
+    /// The plugin reported a failure (or trapped, or hit a limit of its grants).
+    Failed,
+    /// Stopped at the job's `timeout`.
+    Timeout,
+    /// Stopped by `run_kill`.
+    Killed,
+    /// Its node stopped renewing it (died, or lost the job's claim) before it ended.
+    Lost,
+}
+
+impl Outcome {
+    /// Its name in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failed => "failed",
+            Self::Timeout => "timeout",
+            Self::Killed => "killed",
+            Self::Lost => "lost",
+        }
+    }
+
+    /// The inverse of [`Outcome::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Success, Self::Failed, Self::Timeout, Self::Killed, Self::Lost].into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// Whether a run is going on or over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunState {
+    /// Executing on its node.
+    Running,
+    /// Over (see its [`Outcome`]).
+    Ended,
+}
+
+impl RunState {
+    /// Its name in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Ended => "ended",
+        }
+    }
+}
+
+/// What history keeps of a run besides RuQi's columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMeta {
+    /// The run's id.
+    pub run_id: String,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it ended.
+    pub ended: Timestamp,
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// Why it ran.
+    pub trigger: RunTrigger,
+    /// How it ended.
+    pub outcome: Outcome,
+}
+
+/// One run as `ruqi_runs` keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    /// Its id.
+    pub run_id: String,
+    /// The job's id.
+    pub job_id: String,
+    /// The job's name when it started.
+    pub job_name: String,
+    /// The cmd it runs.
+    pub cmd: String,
+    /// The fire time it is for (a manual run: when it was asked for).
+    pub fire_time: Timestamp,
+    /// Why it runs.
+    pub trigger: RunTrigger,
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// The node running (or that ran) it.
+    pub node: String,
+    /// Running or ended.
+    pub state: RunState,
+    /// When it started.
+    pub started: Timestamp,
+    /// When it ended.
+    pub ended: Option<Timestamp>,
+    /// Until when its node vouches for it (renewed while it runs).
+    pub lease_until: Timestamp,
+    /// How it ended.
+    pub outcome: Option<Outcome>,
+    /// Whether a kill was asked for.
+    pub kill_requested: bool,
+    /// The `params` of a manual run.
+    pub params: Option<String>,
+    /// Bytes of output stored so far (the whole output once ended).
+    pub output_len: u64,
+}
+
+/// Filters of the run listing.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunFilter {
+    /// Exact job id.
+    pub job_id: Option<String>,
+    /// Only running or only ended runs.
+    pub state: Option<RunState>,
 }
 
 /// How a run ended.
@@ -121,6 +310,8 @@ pub struct HistoryRecord {
     pub created: Timestamp,
     /// The fire time the run was for; at most one row per (job, fire time).
     pub fire_time: Option<Timestamp>,
+    /// The run's id, times, attempt, trigger and outcome (rows written before runs had them: none).
+    pub run: Option<RunMeta>,
 }
 
 /// Filters shared by job and history listings.

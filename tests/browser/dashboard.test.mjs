@@ -3,7 +3,8 @@
 // servers and runs this file; run alone, it needs:
 //
 //   RUQI_URL         a `ruqi serve` without tokens, with the shell-bridge and echo plugins, a
-//                    broken.wasm in its plugins folder, the jobs nightly-report and ping-api
+//                    broken.wasm in its plugins folder, the jobs nightly-report and ping-api,
+//                    and the paused job sleeper (a script that runs until it is killed)
 //   RUQI_TOKEN_URL   a `ruqi serve --tokens $RUQI_TOKEN` holding the job `guarded`
 //   RUQI_TOKEN       that token
 //   RUQI_SCREENSHOTS folder for the screenshots (default target/browser)
@@ -174,7 +175,8 @@ try {
     assert.equal(await page.inputValue('input[name="job"]'), JOB);
     const runs = page.locator(`#history-table tr[data-job-id="${JOB}"]`);
     await refreshUntil(runs, page.locator('[data-action="refresh"]'));
-    await runs.first().click();
+    // the time cell: the row's run id is a link to the run's page
+    await runs.first().locator('td').first().click();
     const dialog = page.locator('#output-dialog[open]');
     await dialog.waitFor();
     assert.match(await page.locator('#output-text').textContent(), /hello from RuQi at /);
@@ -211,6 +213,62 @@ try {
     await row.locator('[data-action="remove"]').click();
     await row.waitFor({ state: 'detached' });
     assert.equal(await page.locator('#jobs-table tr[data-job-id="nightly-report"]').count(), 1);
+  });
+
+  await step('Run now starts a run and its page shows the whole output', async () => {
+    await page.click('#nav a[data-route="jobs"]');
+    await page.locator('#jobs-table tr[data-job-id="nightly-report"] [data-action="run"]').click();
+    await page.waitForURL(/#\/run\?run_id=[0-9a-f]{32}$/);
+    assert.equal(await page.locator('#nav a.active').getAttribute('data-route'), 'runs');
+    await page.locator('#run-detail[data-state="ended"]').waitFor();
+    assert.match(await page.locator('#run-output').textContent(), /nightly report/);
+    assert.equal(await page.locator('#run-meta dd[data-field="trigger"]').textContent(), 'manual');
+    assert.equal(await page.locator('#run-state [data-outcome]').getAttribute('data-outcome'), 'success');
+    assert.equal(await page.locator('#run-follow').getAttribute('data-state'), 'ended');
+  });
+
+  await step('a run in progress: followed live, a second Run now refused, killed from the runs page', async () => {
+    await page.click('#nav a[data-route="jobs"]');
+    const runNow = page.locator('#jobs-table tr[data-job-id="sleeper"] [data-action="run"]');
+    await runNow.click();
+    await page.waitForURL(/#\/run\?run_id=[0-9a-f]{32}$/);
+    await page.locator('#run-detail[data-state="running"]').waitFor();
+    await page.locator('#run-follow[data-state="live"]').waitFor();
+    assert.equal(await page.locator('#run-state [data-state="running"]').count(), 1);
+    await page.click('#nav a[data-route="jobs"]');
+    await runNow.click();
+    const refused = page.locator('#toast.show.bad');
+    await refused.waitFor();
+    assert.match(await refused.textContent(), /^ERR: a run of job sleeper is in progress/);
+    await page.click('#nav a[data-route="runs"]');
+    const row = page.locator('#running-table tr[data-job-id="sleeper"]');
+    await row.waitFor();
+    assert.match(await row.textContent(), /manual/);
+    await shot('runs');
+    let asked = '';
+    page.once('dialog', (d) => {
+      asked = d.message();
+      d.accept();
+    });
+    await row.locator('[data-action="kill"]').click();
+    assert.match(asked, /^Kill run [0-9a-f]{8} of sleeper\?/);
+    // the page refreshes itself every 2 s
+    await page.locator('#ended-table tr[data-job-id="sleeper"] [data-outcome="killed"]').waitFor();
+    await page.locator('#runs-running .empty').waitFor();
+  });
+
+  await step('history shows how a run ended and links to its page', async () => {
+    await page.goto(`${base}/#/history?job=sleeper`);
+    const row = page.locator('#history-table tr[data-job-id="sleeper"]');
+    await row.waitFor();
+    assert.equal(await row.locator('[data-col="outcome"]').textContent(), 'killed');
+    const runId = await row.getAttribute('data-run-id');
+    await row.locator('[data-col="run"] a').click();
+    await page.waitForURL(new RegExp(`#/run\\?run_id=${runId}$`));
+    await page.locator('#run-detail[data-state="ended"]').waitFor();
+    assert.match(await page.locator('#run-output').textContent(), /run killed \(run_kill\)/);
+    assert.equal(await page.locator('#run-meta dd[data-field="kill_requested"]').textContent(), 'yes');
+    await shot('run');
   });
 
   await step('the scheduler page shows this node and a nodes section', async () => {

@@ -78,13 +78,17 @@ async fn the_dashboard_in_a_real_browser() {
     .await;
     // A file that fails to load, for the plugins page (the folder is watched and reloaded).
     std::fs::write(open.plugins_dir().join("broken.wasm"), b"not a component").unwrap();
+    let sleeper = format!("bash scripts/spawn_and_sleep.sh {}", open.dir.path().join("sleeper.pid").display());
     for (trigger, id, name, cmd, rule) in [
         ("cron", "nightly-report", "reports", "echo:nightly report", "0 20 2 * * *"),
         ("interval", "ping-api", "health", "echo:ping", "5m"),
+        ("cron", "sleeper", "slow", sleeper.as_str(), "0 0 3 * * *"),
     ] {
         let body = json!({"job_trigger": trigger, "job_id": id, "job_name": name, "cmd": cmd, "rule": rule});
         assert_eq!(open.client.post("job_add", body).await.stat, "OK");
     }
+    // sleeper: a run that goes on until it is killed, for the runs page (paused: it runs only by hand).
+    assert_eq!(open.client.post("job_pause", json!({"job_id": "sleeper"})).await.stat, "OK");
     let secret = format!("t-{}", uuid::Uuid::new_v4().simple());
     let guarded = TestServer::start(ServerOptions { tokens: vec![secret.clone()], ..Default::default() }).await;
     guarded.client.with_token(&secret).add("interval", "guarded", "bash scripts/hello.sh", "1h").await;
@@ -118,7 +122,7 @@ async fn the_dashboard_in_a_real_browser() {
     );
     assert!(out.status.success(), "{report}\nscreenshots (failure.png) in {}", shots.display());
     eprintln!("{report}");
-    for name in ["jobs", "add-job", "history", "plugins", "scheduler"] {
+    for name in ["jobs", "add-job", "history", "runs", "run", "plugins", "scheduler"] {
         assert!(shots.join(format!("{name}.png")).is_file(), "screenshot {name}.png");
     }
     open.stop().await;

@@ -199,7 +199,8 @@ class H(http.server.BaseHTTPRequestHandler):
         except ValueError:
             got = None
         body = json.dumps({"got": got, "length": self.headers.get('Content-Length'),
-                           "chunked": self.headers.get('Transfer-Encoding')}).encode()
+                           "chunked": self.headers.get('Transfer-Encoding'),
+                           "key": self.headers.get('Idempotency-Key')}).encode()
         self.send_response(200)
         self.send_header('Content-Type', 'application/json')
         self.send_header('Content-Length', str(len(body)))
@@ -233,6 +234,9 @@ async fn http_post_sends_content_length_to_a_plain_python_server() {
     assert_eq!(answer["got"], sent, "the receiver read the whole body: {answer}");
     assert_eq!(answer["length"], json!(body.len().to_string()));
     assert_eq!(answer["chunked"], Value::Null);
+    // The run's id goes with the request, for the receiver to drop a replay by.
+    assert_eq!(answer["key"], row["run_id"], "Idempotency-Key is the run id: {answer} {row}");
+    assert_eq!(row["run_id"].as_str().map(str::len), Some(32));
     s.stop().await;
     let _ = py.kill().await;
 }
@@ -281,6 +285,12 @@ async fn baichuan_publishes_a_message_a_worker_can_read() {
     assert_eq!(msg["status"], "queued");
     assert_eq!(msg["timeout"], "180");
     assert_eq!(msg["ip"], "127.0.0.1");
+    // The run's id is in the message, as read by a client that is not ours (redis-cli).
+    let cli = std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "HGET", &format!("mq:msg:{msg_id}"), "run_id"])
+        .output()
+        .expect("redis-cli");
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).trim(), row["run_id"].as_str().unwrap(), "{row}");
     let re = regex::Regex::new(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$").unwrap();
     for field in ["created_at", "enqueued_at"] {
         let v = &msg[field];

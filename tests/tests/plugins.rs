@@ -438,14 +438,14 @@ async fn runs_take_instances_made_ahead_of_them_and_never_share_one() {
     // The first run makes its own instance; each later one takes the instance made after the
     // run before it, which has executed nothing: every run counts itself only.
     for i in 0..4 {
-        let outcome = runtime.execute(&plugin, &run_request("hostile:count", &format!("j{i}"))).await;
+        let outcome = runtime.execute(&plugin, &run_request("hostile:count", &format!("j{i}")), None).await;
         assert!(outcome.success(), "{outcome:?}");
         assert_eq!(outcome.into_output(), "1", "run {i} shared an instance");
         until_spare(&plugin).await;
     }
     // Runs at once: one takes the ready instance, the others make theirs; none shares one.
     let requests: Vec<_> = (0..6).map(|i| run_request("hostile:count", &format!("c{i}"))).collect();
-    let outcomes = futures_util::future::join_all(requests.iter().map(|r| runtime.execute(&plugin, r))).await;
+    let outcomes = futures_util::future::join_all(requests.iter().map(|r| runtime.execute(&plugin, r, None))).await;
     for outcome in outcomes {
         assert_eq!(outcome.into_output(), "1");
     }
@@ -453,9 +453,9 @@ async fn runs_take_instances_made_ahead_of_them_and_never_share_one() {
     // 1 s): a no-op succeeds after waiting longer, and a loop is still stopped at the limit.
     until_spare(&plugin).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let outcome = runtime.execute(&plugin, &run_request("hostile:noop", "late")).await;
+    let outcome = runtime.execute(&plugin, &run_request("hostile:noop", "late"), None).await;
     assert!(outcome.success(), "{outcome:?}");
     until_spare(&plugin).await;
-    let outcome = runtime.execute(&plugin, &run_request("hostile:loop", "loop")).await;
+    let outcome = runtime.execute(&plugin, &run_request("hostile:loop", "loop"), None).await;
     assert!(outcome.into_output().contains("compute time limit"), "a loop on a ready instance is stopped");
 }

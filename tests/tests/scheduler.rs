@@ -75,6 +75,8 @@ async fn rig(recorder: Recorder) -> Rig {
             misfire_grace: Duration::from_secs(30),
             tz: TZ,
             calendars: Arc::new(ruqi::calendar::Calendars::none()),
+            run_output_limit: 1 << 20,
+            kill_grace: Duration::from_secs(5),
         },
         handle.notifier(),
         metrics.clone(),
@@ -101,6 +103,7 @@ impl Rig {
             timezone: None,
             calendar: None,
             home_zone: None,
+            policy: Default::default(),
         };
         self.store.add_job(&job).await.unwrap();
     }
@@ -222,6 +225,8 @@ async fn wakeup_and_status_reflect_the_next_run() {
             misfire_grace: Duration::from_secs(30),
             tz: TZ,
             calendars: Arc::new(ruqi::calendar::Calendars::none()),
+            run_output_limit: 1 << 20,
+            kill_grace: Duration::from_secs(5),
         },
         handle.notifier(),
         metrics.clone(),
@@ -245,6 +250,7 @@ async fn wakeup_and_status_reflect_the_next_run() {
         timezone: None,
         calendar: None,
         home_zone: None,
+        policy: Default::default(),
     };
     store.add_job(&job).await.unwrap();
     handle.wake();

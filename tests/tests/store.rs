@@ -30,6 +30,7 @@ fn job(id: &str, name: &str, kind: TriggerKind, rule: &str, created: Timestamp) 
         timezone: None,
         calendar: None,
         home_zone: None,
+        policy: Default::default(),
     }
 }
 
@@ -45,6 +46,7 @@ fn history(job_id: &str, fire: Timestamp, success: bool, node: &str) -> HistoryR
         scheduler_name: node.into(),
         created: fire + Duration::seconds(1),
         fire_time: Some(fire),
+        run: None,
     }
 }
 
@@ -239,7 +241,7 @@ async fn mysql_adopts_ruqi_1x_tables_in_place() {
     // The upgraded table takes a long cmd whole, and many rows without a fire time.
     let mut long = history("new", t0(), true, "n1");
     long.cmd = format!("python {}.py", "x".repeat(300));
-    let run = ClaimedRun { job: job("new", "n", TriggerKind::Interval, "1s", t0()), fire_time: t0(), revision: 0 };
+    let run = ClaimedRun::scheduled(job("new", "n", TriggerKind::Interval, "1s", t0()), t0(), 0);
     store.finish_run(&run, "n1", None, Some(&long), t0()).await.unwrap();
     let f = HistoryFilter { job_id: Some("new".into()), ..Default::default() };
     assert_eq!(store.list_history(&f, Page::ALL).await.unwrap().1[0].cmd, long.cmd);
@@ -302,8 +304,7 @@ async fn history_filters_paging_and_clearing() {
         for i in 0..10i64 {
             let fire = t0() - Duration::days(10 - i);
             for (jid, node) in [("h", "n1"), ("k", "n2")] {
-                let run =
-                    ClaimedRun { job: job(jid, "n", TriggerKind::Interval, "1s", t0()), fire_time: fire, revision: 0 };
+                let run = ClaimedRun::scheduled(job(jid, "n", TriggerKind::Interval, "1s", t0()), fire, 0);
                 store
                     .finish_run(&run, node, Some(fire), Some(&history(jid, fire, i % 2 == 0, node)), fire)
                     .await
@@ -428,7 +429,7 @@ async fn a_group_of_ends_gets_one_outcome_per_run() {
             .map(|id| {
                 let run = by_id(id);
                 let next = (*id != "date").then(|| run.fire_time + Duration::seconds(10));
-                ruqi::store::RunEnd { history: Some(history(id, run.fire_time, true, "n1")), next, run }
+                ruqi::store::RunEnd { history: Some(history(id, run.fire_time, true, "n1")), next, run, output: None }
             })
             .collect();
         let out = store.finish_runs("n1", &ends, later).await.unwrap();

@@ -3,8 +3,9 @@
 //!
 //! Routing is RuQi's: an exact, case-sensitive path match after stripping one trailing `/`,
 //! any HTTP method, the body read only for POST, and HTTP 400 for an unknown path. The token
-//! is checked before the body is read, and a body is read only up to `max_body_bytes`: a
-//! larger one is refused in RuQi's envelope without reading the rest. Besides RuQi's routes:
+//! is checked before the body is read, and a body is kept only up to `max_body_bytes`: a
+//! larger one is refused in RuQi's envelope once the rest has been read and dropped (within a
+//! bound), so that a client still sending gets the answer. Besides RuQi's routes:
 //! `/healthz` and `/readyz` for orchestrators (no token needed: they reveal nothing), and
 //! `/metrics` in Prometheus' text format (behind the token, read-only ones included), and the
 //! web dashboard (`dashboard.rs`): its page at `/` and its files at `/ui/<file>`, no token needed
@@ -101,6 +102,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// This node's name (`host:port:pid`).
     pub node: String,
+    /// This node's dispatcher: runs started by hand, and kills of runs executing here.
+    pub dispatcher: Arc<crate::dispatch::Dispatcher>,
 }
 
 /// The router: every request goes through [`handle`].
@@ -154,13 +157,17 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response<Bod
     resp
 }
 
-/// The body of a POST (RuQi reads no other), at most `limit` bytes: a larger one is refused
-/// from its `Content-Length` before anything is read, or as soon as the limit is passed.
+/// The body of a POST (RuQi reads no other), at most `limit` bytes. A larger one is refused,
+/// but only after reading (and dropping) the rest of what the client sends, up to
+/// [`DRAIN_BOUND`] bytes and [`DRAIN_TIME`]: a plain client (Python's `urllib`) writes its whole
+/// body before it reads the answer, and would get a broken pipe, not the reason, from a server
+/// that answered and closed early. Past the bound the connection is closed after the answer.
 async fn read_body(
     parts: &axum::http::request::Parts,
     body: Body,
     limit: usize,
 ) -> Result<Option<axum::body::Bytes>, ApiError> {
+    use http_body_util::BodyExt;
     if parts.method != Method::POST {
         return Ok(None);
     }
@@ -170,14 +177,43 @@ async fn read_body(
         ))
     };
     let declared = parts.headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut body = body;
     if declared.is_some_and(|n| n > limit as u64) {
+        drain(&mut body).await;
         return Err(too_large());
     }
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(Some(bytes)),
-        Err(e) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => {
-            Err(too_large())
+    let mut kept = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return Err(ApiError::BadParams("Param check exception: the request body could not be read".into()));
+        };
+        if let Ok(data) = frame.into_data() {
+            if kept.len() + data.len() > limit {
+                drain(&mut body).await;
+                return Err(too_large());
+            }
+            kept.extend_from_slice(&data);
         }
-        Err(_) => Err(ApiError::BadParams("Param check exception: the request body could not be read".into())),
     }
+    Ok(Some(kept.freeze()))
+}
+
+/// Most bytes of a refused body read and dropped before answering.
+const DRAIN_BOUND: u64 = 64 * 1024 * 1024;
+/// Longest time spent reading a refused body before answering.
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Reads and drops what is left of `body`, up to [`DRAIN_BOUND`] bytes and [`DRAIN_TIME`].
+async fn drain(body: &mut Body) {
+    use http_body_util::BodyExt;
+    let mut read = 0u64;
+    let _ = tokio::time::timeout(DRAIN_TIME, async {
+        while read < DRAIN_BOUND {
+            match body.frame().await {
+                Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len() as u64),
+                _ => break,
+            }
+        }
+    })
+    .await;
 }

@@ -82,6 +82,32 @@ fn job_item(time_field: &str) -> Schema {
     item
 }
 
+/// One run (`run_list`, `run_show`; the latter with its `output`).
+fn run_item(with_output: bool) -> Schema {
+    let int = || -> Schema { ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).into() };
+    let mut fields: Vec<(&str, Schema)> = vec![
+        ("run_id", string().into()),
+        ("job_id", string().into()),
+        ("job_name", string().into()),
+        ("cmd", string().into()),
+        ("node", string().description(Some("host:port:pid of the node running it")).into()),
+        ("trigger", string().enum_values(Some(["scheduled", "manual", "retry", "backfill"])).into()),
+        ("attempt", int()),
+        ("state", string().enum_values(Some(["running", "ended"])).into()),
+        ("outcome", nullable(Type::String).description(Some("success, failed, timeout, killed, lost")).into()),
+        ("fire_time", string().into()),
+        ("started", string().into()),
+        ("ended", nullable(Type::String).into()),
+        ("elapsed", ObjectBuilder::new().schema_type(Type::Number).description(Some("seconds")).into()),
+        ("kill_requested", ObjectBuilder::new().schema_type(Type::Boolean).into()),
+        ("output_bytes", int()),
+    ];
+    if with_output {
+        fields.push(("output", string().into()));
+    }
+    object(&fields)
+}
+
 fn data_schema(data: Data) -> Option<Schema> {
     let count = || -> Schema { ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).into() };
     Some(match data {
@@ -110,6 +136,21 @@ fn data_schema(data: Data) -> Option<Schema> {
                 ("scheduler_name", string().description(Some("host:port:pid of the node that ran it")).into()),
                 ("cmd_is_success", ObjectBuilder::new().schema_type(Type::Boolean).into()),
             ]);
+            // Extension: the run's identity and end (null on rows written before runs had them).
+            let mut row = row;
+            if let Schema::Object(o) = &mut row {
+                for (name, schema) in [
+                    ("run_id", nullable(Type::String)),
+                    ("fire_time", nullable(Type::String)),
+                    ("started", nullable(Type::String)),
+                    ("ended", nullable(Type::String)),
+                    ("attempt", nullable(Type::Integer)),
+                    ("trigger", nullable(Type::String)),
+                    ("outcome", nullable(Type::String)),
+                ] {
+                    o.properties.insert(name.into(), RefOr::T(schema.into()));
+                }
+            }
             object(&[
                 ("total", count()),
                 ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(row)))).into()),
@@ -190,6 +231,28 @@ fn data_schema(data: Data) -> Option<Schema> {
                 ("rest_days", dates()),
             ])
         }
+        Data::RunStarted => {
+            object(&[("run_id", string().into()), ("job_id", string().into()), ("node", string().into())])
+        }
+        Data::Runs => object(&[
+            ("total", count()),
+            ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(run_item(false))))).into()),
+        ]),
+        Data::Run => run_item(true),
+        Data::RunOutput => object(&[
+            ("run_id", string().into()),
+            ("state", string().enum_values(Some(["running", "ended"])).into()),
+            ("outcome", nullable(Type::String).into()),
+            ("offset", count()),
+            ("next_offset", count()),
+            ("output", string().description(Some("the bytes from offset on, as UTF-8 (cut on a character)")).into()),
+        ]),
+        Data::RunKill => object(&[
+            ("run_id", string().into()),
+            ("node", string().into()),
+            ("state", string().into()),
+            ("kill_requested", ObjectBuilder::new().schema_type(Type::Boolean).into()),
+        ]),
         Data::Status => object(&[
             ("wait_seconds", nullable(Type::Number).into()),
             ("next_wakeup_time", nullable(Type::String).into()),

@@ -37,6 +37,16 @@ pub enum Route {
     CalendarList,
     /// `calendar_days` (extension): a calendar's working and rest days in one month.
     CalendarDays,
+    /// `job_run` (extension): start a run of a job now.
+    JobRun,
+    /// `run_list` (extension): runs in progress anywhere, and recent ones.
+    RunList,
+    /// `run_show` (extension): one run with its whole output.
+    RunShow,
+    /// `run_output` (extension): a run's output from a byte offset on (a live tail).
+    RunOutput,
+    /// `run_kill` (extension): stop a running run, on whichever node runs it.
+    RunKill,
 }
 
 /// What a parameter holds (query strings carry text; a JSON body may carry the JSON type).
@@ -88,6 +98,16 @@ pub enum Data {
     Calendars,
     /// `{"calendar", "month", "covered", "workdays", "rest_days"}`.
     CalendarDays,
+    /// `{"run_id", "job_id", "node"}`: a run started.
+    RunStarted,
+    /// `{"total", "list": [run…]}`.
+    Runs,
+    /// One run with its `output`.
+    Run,
+    /// `{"run_id", "state", "offset", "next_offset", "output"}`.
+    RunOutput,
+    /// `{"run_id", "node", "state", "kill_requested"}`.
+    RunKill,
 }
 
 /// A route's description.
@@ -122,6 +142,17 @@ const CALENDAR: Param = text(
     "calendar",
     "extension: fire only on a business calendar's working days (`cn`) or rest days (`cn:rest`), in the job's zone; `none` removes it (job_modify without it keeps the job's calendar); not for date jobs",
 );
+const TIMEOUT: Param = Param {
+    name: "timeout",
+    kind: Kind::Count,
+    doc: "extension: seconds a run may take; then it is stopped as by run_kill and recorded as `timeout` (0: no limit; job_modify without it keeps the job's)",
+};
+const KILL_GRACE: Param = Param {
+    name: "kill_grace",
+    kind: Kind::Count,
+    doc: "extension: seconds a stopped run's command gets between SIGTERM and SIGKILL (default: the node's --kill-grace, 5; job_modify without it keeps the job's)",
+};
+const RUN_ID: Param = text("run_id", "the run's id (run_list, job_run, history's run_id)");
 const JOB: [Param; 5] = [
     Param { name: "job_trigger", kind: Kind::OneOf(&["cron", "interval", "date"]), doc: "how the job fires" },
     JOB_ID,
@@ -145,13 +176,13 @@ const PAGE_SIZE: Param =
     Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
 
 /// Every route, in the order the document lists them.
-pub const ROUTES: [Spec; 16] = [
+pub const ROUTES: [Spec; 21] = [
     Spec {
         route: Route::JobAdd,
         names: &["job_add", "add_job"],
         summary: "Add a job",
         required: &JOB,
-        optional: &[TIMEZONE, CALENDAR],
+        optional: &[TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE],
         data: Data::None,
         read_only: false,
     },
@@ -160,7 +191,7 @@ pub const ROUTES: [Spec; 16] = [
         names: &["job_modify", "modify_job"],
         summary: "Replace a job's trigger, rule, cmd and name (its next run time is recomputed; a paused job stays paused)",
         required: &JOB,
-        optional: &[TIMEZONE, CALENDAR],
+        optional: &[TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE],
         data: Data::None,
         read_only: false,
     },
@@ -310,6 +341,60 @@ pub const ROUTES: [Spec; 16] = [
         optional: &[],
         data: Data::CalendarDays,
         read_only: true,
+    },
+    Spec {
+        route: Route::JobRun,
+        names: &["job_run"],
+        summary: "Extension: start one run of a job now on this node, even a paused job; answers its run_id. A run already going on refuses it (the job's overlap rule, across the cluster) unless overlap=allow",
+        required: &[JOB_ID],
+        optional: &[Param {
+            name: "overlap",
+            kind: Kind::OneOf(&["skip", "allow"]),
+            doc: "skip (default): refused while a run of the job is going on; allow: run beside it",
+        }],
+        data: Data::RunStarted,
+        read_only: false,
+    },
+    Spec {
+        route: Route::RunList,
+        names: &["run_list"],
+        summary: "Extension: runs in progress on any node and recent ones, most recently started first, 15 a page by default",
+        required: &[],
+        optional: &[
+            text("job_id", "only this job's runs"),
+            Param { name: "state", kind: Kind::OneOf(&["running", "ended"]), doc: "only running or only ended runs" },
+            PAGE_INDEX,
+            PAGE_SIZE,
+        ],
+        data: Data::Runs,
+        read_only: true,
+    },
+    Spec {
+        route: Route::RunShow,
+        names: &["run_show"],
+        summary: "Extension: one run, with its whole output (as much as --run-output-limit keeps)",
+        required: &[RUN_ID],
+        optional: &[],
+        data: Data::Run,
+        read_only: true,
+    },
+    Spec {
+        route: Route::RunOutput,
+        names: &["run_output"],
+        summary: "Extension: a run's output from byte `offset` on, also while it runs (call again from next_offset to follow it)",
+        required: &[RUN_ID],
+        optional: &[Param { name: "offset", kind: Kind::Count, doc: "the first byte wanted (0)" }],
+        data: Data::RunOutput,
+        read_only: true,
+    },
+    Spec {
+        route: Route::RunKill,
+        names: &["run_kill"],
+        summary: "Extension: stop a running run, whichever node runs it (within 2 s): its commands get SIGTERM, then SIGKILL after the kill grace; recorded as `killed`",
+        required: &[RUN_ID],
+        optional: &[],
+        data: Data::RunKill,
+        read_only: false,
     },
 ];
 

@@ -9,8 +9,14 @@ pub use super::routes::Route;
 use super::{AppState, listing, text};
 use crate::calendar::CalendarRule;
 use crate::clock::Timestamp;
-use crate::model::{HistoryFilter, HistoryRecord, Job, JobFilter, JobId, MAX_JOB_NAME_LEN, Page};
+use crate::dispatch::RunNowError;
+use crate::model::{
+    HistoryFilter, HistoryRecord, Job, JobFilter, JobId, MAX_JOB_NAME_LEN, Outcome, Page, RunFilter, RunPolicy,
+    RunRecord, RunState,
+};
+use crate::run::StopReason;
 use crate::scheduler::IDLE_WAIT;
+use crate::store::StoreError;
 use crate::trigger::{Trigger, TriggerError, TriggerKind, format_python, format_seconds};
 
 /// Longest normalised rule the store keeps (the seed's `job_rule varchar(64)`).
@@ -43,7 +49,171 @@ pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, Ap
         Route::Nodes => nodes(state, &p).await,
         Route::CalendarList => Ok(calendar_list(state)),
         Route::CalendarDays => calendar_days(state, &p),
+        Route::JobRun => job_run(state, &p).await,
+        Route::RunList => run_list(state, &p).await,
+        Route::RunShow => run_show(state, &p).await,
+        Route::RunOutput => run_output(state, &p).await,
+        Route::RunKill => run_kill(state, &p).await,
     }
+}
+
+/// Longest `timeout` of a job, seconds (30 days).
+const MAX_TIMEOUT_SECS: u64 = 30 * 86_400;
+/// Most output bytes one `run_output` answer carries.
+const MAX_OUTPUT_PIECE: u64 = 1024 * 1024;
+
+/// The `timeout` and `kill_grace` parameters over `base` (a new job's defaults, or the
+/// modified job's own: a parameter not given keeps it).
+fn policy(p: &Params, base: RunPolicy) -> Result<RunPolicy, ApiError> {
+    let mut policy = base;
+    if let Some(t) = p.uint("timeout")? {
+        if t > MAX_TIMEOUT_SECS {
+            return Err(ApiError::BadParams(format!(
+                "Param check failed: timeout must be at most {MAX_TIMEOUT_SECS} seconds (0: no limit)"
+            )));
+        }
+        policy.timeout_secs = (t > 0).then_some(t);
+    }
+    if let Some(g) = p.uint("kill_grace")? {
+        if g > crate::config::MAX_KILL_GRACE_SECS {
+            return Err(ApiError::BadParams(format!(
+                "Param check failed: kill_grace must be at most {} seconds",
+                crate::config::MAX_KILL_GRACE_SECS
+            )));
+        }
+        policy.kill_grace_secs = Some(g);
+    }
+    Ok(policy)
+}
+
+/// An optional parameter that must be one of `words`.
+fn one_of(p: &Params, name: &str, words: &[&str]) -> Result<Option<String>, ApiError> {
+    match p.string(name)? {
+        Some(v) if !words.contains(&v.as_str()) => {
+            Err(ApiError::BadParams(format!("Param check failed: {name} must be one of {}", words.join(", "))))
+        }
+        v => Ok(v),
+    }
+}
+
+fn run_id(p: &Params) -> Result<String, ApiError> {
+    let raw = p.required_string("run_id")?;
+    if raw.is_empty() || raw.len() > 64 {
+        return Err(ApiError::BadParams("Param check failed: run_id must be 1 to 64 characters".into()));
+    }
+    Ok(raw)
+}
+
+/// A run as `run_list` and `run_show` show it.
+fn run_item(r: &RunRecord, now: Timestamp, tz: Tz) -> Value {
+    let elapsed = (r.ended.unwrap_or(now) - r.started).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6;
+    json!({
+        "run_id": r.run_id,
+        "job_id": r.job_id,
+        "job_name": r.job_name,
+        "cmd": r.cmd,
+        "node": r.node,
+        "trigger": r.trigger.as_str(),
+        "attempt": r.attempt,
+        "state": r.state.as_str(),
+        "outcome": r.outcome.map(Outcome::as_str),
+        "fire_time": format_python(r.fire_time, tz),
+        "started": format_python(r.started, tz),
+        "ended": r.ended.map(|t| format_python(t, tz)),
+        "elapsed": elapsed,
+        "kill_requested": r.kill_requested,
+        "output_bytes": r.output_len,
+    })
+}
+
+/// The longest prefix of `bytes` that ends on a whole UTF-8 character (a piece cut inside
+/// one is completed by the next call), as text.
+fn whole_chars(bytes: &[u8], complete: bool) -> (String, usize) {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_owned(), bytes.len()),
+        Err(e) if !complete && e.error_len().is_none() => {
+            let n = e.valid_up_to();
+            (String::from_utf8_lossy(&bytes[..n]).into_owned(), n)
+        }
+        Err(_) => (String::from_utf8_lossy(bytes).into_owned(), bytes.len()),
+    }
+}
+
+async fn job_run(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let id = job_id(p)?;
+    let allow = one_of(p, "overlap", &["skip", "allow"])?.as_deref() == Some("allow");
+    match state.dispatcher.run_now(&id, allow).await {
+        Ok(run_id) => {
+            tracing::info!(job_id = %id, run_id = %run_id, "job_run");
+            Ok(Reply::Data(json!({"run_id": run_id, "job_id": id.as_str(), "node": state.node})))
+        }
+        Err(RunNowError::Store(StoreError::NotFound(_))) => Err(ApiError::no_job(id.as_str())),
+        Err(RunNowError::Store(e)) => Err(e.into()),
+        Err(e) => Err(ApiError::Refused(e.to_string())),
+    }
+}
+
+async fn run_list(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let filter = RunFilter {
+        job_id: p.string("job_id")?,
+        state: match one_of(p, "state", &["running", "ended"])?.as_deref() {
+            Some("running") => Some(RunState::Running),
+            Some("ended") => Some(RunState::Ended),
+            _ => None,
+        },
+    };
+    let page = page(p, Some(0))?;
+    let (total, runs) = state.store.list_runs(&filter, page).await?;
+    let now = state.clock.now();
+    let list: Vec<Value> = runs.iter().map(|r| run_item(r, now, state.tz)).collect();
+    Ok(Reply::Data(json!({"total": total, "list": list})))
+}
+
+async fn find_run(state: &AppState, id: &str) -> Result<RunRecord, ApiError> {
+    state.store.get_run(id).await?.ok_or_else(|| ApiError::Refused(format!("no run with id {id}")))
+}
+
+async fn run_show(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let id = run_id(p)?;
+    let run = find_run(state, &id).await?;
+    let bytes = state.store.run_output(&id, 0, crate::config::MAX_RUN_OUTPUT_LIMIT as u64).await?;
+    let mut item = run_item(&run, state.clock.now(), state.tz);
+    if let Some(map) = item.as_object_mut() {
+        map.insert("output".into(), json!(String::from_utf8_lossy(&bytes)));
+    }
+    Ok(Reply::Data(item))
+}
+
+async fn run_output(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let id = run_id(p)?;
+    let offset = p.uint("offset")?.unwrap_or(0);
+    // The state first: output read after a run is seen ended is its whole output.
+    let run = find_run(state, &id).await?;
+    let bytes = state.store.run_output(&id, offset, MAX_OUTPUT_PIECE).await?;
+    let ended = run.state == RunState::Ended;
+    let (text, used) = whole_chars(&bytes, ended && (bytes.len() as u64) < MAX_OUTPUT_PIECE);
+    Ok(Reply::Data(json!({
+        "run_id": id,
+        "state": run.state.as_str(),
+        "outcome": run.outcome.map(Outcome::as_str),
+        "offset": offset,
+        "next_offset": offset + used as u64,
+        "output": text,
+    })))
+}
+
+async fn run_kill(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let id = run_id(p)?;
+    let run = state.store.request_kill(&id).await?.ok_or_else(|| ApiError::Refused(format!("no run with id {id}")))?;
+    if run.state == RunState::Ended {
+        let how = run.outcome.map_or("ended", Outcome::as_str);
+        return Err(ApiError::Refused(format!("run {id} already ended ({how})")));
+    }
+    if run.node == state.node {
+        state.dispatcher.stop_local(&id, StopReason::Killed);
+    }
+    tracing::info!(job_id = %run.job_id, run_id = %id, node = %run.node, "run_kill");
+    Ok(Reply::Data(json!({"run_id": id, "node": run.node, "state": "running", "kill_requested": true})))
 }
 
 /// Longest look back of `scheduler_nodes`, in minutes (a week: rows older are deleted).
@@ -245,6 +415,7 @@ async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         timezone: spec.timezone,
         calendar: spec.calendar.flatten(),
         home_zone: Some(state.tz),
+        policy: policy(p, RunPolicy::default())?,
     };
     job.next_run_time = state.calendars.next_for_job(&job, state.tz, None, now);
     state.store.add_job(&job).await?;
@@ -281,6 +452,7 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     // the old next run time once; we recompute it).
     // A job kept from before home zones were stored takes this node's, like a new one.
     let home_zone = old.home_zone.or(Some(state.tz));
+    let policy = policy(p, old.policy)?;
     let mut job = Job {
         name: spec.name,
         cmd: spec.cmd,
@@ -289,6 +461,7 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         timezone,
         calendar,
         home_zone,
+        policy,
         ..old
     };
     job.next_run_time = job.next_run_time.and_then(|_| state.calendars.next_for_job(&job, state.tz, None, now));
@@ -359,6 +532,12 @@ async fn job_show(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
 fn zone_fields(data: &mut Value, job: &Job) {
     if let (Some(rule), Some(map)) = (&job.calendar, data.as_object_mut()) {
         map.insert("calendar".into(), json!(rule.to_string()));
+    }
+    if let (Some(t), Some(map)) = (job.policy.timeout_secs, data.as_object_mut()) {
+        map.insert("timeout".into(), json!(t));
+    }
+    if let (Some(g), Some(map)) = (job.policy.kill_grace_secs, data.as_object_mut()) {
+        map.insert("kill_grace".into(), json!(g));
     }
     if let (Some(tz), Some(map)) = (job.timezone, data.as_object_mut()) {
         map.insert("timezone".into(), json!(tz.name()));
@@ -473,6 +652,13 @@ fn history_item(r: &HistoryRecord, tz: Tz) -> Value {
         "id": r.id,
         "scheduler_name": r.scheduler_name,
         "cmd_is_success": r.success,
+        "run_id": r.run.as_ref().map(|m| m.run_id.as_str()),
+        "fire_time": r.fire_time.map(|t| format_python(t, tz)),
+        "started": r.run.as_ref().map(|m| format_python(m.started, tz)),
+        "ended": r.run.as_ref().map(|m| format_python(m.ended, tz)),
+        "attempt": r.run.as_ref().map(|m| m.attempt),
+        "trigger": r.run.as_ref().map(|m| m.trigger.as_str()),
+        "outcome": r.run.as_ref().map(|m| m.outcome.as_str()),
     })
 }
 

@@ -25,6 +25,7 @@ use tokio::io::AsyncReadExt;
 
 use super::bindings::ruqi::executor::host::CommandOutput;
 use super::grants::Grants;
+use crate::run::RunControl;
 
 /// The first piece of shell syntax in `line` that only a shell would interpret, described
 /// for a reason text; `None` when the line is plain words (quotes and backslashes allowed).
@@ -137,7 +138,13 @@ pub fn script_exists(workdir: &Path, grants: &Grants, path: &str) -> bool {
 }
 
 /// Checks `line` against the grants and runs it (see the module doc).
-pub async fn run(plugin: &str, grants: &Grants, workdir: &Path, line: &str) -> Result<CommandOutput, String> {
+pub async fn run(
+    plugin: &str,
+    grants: &Grants,
+    workdir: &Path,
+    line: &str,
+    control: Option<&RunControl>,
+) -> Result<CommandOutput, String> {
     let timeout = Duration::from_secs(grants.command_timeout_secs);
     let (program, args) = match &grants.shell {
         Some(shell) => {
@@ -166,7 +173,7 @@ pub async fn run(plugin: &str, grants: &Grants, workdir: &Path, line: &str) -> R
             (program, argv)
         }
     };
-    spawn(&program, &args, workdir, timeout, grants.output_limit).await
+    spawn(&program, &args, workdir, timeout, grants.output_limit, control).await
 }
 
 /// Kills a process group when dropped, unless disarmed (its leader was seen to exit).
@@ -182,26 +189,34 @@ impl Drop for GroupKiller {
 
 /// Runs `program args…` in `workdir`, in its own process group; stdout and stderr go to one
 /// pipe so their order is kept. On timeout, or when this future is dropped before the program
-/// exits, the whole group is killed.
+/// exits, the whole group is killed. With a run's `control`, the command gets the run's
+/// environment, what it prints goes to the run's live output as it comes, and a stop of the run
+/// sends the whole group SIGTERM and, after the run's kill grace, SIGKILL (background children
+/// included).
 async fn spawn(
     program: &str,
     args: &[String],
     workdir: &Path,
     timeout: Duration,
     limit: usize,
+    control: Option<&RunControl>,
 ) -> Result<CommandOutput, String> {
     let (reader, writer) = nix::unistd::pipe().map_err(|e| format!("cannot create pipe: {e}"))?;
     let writer2: OwnedFd = writer.try_clone().map_err(|e| format!("cannot dup pipe: {e}"))?;
-    let mut child = tokio::process::Command::new(program)
+    let mut command = tokio::process::Command::new(program);
+    command
         .args(args)
         .current_dir(workdir)
         .stdin(Stdio::null())
         .stdout(Stdio::from(writer))
         .stderr(Stdio::from(writer2))
         .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("cannot start {program}: {e}"))?;
+        .kill_on_drop(true);
+    if let Some(c) = control {
+        command.envs(c.env());
+    }
+    let mut child = command.spawn().map_err(|e| format!("cannot start {program}: {e}"))?;
+    let _running = control.map(RunControl::command_started);
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
     let mut killer = GroupKiller(pgid);
     let mut pipe =
@@ -214,16 +229,29 @@ async fn spawn(
     let mut eof = false;
     let mut timed_out = false;
     // Read until EOF and exit; after the program exits, background children that keep the
-    // pipe open get a short grace, then we stop reading (they are left running, as with RuQi).
+    // pipe open get a short grace, then we stop reading (they are left running, as with RuQi,
+    // unless the run was stopped: then the whole group goes).
     let mut drain_until: Option<tokio::time::Instant> = None;
+    // Set when the run is stopped: SIGTERM was sent, SIGKILL is due then.
+    let mut kill_at: Option<tokio::time::Instant> = None;
+    let stop = async {
+        match control {
+            Some(c) => c.stopped().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(stop);
     while !(eof && status.is_some()) {
-        let until = drain_until.map_or(deadline, |d| d.min(deadline));
+        let until = [Some(deadline), drain_until, kill_at].into_iter().flatten().min().unwrap_or(deadline);
         tokio::select! {
             n = pipe.read(&mut buf), if !eof => match n {
                 Ok(0) | Err(_) => eof = true,
                 Ok(n) => {
                     let room = limit.saturating_sub(kept.len());
                     kept.extend_from_slice(&buf[..n.min(room)]);
+                    if let Some(c) = control {
+                        c.append(&buf[..n]);
+                    }
                 }
             },
             s = child.wait(), if status.is_none() => {
@@ -231,7 +259,27 @@ async fn spawn(
                 killer.0 = None;
                 drain_until = Some(tokio::time::Instant::now() + Duration::from_millis(500));
             },
+            _ = &mut stop, if kill_at.is_none() => {
+                let grace = control.map_or(Duration::ZERO, RunControl::kill_grace);
+                if let Some(pgid) = pgid {
+                    let _ = killpg(pgid, Signal::SIGTERM);
+                }
+                kill_at = Some(tokio::time::Instant::now() + grace);
+                drain_until = None;
+            },
             _ = tokio::time::sleep_until(until) => {
+                if kill_at.is_some_and(|k| k <= tokio::time::Instant::now()) {
+                    if let Some(pgid) = pgid {
+                        let _ = killpg(pgid, Signal::SIGKILL);
+                    }
+                    if status.is_none() {
+                        status = Some(child.wait().await.map_err(|e| format!("wait failed: {e}"))?);
+                    }
+                    break;
+                }
+                if drain_until.is_some_and(|d| d <= tokio::time::Instant::now()) && status.is_some() {
+                    break;
+                }
                 if status.is_none() {
                     timed_out = true;
                     drop(std::mem::replace(&mut killer, GroupKiller(None)));
@@ -240,6 +288,14 @@ async fn spawn(
                 break;
             }
         }
+    }
+    if let (Some(at), Some(pgid)) = (kill_at, pgid) {
+        // Stopped, and the leader is gone: what is left of its group (a child that ignores
+        // SIGTERM) is killed when the grace ends, whether or not anyone still waits.
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let _ = killpg(pgid, Signal::SIGKILL);
+        });
     }
     let status = status.expect("loop ends with a status");
     let mut output = String::from_utf8_lossy(&kept).into_owned();

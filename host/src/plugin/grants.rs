@@ -18,7 +18,8 @@ pub const DEFAULT_COMMAND_TIMEOUT_SECS: u64 = 3600;
 /// Default wall-clock limit of one run: a command's limit plus a minute for the plugin itself.
 pub const DEFAULT_TIMEOUT_SECS: u64 = DEFAULT_COMMAND_TIMEOUT_SECS + 60;
 /// Default bytes of output kept from a command or a plugin (and of any other string a plugin
-/// hands the host: a declared error, a log line).
+/// hands the host: a declared error, a log line), unless the node gives its own run output
+/// limit (`--run-output-limit`, 1 MiB by default), which a plugin's default then follows.
 pub const DEFAULT_OUTPUT_LIMIT: usize = 64 * 1024;
 /// Default wall-clock limit of one `validate` call (it holds an API request).
 pub const DEFAULT_VALIDATE_TIMEOUT_SECS: u64 = 5;
@@ -56,6 +57,9 @@ pub struct Grants {
     pub validate_timeout_secs: u64,
     /// Bytes of output kept.
     pub output_limit: usize,
+    /// Whether the grants file set `output_limit` (else the node's run output limit applies).
+    #[serde(skip)]
+    output_limit_given: bool,
 }
 
 impl Default for Grants {
@@ -73,6 +77,7 @@ impl Default for Grants {
             timeout_secs: DEFAULT_TIMEOUT_SECS,
             validate_timeout_secs: DEFAULT_VALIDATE_TIMEOUT_SECS,
             output_limit: DEFAULT_OUTPUT_LIMIT,
+            output_limit_given: false,
         }
     }
 }
@@ -122,11 +127,24 @@ impl Grants {
         g
     }
 
+    /// These grants, with `limit` as the output limit unless the grants file set one (an
+    /// operator may grant a plugin less, or more, than the node's run output limit).
+    pub fn with_default_output_limit(mut self, limit: usize) -> Self {
+        if !self.output_limit_given {
+            self.output_limit = limit;
+        }
+        self
+    }
+
     /// Reads `<dir>/<stem>.toml` if present, else the defaults for `stem`.
     pub fn load(dir: &Path, stem: &str) -> Result<Self, PluginError> {
         let path = dir.join(format!("{stem}.toml"));
         match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text)
+            Ok(text) => toml::from_str::<Self>(&text)
+                .map(|mut g| {
+                    g.output_limit_given = text.parse::<toml::Table>().is_ok_and(|t| t.contains_key("output_limit"));
+                    g
+                })
                 .map_err(|e| PluginError::Grants { path: path.display().to_string(), reason: e.to_string() }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::defaults_for(stem)),
             Err(e) => Err(PluginError::Grants { path: path.display().to_string(), reason: e.to_string() }),

@@ -39,6 +39,9 @@ pub struct RunState {
     pub(super) stdout: Capture,
     /// The guest's stderr.
     pub(super) stderr: Capture,
+    /// The run this call executes (its stop signal, environment and live output); none for
+    /// `describe` and `validate`, and for runs executed outside a node's dispatcher.
+    pub(super) control: Option<crate::run::RunControl>,
 }
 
 /// The `wasi:http` hook enforcing a plugin's `hosts` grant: a request to any other origin (host
@@ -145,7 +148,8 @@ impl host::Host for RunState {
 
     async fn run_command(&mut self, command_line: String) -> Result<CommandOutput, String> {
         let entered = Instant::now();
-        let result = command::run(&self.plugin, &self.grants, &self.workdir, &command_line).await;
+        let result =
+            command::run(&self.plugin, &self.grants, &self.workdir, &command_line, self.control.as_ref()).await;
         self.host_time += entered.elapsed();
         result
     }

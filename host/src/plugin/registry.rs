@@ -190,10 +190,10 @@ impl Registry {
         file: &Path,
         digests: &mut BTreeSet<String>,
     ) -> Result<Arc<LoadedPlugin>, PluginError> {
-        let (dir, path) = (self.dir.clone(), file.to_owned());
+        let (dir, path, output_limit) = (self.dir.clone(), file.to_owned(), self.runtime.output_limit());
         let read = tokio::task::spawn_blocking(move || {
             let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
-            let grants = Grants::load(&dir, &stem)?;
+            let grants = Grants::load(&dir, &stem)?.with_default_output_limit(output_limit);
             let (bytes, digest) = Runtime::read_file(&path)?;
             Ok::<_, PluginError>((grants, bytes, digest))
         })
@@ -274,6 +274,16 @@ impl Registry {
 
     /// Executes a run with the plugin serving its cmd.
     pub async fn execute(&self, request: &RunRequest) -> ExecOutcome {
+        self.execute_controlled(request, None).await
+    }
+
+    /// [`Registry::execute`] steered by `control`: its commands get the run's environment, print
+    /// to its live output, and are stopped (SIGTERM, then SIGKILL after the grace) when it is.
+    pub async fn execute_controlled(
+        &self,
+        request: &RunRequest,
+        control: Option<&crate::run::RunControl>,
+    ) -> ExecOutcome {
         let p = match self.serving(&request.cmd) {
             Ok(p) => p,
             Err(reason) => {
@@ -290,7 +300,7 @@ impl Registry {
             m.runs_started.get_or_create(&crate::metrics::PluginLabel { plugin: p.info.name.clone() }).inc();
         }
         let started = std::time::Instant::now();
-        let outcome = self.runtime.execute(&p, request).await;
+        let outcome = self.runtime.execute(&p, request, control).await;
         let seconds = started.elapsed().as_secs_f64();
         if let Some(m) = metrics {
             m.run_finished(&p.info.name, outcome.label(), seconds);

@@ -230,6 +230,8 @@ pub struct Runtime {
     workdir: Arc<PathBuf>,
     ticker: Option<std::thread::JoinHandle<()>>,
     stop: Arc<std::sync::atomic::AtomicBool>,
+    /// The output limit of a plugin whose grants set none (the node's `--run-output-limit`).
+    output_limit: usize,
 }
 
 impl Drop for Runtime {
@@ -269,7 +271,27 @@ impl Runtime {
         };
         let compiler = if cache_dir.is_some() { Compiler::for_this_process() } else { Compiler::InProcess };
         let cache = cache_dir.map(|dir| Cache::new(dir, &engine));
-        Ok(Self { engine, linker, cache, compiler, workdir: Arc::new(workdir), ticker: Some(ticker), stop })
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            compiler,
+            workdir: Arc::new(workdir),
+            ticker: Some(ticker),
+            stop,
+            output_limit: super::grants::DEFAULT_OUTPUT_LIMIT,
+        })
+    }
+
+    /// Gives plugins whose grants set no `output_limit` this one (the node's run output limit).
+    pub fn with_output_limit(mut self, limit: usize) -> Self {
+        self.output_limit = limit;
+        self
+    }
+
+    /// The output limit of a plugin whose grants set none.
+    pub fn output_limit(&self) -> usize {
+        self.output_limit
     }
 
     /// Compiles components with `compiler` when the cache has none (the default: a child
@@ -503,7 +525,12 @@ impl Runtime {
     /// The run is bounded in wall-clock time by the plugin's `timeout_secs`: dropping the
     /// wasmtime call at the deadline abandons the instance (its store is dropped with it).
     /// Every string the plugin returns is cut at its `output_limit`.
-    pub async fn execute(&self, plugin: &LoadedPlugin, request: &RunRequest) -> ExecOutcome {
+    pub async fn execute(
+        &self,
+        plugin: &LoadedPlugin,
+        request: &RunRequest,
+        control: Option<&crate::run::RunControl>,
+    ) -> ExecOutcome {
         let cpu = Duration::from_secs(plugin.grants.cpu_secs);
         let (mut store, ready) = match plugin.spare.take() {
             Some(Ready { mut store, instance }) => {
@@ -513,6 +540,7 @@ impl Runtime {
             }
             None => (self.new_store(plugin, &request.job_id, cpu), None),
         };
+        store.data_mut().control = control.cloned();
         let limit = Duration::from_secs(plugin.grants.timeout_secs);
         let result = tokio::time::timeout(limit, async {
             let inst = match ready {
@@ -593,6 +621,7 @@ fn new_store(
         http_hooks: GrantedHosts::new(grants.clone()),
         stdout,
         stderr,
+        control: None,
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.cap);

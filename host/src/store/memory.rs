@@ -11,7 +11,10 @@ use futures_util::StreamExt;
 
 use super::{FinishOutcome, JobStore, RowStream, StoreError};
 use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Page};
+use crate::model::{
+    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RunFilter, RunRecord,
+    RunState, RunTrigger,
+};
 
 #[derive(Debug, Clone)]
 struct Entry {
@@ -27,6 +30,8 @@ struct Inner {
     history: Vec<HistoryRecord>,
     next_history_id: i64,
     nodes: BTreeMap<String, NodeSeen>,
+    /// Runs by id, with their whole output.
+    runs: BTreeMap<String, (RunRecord, Vec<u8>)>,
 }
 
 /// See the module doc.
@@ -148,7 +153,7 @@ impl JobStore for MemoryStore {
                 e.claim_owner = Some(node.to_owned());
                 e.lease_until = Some(lease_until);
                 let fire_time = e.job.next_run_time.expect("claimable jobs have a next run time");
-                ClaimedRun { job: e.job.clone(), fire_time, revision: e.revision }
+                ClaimedRun::scheduled(e.job.clone(), fire_time, e.revision)
             })
             .collect())
     }
@@ -174,6 +179,25 @@ impl JobStore for MemoryStore {
     ) -> Result<FinishOutcome, StoreError> {
         let mut inner = self.lock();
         let id = run.job.id.as_str();
+        if run.trigger != RunTrigger::Scheduled {
+            // A run started by hand leaves the schedule be; it releases the claim it took.
+            if let Some(h) = history {
+                inner.next_history_id += 1;
+                let row = HistoryRecord { id: inner.next_history_id, ..h.clone() };
+                inner.history.push(row);
+            }
+            if !run.holds_claim {
+                return Ok(FinishOutcome::Rescheduled);
+            }
+            return Ok(match inner.jobs.get_mut(id) {
+                Some(e) if e.claim_owner.as_deref() == Some(node) => {
+                    e.claim_owner = None;
+                    e.lease_until = None;
+                    FinishOutcome::Rescheduled
+                }
+                _ => FinishOutcome::LostClaim,
+            });
+        }
         // The run happened: its row is kept whatever became of the claim (one per fire time).
         if let Some(h) = history {
             let dup = inner
@@ -222,6 +246,136 @@ impl JobStore for MemoryStore {
             }
         }
         Ok(FinishOutcome::Rescheduled)
+    }
+
+    async fn claim_job(
+        &self,
+        id: &JobId,
+        node: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(Job, i64)>, StoreError> {
+        let mut inner = self.lock();
+        let Some(e) = inner.jobs.get_mut(id.as_str()) else { return Err(StoreError::NotFound(id.to_string())) };
+        if e.claim_owner.is_some() && e.lease_until.is_some_and(|l| l >= now) {
+            return Ok(None);
+        }
+        e.claim_owner = Some(node.to_owned());
+        e.lease_until = Some(lease_until);
+        Ok(Some((e.job.clone(), e.revision)))
+    }
+
+    async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let mut row = run.clone();
+        row.state = RunState::Running;
+        row.output_len = 0;
+        row.kill_requested = false;
+        inner.runs.insert(run.run_id.clone(), (row, Vec::new()));
+        Ok(())
+    }
+
+    async fn append_run_output(&self, run_id: &str, node: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        if let Some((r, out)) = self.lock().runs.get_mut(run_id)
+            && r.node == node
+            && r.state == RunState::Running
+        {
+            out.extend_from_slice(bytes);
+            r.output_len = out.len() as u64;
+        }
+        Ok(())
+    }
+
+    async fn renew_runs(&self, node: &str, lease_until: Timestamp) -> Result<(), StoreError> {
+        for (r, _) in self.lock().runs.values_mut() {
+            if r.node == node && r.state == RunState::Running {
+                r.lease_until = lease_until;
+            }
+        }
+        Ok(())
+    }
+
+    async fn end_run(
+        &self,
+        run_id: &str,
+        node: &str,
+        outcome: Outcome,
+        now: Timestamp,
+        output: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if let Some((r, out)) = self.lock().runs.get_mut(run_id)
+            && r.node == node
+            && r.state == RunState::Running
+        {
+            r.state = RunState::Ended;
+            r.ended = Some(now);
+            r.outcome = Some(outcome);
+            if let Some(o) = output {
+                *out = o.as_bytes().to_vec();
+            }
+            r.output_len = out.len() as u64;
+        }
+        Ok(())
+    }
+
+    async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let mut n = 0;
+        for (r, _) in self.lock().runs.values_mut() {
+            if r.state == RunState::Running && r.lease_until < now {
+                r.state = RunState::Ended;
+                r.ended = Some(now);
+                r.outcome = Some(Outcome::Lost);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let mut inner = self.lock();
+        Ok(inner.runs.get_mut(run_id).map(|(r, _)| {
+            if r.state == RunState::Running {
+                r.kill_requested = true;
+            }
+            r.clone()
+        }))
+    }
+
+    async fn kill_requests(&self, node: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .lock()
+            .runs
+            .values()
+            .filter(|(r, _)| r.node == node && r.state == RunState::Running && r.kill_requested)
+            .map(|(r, _)| r.run_id.clone())
+            .collect())
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        Ok(self.lock().runs.get(run_id).map(|(r, _)| r.clone()))
+    }
+
+    async fn run_output(&self, run_id: &str, offset: u64, max: u64) -> Result<Vec<u8>, StoreError> {
+        Ok(self.lock().runs.get(run_id).map_or_else(Vec::new, |(_, out)| {
+            let start = (offset as usize).min(out.len());
+            let end = start.saturating_add(max as usize).min(out.len());
+            out[start..end].to_vec()
+        }))
+    }
+
+    async fn list_runs(&self, filter: &RunFilter, page: Page) -> Result<(u64, Vec<RunRecord>), StoreError> {
+        let inner = self.lock();
+        let mut rows: Vec<RunRecord> = inner
+            .runs
+            .values()
+            .map(|(r, _)| r)
+            .filter(|r| {
+                filter.job_id.as_ref().is_none_or(|j| *j == r.job_id) && filter.state.is_none_or(|s| s == r.state)
+            })
+            .cloned()
+            .collect();
+        rows.sort_by(|a, b| b.started.cmp(&a.started).then_with(|| b.run_id.cmp(&a.run_id)));
+        Ok((rows.len() as u64, page_of(rows, page)))
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {

@@ -24,7 +24,9 @@ pub use rows::is_exact;
 pub use sqlite::SqliteStore;
 
 use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Page};
+use crate::model::{
+    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RunFilter, RunRecord,
+};
 
 /// Errors of the store boundary.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,17 @@ pub struct RunEnd {
     pub next: Option<Timestamp>,
     /// Its history row (`None` for a run skipped as missed).
     pub history: Option<HistoryRecord>,
+    /// The run's whole output, kept with its run row (`ruqi_runs`); its history row has the
+    /// 4,096-character summary. Only for a run that executed (its run row was started).
+    pub output: Option<String>,
+}
+
+impl RunEnd {
+    /// What ends the run's row: its id, end, outcome and whole output (a run that executed).
+    pub fn run_row_end(&self) -> Option<(&str, Timestamp, Outcome, &str)> {
+        let meta = self.history.as_ref()?.run.as_ref()?;
+        Some((meta.run_id.as_str(), meta.ended, meta.outcome, self.output.as_deref()?))
+    }
 }
 
 /// What `finish_run` did with the job.
@@ -154,6 +167,9 @@ pub trait JobStore: Send + Sync + 'static {
         let mut out = Vec::with_capacity(ends.len());
         for end in ends {
             out.push(self.finish_run(&end.run, node, end.next, end.history.as_ref(), now).await?);
+            if let Some((run_id, ended, outcome, output)) = end.run_row_end() {
+                self.end_run(run_id, node, outcome, ended, Some(output)).await?;
+            }
         }
         Ok(out)
     }
@@ -163,6 +179,48 @@ pub trait JobStore: Send + Sync + 'static {
         let _ = now;
         Ok(legacy::AdoptionReport::default())
     }
+    /// Claims one job for a run started by hand (`job_run`), whatever its next fire time (a
+    /// paused job too), unless a run holds it: the job and its revision, or `None` when it is
+    /// claimed (a run of it is going on). `NotFound` when there is no such job.
+    async fn claim_job(
+        &self,
+        id: &JobId,
+        node: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(Job, i64)>, StoreError>;
+    /// Writes a run's row as started on its node (`state = running`). A row with the same id
+    /// (the same scheduled fire time, taken over from a node that died) is taken over: it
+    /// starts again on this node with an empty output.
+    async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError>;
+    /// Appends bytes to a running run's stored output (the live tail).
+    async fn append_run_output(&self, run_id: &str, node: &str, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Extends the lease of every run `node` is running.
+    async fn renew_runs(&self, node: &str, lease_until: Timestamp) -> Result<(), StoreError>;
+    /// Ends a running run of `node` with `outcome` at `now`, storing `output` as its whole
+    /// output (`None` keeps what was appended while it ran: a run whose claim was lost).
+    async fn end_run(
+        &self,
+        run_id: &str,
+        node: &str,
+        outcome: Outcome,
+        now: Timestamp,
+        output: Option<&str>,
+    ) -> Result<(), StoreError>;
+    /// Ends, as `lost`, the running runs whose lease ran out before `now` (their node died);
+    /// how many.
+    async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError>;
+    /// Asks for a running run to be killed (any node may; its node sees it at its next look):
+    /// the run as it stands after the request, `None` when there is no such run.
+    async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// The runs of `node` that are running and asked to be killed.
+    async fn kill_requests(&self, node: &str) -> Result<Vec<String>, StoreError>;
+    /// One run.
+    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
+    /// At most `max` bytes of a run's stored output from byte `offset` on.
+    async fn run_output(&self, run_id: &str, offset: u64, max: u64) -> Result<Vec<u8>, StoreError>;
+    /// Runs matching `filter`, most recently started first, and the total matching count.
+    async fn list_runs(&self, filter: &RunFilter, page: Page) -> Result<(u64, Vec<RunRecord>), StoreError>;
     /// Releases every claim `node` holds (graceful shutdown).
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError>;
     /// History rows matching `filter`, newest first, and the total matching count.

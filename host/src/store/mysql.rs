@@ -25,14 +25,19 @@ use sqlx::{Executor, MySql, QueryBuilder};
 
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB,
-    RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, paged_select,
-    push_history_filter, push_history_values, push_job_filter,
+    CLAIM_JOB, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN,
+    JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM, RELEASE_CLAIMS,
+    RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT,
+    UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values, push_job_filter,
+    push_page, push_run_filter,
 };
-use super::rows::{HistoryRow, JobRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text};
+use super::rows::{HistoryRow, JobRow, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text};
 use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Page};
+use crate::model::{
+    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RunFilter, RunRecord,
+    RunTrigger,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
 
@@ -41,7 +46,7 @@ const JOB_COLUMNS: &str = "id, next_run_time, job_state, job_name, job_trigger, 
      DATE_FORMAT(u_time, '%Y-%m-%d %H:%i:%s.%f') AS u_time, DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f') AS c_time, revision";
 /// The `ruqi_jobs_history` columns of a [`HistoryRow`], datetimes as text.
 const HISTORY_COLUMNS: &str = "id, job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost, scheduler_name, \
-     DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f') AS c_time, fire_time";
+     DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f') AS c_time, fire_time, run_id, started, ended, attempt, run_trigger, outcome";
 /// Immediate retries of a transaction that hit a deadlock or a lock-wait timeout.
 const TX_RETRIES: u32 = 3;
 
@@ -186,13 +191,36 @@ impl MysqlStore {
             q.push(" ON DUPLICATE KEY UPDATE id = id");
             q.build().execute(&mut *conn).await?;
         }
+        for (run_id, ended, outcome, output) in ends.iter().filter_map(RunEnd::run_row_end) {
+            sqlx::query(END_RUN)
+                .bind(ts_to_epoch(ended))
+                .bind(outcome.as_str())
+                .bind(output.as_bytes())
+                .bind(run_id)
+                .bind(node)
+                .execute(&mut *conn)
+                .await?;
+        }
+        // Runs started by hand leave the schedule be; each releases the claim it took.
+        let (scheduled, by_hand): (Vec<&RunEnd>, Vec<&RunEnd>) =
+            ends.iter().partition(|e| e.run.trigger == RunTrigger::Scheduled);
+        let mut released = std::collections::HashSet::new();
+        for e in by_hand.iter().filter(|e| e.run.holds_claim) {
+            let res = sqlx::query(RELEASE_CLAIM).bind(e.run.job.id.as_str()).bind(node).execute(&mut *conn).await?;
+            if res.rows_affected() == 1 {
+                released.insert(e.run.run_id.as_str());
+            }
+        }
+        if scheduled.is_empty() {
+            return Ok(by_hand_outcomes(ends, &released));
+        }
         // The rows of the group, locked: which runs still hold their claim is decided here,
         // then one statement reschedules them all and one deletes the ended ones (a round trip
         // per statement, not per run).
         let mut q =
             QueryBuilder::<MySql>::new("SELECT id, claim_owner, revision, next_run_time FROM ruqi_jobs WHERE id IN (");
         let mut ids = q.separated(", ");
-        for e in ends {
+        for e in &scheduled {
             ids.push_bind(e.run.job.id.as_str());
         }
         q.push(") FOR UPDATE");
@@ -206,9 +234,9 @@ impl MysqlStore {
             })
         };
         let resched: Vec<(&ClaimedRun, Timestamp)> =
-            ends.iter().filter(|e| holds(&e.run)).filter_map(|e| e.next.map(|t| (&e.run, t))).collect();
+            scheduled.iter().filter(|e| holds(&e.run)).filter_map(|e| e.next.map(|t| (&e.run, t))).collect();
         let ending: Vec<&ClaimedRun> =
-            ends.iter().filter(|e| e.next.is_none() && holds(&e.run)).map(|e| &e.run).collect();
+            scheduled.iter().filter(|e| e.next.is_none() && holds(&e.run)).map(|e| &e.run).collect();
         if !resched.is_empty() {
             let mut q = QueryBuilder::<MySql>::new("UPDATE ruqi_jobs j JOIN (");
             for (i, (run, next)) in resched.iter().enumerate() {
@@ -230,6 +258,10 @@ impl MysqlStore {
         }
         let mut outcomes = Vec::with_capacity(ends.len());
         for RunEnd { run, .. } in ends {
+            if run.trigger != RunTrigger::Scheduled {
+                outcomes.push(by_hand_outcome(run, &released));
+                continue;
+            }
             if holds(run) {
                 outcomes.push(FinishOutcome::Rescheduled);
                 continue;
@@ -252,6 +284,20 @@ impl MysqlStore {
         }
         Ok(outcomes)
     }
+}
+
+/// What ending a run started by hand did: its claim released (or it held none), or lost.
+fn by_hand_outcome(run: &ClaimedRun, released: &std::collections::HashSet<&str>) -> FinishOutcome {
+    if !run.holds_claim || released.contains(run.run_id.as_str()) {
+        FinishOutcome::Rescheduled
+    } else {
+        FinishOutcome::LostClaim
+    }
+}
+
+/// [`by_hand_outcome`] of every run of a group that has no scheduled run.
+fn by_hand_outcomes(ends: &[RunEnd], released: &std::collections::HashSet<&str>) -> Vec<FinishOutcome> {
+    ends.iter().map(|e| by_hand_outcome(&e.run, released)).collect()
 }
 
 /// Runs `body` in a transaction on one pooled connection: commit on success, an explicit
@@ -424,7 +470,7 @@ impl JobStore for MysqlStore {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
-        let end = RunEnd { run: run.clone(), next, history: history.cloned() };
+        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None };
         Ok(self.finish_runs(node, std::slice::from_ref(&end), now).await?[0])
     }
 
@@ -434,6 +480,132 @@ impl JobStore for MysqlStore {
 
     async fn adopt_legacy(&self, now: Timestamp) -> Result<AdoptionReport, StoreError> {
         legacy::adopt_mysql(&self.pool, self.tz, now).await
+    }
+
+    async fn claim_job(
+        &self,
+        id: &JobId,
+        node: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(Job, i64)>, StoreError> {
+        let row: Option<JobRow> = in_transaction!(self.pool, |conn| async {
+            let res = sqlx::query(CLAIM_JOB)
+                .bind(node)
+                .bind(ts_to_epoch(lease_until))
+                .bind(ts_to_text(now))
+                .bind(id.as_str())
+                .bind(ts_to_epoch(now))
+                .execute(&mut *conn)
+                .await?;
+            let row: Option<JobRow> = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs WHERE id = ?"))
+                .bind(id.as_str())
+                .fetch_optional(&mut *conn)
+                .await?;
+            match row {
+                None => Err(StoreError::NotFound(id.to_string())),
+                Some(_) if res.rows_affected() == 0 => Ok(None),
+                some => Ok(some),
+            }
+        })?;
+        match row {
+            Some(row) => {
+                let revision = row.revision;
+                Ok(Some((row.into_job(self.tz)?, revision)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        bind_run(
+            sqlx::query(&format!(
+                "{INSERT_RUN} ON DUPLICATE KEY UPDATE node = VALUES(node), state = 'running', started = VALUES(started),
+                 ended = NULL, lease_until = VALUES(lease_until), outcome = NULL, kill_requested = 0,
+                 output = VALUES(output)"
+            )),
+            run,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn append_run_output(&self, run_id: &str, node: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE ruqi_runs SET output = CONCAT(output, ?) WHERE run_id = ? AND node = ? AND state = 'running'",
+        )
+        .bind(bytes)
+        .bind(run_id)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn renew_runs(&self, node: &str, lease_until: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(RENEW_RUNS).bind(ts_to_epoch(lease_until)).bind(node).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn end_run(
+        &self,
+        run_id: &str,
+        node: &str,
+        outcome: Outcome,
+        now: Timestamp,
+        output: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let q = match output {
+            Some(out) => sqlx::query(END_RUN).bind(ts_to_epoch(now)).bind(outcome.as_str()).bind(out.as_bytes()),
+            None => sqlx::query(END_RUN_KEEP_OUTPUT).bind(ts_to_epoch(now)).bind(outcome.as_str()),
+        };
+        q.bind(run_id).bind(node).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let now = ts_to_epoch(now);
+        Ok(sqlx::query(END_LOST_RUNS).bind(now).bind(now).execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        sqlx::query(REQUEST_KILL).bind(run_id).execute(&self.pool).await?;
+        self.get_run(run_id).await
+    }
+
+    async fn kill_requests(&self, node: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(KILL_REQUESTS).bind(node).fetch_all(&self.pool).await?)
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row: Option<RunRow> = sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM ruqi_runs WHERE run_id = ?"))
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(RunRow::into_record).transpose()
+    }
+
+    async fn run_output(&self, run_id: &str, offset: u64, max: u64) -> Result<Vec<u8>, StoreError> {
+        let piece: Option<Option<Vec<u8>>> = sqlx::query_scalar(RUN_OUTPUT)
+            .bind(offset.saturating_add(1).min(i64::MAX as u64) as i64)
+            .bind(max.min(i64::MAX as u64) as i64)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(piece.flatten().unwrap_or_default())
+    }
+
+    async fn list_runs(&self, filter: &RunFilter, page: Page) -> Result<(u64, Vec<RunRecord>), StoreError> {
+        let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_runs");
+        push_run_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<MySql>::new(format!("SELECT {RUN_COLUMNS} FROM ruqi_runs"));
+        push_run_filter(&mut q, filter);
+        q.push(RUN_ORDER);
+        push_page(&mut q, page);
+        let rows: Vec<RunRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok((total as u64, rows.into_iter().map(RunRow::into_record).collect::<Result<_, _>>()?))
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {

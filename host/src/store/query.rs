@@ -9,7 +9,7 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::rows::{ts_to_epoch, ts_to_text};
-use crate::model::{HistoryFilter, HistoryRecord, JobFilter, Page};
+use crate::model::{HistoryFilter, HistoryRecord, JobFilter, Page, RunFilter, RunRecord};
 
 /// Replaces a job's definition (binds: next, state, name, trigger, rule, u_time, id). Bumping
 /// `revision` marks the change for runs in flight and always changes the row, so the affected
@@ -42,10 +42,91 @@ pub const NODE_FORGET: &str = "DELETE FROM ruqi_nodes WHERE seen < ?";
 pub const NODES_SINCE: &str =
     "SELECT name, version, started, seen, stopped FROM ruqi_nodes WHERE seen >= ? ORDER BY seen DESC, name";
 
+/// Claims a job for a manual run unless a live claim holds it (binds: node, lease_until, u_time,
+/// id, now).
+pub const CLAIM_JOB: &str = "UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ?, lease_until = ?, u_time = ?
+     WHERE id = ? AND (claim_owner IS NULL OR lease_until < ?)";
+/// Releases the claim a manual run held, leaving the schedule be (binds: id, node).
+pub const RELEASE_CLAIM: &str =
+    "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE id = ? AND claim_owner = ?";
+/// The columns of a [`super::rows::RunRow`] (the output's length, not the output).
+pub const RUN_COLUMNS: &str = "run_id, job_id, job_name, cmd, fire_time, run_trigger, attempt, node, state, started, \
+     ended, lease_until, outcome, kill_requested, params, LENGTH(output) AS output_len";
+/// The start of a run row (binds: run_id, job_id, job_name, cmd, fire_time, run_trigger,
+/// attempt, node, started, lease_until, params, output as bytes); each dialect adds its take-over
+/// clause.
+pub const INSERT_RUN: &str = "INSERT INTO ruqi_runs (run_id, job_id, job_name, cmd, fire_time, run_trigger, attempt,
+     node, state, started, ended, lease_until, outcome, kill_requested, params, output)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, NULL, ?, NULL, 0, ?, ?)";
+/// Ends a run row (binds: ended, outcome, output, run_id, node).
+pub const END_RUN: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?, output = ?
+     WHERE run_id = ? AND node = ? AND state = 'running'";
+/// Ends a run row, its output kept (binds: ended, outcome, run_id, node).
+pub const END_RUN_KEEP_OUTPUT: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?
+     WHERE run_id = ? AND node = ? AND state = 'running'";
+/// Ends runs whose node stopped renewing them (binds: ended, now).
+pub const END_LOST_RUNS: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = 'lost'
+     WHERE state = 'running' AND lease_until < ?";
+/// Renews a node's running runs (binds: lease_until, node).
+pub const RENEW_RUNS: &str = "UPDATE ruqi_runs SET lease_until = ? WHERE node = ? AND state = 'running'";
+/// Asks for a kill (binds: run_id).
+pub const REQUEST_KILL: &str = "UPDATE ruqi_runs SET kill_requested = 1 WHERE run_id = ? AND state = 'running'";
+/// A node's runs asked to be killed (binds: node).
+pub const KILL_REQUESTS: &str =
+    "SELECT run_id FROM ruqi_runs WHERE node = ? AND state = 'running' AND kill_requested = 1";
+/// A piece of a run's output (binds: offset + 1, max, run_id).
+pub const RUN_OUTPUT: &str = "SELECT SUBSTR(output, ?, ?) FROM ruqi_runs WHERE run_id = ?";
+/// The listing order of runs, most recently started first.
+pub const RUN_ORDER: &str = " ORDER BY started DESC, run_id DESC";
+
+/// Binds a run row's values to [`INSERT_RUN`], in its order (an empty output).
+pub fn bind_run<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    run: &'q RunRecord,
+) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    DB: Database,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    f64: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+    &'q [u8]: Encode<'q, DB> + Type<DB>,
+{
+    q.bind(run.run_id.as_str())
+        .bind(run.job_id.as_str())
+        .bind(run.job_name.as_str())
+        .bind(run.cmd.as_str())
+        .bind(ts_to_epoch(run.fire_time))
+        .bind(run.trigger.as_str())
+        .bind(i64::from(run.attempt))
+        .bind(run.node.as_str())
+        .bind(ts_to_epoch(run.started))
+        .bind(ts_to_epoch(run.lease_until))
+        .bind(run.params.as_deref())
+        .bind(&[][..])
+}
+
+/// Appends `WHERE …` for a run filter.
+pub fn push_run_filter<'a, DB>(q: &mut QueryBuilder<'a, DB>, f: &RunFilter)
+where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB> + 'a,
+    &'static str: Encode<'a, DB> + Type<DB> + 'a,
+{
+    let mut sep = " WHERE ";
+    if let Some(id) = &f.job_id {
+        q.push(sep).push("job_id = ").push_bind(id.clone());
+        sep = " AND ";
+    }
+    if let Some(state) = f.state {
+        q.push(sep).push("state = ").push_bind(state.as_str());
+    }
+}
+
 /// The start of a history insert; [`push_history_values`] appends the rows, the caller the
 /// dialect's keep-the-first-row clause for `(job_id, fire_time)`.
 pub const INSERT_HISTORY: &str = "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output,
-     cmd_cost, scheduler_name, c_time, fire_time, c_time_local) ";
+     cmd_cost, scheduler_name, c_time, fire_time, c_time_local, run_id, started, ended, attempt, run_trigger, outcome) ";
 
 /// Appends `VALUES (…), (…)` for history rows, all in one statement (group commit). The last
 /// column, `c_time_local = 0`, says our times are UTC (RuQi 1.x rows default to its local time).
@@ -57,8 +138,11 @@ where
     bool: Encode<'a, DB> + Type<DB>,
     f64: Encode<'a, DB> + Type<DB>,
     Option<f64>: Encode<'a, DB> + Type<DB>,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    Option<i64>: Encode<'a, DB> + Type<DB>,
 {
     q.push_values(rows, |mut b, h| {
+        let run = h.run.as_ref();
         b.push_bind(h.job_id.as_str())
             .push_bind(h.job_name.as_str())
             .push_bind(h.cmd.as_str())
@@ -68,7 +152,13 @@ where
             .push_bind(h.scheduler_name.as_str())
             .push_bind(ts_to_text(h.created))
             .push_bind(h.fire_time.map(ts_to_epoch))
-            .push("0");
+            .push("0")
+            .push_bind(run.map(|r| r.run_id.as_str()))
+            .push_bind(run.map(|r| ts_to_epoch(r.started)))
+            .push_bind(run.map(|r| ts_to_epoch(r.ended)))
+            .push_bind(run.map(|r| i64::from(r.attempt)))
+            .push_bind(run.map(|r| r.trigger.as_str()))
+            .push_bind(run.map(|r| r.outcome.as_str()));
     });
 }
 

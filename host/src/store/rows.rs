@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::calendar::CalendarRule;
 use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryRecord, Job, JobId};
+use crate::model::{ClaimedRun, HistoryRecord, Job, JobId, Outcome, RunMeta, RunRecord, RunState, RunTrigger};
 use crate::trigger::{Trigger, TriggerKind};
 
 const TEXT_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
@@ -31,6 +31,12 @@ pub struct JobState {
     /// The zone of the node that added the job (see `Job::home_zone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub home_tz: Option<String>,
+    /// The job's `timeout`, seconds, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<u64>,
+    /// The job's `kill_grace`, seconds, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kill_grace: Option<u64>,
 }
 
 /// Epoch seconds (with fraction) as the seed's `next_run_time DOUBLE` holds them.
@@ -120,6 +126,7 @@ impl JobRow {
             timezone,
             calendar,
             home_zone,
+            policy: crate::model::RunPolicy { timeout_secs: state.timeout, kill_grace_secs: state.kill_grace },
         })
     }
 }
@@ -144,7 +151,7 @@ pub fn claimed_runs(rows: Vec<JobRow>, tz: Tz) -> Claimed {
         let (id, revision) = (row.id.clone(), row.revision);
         match row.into_job(tz) {
             Ok(job) => match job.next_run_time {
-                Some(fire_time) => out.runs.push(ClaimedRun { job, fire_time, revision }),
+                Some(fire_time) => out.runs.push(ClaimedRun::scheduled(job, fire_time, revision)),
                 None => out.undecodable.push(id),
             },
             Err(e @ StoreError::Unadopted { .. }) => {
@@ -170,6 +177,8 @@ pub fn job_state(job: &Job) -> Vec<u8> {
         tz: job.timezone.map(|z| z.name().to_owned()),
         cal: job.calendar.as_ref().map(ToString::to_string),
         home_tz: job.home_zone.map(|z| z.name().to_owned()),
+        timeout: job.policy.timeout_secs,
+        kill_grace: job.policy.kill_grace_secs,
     };
     serde_json::to_vec(&state).expect("job state serializes")
 }
@@ -197,11 +206,96 @@ pub struct HistoryRow {
     pub c_time: String,
     /// `fire_time`
     pub fire_time: Option<f64>,
+    /// `run_id`
+    pub run_id: Option<String>,
+    /// `started`
+    pub started: Option<f64>,
+    /// `ended`
+    pub ended: Option<f64>,
+    /// `attempt`
+    pub attempt: Option<i64>,
+    /// `run_trigger`
+    pub run_trigger: Option<String>,
+    /// `outcome`
+    pub outcome: Option<String>,
 }
 
 /// The columns `SELECT`ed for a [`HistoryRow`].
-pub const HISTORY_COLUMNS: &str =
-    "id, job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost, scheduler_name, c_time, fire_time";
+pub const HISTORY_COLUMNS: &str = "id, job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost, scheduler_name, \
+     c_time, fire_time, run_id, started, ended, attempt, run_trigger, outcome";
+
+/// One `ruqi_runs` row (its output's length, not its output).
+#[derive(Debug, sqlx::FromRow)]
+pub struct RunRow {
+    /// `run_id`
+    pub run_id: String,
+    /// `job_id`
+    pub job_id: String,
+    /// `job_name`
+    pub job_name: String,
+    /// `cmd`
+    pub cmd: String,
+    /// `fire_time`
+    pub fire_time: f64,
+    /// `run_trigger`
+    pub run_trigger: String,
+    /// `attempt`
+    pub attempt: i64,
+    /// `node`
+    pub node: String,
+    /// `state`
+    pub state: String,
+    /// `started`
+    pub started: f64,
+    /// `ended`
+    pub ended: Option<f64>,
+    /// `lease_until`
+    pub lease_until: f64,
+    /// `outcome`
+    pub outcome: Option<String>,
+    /// `kill_requested`
+    pub kill_requested: bool,
+    /// `params`
+    pub params: Option<String>,
+    /// `LENGTH(output)`
+    pub output_len: Option<i64>,
+}
+
+impl RunRow {
+    /// Decodes the row.
+    pub fn into_record(self) -> Result<RunRecord, StoreError> {
+        let corrupt = |reason: String| StoreError::Corrupt { id: self.job_id.clone(), reason };
+        let trigger = RunTrigger::parse(&self.run_trigger)
+            .ok_or_else(|| corrupt(format!("run_trigger {:?}", self.run_trigger)))?;
+        let state = match self.state.as_str() {
+            "running" => RunState::Running,
+            "ended" => RunState::Ended,
+            other => return Err(corrupt(format!("run state {other:?}"))),
+        };
+        let outcome = match &self.outcome {
+            Some(o) => Some(Outcome::parse(o).ok_or_else(|| corrupt(format!("run outcome {o:?}")))?),
+            None => None,
+        };
+        Ok(RunRecord {
+            run_id: self.run_id,
+            job_id: self.job_id,
+            job_name: self.job_name,
+            cmd: self.cmd,
+            fire_time: epoch_to_ts(self.fire_time),
+            trigger,
+            attempt: u32::try_from(self.attempt).unwrap_or(1),
+            node: self.node,
+            state,
+            started: epoch_to_ts(self.started),
+            ended: self.ended.map(epoch_to_ts),
+            lease_until: epoch_to_ts(self.lease_until),
+            outcome,
+            kill_requested: self.kill_requested,
+            params: self.params,
+            output_len: self.output_len.unwrap_or(0).max(0) as u64,
+        })
+    }
+}
 
 impl HistoryRow {
     /// Decodes the row.
@@ -218,6 +312,17 @@ impl HistoryRow {
             cost: self.cmd_cost,
             scheduler_name: self.scheduler_name,
             fire_time: self.fire_time.map(epoch_to_ts),
+            run: match (self.run_id, self.started, self.ended, self.run_trigger, self.outcome) {
+                (Some(run_id), Some(started), Some(ended), Some(trigger), Some(outcome)) => Some(RunMeta {
+                    run_id,
+                    started: epoch_to_ts(started),
+                    ended: epoch_to_ts(ended),
+                    attempt: self.attempt.and_then(|a| u32::try_from(a).ok()).unwrap_or(1),
+                    trigger: RunTrigger::parse(&trigger).unwrap_or(RunTrigger::Scheduled),
+                    outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Failed),
+                }),
+                _ => None,
+            },
         })
     }
 }

@@ -16,14 +16,21 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    COUNT_JOB, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, JOB_ORDER, NODE_FORGET, NODE_STOPPED, NODES_SINCE,
-    PARK_JOB, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, UPDATE_JOB, job_count, paged_select,
-    push_history_filter, push_history_values, push_job_filter,
+    CLAIM_JOB, COUNT_JOB, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
+    INSERT_RUN, JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM,
+    RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER,
+    RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values,
+    push_job_filter, push_page, push_run_filter,
 };
-use super::rows::{HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, claimed_runs, job_state, ts_to_epoch, ts_to_text};
+use super::rows::{
+    HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RunRow, claimed_runs, job_state, ts_to_epoch, ts_to_text,
+};
 use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Page};
+use crate::model::{
+    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RunFilter, RunRecord,
+    RunTrigger,
+};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -223,7 +230,7 @@ impl JobStore for SqliteStore {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
-        let end = RunEnd { run: run.clone(), next, history: history.cloned() };
+        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None };
         Ok(self.finish_runs(node, std::slice::from_ref(&end), now).await?[0])
     }
 
@@ -236,10 +243,21 @@ impl JobStore for SqliteStore {
             q.push(" ON CONFLICT (job_id, fire_time) DO NOTHING");
             q.build().execute(&mut *tx).await?;
         }
+        for (run_id, ended, outcome, output) in ends.iter().filter_map(RunEnd::run_row_end) {
+            sqlx::query(END_RUN)
+                .bind(ts_to_epoch(ended))
+                .bind(outcome.as_str())
+                .bind(output.as_bytes())
+                .bind(run_id)
+                .bind(node)
+                .execute(&mut *tx)
+                .await?;
+        }
         // One statement for every reschedule and one for every deletion (each statement is a
         // round trip to SQLite's worker thread), each saying which rows it changed.
-        let resched: Vec<(&ClaimedRun, Timestamp)> = ends.iter().filter_map(|e| e.next.map(|t| (&e.run, t))).collect();
-        let ending: Vec<&ClaimedRun> = ends.iter().filter(|e| e.next.is_none()).map(|e| &e.run).collect();
+        let scheduled = || ends.iter().filter(|e| e.run.trigger == RunTrigger::Scheduled);
+        let resched: Vec<(&ClaimedRun, Timestamp)> = scheduled().filter_map(|e| e.next.map(|t| (&e.run, t))).collect();
+        let ending: Vec<&ClaimedRun> = scheduled().filter(|e| e.next.is_none()).map(|e| &e.run).collect();
         let mut done: HashSet<String> = HashSet::with_capacity(ends.len());
         if !resched.is_empty() {
             let mut q = QueryBuilder::<Sqlite>::new(
@@ -269,6 +287,15 @@ impl JobStore for SqliteStore {
         let mut outcomes = Vec::with_capacity(ends.len());
         for RunEnd { run, .. } in ends {
             let id = run.job.id.as_str();
+            if run.trigger != RunTrigger::Scheduled {
+                // A run started by hand leaves the schedule be; it releases the claim it took.
+                let released = match run.holds_claim {
+                    true => sqlx::query(RELEASE_CLAIM).bind(id).bind(node).execute(&mut *tx).await?.rows_affected(),
+                    false => 1,
+                };
+                outcomes.push(if released == 1 { FinishOutcome::Rescheduled } else { FinishOutcome::LostClaim });
+                continue;
+            }
             outcomes.push(if done.contains(id) {
                 FinishOutcome::Rescheduled
             } else {
@@ -285,6 +312,122 @@ impl JobStore for SqliteStore {
         }
         tx.commit().await?;
         Ok(outcomes)
+    }
+
+    async fn claim_job(
+        &self,
+        id: &JobId,
+        node: &str,
+        lease_until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<(Job, i64)>, StoreError> {
+        let row: Option<JobRow> = sqlx::query_as(&format!("{CLAIM_JOB} RETURNING {JOB_COLUMNS}"))
+            .bind(node)
+            .bind(ts_to_epoch(lease_until))
+            .bind(ts_to_text(now))
+            .bind(id.as_str())
+            .bind(ts_to_epoch(now))
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => {
+                let revision = row.revision;
+                Ok(Some((row.into_job(self.tz)?, revision)))
+            }
+            None if self.get_job(id).await?.is_none() => Err(StoreError::NotFound(id.to_string())),
+            None => Ok(None),
+        }
+    }
+
+    async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        bind_run(
+            sqlx::query(&format!(
+                "{INSERT_RUN} ON CONFLICT (run_id) DO UPDATE SET node = excluded.node, state = 'running',
+             started = excluded.started, ended = NULL, lease_until = excluded.lease_until, outcome = NULL,
+             kill_requested = 0, output = excluded.output"
+            )),
+            run,
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn append_run_output(&self, run_id: &str, node: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE ruqi_runs SET output = CAST(output || ? AS BLOB) WHERE run_id = ? AND node = ? AND state = 'running'",
+        )
+        .bind(bytes)
+        .bind(run_id)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn renew_runs(&self, node: &str, lease_until: Timestamp) -> Result<(), StoreError> {
+        sqlx::query(RENEW_RUNS).bind(ts_to_epoch(lease_until)).bind(node).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn end_run(
+        &self,
+        run_id: &str,
+        node: &str,
+        outcome: Outcome,
+        now: Timestamp,
+        output: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let q = match output {
+            Some(out) => sqlx::query(END_RUN).bind(ts_to_epoch(now)).bind(outcome.as_str()).bind(out.as_bytes()),
+            None => sqlx::query(END_RUN_KEEP_OUTPUT).bind(ts_to_epoch(now)).bind(outcome.as_str()),
+        };
+        q.bind(run_id).bind(node).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let now = ts_to_epoch(now);
+        Ok(sqlx::query(END_LOST_RUNS).bind(now).bind(now).execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        sqlx::query(REQUEST_KILL).bind(run_id).execute(&self.pool).await?;
+        self.get_run(run_id).await
+    }
+
+    async fn kill_requests(&self, node: &str) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(KILL_REQUESTS).bind(node).fetch_all(&self.pool).await?)
+    }
+
+    async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        let row: Option<RunRow> = sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM ruqi_runs WHERE run_id = ?"))
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(RunRow::into_record).transpose()
+    }
+
+    async fn run_output(&self, run_id: &str, offset: u64, max: u64) -> Result<Vec<u8>, StoreError> {
+        let piece: Option<Option<Vec<u8>>> = sqlx::query_scalar(RUN_OUTPUT)
+            .bind(offset.saturating_add(1).min(i64::MAX as u64) as i64)
+            .bind(max.min(i64::MAX as u64) as i64)
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(piece.flatten().unwrap_or_default())
+    }
+
+    async fn list_runs(&self, filter: &RunFilter, page: Page) -> Result<(u64, Vec<RunRecord>), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ruqi_runs");
+        push_run_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {RUN_COLUMNS} FROM ruqi_runs"));
+        push_run_filter(&mut q, filter);
+        q.push(RUN_ORDER);
+        push_page(&mut q, page);
+        let rows: Vec<RunRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok((total as u64, rows.into_iter().map(RunRow::into_record).collect::<Result<_, _>>()?))
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {

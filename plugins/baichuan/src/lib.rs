@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! SADD  mq:queues mq:queue:{topic}
-//! HSET  mq:msg:<id> data … origin topic status queued created_at … enqueued_at … timeout 180 ip …
+//! HSET  mq:msg:<id> data … origin topic status queued created_at … enqueued_at … timeout 180 ip … run_id …
 //! RPUSH mq:queue:{topic} <id>
 //! ```
 //!
@@ -69,7 +69,7 @@ fn redis_target(raw: &str) -> Result<(String, Option<String>, u32), String> {
     Ok((addr, password, db))
 }
 
-fn publish(p: &Publish<'_>, msg_id: &str) -> Result<(), String> {
+fn publish(p: &Publish<'_>, msg_id: &str, run_id: &str) -> Result<(), String> {
     let raw = host::config("redis_url").unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
     let (addr, password, db) = redis_target(&raw)?;
     let mut conn = Connection::open(&addr)?;
@@ -100,6 +100,10 @@ fn publish(p: &Publish<'_>, msg_id: &str) -> Result<(), String> {
         MSG_TIMEOUT,
         "ip",
         &ip,
+        // The run's id (stable for a job's fire time): a consumer drops a replay by it. A 1.x
+        // worker reads only the fields above and ignores this one.
+        "run_id",
+        run_id,
     ];
     let replies = conn.transaction(&[vec!["SADD", "mq:queues", &queue], hset, vec!["RPUSH", &queue, msg_id]])?;
     match replies.last() {
@@ -122,7 +126,7 @@ impl Executor for Baichuan {
     fn execute(run: RunRequest) -> Result<RunOutcome, String> {
         let p = parse(&run.cmd)?;
         let msg_id = p.msg_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-        Ok(match publish(&p, &msg_id) {
+        Ok(match publish(&p, &msg_id, &run.run_id) {
             Ok(()) => RunOutcome::ok(msg_id),
             Err(e) => RunOutcome::failed(format!("publish of {msg_id} to {} failed: {e}", p.topic)),
         })

@@ -1,7 +1,8 @@
 //! http-post: RuQi's `run_http` (reference §3.2). `URL#JSON` is POSTed with
 //! `Content-Type: application/json` (`{}` when there is no `#…`), redirects are followed, and
 //! the run succeeds when the answer is HTTP 2xx with a JSON body; the output is that body. The
-//! body is sent with its `Content-Length` (never chunked), as RuQi 1.x (Python `requests`) does.
+//! body is sent with its `Content-Length` (never chunked), as RuQi 1.x (Python `requests`) does,
+//! with the run's id as `Idempotency-Key` (stable for a job's fire time: a receiver drops a replay).
 //!
 //! The request goes through the standard `wasi:http/outgoing-handler`: the host decides which
 //! hosts this plugin may reach (its `hosts` grant) and refuses the others.
@@ -65,8 +66,12 @@ fn describe(e: &ErrorCode) -> String {
     }
 }
 
-fn send(method: Method, url: &url::Url, body: Option<&str>) -> Result<Answer, String> {
+fn send(method: Method, url: &url::Url, body: Option<&str>, run_id: &str) -> Result<Answer, String> {
     let headers = Fields::new();
+    // The run's id, stable for a job's fire time: a receiver drops a replay by it.
+    if !run_id.is_empty() {
+        headers.append("idempotency-key", run_id.as_bytes()).ok();
+    }
     if let Some(body) = body {
         headers.append("content-type", b"application/json").map_err(|e| format!("{e:?}"))?;
         // A body of known size goes with its length, not chunked: plain HTTP/1.1 servers (Python's
@@ -131,10 +136,10 @@ fn send(method: Method, url: &url::Url, body: Option<&str>) -> Result<Answer, St
 }
 
 /// POSTs, following redirects as urllib2 does (301/302/303 become a GET; 307/308 repeat the POST).
-fn post(p: &Post) -> Result<Answer, String> {
+fn post(p: &Post, run_id: &str) -> Result<Answer, String> {
     let (mut method, mut url, mut body) = (Method::Post, p.url.clone(), Some(p.body.as_str()));
     for _ in 0..=MAX_REDIRECTS {
-        let answer = send(method.clone(), &url, body)?;
+        let answer = send(method.clone(), &url, body, run_id)?;
         let next = match (answer.status, &answer.location) {
             (301..=303, Some(l)) => {
                 (method, body) = (Method::Get, None);
@@ -161,7 +166,7 @@ impl Executor for HttpPost {
 
     fn execute(run: RunRequest) -> Result<RunOutcome, String> {
         let p = parse(&run.cmd)?;
-        Ok(match post(&p) {
+        Ok(match post(&p, &run.run_id) {
             Err(reason) => RunOutcome::failed(format!("POST {} failed: {reason}", p.url)),
             Ok(a) => {
                 let text = String::from_utf8_lossy(&a.body).into_owned();

@@ -52,12 +52,12 @@ pub async fn plugin_overhead(runs: usize) -> anyhow::Result<Vec<Row>> {
     let plugin = runtime.load_file(&ruqi_tests::wasm("test-hostile"), Grants::default()).await?;
     let req = run_request("hostile:noop", "bench");
     for _ in 0..200 {
-        runtime.execute(&plugin, &req).await;
+        runtime.execute(&plugin, &req, None).await;
     }
     let mut wasm = Vec::with_capacity(runs);
     for _ in 0..runs {
         let t = Instant::now();
-        let outcome = runtime.execute(&plugin, &req).await;
+        let outcome = runtime.execute(&plugin, &req, None).await;
         wasm.push(t.elapsed());
         anyhow::ensure!(outcome.success(), "no-op run failed: {}", outcome.into_output());
     }
@@ -105,7 +105,7 @@ pub async fn http_post(runs: usize) -> anyhow::Result<Vec<Row>> {
     let url = format!("http://{addr}/ok");
     let req = run_request(&format!("{url}#{{\"str_info\":\"hi\"}}"), "bench");
     let via_plugin = time(runs, || async {
-        let out = runtime.execute(&plugin, &req).await;
+        let out = runtime.execute(&plugin, &req, None).await;
         anyhow::ensure!(out.success(), "http-post run failed: {}", out.into_output());
         Ok(())
     })
@@ -142,7 +142,7 @@ pub async fn baichuan(runs: usize) -> anyhow::Result<Vec<Row>> {
     let topic = format!("/ruqi-bench-{}", uuid::Uuid::new_v4().simple());
     let req = run_request(&format!("{topic}#{{\"str_info\":\"mq\"}}"), "bench");
     let via_plugin = time(runs, || async {
-        let out = runtime.execute(&plugin, &req).await;
+        let out = runtime.execute(&plugin, &req, None).await;
         anyhow::ensure!(out.success(), "baichuan run failed: {}", out.into_output());
         Ok(())
     })

@@ -79,14 +79,14 @@ async fn main() -> anyhow::Result<()> {
         let rss_after = rss_mib();
         let req = ruqi_tests::run_request(&cmd, "bench");
         for _ in 0..20 {
-            rt.execute(&plugin, &req).await;
+            rt.execute(&plugin, &req, None).await;
         }
         let mut samples = Vec::with_capacity(runs);
         let cpu_before = cpu_time();
         for _ in 0..runs {
             tokio::time::sleep(gap).await;
             let t = Instant::now();
-            let outcome = rt.execute(&plugin, &req).await;
+            let outcome = rt.execute(&plugin, &req, None).await;
             samples.push(t.elapsed());
             anyhow::ensure!(outcome.success(), "run failed: {}", outcome.into_output());
         }

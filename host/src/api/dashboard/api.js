@@ -51,7 +51,17 @@ function ask(reason) {
 }
 
 /** Routes read with GET (a read-only token may call them). */
-const READS = new Set(['job_list', 'job_show', 'job_history_list', 'scheduler_status', 'scheduler_nodes', 'plugin_list']);
+const READS = new Set([
+  'job_list',
+  'job_show',
+  'job_history_list',
+  'scheduler_status',
+  'scheduler_nodes',
+  'plugin_list',
+  'run_list',
+  'run_show',
+  'run_output',
+]);
 
 /**
  * Calls `/ruqi/<route>` with `params` (undefined and '' left out; null kept in a JSON body,

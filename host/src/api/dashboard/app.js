@@ -1,5 +1,6 @@
 // The dashboard's shell: navigation, hash routing (#/jobs, #/add, #/edit?job_id=…,
-// #/history?job=…, #/scheduler, #/plugins), the language switch and the token prompt.
+// #/runs?job=…, #/run?run_id=…, #/history?job=…, #/scheduler, #/plugins), the language
+// switch and the token prompt.
 // Each page is a function in pages.js that fills <main> and may return a cleanup.
 
 import { call, onAuthNeeded, token } from './api.js';
@@ -23,9 +24,12 @@ function renderShell() {
   document.title = `RuQi · ${t(`nav.${currentPage()}`, {})}`;
 }
 
+/** The nav entry of the page shown: a job's edit form is under "Add job", a run under "Runs". */
+const NAV_OF = { edit: 'add', run: 'runs' };
+
 function currentPage() {
   const { page } = parseHash(location.hash);
-  return PAGES[page] ? (page === 'edit' ? 'add' : page) : 'jobs';
+  return PAGES[page] ? NAV_OF[page] || page : 'jobs';
 }
 
 /** Renders the page the hash names. */

@@ -3,15 +3,17 @@
 
 /**
  * `h('a', {href: '#/x', class: 'btn'}, 'text', child)`: an element with attributes and children.
- * `on*` attributes given functions become listeners; null/false attributes and children are skipped.
+ * `on*` attributes given functions become listeners; null/false attributes and children (and null
+ * `dataset` entries) are skipped.
  */
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
     if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
-    else if (k === 'dataset') Object.assign(el.dataset, v);
-    else if (v === true) el.setAttribute(k, '');
+    else if (k === 'dataset') {
+      for (const [dk, dv] of Object.entries(v)) if (dv !== null && dv !== undefined) el.dataset[dk] = String(dv);
+    } else if (v === true) el.setAttribute(k, '');
     else el.setAttribute(k, String(v));
   }
   append(el, children);

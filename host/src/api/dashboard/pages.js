@@ -105,6 +105,20 @@ function jobTable(data, filters, reload) {
     const paused = job.next_run_time === null;
     const toggle = h('button', { type: 'button', class: 'btn small', 'data-action': paused ? 'resume' : 'pause' }, paused ? t('jobs.resume') : t('jobs.pause'));
     toggle.addEventListener('click', () => act(paused ? 'job_resume' : 'job_pause', job, paused ? 'jobs.done.resume' : 'jobs.done.pause', toggle));
+    // Run now: a run of its own (a paused job too), then its page; or the server's reason.
+    const runNow = h('button', { type: 'button', class: 'btn small', 'data-action': 'run', title: t('jobs.run.title') }, t('jobs.run'));
+    runNow.addEventListener('click', async () => {
+      runNow.disabled = true;
+      try {
+        const started = await call('job_run', { job_id: job.job_id });
+        startedHere.add(started.run_id);
+        toast(t('jobs.done.run', { id: job.job_id }));
+        location.hash = runHref(started.run_id);
+      } catch (e) {
+        toast(e.message, 'bad');
+        runNow.disabled = false;
+      }
+    });
     const remove = h('button', { type: 'button', class: 'btn small danger', 'data-action': 'remove' }, t('jobs.remove'));
     remove.addEventListener('click', () => {
       if (confirm(t('jobs.confirm.remove', { id: job.job_id }))) act('job_remove', job, 'jobs.done.remove', remove);
@@ -126,6 +140,7 @@ function jobTable(data, filters, reload) {
           'div',
           { class: 'row-actions' },
           toggle,
+          runNow,
           h('a', { class: 'btn small', href: hashOf('edit', { job_id: job.job_id }), 'data-action': 'edit' }, t('jobs.edit')),
           h('a', { class: 'btn small', href: hashOf('history', { job: job.job_id }), 'data-action': 'history' }, t('jobs.history')),
           remove,
@@ -302,6 +317,375 @@ async function jobForm(main, query, view, editing) {
   return () => clearTimeout(timer);
 }
 
+// ----------------------------------------------------------------------------------- runs
+
+/** How many running runs the runs page lists (more are counted, not shown). */
+const RUNNING_MAX = 100;
+/**
+ * Runs started from this page: job_run answers before the run is in the store (it starts on
+ * its own, once a slot is free), so their page waits a little for them.
+ */
+const startedHere = new Set();
+/** How long a run started here may take to show up, ms. */
+const START_WAIT = 15000;
+const OUTCOME_KINDS = { success: 'ok', failed: 'bad', timeout: 'bad', killed: 'warn', lost: 'muted' };
+
+/** A word of the server's (a trigger, a state, an outcome) in the page's language, or as it came. */
+function word(group, value) {
+  const key = `${group}.${value}`;
+  const text = t(key);
+  return text === key ? String(value) : text;
+}
+
+/** How a run ended, as a badge (`data-outcome` keeps the server's word); a dash when unknown. */
+function outcomeBadge(outcome) {
+  if (!outcome) return '—';
+  const el = badge(word('outcome', outcome), OUTCOME_KINDS[outcome] || 'muted');
+  el.dataset.outcome = outcome;
+  return el;
+}
+
+/** A run's state: running (stopping once a kill was asked), else how it ended. */
+function runBadge(run) {
+  if (run.state !== 'running') return run.outcome ? outcomeBadge(run.outcome) : badge(word('state', run.state), 'muted');
+  const el = run.kill_requested ? badge(t('runs.stopping'), 'warn') : badge(word('state', 'running'), 'live');
+  el.dataset.state = run.kill_requested ? 'stopping' : 'running';
+  return el;
+}
+
+/** The first 8 characters of a run id (enough to tell runs apart on a page). */
+function shortId(id) {
+  return String(id).slice(0, 8);
+}
+
+function runHref(runId) {
+  return hashOf('run', { run_id: runId });
+}
+
+/** A link to a run's page, or a dash (history rows older than runs have no run id). */
+function runLink(runId) {
+  if (!runId) return '—';
+  return h('a', { class: 'mono', href: runHref(runId), title: runId, 'data-action': 'run', onclick: (e) => e.stopPropagation() }, shortId(runId));
+}
+
+/** `2026-01-02 03:04:05.678901` to the second (the whole time in a title). */
+function toSecond(time) {
+  return time ? String(time).replace(/\.\d+$/, '') : '—';
+}
+
+/** Seconds as `4.2 s`, `3 min 05 s` or `2 h 07 min`. */
+function duration(seconds) {
+  const s = Math.max(0, Number(seconds) || 0);
+  if (s < 60) return t('duration.s', { n: s.toFixed(1) });
+  const whole = Math.floor(s);
+  const two = (n) => String(n).padStart(2, '0');
+  if (whole < 3600) return t('duration.m', { m: Math.floor(whole / 60), s: two(whole % 60) });
+  return t('duration.h', { h: Math.floor(whole / 3600), m: two(Math.floor(whole / 60) % 60) });
+}
+
+/** Asks, then asks the server to stop `run` (on whichever node runs it); true once it took the kill. */
+async function killRun(run, button) {
+  if (!confirm(t('runs.confirm.kill', { id: shortId(run.run_id), job: run.job_id }))) return false;
+  button.disabled = true;
+  try {
+    await call('run_kill', { run_id: run.run_id });
+    toast(t('runs.done.kill', { id: shortId(run.run_id) }));
+    return true;
+  } catch (e) {
+    toast(e.message, 'bad');
+    button.disabled = false;
+    return false;
+  }
+}
+
+/** A row that opens the run's page on a click, or Enter on the row itself. */
+function runRow(run, ...cells) {
+  const open = () => (location.hash = runHref(run.run_id));
+  return h(
+    'tr',
+    {
+      class: 'clickable',
+      tabindex: '0',
+      dataset: { runId: run.run_id, jobId: run.job_id },
+      onclick: open,
+      onkeydown: (e) => e.target === e.currentTarget && (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), open()),
+    },
+    h('td', {}, runLink(run.run_id)),
+    h('td', { class: 'mono strong' }, run.job_id),
+    h('td', {}, word('trigger', run.trigger), run.attempt > 1 ? h('span', { class: 'muted' }, ` #${run.attempt}`) : null),
+    h('td', { class: 'mono small' }, run.node),
+    h('td', { class: 'nowrap', title: run.started }, toSecond(run.started)),
+    cells,
+  );
+}
+
+function runGrid(id, cols, rows) {
+  const numeric = new Set(['run.elapsed']);
+  return h('div', { class: 'table-wrap' }, h('table', { class: 'grid', id }, h('thead', {}, h('tr', {}, cols.map((c) => h('th', { class: numeric.has(c) ? 'num' : null }, t(c))))), h('tbody', {}, rows)));
+}
+
+async function runs(main, query, view) {
+  const job = query.get('job') || '';
+  const index = Math.max(1, Number(query.get('page')) || 1);
+  const running = h('div', {}, h('p', { class: 'muted' }, t('common.loading')));
+  const ended = h('div', {});
+  const count = h('span', { class: 'count', id: 'runs-running-count' });
+  // What is drawn, so that a refresh that changes only the clocks redraws no row (and pulls no
+  // button from under the pointer).
+  let drawnRunning = null;
+  let drawnEnded = null;
+  let busy = false;
+  let again = false;
+  const load = async () => {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      const [now, past] = await Promise.all([
+        call('run_list', { job_id: job, state: 'running', page_index: 1, page_size: RUNNING_MAX }),
+        call('run_list', { job_id: job, state: 'ended', page_index: index, page_size: PAGE_SIZE }),
+      ]);
+      if (!view.current()) return;
+      count.textContent = now.total ? ` (${now.total})` : '';
+      const key = JSON.stringify([now.total, now.list.map((r) => [r.run_id, r.kill_requested])]);
+      if (key !== drawnRunning) {
+        fill(running, runningTable(now, load));
+        drawnRunning = key;
+      } else {
+        const byId = new Map(now.list.map((r) => [r.run_id, r]));
+        for (const row of running.querySelectorAll('tr[data-run-id]')) {
+          const cell = row.querySelector('[data-col="elapsed"]');
+          if (cell && byId.has(row.dataset.runId)) cell.textContent = duration(byId.get(row.dataset.runId).elapsed);
+        }
+      }
+      const pastKey = JSON.stringify(past);
+      if (pastKey !== drawnEnded) {
+        fill(ended, endedTable(past, Boolean(job)), past.total > PAGE_SIZE || index > 1 ? pager('runs', query, past.total) : null);
+        drawnEnded = pastKey;
+      }
+    } catch (e) {
+      if (view.current()) fill(running, errorBox(e));
+      drawnRunning = null;
+    } finally {
+      busy = false;
+    }
+    if (again && view.current()) {
+      again = false;
+      await load();
+    }
+  };
+  fill(
+    main,
+    head(t('runs.title'), refreshButton(load)),
+    filterForm('runs', query, [['job', t('runs.job'), t('jobs.id.hint')]]),
+    h('section', { class: 'panel', id: 'runs-running' }, h('h2', {}, t('runs.running'), count), h('p', { class: 'hint' }, t('runs.auto')), running),
+    h('section', { class: 'panel', id: 'runs-ended' }, h('h2', {}, t('runs.ended')), ended),
+  );
+  await load();
+  // Every 2 s while the page is shown (not while the tab is hidden).
+  const timer = setInterval(() => document.hidden || load(), 2000);
+  return () => clearInterval(timer);
+}
+
+function runningTable(data, reload) {
+  if (!data.list.length) return h('p', { class: 'empty' }, t('runs.running.none'));
+  const rows = data.list.map((run) => {
+    const kill = h('button', { type: 'button', class: 'btn small danger', 'data-action': 'kill', disabled: run.kill_requested }, t('runs.kill'));
+    kill.addEventListener('click', async (event) => {
+      event.stopPropagation();
+      if (await killRun(run, kill)) await reload();
+    });
+    return runRow(run, h('td', { class: 'num nowrap', 'data-col': 'elapsed' }, duration(run.elapsed)), h('td', { 'data-col': 'state' }, runBadge(run)), h('td', {}, kill));
+  });
+  const cols = ['runs.run', 'run.job_id', 'run.trigger', 'run.node', 'run.started', 'run.elapsed', 'run.state', 'runs.actions'];
+  const more = data.total > data.list.length ? h('p', { class: 'hint' }, t('runs.running.more', { shown: data.list.length, total: data.total })) : null;
+  return [runGrid('running-table', cols, rows), more];
+}
+
+function endedTable(data, filtered) {
+  if (!data.list.length) return h('p', { class: 'empty' }, filtered ? t('runs.ended.none.filtered') : t('runs.ended.none'));
+  const rows = data.list.map((run) =>
+    runRow(
+      run,
+      h('td', { class: 'nowrap', title: run.ended }, toSecond(run.ended)),
+      h('td', { class: 'num nowrap', 'data-col': 'elapsed' }, duration(run.elapsed)),
+      h('td', { 'data-col': 'outcome' }, runBadge(run)),
+    ),
+  );
+  const cols = ['runs.run', 'run.job_id', 'run.trigger', 'run.node', 'run.started', 'run.ended', 'run.elapsed', 'run.outcome'];
+  return runGrid('ended-table', cols, rows);
+}
+
+/** The fields of a run's page, in order, and how each is shown. */
+const RUN_FIELDS = {
+  run_id: (v) => v,
+  job_id: (v) => v,
+  job_name: (v) => v,
+  cmd: (v) => v,
+  node: (v) => v,
+  trigger: (v) => word('trigger', v),
+  attempt: (v) => v,
+  state: (v) => word('state', v),
+  outcome: (v) => outcomeBadge(v),
+  fire_time: (v) => v,
+  started: (v) => v,
+  ended: (v) => v,
+  elapsed: (v) => (v < 60 ? t('history.seconds', { n: Number(v).toFixed(3) }) : [duration(v), h('span', { class: 'muted' }, ` (${t('history.seconds', { n: Number(v).toFixed(0) })})`)]),
+  kill_requested: (v) => (v ? t('common.yes') : t('common.no')),
+  output_bytes: (v) => v,
+};
+
+/** Most bytes one `run_output` answer carries; a full piece means more is waiting (read at once). */
+const OUTPUT_PIECE = 1024 * 1024;
+
+/**
+ * One run: its fields and its whole output. While it runs, the output follows the live tail
+ * (`run_output` from the last `next_offset`, about every second) until the run has ended and
+ * nothing more comes; then its final fields are read once more.
+ */
+async function runPage(main, query, view) {
+  const id = query.get('run_id') || '';
+  const deadline = performance.now() + START_WAIT;
+  let run;
+  for (;;) {
+    try {
+      run = await call('run_show', { run_id: id });
+      break;
+    } catch (e) {
+      if (!view.current()) return;
+      const starting = startedHere.has(id) && e instanceof ApiError && /^no run with id/.test(e.reason) && performance.now() < deadline;
+      fill(main, head(t('run.title', { id: shortId(id) })), starting ? h('p', { class: 'muted', id: 'run-starting' }, t('run.starting')) : errorBox(e));
+      if (!starting) return;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      if (!view.current()) return;
+    }
+  }
+  if (!view.current()) return;
+  const page = h('div', { id: 'run-detail' });
+  const state = h('span', { id: 'run-state' });
+  const meta = h('dl', { class: 'meta two', id: 'run-meta' });
+  const follow = h('span', { class: 'follow', id: 'run-follow', 'aria-live': 'polite' });
+  const output = h('pre', { class: 'output tall', id: 'run-output', 'data-empty': t('run.output.none') });
+  const kill = h('button', { type: 'button', class: 'btn danger', 'data-action': 'kill' }, t('runs.kill'));
+  let timer = null;
+  let stopped = false;
+  // The elapsed time ticks on from the server's figure, by this page's clock (no clock skew).
+  let since = { elapsed: run.elapsed, at: performance.now() };
+
+  const field = (k) => meta.querySelector(`dd[data-field="${k}"]`);
+  const draw = (r) => {
+    run = r;
+    since = { elapsed: r.elapsed, at: performance.now() };
+    page.dataset.state = r.state;
+    fill(state, runBadge(r));
+    kill.hidden = r.state !== 'running';
+    kill.disabled = Boolean(r.kill_requested);
+    fill(
+      meta,
+      Object.entries(RUN_FIELDS).map(([k, show]) => [h('dt', {}, t(`run.${k}`)), h('dd', { class: 'mono', 'data-field': k }, r[k] === null || r[k] === undefined ? '—' : show(r[k]))]),
+    );
+  };
+  const setFollow = (kind, text) => {
+    follow.className = `follow ${kind}`;
+    follow.dataset.state = kind;
+    follow.textContent = text;
+  };
+  const append = (text) => {
+    // Follow the tail unless the reader scrolled up.
+    const atEnd = output.scrollTop + output.clientHeight >= output.scrollHeight - 24;
+    output.append(text);
+    if (atEnd) output.scrollTop = output.scrollHeight;
+  };
+  const finish = async () => {
+    try {
+      const last = await call('run_show', { run_id: id });
+      if (stopped || !view.current()) return;
+      draw(last);
+      // The stored whole output is what counts, should the pieces read differ from it.
+      if (output.textContent !== (last.output || '')) {
+        output.textContent = last.output || '';
+        output.scrollTop = output.scrollHeight;
+      }
+    } catch {
+      if (stopped || !view.current()) return;
+      draw({ ...run, state: 'ended' });
+    }
+    setFollow('ended', t('run.done'));
+  };
+  let offset = 0;
+  const poll = async () => {
+    timer = null;
+    if (stopped || !view.current()) return;
+    let delay = 1000;
+    try {
+      const d = await call('run_output', { run_id: id, offset });
+      if (stopped || !view.current()) return;
+      const moved = d.next_offset !== offset;
+      if (d.output) append(d.output);
+      offset = d.next_offset;
+      if (d.state === 'ended' && !moved) {
+        await finish();
+        return;
+      }
+      const bytes = field('output_bytes');
+      if (bytes) bytes.textContent = String(offset);
+      const elapsed = field('elapsed');
+      if (elapsed) fill(elapsed, RUN_FIELDS.elapsed(since.elapsed + (performance.now() - since.at) / 1000));
+      setFollow('live', t('run.following'));
+      // Ended (read what is left), or a full piece (more is waiting): at once.
+      if (d.state === 'ended' || d.next_offset - d.offset >= OUTPUT_PIECE) delay = 0;
+    } catch (e) {
+      if (stopped || !view.current()) return;
+      setFollow('bad', t('run.follow.error', { message: e.message || String(e) }));
+      delay = 3000;
+    }
+    timer = setTimeout(poll, delay);
+  };
+  kill.addEventListener('click', async () => {
+    if (!(await killRun(run, kill)) || stopped || !view.current()) return;
+    if (page.dataset.state === 'running') draw({ ...run, kill_requested: true });
+  });
+
+  draw(run);
+  fill(
+    page,
+    h('section', { class: 'panel' }, h('h2', {}, t('run.details')), meta),
+    h('section', { class: 'panel' }, h('div', { class: 'output-head' }, h('h2', {}, t('run.output')), follow), output),
+  );
+  fill(
+    main,
+    head(
+      [t('run.title', { id: shortId(id) }), ' ', state],
+      kill,
+      h('a', { class: 'btn', href: hashOf('runs', { job: run.job_id }), 'data-action': 'job-runs' }, t('run.job_runs')),
+      h('a', { class: 'btn', href: hashOf('history', { job: run.job_id }), 'data-action': 'history' }, t('jobs.history')),
+      h('a', { class: 'btn subtle', href: hashOf('runs'), 'data-action': 'back' }, t('run.back')),
+    ),
+    page,
+  );
+  if (run.state === 'running') {
+    // The tail goes on from the bytes already shown; output that was not whole UTF-8 (a
+    // character cut at the end, or binary) is read again from byte 0 instead.
+    const shown = run.output || '';
+    if (!shown.includes('\uFFFD')) {
+      output.textContent = shown;
+      output.scrollTop = output.scrollHeight;
+      offset = new TextEncoder().encode(shown).length;
+    }
+    setFollow('live', t('run.following'));
+    poll();
+  } else {
+    output.textContent = run.output || '';
+    setFollow('ended', t('run.done'));
+  }
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+  };
+}
+
 // -------------------------------------------------------------------------------- history
 
 async function historyPage(main, query, view) {
@@ -360,20 +744,23 @@ function historyTable(data, filtered) {
       {
         class: 'clickable',
         tabindex: '0',
-        dataset: { runId: run.id, jobId: run.job_id },
+        // history-id: the row's own id; run-id: the run it records (none on rows older than runs)
+        dataset: { historyId: run.id, runId: run.run_id, jobId: run.job_id },
         onclick: open,
-        onkeydown: (e) => (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), open()),
+        onkeydown: (e) => e.target === e.currentTarget && (e.key === 'Enter' || e.key === ' ') && (e.preventDefault(), open()),
       },
       h('td', { class: 'nowrap' }, run.c_time),
       h('td', { class: 'mono strong' }, run.job_id),
       h('td', {}, run.job_name),
       h('td', {}, run.cmd_is_success ? badge(t('history.ok'), 'ok') : badge(t('history.failed'), 'bad')),
+      h('td', { 'data-col': 'outcome' }, outcomeBadge(run.outcome)),
       h('td', { class: 'num' }, Number(run.cmd_cost).toFixed(3)),
       h('td', { class: 'mono small' }, run.scheduler_name),
+      h('td', { 'data-col': 'run' }, runLink(run.run_id)),
       h('td', { class: 'mono output-preview' }, firstLine(run.cmd_output)),
     );
   });
-  const cols = ['history.time', 'history.job', 'history.name', 'history.result', 'history.cost', 'history.node', 'history.output'];
+  const cols = ['history.time', 'history.job', 'history.name', 'history.result', 'history.outcome', 'history.cost', 'history.node', 'history.run_id', 'history.output'];
   return h(
     'div',
     {},
@@ -391,7 +778,15 @@ function showOutput(run) {
     ['history.node', run.scheduler_name],
     ['history.name', run.job_name],
     ['history.cmd', run.cmd],
-  ];
+    // The run's keys, on rows written since runs have them.
+    ['run.outcome', run.outcome && outcomeBadge(run.outcome)],
+    ['run.trigger', run.trigger && word('trigger', run.trigger)],
+    ['run.attempt', run.attempt],
+    ['run.fire_time', run.fire_time],
+    ['run.started', run.started],
+    ['run.ended', run.ended],
+    ['run.run_id', run.run_id && h('a', { href: runHref(run.run_id), 'data-action': 'run', onclick: () => dialog.close() }, run.run_id)],
+  ].filter(([, v]) => v !== null && v !== undefined);
   fill(document.getElementById('output-meta'), meta.map(([k, v]) => [h('dt', {}, t(k)), h('dd', { class: 'mono' }, v)]));
   document.getElementById('output-text').textContent = run.cmd_output || '';
   document.getElementById('output-close').textContent = t('common.close');
@@ -540,6 +935,8 @@ export const PAGES = {
   jobs,
   add: (main, query, view) => jobForm(main, query, view, false),
   edit: (main, query, view) => jobForm(main, query, view, true),
+  runs,
+  run: runPage,
   history: historyPage,
   scheduler,
   plugins,

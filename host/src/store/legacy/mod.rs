@@ -132,6 +132,7 @@ pub fn convert(row: &JobRow, tz: Tz, now: Timestamp) -> Result<Job, String> {
         timezone: own_zone,
         calendar: None,
         home_zone: Some(tz),
+        policy: Default::default(),
     })
 }
 

@@ -1,0 +1,33 @@
+-- Runs as first-class rows (run control): one row per run, keyed by its `run_id` (stable for a
+-- job's scheduled fire time, so a takeover after a failover continues the same row), with the
+-- node that runs it, its state and lease, a kill request any node may set, and its whole output
+-- (a BLOB: bytes as the command printed them, appended while it runs for a live tail). History
+-- keeps RuQi's row and gains the run's id, times, attempt, trigger and outcome.
+CREATE TABLE IF NOT EXISTS ruqi_runs (
+    run_id VARCHAR(64) NOT NULL PRIMARY KEY,
+    job_id VARCHAR(255) NOT NULL,
+    job_name VARCHAR(255) NOT NULL,
+    cmd TEXT NOT NULL,
+    fire_time DOUBLE NOT NULL,
+    run_trigger VARCHAR(16) NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    node VARCHAR(255) NOT NULL,
+    state VARCHAR(16) NOT NULL,          -- running | ended
+    started DOUBLE NOT NULL,
+    ended DOUBLE DEFAULT NULL,
+    lease_until DOUBLE NOT NULL,
+    outcome VARCHAR(16) DEFAULT NULL,    -- success | failed | timeout | killed | lost
+    kill_requested INTEGER NOT NULL DEFAULT 0,
+    params TEXT DEFAULT NULL,
+    output BLOB NOT NULL DEFAULT X''
+);
+CREATE INDEX IF NOT EXISTS ruqiruns_state_lease ON ruqi_runs (state, lease_until);
+CREATE INDEX IF NOT EXISTS ruqiruns_node_state ON ruqi_runs (node, state);
+CREATE INDEX IF NOT EXISTS ruqiruns_job_started ON ruqi_runs (job_id, started);
+CREATE INDEX IF NOT EXISTS ruqiruns_started ON ruqi_runs (started);
+ALTER TABLE ruqi_jobs_history ADD COLUMN run_id VARCHAR(64) DEFAULT NULL;
+ALTER TABLE ruqi_jobs_history ADD COLUMN started DOUBLE DEFAULT NULL;
+ALTER TABLE ruqi_jobs_history ADD COLUMN ended DOUBLE DEFAULT NULL;
+ALTER TABLE ruqi_jobs_history ADD COLUMN attempt INTEGER DEFAULT NULL;
+ALTER TABLE ruqi_jobs_history ADD COLUMN run_trigger VARCHAR(16) DEFAULT NULL;
+ALTER TABLE ruqi_jobs_history ADD COLUMN outcome VARCHAR(16) DEFAULT NULL;
