@@ -59,7 +59,7 @@ pub struct Grants {
     pub output_limit: usize,
     /// Whether the grants file set `output_limit` (else the node's run output limit applies).
     #[serde(skip)]
-    output_limit_given: bool,
+    pub output_limit_given: bool,
 }
 
 impl Default for Grants {
