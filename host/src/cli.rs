@@ -51,6 +51,18 @@ pub struct JobDef {
     /// Seconds a stopped run's command gets between SIGTERM and SIGKILL.
     #[arg(long)]
     pub kill_grace: Option<u64>,
+    /// Times a run ending failed or timeout is tried again (0-32).
+    #[arg(long)]
+    pub retries: Option<u64>,
+    /// Seconds before the first retry (10).
+    #[arg(long)]
+    pub retry_delay: Option<u64>,
+    /// Factor each further retry's delay grows by (2).
+    #[arg(long)]
+    pub retry_backoff: Option<f64>,
+    /// Longest delay before a retry, seconds (3600).
+    #[arg(long)]
+    pub retry_max_delay: Option<u64>,
 }
 
 /// `ruqi job …`
@@ -297,9 +309,20 @@ impl Client {
             JobCommand::Show { id } => self.out(&self.call("job_show", json!({"job_id": id})).await?, |d| {
                 let mut names = vec!["job_id", "job_name", "job_trigger", "rule", "nexttime", "cmd"];
                 names.extend(
-                    ["timezone", "next_run_time_rfc3339", "calendar", "calendar_note", "timeout", "kill_grace"]
-                        .into_iter()
-                        .filter(|k| d.get(*k).is_some()),
+                    [
+                        "timezone",
+                        "next_run_time_rfc3339",
+                        "calendar",
+                        "calendar_note",
+                        "timeout",
+                        "kill_grace",
+                        "retries",
+                        "retry_delay",
+                        "retry_backoff",
+                        "retry_max_delay",
+                    ]
+                    .into_iter()
+                    .filter(|k| d.get(*k).is_some()),
                 );
                 fields(d, &names)
             }),
@@ -497,8 +520,16 @@ fn job_params(def: JobDef) -> Value {
     if let (Some(t), Some(map)) = (def.timeout, p.as_object_mut()) {
         map.insert("timeout".into(), t.into());
     }
-    if let (Some(g), Some(map)) = (def.kill_grace, p.as_object_mut()) {
-        map.insert("kill_grace".into(), g.into());
+    if let Some(map) = p.as_object_mut() {
+        for (key, value) in [
+            ("kill_grace", def.kill_grace.map(Value::from)),
+            ("retries", def.retries.map(Value::from)),
+            ("retry_delay", def.retry_delay.map(Value::from)),
+            ("retry_backoff", def.retry_backoff.map(|f| Value::from(f.to_string()))),
+            ("retry_max_delay", def.retry_max_delay.map(Value::from)),
+        ] {
+            put(map, key, value);
+        }
     }
     p
 }

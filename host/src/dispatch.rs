@@ -32,8 +32,8 @@ use crate::calendar::Calendars;
 use crate::clock::{Clock, Timestamp};
 use crate::metrics::Metrics;
 use crate::model::{
-    ClaimedRun, HistoryRecord, Job, JobId, MAX_OUTPUT_CHARS, Outcome, RunMeta, RunRecord, RunState, RunTrigger,
-    fresh_run_id, truncate_chars,
+    ClaimedRun, HistoryRecord, Job, JobId, MAX_OUTPUT_CHARS, Outcome, RetryPlan, RunMeta, RunRecord, RunState,
+    RunTrigger, fresh_run_id, truncate_chars,
 };
 use crate::plugin::{ExecOutcome, Registry, RunRequest};
 use crate::run::{RunControl, StopReason};
@@ -365,6 +365,8 @@ impl Dispatcher {
             trigger: RunTrigger::Manual,
             run_id: fresh_run_id(),
             holds_claim: !allow_overlap,
+            attempt: 1,
+            rule_fire: now,
         };
         if run.holds_claim && self.held.take(run.job.id.as_str()).is_none() {
             // Claimed in the store, yet this node still holds a run of the job whose end it has
@@ -482,7 +484,7 @@ impl Dispatcher {
             let next = next_after(&run.job, &self.config, run.fire_time, now);
             self.missed.missed(now, now - run.fire_time);
             self.metrics.runs_missed.inc();
-            return Some(RunEnd { run: run.clone(), next, history: None, output: None });
+            return Some(RunEnd { run: run.clone(), next, history: None, output: None, retry: None });
         }
         if scheduled
             && let Some(rule) = &run.job.calendar
@@ -491,7 +493,7 @@ impl Dispatcher {
             // The calendar changed (reloaded) since this fire time was chosen.
             tracing::info!(calendar = %rule, "run skipped: its calendar no longer admits that day");
             let next = next_after(&run.job, &self.config, run.fire_time, now);
-            return Some(RunEnd { run: run.clone(), next, history: None, output: None });
+            return Some(RunEnd { run: run.clone(), next, history: None, output: None, retry: None });
         }
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or_default();
         let mut held_until = lease_until;
@@ -583,13 +585,35 @@ impl Dispatcher {
                 run_id: run.run_id.clone(),
                 started,
                 ended,
-                attempt: 1,
+                attempt: run.attempt,
                 trigger: run.trigger,
                 outcome: outcome_kind,
             }),
         };
-        let next = if scheduled { next_after(&run.job, &self.config, run.fire_time, ended) } else { None };
-        Some(RunEnd { run: run.clone(), next, history: Some(history), output: Some(whole) })
+        // A scheduled run or retry that failed or timed out is tried again if the job has retries
+        // left: the plan is written with the run's end, so it survives this node.
+        let retry = match outcome_kind {
+            Outcome::Failed | Outcome::Timeout if run.reschedules() => {
+                run.job.policy.retry_delay(run.attempt, &run.run_id).map(|delay| RetryPlan {
+                    at: ended + chrono::Duration::from_std(delay).unwrap_or_default(),
+                    attempt: run.attempt + 1,
+                    fire: run.rule_fire,
+                })
+            }
+            _ => None,
+        };
+        if let Some(plan) = retry {
+            tracing::info!(attempt = plan.attempt, at = %plan.at, "run will be tried again");
+        }
+        // The job goes on from the fire time of its rule (a retry's is the failed run's); a retry
+        // due before its next fire time comes first (one due after it gives way to that run).
+        let regular = if run.reschedules() { next_after(&run.job, &self.config, run.rule_fire, ended) } else { None };
+        let next = match (regular, retry) {
+            (Some(n), Some(r)) => Some(n.min(r.at)),
+            (None, Some(r)) => Some(r.at),
+            (n, None) => n,
+        };
+        Some(RunEnd { run: run.clone(), next, history: Some(history), output: Some(whole), retry })
     }
 
     /// The row of `run` starting on this node at `started`.
@@ -601,7 +625,7 @@ impl Dispatcher {
             cmd: run.job.cmd.clone(),
             fire_time: run.fire_time,
             trigger: run.trigger,
-            attempt: 1,
+            attempt: run.attempt,
             node: self.config.node.clone(),
             state: RunState::Running,
             started,

@@ -71,15 +71,61 @@ pub struct Job {
     pub policy: RunPolicy,
 }
 
-/// A job's run-control settings (`timeout`, `kill_grace` of job_add/job_modify); the default
-/// is RuQi's behaviour.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A job's run-control settings (`timeout`, `kill_grace`, `retries` … of job_add/job_modify);
+/// the default is RuQi's behaviour.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct RunPolicy {
     /// A run still going after this many seconds is stopped and recorded as `timeout`.
     pub timeout_secs: Option<u64>,
     /// Seconds between SIGTERM and SIGKILL when a run's command is stopped (the node's
     /// `--kill-grace` when unset).
     pub kill_grace_secs: Option<u64>,
+    /// Times a run ending `failed` or `timeout` is tried again (0 = never).
+    pub retries: u32,
+    /// Seconds before the first retry ([`DEFAULT_RETRY_DELAY_SECS`] when unset).
+    pub retry_delay_secs: Option<u64>,
+    /// Factor each further retry's delay grows by ([`DEFAULT_RETRY_BACKOFF`] when unset).
+    pub retry_backoff: Option<f64>,
+    /// Longest delay before a retry ([`DEFAULT_RETRY_MAX_DELAY_SECS`] when unset).
+    pub retry_max_delay_secs: Option<u64>,
+}
+
+/// Seconds before the first retry when a job does not say.
+pub const DEFAULT_RETRY_DELAY_SECS: u64 = 10;
+/// Growth of the retry delay when a job does not say.
+pub const DEFAULT_RETRY_BACKOFF: f64 = 2.0;
+/// Longest retry delay when a job does not say.
+pub const DEFAULT_RETRY_MAX_DELAY_SECS: u64 = 3600;
+
+impl RunPolicy {
+    /// The wait before trying again after attempt `failed` (1 = the first try) failed: `None`
+    /// when no retry is left. `retry_delay · retry_backoff^(failed-1)`, at most
+    /// `retry_max_delay`, plus a jitter of up to 10% drawn from `run_id` (never less than the
+    /// delay), so the retries of many jobs failing together spread out.
+    pub fn retry_delay(&self, failed: u32, run_id: &str) -> Option<std::time::Duration> {
+        if failed == 0 || failed > self.retries {
+            return None;
+        }
+        let base = self.retry_delay_secs.unwrap_or(DEFAULT_RETRY_DELAY_SECS) as f64;
+        let factor = self.retry_backoff.unwrap_or(DEFAULT_RETRY_BACKOFF).powi(failed.min(64) as i32 - 1);
+        let max = self.retry_max_delay_secs.unwrap_or(DEFAULT_RETRY_MAX_DELAY_SECS) as f64;
+        let delay = (base * factor).min(max);
+        let draw =
+            run_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        let jitter = delay * 0.1 * ((draw % 10_000) as f64 / 10_000.0);
+        Some(std::time::Duration::from_secs_f64(delay + jitter))
+    }
+}
+
+/// A retry a job waits for: when it is due, the attempt it is, and the fire time it retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPlan {
+    /// When it is due.
+    pub at: Timestamp,
+    /// Its attempt number (2 for the first retry).
+    pub attempt: u32,
+    /// The fire time of the rule the failed run was for.
+    pub fire: Timestamp,
 }
 
 impl Job {
@@ -105,13 +151,46 @@ pub struct ClaimedRun {
     /// Whether the run holds the job's claim (every run but a manual one started with
     /// `overlap=allow`): its end releases the claim.
     pub holds_claim: bool,
+    /// 1 for the first try, then 2, 3 … for retries.
+    pub attempt: u32,
+    /// The fire time of the job's rule this run belongs to: `fire_time` for a scheduled run,
+    /// the failed run's for a retry (the job goes on from there).
+    pub rule_fire: Timestamp,
 }
 
 impl ClaimedRun {
     /// The scheduled run of `job` for `fire_time`, claimed at `revision`.
     pub fn scheduled(job: Job, fire_time: Timestamp, revision: i64) -> Self {
         let run_id = scheduled_run_id(&job.id, fire_time);
-        Self { job, fire_time, revision, trigger: RunTrigger::Scheduled, run_id, holds_claim: true }
+        Self {
+            job,
+            fire_time,
+            revision,
+            trigger: RunTrigger::Scheduled,
+            run_id,
+            holds_claim: true,
+            attempt: 1,
+            rule_fire: fire_time,
+        }
+    }
+
+    /// The retry `plan` of `job`, claimed at `revision` when it came due.
+    pub fn retry(job: Job, plan: RetryPlan, revision: i64) -> Self {
+        Self {
+            job,
+            fire_time: plan.at,
+            revision,
+            trigger: RunTrigger::Retry,
+            run_id: fresh_run_id(),
+            holds_claim: true,
+            attempt: plan.attempt,
+            rule_fire: plan.fire,
+        }
+    }
+
+    /// Whether its end moves the job on (a scheduled run or a retry; not a run started by hand).
+    pub fn reschedules(&self) -> bool {
+        matches!(self.trigger, RunTrigger::Scheduled | RunTrigger::Retry)
     }
 }
 
@@ -384,6 +463,26 @@ mod tests {
         assert!(JobId::parse(&"x".repeat(255)).is_ok());
         assert!(JobId::parse(&"x".repeat(256)).is_err());
         assert_eq!(JobId::parse("/a/b").unwrap().as_str(), "/a/b");
+    }
+
+    #[test]
+    fn retry_delays_back_off_up_to_the_max_with_a_small_jitter() {
+        let p = RunPolicy {
+            retries: 4,
+            retry_delay_secs: Some(10),
+            retry_backoff: Some(3.0),
+            retry_max_delay_secs: Some(60),
+            ..RunPolicy::default()
+        };
+        let secs = |n| p.retry_delay(n, "run-a").map(|d| d.as_secs_f64());
+        for (n, base) in [(1, 10.0), (2, 30.0), (3, 60.0), (4, 60.0)] {
+            let d = secs(n).unwrap();
+            assert!(d >= base && d < base * 1.1, "attempt {n}: {d}");
+        }
+        assert_eq!(secs(5), None);
+        assert_eq!(secs(0), None);
+        assert_eq!(RunPolicy::default().retry_delay(1, "x"), None);
+        assert_ne!(p.retry_delay(1, "run-a"), p.retry_delay(1, "run-b"), "jitter differs by run");
     }
 
     #[test]

@@ -34,3 +34,11 @@ ALTER TABLE `ruqi_jobs_history`
     ADD COLUMN `attempt` int DEFAULT NULL COMMENT "第几次尝试",
     ADD COLUMN `run_trigger` varchar(16) DEFAULT NULL COMMENT "scheduled | manual | retry | backfill",
     ADD COLUMN `outcome` varchar(16) DEFAULT NULL COMMENT "success | failed | timeout | killed | lost";
+-- A job's pending retry (its `retries` policy): when it is due, which attempt it is, and the fire
+-- time it retries. Kept on the job's row, written in the transaction that records the failed run,
+-- so a retry survives the death of the node that planned it; `next_run_time` is then the earlier
+-- of the retry and the next fire time.
+ALTER TABLE `ruqi_jobs`
+    ADD COLUMN `retry_at` double DEFAULT NULL COMMENT "待重试时间戳",
+    ADD COLUMN `retry_attempt` int DEFAULT NULL COMMENT "重试是第几次尝试",
+    ADD COLUMN `retry_fire` double DEFAULT NULL COMMENT "重试对应的触发时间戳";

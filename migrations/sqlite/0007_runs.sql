@@ -31,3 +31,10 @@ ALTER TABLE ruqi_jobs_history ADD COLUMN ended DOUBLE DEFAULT NULL;
 ALTER TABLE ruqi_jobs_history ADD COLUMN attempt INTEGER DEFAULT NULL;
 ALTER TABLE ruqi_jobs_history ADD COLUMN run_trigger VARCHAR(16) DEFAULT NULL;
 ALTER TABLE ruqi_jobs_history ADD COLUMN outcome VARCHAR(16) DEFAULT NULL;
+-- A job's pending retry (its `retries` policy): when it is due, which attempt it is, and the fire
+-- time it retries. Kept on the job's row, written in the transaction that records the failed run,
+-- so a retry survives the death of the node that planned it; `next_run_time` is then the earlier
+-- of the retry and the next fire time.
+ALTER TABLE ruqi_jobs ADD COLUMN retry_at DOUBLE DEFAULT NULL;
+ALTER TABLE ruqi_jobs ADD COLUMN retry_attempt INTEGER DEFAULT NULL;
+ALTER TABLE ruqi_jobs ADD COLUMN retry_fire DOUBLE DEFAULT NULL;

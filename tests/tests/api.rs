@@ -534,10 +534,29 @@ async fn history_filters_paging_display_and_clear() {
 
     let row = &bad_rows[0];
     let keys: Vec<&String> = row.as_object().unwrap().keys().collect();
+    // RuQi's keys in RuQi's order, then the run's (an extension).
     assert_eq!(
         keys,
-        ["cmd_cost", "job_name", "job_id", "cmd_output", "c_time", "cmd", "id", "scheduler_name", "cmd_is_success"]
+        [
+            "cmd_cost",
+            "job_name",
+            "job_id",
+            "cmd_output",
+            "c_time",
+            "cmd",
+            "id",
+            "scheduler_name",
+            "cmd_is_success",
+            "run_id",
+            "fire_time",
+            "started",
+            "ended",
+            "attempt",
+            "trigger",
+            "outcome"
+        ]
     );
+    assert_eq!((row["trigger"].as_str(), row["outcome"].as_str()), (Some("scheduled"), Some("failed")));
     assert_eq!(row["cmd_is_success"], false);
     assert_eq!(row["cmd_output"], "to stdout\nto stderr", "stderr merged, trailing newline stripped");
     assert!(row["cmd_cost"].is_f64());

@@ -25,6 +25,9 @@ fn write_scripts(dir: &Path) {
         ("big.sh", "head -c 100000 /dev/zero | tr '\\0' 'x'\necho\necho end-of-big\n"),
         ("sleep.sh", "echo sleeping\nsleep \"$1\"\n"),
         ("stubborn.sh", "trap 'echo got-term' TERM\necho $$ > \"$1.lead\"\nwhile true; do sleep 0.1; done\n"),
+        ("fails.sh", "echo \"failing $RUQI_RUN_ID\"\nexit 3\n"),
+        // Fails the first time (leaving a mark), succeeds after.
+        ("flaky.sh", "if [ -e \"$1\" ]; then echo fine; else touch \"$1\"; echo first-fails; exit 1; fi\n"),
     ];
     for (name, text) in files {
         std::fs::write(scripts.join(name), text).unwrap();
@@ -221,6 +224,63 @@ async fn run_control(store: Option<String>) {
     assert!(rows[0]["cmd_output"].as_str().unwrap().contains("timeout of 1s"));
     ok(&c.post("job_remove", json!({"job_id": "slow"})).await, "remove slow");
 
+    // Retries: a failed run is tried again after the delay, growing by the backoff, with its
+    // own run id and attempt number; then the date job is done.
+    add(
+        &c,
+        "date",
+        "retry",
+        "bash scripts/fails.sh",
+        "now",
+        json!({"retries": 2, "retry_delay": 1, "retry_backoff": 2}),
+    )
+    .await;
+    let rows = c.wait_history("retry", 3, Duration::from_secs(20)).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let mut rows = rows;
+    rows.reverse();
+    let attempts: Vec<_> =
+        rows.iter().map(|r| (r["attempt"].as_u64(), r["trigger"].as_str().unwrap().to_owned())).collect();
+    assert_eq!(attempts, [(Some(1), "scheduled".into()), (Some(2), "retry".into()), (Some(3), "retry".into())]);
+    let time = |r: &Value, k: &str| {
+        chrono::NaiveDateTime::parse_from_str(r[k].as_str().unwrap(), "%Y-%m-%d %H:%M:%S%.f").unwrap()
+    };
+    let gap1 = (time(&rows[1], "started") - time(&rows[0], "ended")).as_seconds_f64();
+    let gap2 = (time(&rows[2], "started") - time(&rows[1], "ended")).as_seconds_f64();
+    assert!((1.0..2.5).contains(&gap1) && (2.0..3.5).contains(&gap2), "delays {gap1} {gap2}");
+    let ids: std::collections::BTreeSet<_> = rows.iter().map(|r| r["run_id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 3, "each attempt has its own id");
+    assert!(rows.iter().all(|r| r["outcome"] == "failed"));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(c.history("retry").await.len(), 3, "no retry past `retries`");
+    assert_eq!(c.post("job_show", json!({"job_id": "retry"})).await.stat, "ERR", "the date job is done");
+    // A retry that succeeds ends the chain; the job goes on by its rule.
+    let mark = work.path().join("flaky.mark");
+    add(
+        &c,
+        "date",
+        "flaky",
+        &format!("bash scripts/flaky.sh {}", mark.display()),
+        "now",
+        json!({"retries": 3, "retry_delay": 1}),
+    )
+    .await;
+    let rows = c.wait_history("flaky", 2, Duration::from_secs(15)).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0]["attempt"].as_u64(), rows[0]["outcome"].as_str()), (Some(2), Some("success")));
+    assert_eq!((rows[1]["attempt"].as_u64(), rows[1]["outcome"].as_str()), (Some(1), Some("failed")));
+    // A killed run is never retried.
+    add(&c, "date", "nokill", "bash scripts/sleep.sh 30", "now", json!({"retries": 2, "retry_delay": 1})).await;
+    let run = running_run(&c, "nokill", Duration::from_secs(10)).await;
+    ok(&c.post("run_kill", json!({"run_id": run})).await, "kill");
+    ended(&c, &run, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rows = c.history("nokill").await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["outcome"], "killed");
+    let shown = ok(&c.post("job_show", json!({"job_id": "long"})).await, "show");
+    assert!(shown.get("retries").is_none(), "a job without retries shows none");
+
     // The live tail: output is read while the run goes on, and the pieces add up to the whole.
     add(&c, "cron", "ticks", "bash scripts/ticks.sh", "0 0 3 * * *", json!({})).await;
     let run = ok(&c.post("job_run", json!({"job_id": "ticks"})).await, "run")["run_id"].as_str().unwrap().to_owned();
@@ -261,6 +321,10 @@ async fn run_control(store: Option<String>) {
         (json!({"timeout": -1}), "ERR_BAD_PARAMS"),
         (json!({"timeout": 99_999_999}), "ERR_BAD_PARAMS"),
         (json!({"kill_grace": 99_999}), "ERR_BAD_PARAMS"),
+        (json!({"retries": 33}), "ERR_BAD_PARAMS"),
+        (json!({"retries": 2, "retry_backoff": "0.5"}), "ERR_BAD_PARAMS"),
+        (json!({"retries": 2, "retry_backoff": "fast"}), "ERR_BAD_PARAMS"),
+        (json!({"retries": 2, "retry_delay": 99_999_999}), "ERR_BAD_PARAMS"),
     ] {
         let mut full = json!({"job_trigger": "cron", "job_id": "big", "job_name": "rc", "cmd": "bash scripts/big.sh", "rule": "0 0 4 * * *"});
         full.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
@@ -345,4 +409,27 @@ async fn a_run_is_killed_through_the_other_node() {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!((rows[0]["outcome"].as_str(), rows[0]["run_id"].as_str()), (Some("killed"), Some(run.as_str())));
     assert!(a.terminate().success() && b.terminate().success());
+}
+
+/// Two real nodes on MariaDB: a retry planned by a node that is then killed with `kill -9` runs on
+/// the other node when it comes due (it is written with the failed run's end, not held in memory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_survives_the_death_of_the_node_that_planned_it() {
+    let mut c = Cluster::new("retry9", &["--lease", "3"]).await;
+    write_scripts(c.path());
+    let a = c.start_node().await;
+    let b = c.start_node().await;
+    let add = json!({"job_trigger": "date", "job_id": "r", "job_name": "k", "cmd": "bash scripts/fails.sh",
+                     "rule": "now", "retries": 1, "retry_delay": 4});
+    ok(&a.client.post("job_add", add).await, "add");
+    let first = a.client.wait_history("r", 1, Duration::from_secs(15)).await;
+    assert_eq!(first.len(), 1);
+    let planner = first[0]["scheduler_name"].as_str().unwrap().to_owned();
+    let (dead, survivor) = if planner.ends_with(&format!(":{}", a.pid())) { (a, b) } else { (b, a) };
+    dead.kill9();
+    let rows = survivor.client.wait_history("r", 2, Duration::from_secs(20)).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!((rows[0]["attempt"].as_u64(), rows[0]["trigger"].as_str()), (Some(2), Some("retry")));
+    assert_ne!(rows[0]["scheduler_name"].as_str(), Some(planner.as_str()), "the other node ran the retry");
+    assert!(survivor.terminate().success());
 }

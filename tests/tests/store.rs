@@ -429,7 +429,13 @@ async fn a_group_of_ends_gets_one_outcome_per_run() {
             .map(|id| {
                 let run = by_id(id);
                 let next = (*id != "date").then(|| run.fire_time + Duration::seconds(10));
-                ruqi::store::RunEnd { history: Some(history(id, run.fire_time, true, "n1")), next, run, output: None }
+                ruqi::store::RunEnd {
+                    history: Some(history(id, run.fire_time, true, "n1")),
+                    next,
+                    run,
+                    output: None,
+                    retry: None,
+                }
             })
             .collect();
         let out = store.finish_runs("n1", &ends, later).await.unwrap();

@@ -64,6 +64,24 @@ fn job_item(time_field: &str) -> Schema {
             "next_run_time_rfc3339".into(),
             RefOr::T(nullable(Type::String).description(Some("next run as RFC 3339 with its offset")).into()),
         );
+        for (name, doc) in [
+            ("timeout", "seconds a run may take"),
+            ("kill_grace", "seconds between SIGTERM and SIGKILL"),
+            ("retries", "times a failed run is tried again"),
+            ("retry_delay", "seconds before the first retry"),
+            ("retry_max_delay", "longest delay before a retry"),
+        ] {
+            o.properties.insert(
+                name.into(),
+                RefOr::T(
+                    ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).description(Some(doc)).into(),
+                ),
+            );
+        }
+        o.properties.insert(
+            "retry_backoff".into(),
+            RefOr::T(ObjectBuilder::new().schema_type(Type::Number).description(Some("retry delay growth")).into()),
+        );
         o.properties.insert(
             "calendar".into(),
             RefOr::T(string().description(Some("the job's calendar rule (cn, cn:rest)")).into()),

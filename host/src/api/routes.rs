@@ -152,6 +152,20 @@ const KILL_GRACE: Param = Param {
     kind: Kind::Count,
     doc: "extension: seconds a stopped run's command gets between SIGTERM and SIGKILL (default: the node's --kill-grace, 5; job_modify without it keeps the job's)",
 };
+const RETRIES: [Param; 4] = [
+    Param {
+        name: "retries",
+        kind: Kind::Count,
+        doc: "extension: times (0-32) a run ending `failed` or `timeout` is tried again, on any node (job_modify without it keeps the job's)",
+    },
+    Param { name: "retry_delay", kind: Kind::Count, doc: "extension: seconds before the first retry (10)" },
+    text("retry_backoff", "extension: factor (1-100, decimals allowed) each further retry's delay grows by (2)"),
+    Param {
+        name: "retry_max_delay",
+        kind: Kind::Count,
+        doc: "extension: longest delay before a retry, seconds (3600)",
+    },
+];
 const RUN_ID: Param = text("run_id", "the run's id (run_list, job_run, history's run_id)");
 const JOB: [Param; 5] = [
     Param { name: "job_trigger", kind: Kind::OneOf(&["cron", "interval", "date"]), doc: "how the job fires" },
@@ -182,7 +196,7 @@ pub const ROUTES: [Spec; 21] = [
         names: &["job_add", "add_job"],
         summary: "Add a job",
         required: &JOB,
-        optional: &[TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE],
+        optional: &[TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3]],
         data: Data::None,
         read_only: false,
     },
@@ -191,7 +205,7 @@ pub const ROUTES: [Spec; 21] = [
         names: &["job_modify", "modify_job"],
         summary: "Replace a job's trigger, rule, cmd and name (its next run time is recomputed; a paused job stays paused)",
         required: &JOB,
-        optional: &[TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE],
+        optional: &[TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3]],
         data: Data::None,
         read_only: false,
     },

@@ -83,8 +83,44 @@ fn policy(p: &Params, base: RunPolicy) -> Result<RunPolicy, ApiError> {
         }
         policy.kill_grace_secs = Some(g);
     }
+    if let Some(n) = p.uint("retries")? {
+        if n > MAX_RETRIES {
+            return Err(ApiError::BadParams(format!("Param check failed: retries must be from 0 to {MAX_RETRIES}")));
+        }
+        policy.retries = n as u32;
+    }
+    let seconds = |name: &str| -> Result<Option<u64>, ApiError> {
+        match p.uint(name)? {
+            Some(s) if s > MAX_RETRY_DELAY_SECS => Err(ApiError::BadParams(format!(
+                "Param check failed: {name} must be at most {MAX_RETRY_DELAY_SECS} seconds"
+            ))),
+            s => Ok(s),
+        }
+    };
+    if let Some(d) = seconds("retry_delay")? {
+        policy.retry_delay_secs = Some(d);
+    }
+    if let Some(d) = seconds("retry_max_delay")? {
+        policy.retry_max_delay_secs = Some(d);
+    }
+    let bad_backoff = || ApiError::BadParams("Param check failed: retry_backoff must be a number from 1 to 100".into());
+    let backoff = match p.get("retry_backoff") {
+        Some(Value::Number(n)) => Some(n.as_f64().ok_or_else(bad_backoff)?),
+        _ => p.string("retry_backoff")?.map(|raw| raw.trim().parse::<f64>().map_err(|_| bad_backoff())).transpose()?,
+    };
+    if let Some(factor) = backoff {
+        if !(1.0..=100.0).contains(&factor) {
+            return Err(bad_backoff());
+        }
+        policy.retry_backoff = Some(factor);
+    }
     Ok(policy)
 }
+
+/// Most `retries` of a job.
+const MAX_RETRIES: u64 = 32;
+/// Longest `retry_delay` / `retry_max_delay`, seconds (a week).
+const MAX_RETRY_DELAY_SECS: u64 = 7 * 86_400;
 
 /// An optional parameter that must be one of `words`.
 fn one_of(p: &Params, name: &str, words: &[&str]) -> Result<Option<String>, ApiError> {
@@ -538,6 +574,18 @@ fn zone_fields(data: &mut Value, job: &Job) {
     }
     if let (Some(g), Some(map)) = (job.policy.kill_grace_secs, data.as_object_mut()) {
         map.insert("kill_grace".into(), json!(g));
+    }
+    if let Some(map) = data.as_object_mut()
+        && job.policy.retries > 0
+    {
+        let p = &job.policy;
+        map.insert("retries".into(), json!(p.retries));
+        map.insert("retry_delay".into(), json!(p.retry_delay_secs.unwrap_or(crate::model::DEFAULT_RETRY_DELAY_SECS)));
+        map.insert("retry_backoff".into(), json!(p.retry_backoff.unwrap_or(crate::model::DEFAULT_RETRY_BACKOFF)));
+        map.insert(
+            "retry_max_delay".into(),
+            json!(p.retry_max_delay_secs.unwrap_or(crate::model::DEFAULT_RETRY_MAX_DELAY_SECS)),
+        );
     }
     if let (Some(tz), Some(map)) = (job.timezone, data.as_object_mut()) {
         map.insert("timezone".into(), json!(tz.name()));

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 
 use futures_util::StreamExt;
 
-use super::{FinishOutcome, JobStore, RowStream, StoreError};
+use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError};
 use crate::clock::Timestamp;
 use crate::model::{
-    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RunFilter, RunRecord,
-    RunState, RunTrigger,
+    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
+    RunRecord, RunState,
 };
 
 #[derive(Debug, Clone)]
@@ -22,6 +22,8 @@ struct Entry {
     claim_owner: Option<String>,
     lease_until: Option<Timestamp>,
     revision: i64,
+    /// The retry the job waits for.
+    retry: Option<RetryPlan>,
 }
 
 #[derive(Debug, Default)]
@@ -51,6 +53,90 @@ impl MemoryStore {
     }
 }
 
+impl MemoryStore {
+    /// Ends one run (see [`JobStore::finish_runs`]), planning `retry` when it is rescheduled.
+    fn finish_one(
+        &self,
+        run: &ClaimedRun,
+        node: &str,
+        next: Option<Timestamp>,
+        history: Option<&HistoryRecord>,
+        retry: Option<RetryPlan>,
+    ) -> FinishOutcome {
+        let mut inner = self.lock();
+
+        let id = run.job.id.as_str();
+        if !run.reschedules() {
+            // A run started by hand leaves the schedule be; it releases the claim it took.
+            if let Some(h) = history {
+                inner.next_history_id += 1;
+                let row = HistoryRecord { id: inner.next_history_id, ..h.clone() };
+                inner.history.push(row);
+            }
+            if !run.holds_claim {
+                return FinishOutcome::Rescheduled;
+            }
+            return match inner.jobs.get_mut(id) {
+                Some(e) if e.claim_owner.as_deref() == Some(node) => {
+                    e.claim_owner = None;
+                    e.lease_until = None;
+                    FinishOutcome::Rescheduled
+                }
+                _ => FinishOutcome::LostClaim,
+            };
+        }
+        // The run happened: its row is kept whatever became of the claim (one per fire time).
+        if let Some(h) = history {
+            let dup = inner
+                .history
+                .iter()
+                .any(|r| r.job_id == h.job_id && r.fire_time.is_some() && r.fire_time == h.fire_time);
+            if !dup {
+                inner.next_history_id += 1;
+                let mut row = h.clone();
+                row.id = inner.next_history_id;
+                inner.history.push(row);
+            }
+        }
+        let (owned, current, same_fire) = match inner.jobs.get(id) {
+            Some(e) => (
+                e.claim_owner.as_deref() == Some(node),
+                e.revision == run.revision,
+                e.job.next_run_time == Some(run.fire_time),
+            ),
+            None => (true, false, false),
+        };
+        if !owned {
+            return FinishOutcome::LostClaim;
+        }
+        if !current {
+            if let Some(e) = inner.jobs.get_mut(id) {
+                e.claim_owner = None;
+                e.lease_until = None;
+            }
+            return FinishOutcome::Superseded;
+        }
+        if !same_fire {
+            // A stale run of this node (it stalled past its lease, another node ran this fire
+            // time, and this node has since claimed a later one): leave the current claim be.
+            return FinishOutcome::LostClaim;
+        }
+        match next {
+            Some(t) => {
+                let e = inner.jobs.get_mut(id).expect("checked above");
+                e.job.next_run_time = Some(t);
+                e.claim_owner = None;
+                e.lease_until = None;
+                e.retry = retry;
+            }
+            None => {
+                inner.jobs.remove(id);
+            }
+        }
+        FinishOutcome::Rescheduled
+    }
+}
+
 fn page_of<T>(rows: Vec<T>, page: Page) -> Vec<T> {
     let it = rows.into_iter().skip(page.offset as usize);
     match page.limit {
@@ -77,7 +163,7 @@ impl JobStore for MemoryStore {
         if inner.jobs.contains_key(job.id.as_str()) {
             return Err(StoreError::AlreadyExists(job.id.to_string()));
         }
-        let entry = Entry { job: job.clone(), claim_owner: None, lease_until: None, revision: 1 };
+        let entry = Entry { job: job.clone(), claim_owner: None, lease_until: None, revision: 1, retry: None };
         inner.jobs.insert(job.id.to_string(), entry);
         Ok(())
     }
@@ -89,6 +175,7 @@ impl JobStore for MemoryStore {
         e.job = job.clone();
         e.job.created = created;
         e.revision += 1;
+        e.retry = None;
         Ok(())
     }
 
@@ -153,7 +240,10 @@ impl JobStore for MemoryStore {
                 e.claim_owner = Some(node.to_owned());
                 e.lease_until = Some(lease_until);
                 let fire_time = e.job.next_run_time.expect("claimable jobs have a next run time");
-                ClaimedRun::scheduled(e.job.clone(), fire_time, e.revision)
+                match e.retry {
+                    Some(plan) if plan.at == fire_time => ClaimedRun::retry(e.job.clone(), plan, e.revision),
+                    _ => ClaimedRun::scheduled(e.job.clone(), fire_time, e.revision),
+                }
             })
             .collect())
     }
@@ -177,75 +267,19 @@ impl JobStore for MemoryStore {
         history: Option<&HistoryRecord>,
         _now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
-        let mut inner = self.lock();
-        let id = run.job.id.as_str();
-        if run.trigger != RunTrigger::Scheduled {
-            // A run started by hand leaves the schedule be; it releases the claim it took.
-            if let Some(h) = history {
-                inner.next_history_id += 1;
-                let row = HistoryRecord { id: inner.next_history_id, ..h.clone() };
-                inner.history.push(row);
-            }
-            if !run.holds_claim {
-                return Ok(FinishOutcome::Rescheduled);
-            }
-            return Ok(match inner.jobs.get_mut(id) {
-                Some(e) if e.claim_owner.as_deref() == Some(node) => {
-                    e.claim_owner = None;
-                    e.lease_until = None;
-                    FinishOutcome::Rescheduled
-                }
-                _ => FinishOutcome::LostClaim,
-            });
-        }
-        // The run happened: its row is kept whatever became of the claim (one per fire time).
-        if let Some(h) = history {
-            let dup = inner
-                .history
-                .iter()
-                .any(|r| r.job_id == h.job_id && r.fire_time.is_some() && r.fire_time == h.fire_time);
-            if !dup {
-                inner.next_history_id += 1;
-                let mut row = h.clone();
-                row.id = inner.next_history_id;
-                inner.history.push(row);
+        Ok(self.finish_one(run, node, next, history, None))
+    }
+
+    async fn finish_runs(&self, node: &str, ends: &[RunEnd], now: Timestamp) -> Result<Vec<FinishOutcome>, StoreError> {
+        let mut out = Vec::with_capacity(ends.len());
+        for end in ends {
+            out.push(self.finish_one(&end.run, node, end.next, end.history.as_ref(), end.retry));
+            if let Some((run_id, ended, outcome, output)) = end.run_row_end() {
+                self.end_run(run_id, node, outcome, ended, Some(output)).await?;
             }
         }
-        let (owned, current, same_fire) = match inner.jobs.get(id) {
-            Some(e) => (
-                e.claim_owner.as_deref() == Some(node),
-                e.revision == run.revision,
-                e.job.next_run_time == Some(run.fire_time),
-            ),
-            None => (true, false, false),
-        };
-        if !owned {
-            return Ok(FinishOutcome::LostClaim);
-        }
-        if !current {
-            if let Some(e) = inner.jobs.get_mut(id) {
-                e.claim_owner = None;
-                e.lease_until = None;
-            }
-            return Ok(FinishOutcome::Superseded);
-        }
-        if !same_fire {
-            // A stale run of this node (it stalled past its lease, another node ran this fire
-            // time, and this node has since claimed a later one): leave the current claim be.
-            return Ok(FinishOutcome::LostClaim);
-        }
-        match next {
-            Some(t) => {
-                let e = inner.jobs.get_mut(id).expect("checked above");
-                e.job.next_run_time = Some(t);
-                e.claim_owner = None;
-                e.lease_until = None;
-            }
-            None => {
-                inner.jobs.remove(id);
-            }
-        }
-        Ok(FinishOutcome::Rescheduled)
+        let _ = now;
+        Ok(out)
     }
 
     async fn claim_job(
@@ -414,6 +448,20 @@ impl JobStore for MemoryStore {
         victims.truncate(limit as usize);
         let ids: std::collections::HashSet<i64> = victims.iter().map(|v| v.1).collect();
         inner.history.retain(|r| !ids.contains(&r.id));
+        let mut old: Vec<(Timestamp, String)> = inner
+            .runs
+            .values()
+            .map(|(r, _)| r)
+            .filter(|r| r.state == RunState::Ended && r.started < before)
+            .filter(|r| filter.job_id.as_ref().is_none_or(|j| *j == r.job_id))
+            .filter(|r| filter.job_name.as_ref().is_none_or(|n| *n == r.job_name))
+            .map(|r| (r.started, r.run_id.clone()))
+            .collect();
+        old.sort();
+        old.truncate(limit as usize);
+        for (_, id) in old {
+            inner.runs.remove(&id);
+        }
         Ok(ids.len() as u64)
     }
 

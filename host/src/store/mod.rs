@@ -25,7 +25,8 @@ pub use sqlite::SqliteStore;
 
 use crate::clock::Timestamp;
 use crate::model::{
-    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RunFilter, RunRecord,
+    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
+    RunRecord,
 };
 
 /// Errors of the store boundary.
@@ -96,6 +97,9 @@ pub struct RunEnd {
     /// The run's whole output, kept with its run row (`ruqi_runs`); its history row has the
     /// 4,096-character summary. Only for a run that executed (its run row was started).
     pub output: Option<String>,
+    /// The retry the job waits for now (its failed run is tried again at `next`); `None` clears
+    /// a pending one.
+    pub retry: Option<RetryPlan>,
 }
 
 impl RunEnd {

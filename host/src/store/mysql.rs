@@ -29,14 +29,16 @@ use super::query::{
     JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM, RELEASE_CLAIMS,
     RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT,
     UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values, push_job_filter,
-    push_page, push_run_filter,
+    push_old_runs, push_page, push_run_filter,
 };
-use super::rows::{HistoryRow, JobRow, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text};
+use super::rows::{
+    HistoryRow, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text,
+};
 use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::{
-    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RunFilter, RunRecord,
-    RunTrigger,
+    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
+    RunRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
@@ -168,7 +170,8 @@ impl MysqlStore {
         }
         q.push(")");
         q.build().execute(&mut *conn).await?;
-        let mut q = QueryBuilder::<MySql>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs WHERE id IN ("));
+        let mut q =
+            QueryBuilder::<MySql>::new(format!("SELECT {JOB_COLUMNS}, {RETRY_COLUMNS} FROM ruqi_jobs WHERE id IN ("));
         let mut list = q.separated(", ");
         for id in &ids {
             list.push_bind(id.as_str());
@@ -202,8 +205,7 @@ impl MysqlStore {
                 .await?;
         }
         // Runs started by hand leave the schedule be; each releases the claim it took.
-        let (scheduled, by_hand): (Vec<&RunEnd>, Vec<&RunEnd>) =
-            ends.iter().partition(|e| e.run.trigger == RunTrigger::Scheduled);
+        let (scheduled, by_hand): (Vec<&RunEnd>, Vec<&RunEnd>) = ends.iter().partition(|e| e.run.reschedules());
         let mut released = std::collections::HashSet::new();
         for e in by_hand.iter().filter(|e| e.run.holds_claim) {
             let res = sqlx::query(RELEASE_CLAIM).bind(e.run.job.id.as_str()).bind(node).execute(&mut *conn).await?;
@@ -233,17 +235,21 @@ impl MysqlStore {
                 owner.as_deref() == Some(node) && *rev == run.revision && *next == Some(ts_to_epoch(run.fire_time))
             })
         };
-        let resched: Vec<(&ClaimedRun, Timestamp)> =
-            scheduled.iter().filter(|e| holds(&e.run)).filter_map(|e| e.next.map(|t| (&e.run, t))).collect();
+        let resched: Vec<(&ClaimedRun, Timestamp, Option<RetryPlan>)> =
+            scheduled.iter().filter(|e| holds(&e.run)).filter_map(|e| e.next.map(|t| (&e.run, t, e.retry))).collect();
         let ending: Vec<&ClaimedRun> =
             scheduled.iter().filter(|e| e.next.is_none() && holds(&e.run)).map(|e| &e.run).collect();
         if !resched.is_empty() {
             let mut q = QueryBuilder::<MySql>::new("UPDATE ruqi_jobs j JOIN (");
-            for (i, (run, next)) in resched.iter().enumerate() {
+            for (i, (run, next, retry)) in resched.iter().enumerate() {
                 q.push(if i == 0 { "SELECT " } else { " UNION ALL SELECT " });
-                q.push_bind(run.job.id.as_str()).push(" AS vid, ").push_bind(ts_to_epoch(*next)).push(" AS next");
+                q.push_bind(run.job.id.as_str()).push(" AS vid, ").push_bind(ts_to_epoch(*next)).push(" AS next, ");
+                q.push("CAST(").push_bind(retry.map(|r| ts_to_epoch(r.at))).push(" AS DOUBLE) AS retry_at, ");
+                q.push("CAST(").push_bind(retry.map(|r| i64::from(r.attempt))).push(" AS SIGNED) AS retry_attempt, ");
+                q.push("CAST(").push_bind(retry.map(|r| ts_to_epoch(r.fire))).push(" AS DOUBLE) AS retry_fire");
             }
             q.push(") v ON j.id = v.vid SET j.next_run_time = v.next, j.job_lock = 0, j.claim_owner = NULL,");
+            q.push(" j.retry_at = v.retry_at, j.retry_attempt = v.retry_attempt, j.retry_fire = v.retry_fire,");
             q.push(" j.lease_until = NULL, j.u_time = ").push_bind(ts_to_text(now));
             q.build().execute(&mut *conn).await?;
         }
@@ -258,7 +264,7 @@ impl MysqlStore {
         }
         let mut outcomes = Vec::with_capacity(ends.len());
         for RunEnd { run, .. } in ends {
-            if run.trigger != RunTrigger::Scheduled {
+            if !run.reschedules() {
                 outcomes.push(by_hand_outcome(run, &released));
                 continue;
             }
@@ -470,7 +476,7 @@ impl JobStore for MysqlStore {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
-        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None };
+        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None, retry: None };
         Ok(self.finish_runs(node, std::slice::from_ref(&end), now).await?[0])
     }
 
@@ -645,7 +651,13 @@ impl JobStore for MysqlStore {
         let filtered = push_history_filter(&mut q, filter);
         q.push(if filtered { " AND c_time < " } else { " WHERE c_time < " }).push_bind(ts_to_text(before));
         q.push(" ORDER BY c_time, id LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64);
-        Ok(q.build().execute(&self.pool).await?.rows_affected())
+        let deleted = q.build().execute(&self.pool).await?.rows_affected();
+        // The runs' rows (and whole outputs) go with their history.
+        let mut q = QueryBuilder::<MySql>::new("DELETE FROM ruqi_runs");
+        push_old_runs(&mut q, filter, ts_to_epoch(before));
+        q.push(" ORDER BY started LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64);
+        q.build().execute(&self.pool).await?;
+        Ok(deleted)
     }
 
     async fn node_seen(&self, node: &NodeSeen) -> Result<(), StoreError> {

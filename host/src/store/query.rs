@@ -13,9 +13,11 @@ use crate::model::{HistoryFilter, HistoryRecord, JobFilter, Page, RunFilter, Run
 
 /// Replaces a job's definition (binds: next, state, name, trigger, rule, u_time, id). Bumping
 /// `revision` marks the change for runs in flight and always changes the row, so the affected
-/// row count finds an existing job even when every value is the same.
+/// row count finds an existing job even when every value is the same. A pending retry is
+/// dropped: the job runs as it was just told to.
 pub const UPDATE_JOB: &str = "UPDATE ruqi_jobs SET next_run_time = ?, job_state = ?, job_name = ?, job_trigger = ?,
-     job_rule = ?, u_time = ?, revision = revision + 1 WHERE id = ?";
+     job_rule = ?, u_time = ?, revision = revision + 1, retry_at = NULL, retry_attempt = NULL, retry_fire = NULL
+     WHERE id = ?";
 /// Deletes a job (binds: id).
 pub const REMOVE_JOB: &str = "DELETE FROM ruqi_jobs WHERE id = ?";
 /// Parks an undecodable row: kept, never claimed again (binds: id).
@@ -104,6 +106,23 @@ where
         .bind(ts_to_epoch(run.lease_until))
         .bind(run.params.as_deref())
         .bind(&[][..])
+}
+
+/// Appends the conditions that pick the ended runs `job_history_clear` deletes with the history
+/// rows of the same filter: ended before `before` (epoch seconds), of the filter's job and name.
+pub fn push_old_runs<'a, DB>(q: &mut QueryBuilder<'a, DB>, f: &HistoryFilter, before: f64)
+where
+    DB: Database,
+    String: Encode<'a, DB> + Type<DB> + 'a,
+    f64: Encode<'a, DB> + Type<DB> + 'a,
+{
+    q.push(" WHERE state = 'ended' AND started < ").push_bind(before);
+    if let Some(id) = &f.job_id {
+        q.push(" AND job_id = ").push_bind(id.clone());
+    }
+    if let Some(name) = &f.job_name {
+        q.push(" AND job_name = ").push_bind(name.clone());
+    }
 }
 
 /// Appends `WHERE …` for a run filter.

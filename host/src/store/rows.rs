@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::StoreError;
 use crate::calendar::CalendarRule;
 use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryRecord, Job, JobId, Outcome, RunMeta, RunRecord, RunState, RunTrigger};
+use crate::model::{
+    ClaimedRun, HistoryRecord, Job, JobId, Outcome, RetryPlan, RunMeta, RunRecord, RunState, RunTrigger,
+};
 use crate::trigger::{Trigger, TriggerKind};
 
 const TEXT_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
@@ -37,6 +39,22 @@ pub struct JobState {
     /// The job's `kill_grace`, seconds, when it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kill_grace: Option<u64>,
+    /// The job's `retries`, when it has any.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// The job's `retry_delay`, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_delay: Option<u64>,
+    /// The job's `retry_backoff`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_backoff: Option<f64>,
+    /// The job's `retry_max_delay`, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_max_delay: Option<u64>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Epoch seconds (with fraction) as the seed's `next_run_time DOUBLE` holds them.
@@ -88,7 +106,19 @@ pub struct JobRow {
     pub c_time: String,
     /// `revision`
     pub revision: i64,
+    /// `retry_at` (selected by the claims only)
+    #[sqlx(default)]
+    pub retry_at: Option<f64>,
+    /// `retry_attempt` (selected by the claims only)
+    #[sqlx(default)]
+    pub retry_attempt: Option<i64>,
+    /// `retry_fire` (selected by the claims only)
+    #[sqlx(default)]
+    pub retry_fire: Option<f64>,
 }
+
+/// The pending-retry columns a claim selects besides [`JOB_COLUMNS`].
+pub const RETRY_COLUMNS: &str = "retry_at, retry_attempt, retry_fire";
 
 /// The columns `SELECT`ed for a [`JobRow`].
 pub const JOB_COLUMNS: &str = "id, next_run_time, job_state, job_name, job_trigger, job_rule, u_time, c_time, revision";
@@ -126,7 +156,14 @@ impl JobRow {
             timezone,
             calendar,
             home_zone,
-            policy: crate::model::RunPolicy { timeout_secs: state.timeout, kill_grace_secs: state.kill_grace },
+            policy: crate::model::RunPolicy {
+                timeout_secs: state.timeout,
+                kill_grace_secs: state.kill_grace,
+                retries: state.retries,
+                retry_delay_secs: state.retry_delay,
+                retry_backoff: state.retry_backoff,
+                retry_max_delay_secs: state.retry_max_delay,
+            },
         })
     }
 }
@@ -149,10 +186,20 @@ pub fn claimed_runs(rows: Vec<JobRow>, tz: Tz) -> Claimed {
     let mut out = Claimed { runs: Vec::with_capacity(rows.len()), ..Claimed::default() };
     for row in rows {
         let (id, revision) = (row.id.clone(), row.revision);
+        // A pending retry due now (the job's next time is the retry's): the claim is for it.
+        let retry = match (row.retry_at, row.retry_attempt, row.retry_fire) {
+            (Some(at), Some(attempt), Some(fire)) if Some(at) == row.next_run_time => Some(RetryPlan {
+                at: epoch_to_ts(at),
+                attempt: u32::try_from(attempt).unwrap_or(2),
+                fire: epoch_to_ts(fire),
+            }),
+            _ => None,
+        };
         match row.into_job(tz) {
-            Ok(job) => match job.next_run_time {
-                Some(fire_time) => out.runs.push(ClaimedRun::scheduled(job, fire_time, revision)),
-                None => out.undecodable.push(id),
+            Ok(job) => match (job.next_run_time, retry) {
+                (Some(_), Some(plan)) => out.runs.push(ClaimedRun::retry(job, plan, revision)),
+                (Some(fire_time), None) => out.runs.push(ClaimedRun::scheduled(job, fire_time, revision)),
+                (None, _) => out.undecodable.push(id),
             },
             Err(e @ StoreError::Unadopted { .. }) => {
                 tracing::error!(job_id = %id, error = %e, "RuQi 1.x row kept as it is, not run");
@@ -179,6 +226,10 @@ pub fn job_state(job: &Job) -> Vec<u8> {
         home_tz: job.home_zone.map(|z| z.name().to_owned()),
         timeout: job.policy.timeout_secs,
         kill_grace: job.policy.kill_grace_secs,
+        retries: job.policy.retries,
+        retry_delay: job.policy.retry_delay_secs,
+        retry_backoff: job.policy.retry_backoff,
+        retry_max_delay: job.policy.retry_max_delay_secs,
     };
     serde_json::to_vec(&state).expect("job state serializes")
 }

@@ -20,16 +20,17 @@ use super::query::{
     INSERT_RUN, JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM,
     RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER,
     RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values,
-    push_job_filter, push_page, push_run_filter,
+    push_job_filter, push_old_runs, push_page, push_run_filter,
 };
 use super::rows::{
-    HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RunRow, claimed_runs, job_state, ts_to_epoch, ts_to_text,
+    HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
+    ts_to_text,
 };
 use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::{
-    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RunFilter, RunRecord,
-    RunTrigger,
+    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
+    RunRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -191,7 +192,7 @@ impl JobStore for SqliteStore {
             "UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ?, lease_until = ?, u_time = ?
              WHERE id IN (SELECT id FROM ruqi_jobs WHERE next_run_time <= ?
                           AND (claim_owner IS NULL OR lease_until < ?) ORDER BY next_run_time LIMIT ?)
-             RETURNING {JOB_COLUMNS}"
+             RETURNING {JOB_COLUMNS}, {RETRY_COLUMNS}"
         ))
         .bind(node)
         .bind(ts_to_epoch(lease_until))
@@ -230,7 +231,7 @@ impl JobStore for SqliteStore {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
-        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None };
+        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None, retry: None };
         Ok(self.finish_runs(node, std::slice::from_ref(&end), now).await?[0])
     }
 
@@ -255,21 +256,29 @@ impl JobStore for SqliteStore {
         }
         // One statement for every reschedule and one for every deletion (each statement is a
         // round trip to SQLite's worker thread), each saying which rows it changed.
-        let scheduled = || ends.iter().filter(|e| e.run.trigger == RunTrigger::Scheduled);
-        let resched: Vec<(&ClaimedRun, Timestamp)> = scheduled().filter_map(|e| e.next.map(|t| (&e.run, t))).collect();
+        let scheduled = || ends.iter().filter(|e| e.run.reschedules());
+        let resched: Vec<(&ClaimedRun, Timestamp, Option<RetryPlan>)> =
+            scheduled().filter_map(|e| e.next.map(|t| (&e.run, t, e.retry))).collect();
         let ending: Vec<&ClaimedRun> = scheduled().filter(|e| e.next.is_none()).map(|e| &e.run).collect();
         let mut done: HashSet<String> = HashSet::with_capacity(ends.len());
         if !resched.is_empty() {
             let mut q = QueryBuilder::<Sqlite>::new(
-                "UPDATE ruqi_jobs SET next_run_time = v.next, job_lock = 0, claim_owner = NULL, lease_until = NULL, u_time = ",
+                "UPDATE ruqi_jobs SET next_run_time = v.next, job_lock = 0, claim_owner = NULL, lease_until = NULL,
+                 retry_at = v.retry_at, retry_attempt = v.retry_attempt, retry_fire = v.retry_fire, u_time = ",
             );
             q.push_bind(ts_to_text(now));
-            q.push(" FROM (SELECT column1 AS vid, column2 AS next, column3 AS rev, column4 AS fire FROM (");
-            q.push_values(&resched, |mut b, (run, next)| {
+            q.push(
+                " FROM (SELECT column1 AS vid, column2 AS next, column3 AS rev, column4 AS fire, column5 AS retry_at,
+                 column6 AS retry_attempt, column7 AS retry_fire FROM (",
+            );
+            q.push_values(&resched, |mut b, (run, next, retry)| {
                 b.push_bind(run.job.id.as_str())
                     .push_bind(ts_to_epoch(*next))
                     .push_bind(run.revision)
-                    .push_bind(ts_to_epoch(run.fire_time));
+                    .push_bind(ts_to_epoch(run.fire_time))
+                    .push_bind(retry.map(|r| ts_to_epoch(r.at)))
+                    .push_bind(retry.map(|r| i64::from(r.attempt)))
+                    .push_bind(retry.map(|r| ts_to_epoch(r.fire)));
             });
             q.push(")) AS v WHERE ruqi_jobs.id = v.vid AND ruqi_jobs.claim_owner = ").push_bind(node);
             q.push(" AND ruqi_jobs.revision = v.rev AND ruqi_jobs.next_run_time = v.fire RETURNING ruqi_jobs.id");
@@ -287,7 +296,7 @@ impl JobStore for SqliteStore {
         let mut outcomes = Vec::with_capacity(ends.len());
         for RunEnd { run, .. } in ends {
             let id = run.job.id.as_str();
-            if run.trigger != RunTrigger::Scheduled {
+            if !run.reschedules() {
                 // A run started by hand leaves the schedule be; it releases the claim it took.
                 let released = match run.holds_claim {
                     true => sqlx::query(RELEASE_CLAIM).bind(id).bind(node).execute(&mut *tx).await?.rows_affected(),
@@ -467,7 +476,13 @@ impl JobStore for SqliteStore {
         let filtered = push_history_filter(&mut q, filter);
         q.push(if filtered { " AND c_time < " } else { " WHERE c_time < " }).push_bind(ts_to_text(before));
         q.push(" ORDER BY c_time, id LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64).push(")");
-        Ok(q.build().execute(&self.pool).await?.rows_affected())
+        let deleted = q.build().execute(&self.pool).await?.rows_affected();
+        // The runs' rows (and whole outputs) go with their history.
+        let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM ruqi_runs WHERE run_id IN (SELECT run_id FROM ruqi_runs");
+        push_old_runs(&mut q, filter, ts_to_epoch(before));
+        q.push(" ORDER BY started LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64).push(")");
+        q.build().execute(&self.pool).await?;
+        Ok(deleted)
     }
 
     async fn node_seen(&self, node: &NodeSeen) -> Result<(), StoreError> {
