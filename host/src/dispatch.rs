@@ -463,9 +463,11 @@ impl Dispatcher {
         }
     }
 
-    /// Appends what `runs` printed since the last look to their stored output.
+    /// Appends what `runs` printed since the last look to their stored output. A run younger
+    /// than one look is left to its end (most runs are shorter: their output is written once,
+    /// with their end), so the tail still lags at most two looks.
     async fn flush_output(&self, runs: &[RunControl]) {
-        for control in runs {
+        for control in runs.iter().filter(|c| c.age() >= RUN_LOOK_EVERY) {
             if let Some(piece) = control.unflushed()
                 && let Err(e) = self.store.append_run_output(control.run_id(), &self.config.node, &piece).await
             {
@@ -525,12 +527,8 @@ impl Dispatcher {
             cmd: run.job.cmd.clone(),
             fire_time,
         };
+        // Its row was written with its claim (or by `run_now`): nothing to write at the start.
         let started = self.clock.now();
-        if let Err(e) = self.store.start_run(&self.run_record(run, started)).await {
-            // Not started: the claim runs out with its lease and the fire time is claimed again.
-            tracing::warn!(error = %e, "cannot record the run's start; not running now");
-            return None;
-        }
         tracing::debug!(cmd = %run.job.cmd, "run start");
         self.metrics
             .fire_lateness

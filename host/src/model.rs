@@ -176,12 +176,15 @@ impl ClaimedRun {
 
     /// The retry `plan` of `job`, claimed at `revision` when it came due.
     pub fn retry(job: Job, plan: RetryPlan, revision: i64) -> Self {
+        let run_id = scheduled_run_id(&job.id, plan.at);
         Self {
             job,
             fire_time: plan.at,
             revision,
             trigger: RunTrigger::Retry,
-            run_id: fresh_run_id(),
+            // Stable for the retry's due time, like a scheduled run's, so a retry taken over
+            // after its node died keeps its id.
+            run_id,
             holds_claim: true,
             attempt: plan.attempt,
             rule_fire: plan.fire,

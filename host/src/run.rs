@@ -31,6 +31,7 @@ struct Inner {
     reason: Mutex<Option<StopReason>>,
     output: Mutex<Output>,
     commands: AtomicUsize,
+    made: std::time::Instant,
 }
 
 /// The output printed so far: at most `limit` bytes are kept, and `flushed` of them are stored.
@@ -54,7 +55,13 @@ impl RunControl {
             reason: Mutex::new(None),
             output: Mutex::new(Output { limit: output_limit, bytes: Vec::new(), flushed: 0, dropped: 0 }),
             commands: AtomicUsize::new(0),
+            made: std::time::Instant::now(),
         }))
+    }
+
+    /// How long ago the run started (its control was made).
+    pub fn age(&self) -> Duration {
+        self.0.made.elapsed()
     }
 
     /// The run's id.

@@ -233,7 +233,7 @@ impl JobStore for MemoryStore {
         let mut inner = self.lock();
         let mut due: Vec<&mut Entry> = inner.jobs.values_mut().filter(|e| claimable(e, now)).collect();
         due.sort_by_key(|e| e.job.next_run_time);
-        Ok(due
+        let runs: Vec<ClaimedRun> = due
             .into_iter()
             .take(limit as usize)
             .map(|e| {
@@ -245,7 +245,33 @@ impl JobStore for MemoryStore {
                     _ => ClaimedRun::scheduled(e.job.clone(), fire_time, e.revision),
                 }
             })
-            .collect())
+            .collect();
+        // The runs' rows come with their claims (a row this node still runs is left as it is).
+        for run in &runs {
+            let kept = inner.runs.get(&run.run_id).is_some_and(|(r, _)| r.node == node && r.state == RunState::Running);
+            if !kept {
+                let row = RunRecord {
+                    run_id: run.run_id.clone(),
+                    job_id: run.job.id.to_string(),
+                    job_name: run.job.name.clone(),
+                    cmd: run.job.cmd.clone(),
+                    fire_time: run.fire_time,
+                    trigger: run.trigger,
+                    attempt: run.attempt,
+                    node: node.to_owned(),
+                    state: RunState::Running,
+                    started: now,
+                    ended: None,
+                    lease_until,
+                    outcome: None,
+                    kill_requested: false,
+                    params: None,
+                    output_len: 0,
+                };
+                inner.runs.insert(run.run_id.clone(), (row, Vec::new()));
+            }
+        }
+        Ok(runs)
     }
 
     async fn renew_claim(&self, id: &JobId, node: &str, lease_until: Timestamp) -> Result<bool, StoreError> {
@@ -276,6 +302,12 @@ impl JobStore for MemoryStore {
             out.push(self.finish_one(&end.run, node, end.next, end.history.as_ref(), end.retry));
             if let Some((run_id, ended, outcome, output)) = end.run_row_end() {
                 self.end_run(run_id, node, outcome, ended, Some(output)).await?;
+            } else if end.history.is_none() {
+                // Claimed but not executed (missed): no run to keep.
+                let mut inner = self.lock();
+                if inner.runs.get(&end.run.run_id).is_some_and(|(r, _)| r.node == node && r.state == RunState::Running) {
+                    inner.runs.remove(&end.run.run_id);
+                }
             }
         }
         let _ = now;

@@ -25,11 +25,11 @@ use sqlx::{Executor, MySql, QueryBuilder};
 
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN,
+    CLAIM_JOB, DROP_RUN, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN,
     JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM, RELEASE_CLAIMS,
     RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT,
     UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values, push_job_filter,
-    push_old_runs, push_page, push_run_filter,
+    push_claimed_runs, push_old_runs, push_page, push_run_filter,
 };
 use super::rows::{
     HistoryRow, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text,
@@ -203,6 +203,9 @@ impl MysqlStore {
                 .bind(node)
                 .execute(&mut *conn)
                 .await?;
+        }
+        for end in ends.iter().filter(|e| e.history.is_none()) {
+            sqlx::query(DROP_RUN).bind(end.run.run_id.as_str()).bind(node).execute(&mut *conn).await?;
         }
         // Runs started by hand leave the schedule be; each releases the claim it took.
         let (scheduled, by_hand): (Vec<&RunEnd>, Vec<&RunEnd>) = ends.iter().partition(|e| e.run.reschedules());
@@ -446,8 +449,26 @@ impl JobStore for MysqlStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<ClaimedRun>, StoreError> {
-        let rows = in_transaction!(self.pool, |conn| Self::claim_in(conn, now, node, lease_until, limit))?;
-        let claimed = claimed_runs(rows, self.tz);
+        let tz = self.tz;
+        let claimed = in_transaction!(self.pool, |conn| async {
+            let rows = Self::claim_in(conn, now, node, lease_until, limit).await?;
+            let claimed = claimed_runs(rows, tz);
+            if !claimed.runs.is_empty() {
+                // The runs' rows, in the claim's transaction (see `push_claimed_runs`); MySQL
+                // assigns left to right, so `state` and `node` are changed last.
+                let taken = "(node <> VALUES(node) OR state <> 'running')";
+                let mut q = QueryBuilder::<MySql>::new("");
+                push_claimed_runs(&mut q, &claimed.runs, node, ts_to_epoch(now), ts_to_epoch(lease_until));
+                q.push(format!(
+                    " ON DUPLICATE KEY UPDATE started = IF({taken}, VALUES(started), started),
+                     ended = IF({taken}, NULL, ended), outcome = IF({taken}, NULL, outcome),
+                     kill_requested = IF({taken}, 0, kill_requested), output = IF({taken}, VALUES(output), output),
+                     lease_until = VALUES(lease_until), state = 'running', node = VALUES(node)"
+                ));
+                q.build().execute(&mut *conn).await?;
+            }
+            Ok::<_, StoreError>(claimed)
+        })?;
         for id in claimed.undecodable {
             // Keep the row (nothing is lost) but park it so it cannot loop.
             sqlx::query(PARK_JOB).bind(&id).execute(&self.pool).await?;

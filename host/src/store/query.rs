@@ -9,7 +9,7 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::rows::{ts_to_epoch, ts_to_text};
-use crate::model::{HistoryFilter, HistoryRecord, JobFilter, Page, RunFilter, RunRecord};
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, JobFilter, Page, RunFilter, RunRecord};
 
 /// Replaces a job's definition (binds: next, state, name, trigger, rule, u_time, id). Bumping
 /// `revision` marks the change for runs in flight and always changes the row, so the affected
@@ -63,6 +63,9 @@ pub const INSERT_RUN: &str = "INSERT INTO ruqi_runs (run_id, job_id, job_name, c
 /// Ends a run row (binds: ended, outcome, output, run_id, node).
 pub const END_RUN: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?, output = ?
      WHERE run_id = ? AND node = ? AND state = 'running'";
+/// Deletes the row of a claimed run that did not execute (skipped as missed, or its calendar
+/// no longer admits the day) (binds: run_id, node).
+pub const DROP_RUN: &str = "DELETE FROM ruqi_runs WHERE run_id = ? AND node = ? AND state = 'running'";
 /// Ends a run row, its output kept (binds: ended, outcome, run_id, node).
 pub const END_RUN_KEEP_OUTPUT: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?
      WHERE run_id = ? AND node = ? AND state = 'running'";
@@ -80,6 +83,40 @@ pub const KILL_REQUESTS: &str =
 pub const RUN_OUTPUT: &str = "SELECT SUBSTR(output, ?, ?) FROM ruqi_runs WHERE run_id = ?";
 /// The listing order of runs, most recently started first.
 pub const RUN_ORDER: &str = " ORDER BY started DESC, run_id DESC";
+
+/// `INSERT INTO ruqi_runs … VALUES (…), (…)`: the rows of freshly claimed runs, running on `node`
+/// from `now` with the claim's lease (epoch seconds), written in the claim's transaction so a run
+/// exists exactly when its claim does. The caller adds the dialect's take-over clause: a row of
+/// the same id (the same fire time) held by another node, or ended, starts again here; one this
+/// node is still running is left as it is.
+pub fn push_claimed_runs<'a, DB>(q: &mut QueryBuilder<'a, DB>, runs: &'a [ClaimedRun], node: &'a str, now: f64, lease: f64)
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    f64: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+    &'a [u8]: Encode<'a, DB> + Type<DB>,
+{
+    q.push(
+        "INSERT INTO ruqi_runs (run_id, job_id, job_name, cmd, fire_time, run_trigger, attempt, node, state, started,
+         lease_until, kill_requested, output) ",
+    );
+    q.push_values(runs, |mut b, run| {
+        b.push_bind(run.run_id.as_str())
+            .push_bind(run.job.id.as_str())
+            .push_bind(run.job.name.as_str())
+            .push_bind(run.job.cmd.as_str())
+            .push_bind(ts_to_epoch(run.fire_time))
+            .push_bind(run.trigger.as_str())
+            .push_bind(i64::from(run.attempt))
+            .push_bind(node)
+            .push("'running'")
+            .push_bind(now)
+            .push_bind(lease)
+            .push("0")
+            .push_bind(&[][..]);
+    });
+}
 
 /// Binds a run row's values to [`INSERT_RUN`], in its order (an empty output).
 pub fn bind_run<'q, DB>(

@@ -16,11 +16,11 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, COUNT_JOB, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
+    CLAIM_JOB, COUNT_JOB, DROP_RUN, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
     INSERT_RUN, JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM,
     RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER,
     RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values,
-    push_job_filter, push_old_runs, push_page, push_run_filter,
+    push_claimed_runs, push_job_filter, push_old_runs, push_page, push_run_filter,
 };
 use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
@@ -188,6 +188,8 @@ impl JobStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<ClaimedRun>, StoreError> {
         let now_e = ts_to_epoch(now);
+        // The claim's first statement is a write, so SQLite takes the write lock at once.
+        let mut tx = self.pool.begin().await?;
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
             "UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ?, lease_until = ?, u_time = ?
              WHERE id IN (SELECT id FROM ruqi_jobs WHERE next_run_time <= ?
@@ -200,16 +202,27 @@ impl JobStore for SqliteStore {
         .bind(now_e)
         .bind(now_e)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await?;
         let claimed = claimed_runs(rows, self.tz);
-        for id in claimed.undecodable {
+        for id in &claimed.undecodable {
             // Keep the row (nothing is lost) but park it so it cannot loop.
-            sqlx::query(PARK_JOB).bind(&id).execute(&self.pool).await?;
+            sqlx::query(PARK_JOB).bind(id).execute(&mut *tx).await?;
         }
-        for id in claimed.unadopted {
-            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(&id).execute(&self.pool).await?;
+        for id in &claimed.unadopted {
+            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(id).execute(&mut *tx).await?;
         }
+        if !claimed.runs.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new("");
+            push_claimed_runs(&mut q, &claimed.runs, node, now_e, ts_to_epoch(lease_until));
+            q.push(
+                " ON CONFLICT (run_id) DO UPDATE SET node = excluded.node, state = 'running', started = excluded.started,
+                 ended = NULL, lease_until = excluded.lease_until, outcome = NULL, kill_requested = 0,
+                 output = excluded.output WHERE ruqi_runs.node <> excluded.node OR ruqi_runs.state <> 'running'",
+            );
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
         Ok(claimed.runs)
     }
 
@@ -253,6 +266,9 @@ impl JobStore for SqliteStore {
                 .bind(node)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for end in ends.iter().filter(|e| e.history.is_none()) {
+            sqlx::query(DROP_RUN).bind(end.run.run_id.as_str()).bind(node).execute(&mut *tx).await?;
         }
         // One statement for every reschedule and one for every deletion (each statement is a
         // round trip to SQLite's worker thread), each saying which rows it changed.
