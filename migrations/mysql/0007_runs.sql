@@ -2,7 +2,9 @@
 -- job's scheduled fire time, so a takeover after a failover continues the same row), with the
 -- node that runs it, its state and lease, a kill request any node may set, and its whole output
 -- (bytes as the command printed them, appended while it runs for a live tail), kept apart from
--- the history row so history listings read no more than before. History keeps RuQi's row and
+-- the history row so history listings read no more than before. Running rows are few (at most the
+-- nodes' concurrency): one index on (state, node) finds a node's running runs and the running runs
+-- whose lease ran out, whatever the number of ended rows. History keeps RuQi's row and
 -- gains the run's id, times, attempt, trigger and outcome. RuQi 1.x never reads these.
 CREATE TABLE IF NOT EXISTS `ruqi_runs` (
 `run_id` varchar(64) NOT NULL COMMENT "执行 id",
@@ -22,8 +24,7 @@ CREATE TABLE IF NOT EXISTS `ruqi_runs` (
 `params` text DEFAULT NULL COMMENT "手动执行的参数",
 `output` mediumblob NOT NULL COMMENT "完整输出",
 PRIMARY KEY (`run_id`),
-KEY `ruqiruns_state_lease` (`state`, `lease_until`),
-KEY `ruqiruns_node_state` (`node`, `state`),
+KEY `ruqiruns_state_node` (`state`, `node`),
 KEY `ruqiruns_job_started` (`job_id`, `started`),
 KEY `ruqiruns_started` (`started`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='如期-执行';

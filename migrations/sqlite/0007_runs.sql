@@ -21,8 +21,9 @@ CREATE TABLE IF NOT EXISTS ruqi_runs (
     params TEXT DEFAULT NULL,
     output BLOB NOT NULL DEFAULT X''
 );
-CREATE INDEX IF NOT EXISTS ruqiruns_state_lease ON ruqi_runs (state, lease_until);
-CREATE INDEX IF NOT EXISTS ruqiruns_node_state ON ruqi_runs (node, state);
+-- Running rows are few (at most the nodes' concurrency): one index on (state, node) finds a node's
+-- running runs and the running runs whose lease ran out, whatever the number of ended rows.
+CREATE INDEX IF NOT EXISTS ruqiruns_state_node ON ruqi_runs (state, node);
 CREATE INDEX IF NOT EXISTS ruqiruns_job_started ON ruqi_runs (job_id, started);
 CREATE INDEX IF NOT EXISTS ruqiruns_started ON ruqi_runs (started);
 ALTER TABLE ruqi_jobs_history ADD COLUMN run_id VARCHAR(64) DEFAULT NULL;

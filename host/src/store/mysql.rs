@@ -25,11 +25,11 @@ use sqlx::{Executor, MySql, QueryBuilder};
 
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, DROP_RUN, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN,
+    CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN,
     JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM, RELEASE_CLAIMS,
     RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT,
     UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values, push_job_filter,
-    push_claimed_runs, push_old_runs, push_page, push_run_filter,
+    push_claimed_runs, push_old_runs, push_page, push_run_ends, push_run_filter,
 };
 use super::rows::{
     HistoryRow, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text,
@@ -194,18 +194,23 @@ impl MysqlStore {
             q.push(" ON DUPLICATE KEY UPDATE id = id");
             q.build().execute(&mut *conn).await?;
         }
-        for (run_id, ended, outcome, output) in ends.iter().filter_map(RunEnd::run_row_end) {
-            sqlx::query(END_RUN)
-                .bind(ts_to_epoch(ended))
-                .bind(outcome.as_str())
-                .bind(output.as_bytes())
-                .bind(run_id)
-                .bind(node)
-                .execute(&mut *conn)
-                .await?;
+        // The runs' rows: one statement ends those that executed, one drops those that did not.
+        let ended: Vec<_> = ends.iter().filter_map(RunEnd::run_row_end).collect();
+        if !ended.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new("");
+            push_run_ends(&mut q, &ended, node);
+            q.build().execute(&mut *conn).await?;
         }
-        for end in ends.iter().filter(|e| e.history.is_none()) {
-            sqlx::query(DROP_RUN).bind(end.run.run_id.as_str()).bind(node).execute(&mut *conn).await?;
+        let dropped: Vec<&str> = ends.iter().filter(|e| e.history.is_none()).map(|e| e.run.run_id.as_str()).collect();
+        if !dropped.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new(DROP_RUNS);
+            q.push_bind(node).push(" AND run_id IN (");
+            let mut ids = q.separated(", ");
+            for id in &dropped {
+                ids.push_bind(*id);
+            }
+            q.push(")");
+            q.build().execute(&mut *conn).await?;
         }
         // Runs started by hand leave the schedule be; each releases the claim it took.
         let (scheduled, by_hand): (Vec<&RunEnd>, Vec<&RunEnd>) = ends.iter().partition(|e| e.run.reschedules());

@@ -9,7 +9,8 @@
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::rows::{ts_to_epoch, ts_to_text};
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, JobFilter, Page, RunFilter, RunRecord};
+use crate::clock::Timestamp;
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, JobFilter, Outcome, Page, RunFilter, RunRecord};
 
 /// Replaces a job's definition (binds: next, state, name, trigger, rule, u_time, id). Bumping
 /// `revision` marks the change for runs in flight and always changes the row, so the affected
@@ -63,9 +64,39 @@ pub const INSERT_RUN: &str = "INSERT INTO ruqi_runs (run_id, job_id, job_name, c
 /// Ends a run row (binds: ended, outcome, output, run_id, node).
 pub const END_RUN: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?, output = ?
      WHERE run_id = ? AND node = ? AND state = 'running'";
-/// Deletes the row of a claimed run that did not execute (skipped as missed, or its calendar
-/// no longer admits the day) (binds: run_id, node).
-pub const DROP_RUN: &str = "DELETE FROM ruqi_runs WHERE run_id = ? AND node = ? AND state = 'running'";
+/// `UPDATE ruqi_runs SET … = CASE run_id WHEN … END … WHERE run_id IN (…)`: ends the rows of
+/// runs that executed, in one statement found by primary key (a join with a derived table made
+/// MariaDB read the whole table), only those still running on `node`.
+pub fn push_run_ends<'a, DB>(q: &mut QueryBuilder<'a, DB>, ended: &'a [(&'a str, Timestamp, Outcome, &'a str)], node: &'a str)
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    f64: Encode<'a, DB> + Type<DB>,
+    &'a [u8]: Encode<'a, DB> + Type<DB>,
+{
+    q.push("UPDATE ruqi_runs SET state = 'ended', ended = CASE run_id");
+    for (id, at, _, _) in ended {
+        q.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(ts_to_epoch(*at));
+    }
+    q.push(" END, outcome = CASE run_id");
+    for (id, _, outcome, _) in ended {
+        q.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(outcome.as_str());
+    }
+    q.push(" END, output = CASE run_id");
+    for (id, _, _, output) in ended {
+        q.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(output.as_bytes());
+    }
+    q.push(" END WHERE state = 'running' AND node = ").push_bind(node).push(" AND run_id IN (");
+    let mut ids = q.separated(", ");
+    for (id, ..) in ended {
+        ids.push_bind(*id);
+    }
+    q.push(")");
+}
+
+/// Deletes the rows of claimed runs that did not execute (skipped as missed, or their calendar
+/// no longer admits the day); the caller binds the node and appends `AND run_id IN (…)`.
+pub const DROP_RUNS: &str = "DELETE FROM ruqi_runs WHERE state = 'running' AND node = ";
 /// Ends a run row, its output kept (binds: ended, outcome, run_id, node).
 pub const END_RUN_KEEP_OUTPUT: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?
      WHERE run_id = ? AND node = ? AND state = 'running'";

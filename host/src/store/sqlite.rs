@@ -16,11 +16,11 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, COUNT_JOB, DROP_RUN, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
+    CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
     INSERT_RUN, JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM,
     RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER,
     RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values,
-    push_claimed_runs, push_job_filter, push_old_runs, push_page, push_run_filter,
+    push_claimed_runs, push_job_filter, push_run_ends, push_old_runs, push_page, push_run_filter,
 };
 use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
@@ -40,6 +40,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 pub struct SqliteStore {
     pool: SqlitePool,
     tz: Tz,
+    /// Taken by the scheduler's and the dispatcher's writes (claims, run ends, the runs'
+    /// leases and output): they queue here instead of meeting as `SQLITE_BUSY` inside SQLite,
+    /// whose busy handler sleeps in steps of up to 100 ms (one node owns the file, so one lock
+    /// in the process orders them).
+    writes: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -75,7 +80,7 @@ impl SqliteStore {
         if in_memory {
             MIGRATOR.run(&pool).await?;
         }
-        Ok(Self { pool, tz })
+        Ok(Self { pool, tz, writes: Default::default() })
     }
 
     fn decode_jobs(&self, rows: Vec<JobRow>) -> Result<Vec<Job>, StoreError> {
@@ -187,6 +192,7 @@ impl JobStore for SqliteStore {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<ClaimedRun>, StoreError> {
+        let _write = self.writes.lock().await;
         let now_e = ts_to_epoch(now);
         // The claim's first statement is a write, so SQLite takes the write lock at once.
         let mut tx = self.pool.begin().await?;
@@ -227,6 +233,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn renew_claim(&self, id: &JobId, node: &str, lease_until: Timestamp) -> Result<bool, StoreError> {
+        let _write = self.writes.lock().await;
         let res = sqlx::query(RENEW_CLAIM)
             .bind(ts_to_epoch(lease_until))
             .bind(id.as_str())
@@ -249,6 +256,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn finish_runs(&self, node: &str, ends: &[RunEnd], now: Timestamp) -> Result<Vec<FinishOutcome>, StoreError> {
+        let _write = self.writes.lock().await;
         let mut tx = self.pool.begin().await?;
         let rows: Vec<&HistoryRecord> = ends.iter().filter_map(|e| e.history.as_ref()).collect();
         if !rows.is_empty() {
@@ -257,18 +265,23 @@ impl JobStore for SqliteStore {
             q.push(" ON CONFLICT (job_id, fire_time) DO NOTHING");
             q.build().execute(&mut *tx).await?;
         }
-        for (run_id, ended, outcome, output) in ends.iter().filter_map(RunEnd::run_row_end) {
-            sqlx::query(END_RUN)
-                .bind(ts_to_epoch(ended))
-                .bind(outcome.as_str())
-                .bind(output.as_bytes())
-                .bind(run_id)
-                .bind(node)
-                .execute(&mut *tx)
-                .await?;
+        // The runs' rows: one statement ends those that executed, one drops those that did not.
+        let ended: Vec<_> = ends.iter().filter_map(RunEnd::run_row_end).collect();
+        if !ended.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new("");
+            push_run_ends(&mut q, &ended, node);
+            q.build().execute(&mut *tx).await?;
         }
-        for end in ends.iter().filter(|e| e.history.is_none()) {
-            sqlx::query(DROP_RUN).bind(end.run.run_id.as_str()).bind(node).execute(&mut *tx).await?;
+        let dropped: Vec<&str> = ends.iter().filter(|e| e.history.is_none()).map(|e| e.run.run_id.as_str()).collect();
+        if !dropped.is_empty() {
+            let mut q = QueryBuilder::<Sqlite>::new(DROP_RUNS);
+            q.push_bind(node).push(" AND run_id IN (");
+            let mut ids = q.separated(", ");
+            for id in &dropped {
+                ids.push_bind(*id);
+            }
+            q.push(")");
+            q.build().execute(&mut *tx).await?;
         }
         // One statement for every reschedule and one for every deletion (each statement is a
         // round trip to SQLite's worker thread), each saying which rows it changed.
@@ -365,6 +378,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
         bind_run(
             sqlx::query(&format!(
                 "{INSERT_RUN} ON CONFLICT (run_id) DO UPDATE SET node = excluded.node, state = 'running',
@@ -379,6 +393,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn append_run_output(&self, run_id: &str, node: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
         sqlx::query(
             "UPDATE ruqi_runs SET output = CAST(output || ? AS BLOB) WHERE run_id = ? AND node = ? AND state = 'running'",
         )
@@ -391,6 +406,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn renew_runs(&self, node: &str, lease_until: Timestamp) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
         sqlx::query(RENEW_RUNS).bind(ts_to_epoch(lease_until)).bind(node).execute(&self.pool).await?;
         Ok(())
     }
@@ -412,6 +428,7 @@ impl JobStore for SqliteStore {
     }
 
     async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let _write = self.writes.lock().await;
         let now = ts_to_epoch(now);
         Ok(sqlx::query(END_LOST_RUNS).bind(now).bind(now).execute(&self.pool).await?.rows_affected())
     }
