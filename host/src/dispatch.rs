@@ -140,8 +140,18 @@ pub struct Dispatcher {
     finished: Arc<Notify>,
     metrics: Arc<Metrics>,
     missed: MissedLog,
-    /// The runs executing on this node, by run id.
-    local: Mutex<HashMap<String, RunControl>>,
+    /// The runs executing on this node, by run id, with their claims and whether their row is
+    /// written yet (see [`Dispatcher::look_after_runs`]).
+    local: Mutex<HashMap<String, Local>>,
+}
+
+/// A run executing on this node.
+struct Local {
+    control: RunControl,
+    run: ClaimedRun,
+    /// Whether its row is in the store (written at once for a run started by hand; by the
+    /// first look after it for a scheduled one).
+    written: bool,
 }
 
 /// Why `run_now` could not start a run.
@@ -403,8 +413,8 @@ impl Dispatcher {
     pub fn stop_local(&self, run_id: &str, reason: StopReason) -> bool {
         let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
         match local.get(run_id) {
-            Some(control) => {
-                control.stop(reason);
+            Some(l) => {
+                l.control.stop(reason);
                 true
             }
             None => false,
@@ -413,7 +423,36 @@ impl Dispatcher {
 
     /// The controls of the runs executing on this node.
     fn local_runs(&self) -> Vec<RunControl> {
-        self.local.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.local.lock().unwrap_or_else(|p| p.into_inner()).values().map(|l| l.control.clone()).collect()
+    }
+
+    /// Writes the rows of the runs that have gone on for a look and have none yet: one statement
+    /// for them all. Most runs are shorter: their row is written once, whole, with their end.
+    async fn write_started(&self) {
+        let unwritten: Vec<ClaimedRun> = self
+            .local
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .filter(|l| !l.written && l.control.age() >= RUN_LOOK_EVERY)
+            .map(|l| l.run.clone())
+            .collect();
+        if unwritten.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        match self.store.start_runs(&self.config.node, &unwritten, now, until).await {
+            Ok(()) => {
+                let mut local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+                for run in &unwritten {
+                    if let Some(l) = local.get_mut(&run.run_id) {
+                        l.written = true;
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, runs = unwritten.len(), "cannot write the rows of running runs"),
+        }
     }
 
     /// Looks after this node's running runs until `cancel`: every [`RUN_LOOK_EVERY`] stores what
@@ -433,8 +472,10 @@ impl Dispatcher {
             }
             let runs = self.local_runs();
             if !runs.is_empty() {
+                self.write_started().await;
                 self.flush_output(&runs).await;
-                match self.store.kill_requests(&self.config.node).await {
+                let ids: Vec<String> = runs.iter().map(|c| c.run_id().to_owned()).collect();
+                match self.store.kill_requests(&self.config.node, &ids).await {
                     Ok(ids) => {
                         for id in ids {
                             if self.stop_local(&id, StopReason::Killed) {
@@ -447,7 +488,7 @@ impl Dispatcher {
                 if last_renew.elapsed() >= renew_every {
                     last_renew = tokio::time::Instant::now();
                     let until = self.clock.now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-                    if let Err(e) = self.store.renew_runs(&self.config.node, until).await {
+                    if let Err(e) = self.store.renew_runs(&self.config.node, &ids, until).await {
                         tracing::warn!(error = %e, "cannot renew the leases of running runs");
                     }
                 }
@@ -533,7 +574,8 @@ impl Dispatcher {
         self.metrics
             .fire_lateness
             .observe((started - run.fire_time).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
-        self.local.lock().unwrap_or_else(|p| p.into_inner()).insert(run.run_id.clone(), control.clone());
+        let local = Local { control: control.clone(), run: run.clone(), written: run.trigger == RunTrigger::Manual };
+        self.local.lock().unwrap_or_else(|p| p.into_inner()).insert(run.run_id.clone(), local);
         let result = self.steer(run, &request, &control, &mut held_until).await;
         self.local.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.run_id);
         let Some(outcome) = result else {

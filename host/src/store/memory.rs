@@ -137,6 +137,28 @@ impl MemoryStore {
     }
 }
 
+/// The row of `run` running on `node` from `started`.
+fn run_row(run: &ClaimedRun, node: &str, started: Timestamp, lease_until: Timestamp) -> RunRecord {
+    RunRecord {
+        run_id: run.run_id.clone(),
+        job_id: run.job.id.to_string(),
+        job_name: run.job.name.clone(),
+        cmd: run.job.cmd.clone(),
+        fire_time: run.fire_time,
+        trigger: run.trigger,
+        attempt: run.attempt,
+        node: node.to_owned(),
+        state: RunState::Running,
+        started,
+        ended: None,
+        lease_until,
+        outcome: None,
+        kill_requested: false,
+        params: None,
+        output_len: 0,
+    }
+}
+
 fn page_of<T>(rows: Vec<T>, page: Page) -> Vec<T> {
     let it = rows.into_iter().skip(page.offset as usize);
     match page.limit {
@@ -246,31 +268,6 @@ impl JobStore for MemoryStore {
                 }
             })
             .collect();
-        // The runs' rows come with their claims (a row this node still runs is left as it is).
-        for run in &runs {
-            let kept = inner.runs.get(&run.run_id).is_some_and(|(r, _)| r.node == node && r.state == RunState::Running);
-            if !kept {
-                let row = RunRecord {
-                    run_id: run.run_id.clone(),
-                    job_id: run.job.id.to_string(),
-                    job_name: run.job.name.clone(),
-                    cmd: run.job.cmd.clone(),
-                    fire_time: run.fire_time,
-                    trigger: run.trigger,
-                    attempt: run.attempt,
-                    node: node.to_owned(),
-                    state: RunState::Running,
-                    started: now,
-                    ended: None,
-                    lease_until,
-                    outcome: None,
-                    kill_requested: false,
-                    params: None,
-                    output_len: 0,
-                };
-                inner.runs.insert(run.run_id.clone(), (row, Vec::new()));
-            }
-        }
         Ok(runs)
     }
 
@@ -301,11 +298,31 @@ impl JobStore for MemoryStore {
         for end in ends {
             out.push(self.finish_one(&end.run, node, end.next, end.history.as_ref(), end.retry));
             if let Some((run_id, ended, outcome, output)) = end.run_row_end() {
-                self.end_run(run_id, node, outcome, ended, Some(output)).await?;
+                let mut inner = self.lock();
+                match inner.runs.get_mut(run_id) {
+                    Some((r, out)) if r.node == node && r.state == RunState::Running => {
+                        r.state = RunState::Ended;
+                        r.ended = Some(ended);
+                        r.outcome = Some(outcome);
+                        *out = output.as_bytes().to_vec();
+                        r.output_len = out.len() as u64;
+                    }
+                    Some(_) => {}
+                    None => {
+                        // Its start is not written yet: the row is written whole, ended.
+                        let mut row = run_row(&end.run, node, ended, ended);
+                        row.state = RunState::Ended;
+                        row.ended = Some(ended);
+                        row.outcome = Some(outcome);
+                        row.output_len = output.len() as u64;
+                        inner.runs.insert(run_id.to_owned(), (row, output.as_bytes().to_vec()));
+                    }
+                }
             } else if end.history.is_none() {
                 // Claimed but not executed (missed): no run to keep.
                 let mut inner = self.lock();
-                if inner.runs.get(&end.run.run_id).is_some_and(|(r, _)| r.node == node && r.state == RunState::Running) {
+                if inner.runs.get(&end.run.run_id).is_some_and(|(r, _)| r.node == node && r.state == RunState::Running)
+                {
                     inner.runs.remove(&end.run.run_id);
                 }
             }
@@ -331,6 +348,23 @@ impl JobStore for MemoryStore {
         Ok(Some((e.job.clone(), e.revision)))
     }
 
+    async fn start_runs(
+        &self,
+        node: &str,
+        runs: &[ClaimedRun],
+        started: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        for run in runs {
+            let keep = inner.runs.get(&run.run_id).is_some_and(|(r, _)| r.state == RunState::Ended || r.node == node);
+            if !keep {
+                inner.runs.insert(run.run_id.clone(), (run_row(run, node, started, lease_until), Vec::new()));
+            }
+        }
+        Ok(())
+    }
+
     async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let mut row = run.clone();
@@ -352,9 +386,9 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
-    async fn renew_runs(&self, node: &str, lease_until: Timestamp) -> Result<(), StoreError> {
+    async fn renew_runs(&self, node: &str, run_ids: &[String], lease_until: Timestamp) -> Result<(), StoreError> {
         for (r, _) in self.lock().runs.values_mut() {
-            if r.node == node && r.state == RunState::Running {
+            if r.node == node && r.state == RunState::Running && run_ids.contains(&r.run_id) {
                 r.lease_until = lease_until;
             }
         }
@@ -407,12 +441,13 @@ impl JobStore for MemoryStore {
         }))
     }
 
-    async fn kill_requests(&self, node: &str) -> Result<Vec<String>, StoreError> {
+    async fn kill_requests(&self, node: &str, run_ids: &[String]) -> Result<Vec<String>, StoreError> {
         Ok(self
             .lock()
             .runs
             .values()
             .filter(|(r, _)| r.node == node && r.state == RunState::Running && r.kill_requested)
+            .filter(|(r, _)| run_ids.contains(&r.run_id))
             .map(|(r, _)| r.run_id.clone())
             .collect())
     }

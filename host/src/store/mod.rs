@@ -193,14 +193,24 @@ pub trait JobStore: Send + Sync + 'static {
         lease_until: Timestamp,
         now: Timestamp,
     ) -> Result<Option<(Job, i64)>, StoreError>;
+    /// Writes the rows of runs `node` claimed, as running from `started` (off the claim's path: a
+    /// run's end may be written before its start, which then leaves the ended row be). A row of
+    /// the same id another node was running (it died) is taken over.
+    async fn start_runs(
+        &self,
+        node: &str,
+        runs: &[ClaimedRun],
+        started: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(), StoreError>;
     /// Writes a run's row as started on its node (`state = running`). A row with the same id
     /// (the same scheduled fire time, taken over from a node that died) is taken over: it
     /// starts again on this node with an empty output.
     async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError>;
     /// Appends bytes to a running run's stored output (the live tail).
     async fn append_run_output(&self, run_id: &str, node: &str, bytes: &[u8]) -> Result<(), StoreError>;
-    /// Extends the lease of every run `node` is running.
-    async fn renew_runs(&self, node: &str, lease_until: Timestamp) -> Result<(), StoreError>;
+    /// Extends the lease of the runs `run_ids` that `node` is running.
+    async fn renew_runs(&self, node: &str, run_ids: &[String], lease_until: Timestamp) -> Result<(), StoreError>;
     /// Ends a running run of `node` with `outcome` at `now`, storing `output` as its whole
     /// output (`None` keeps what was appended while it ran: a run whose claim was lost).
     async fn end_run(
@@ -217,8 +227,8 @@ pub trait JobStore: Send + Sync + 'static {
     /// Asks for a running run to be killed (any node may; its node sees it at its next look):
     /// the run as it stands after the request, `None` when there is no such run.
     async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
-    /// The runs of `node` that are running and asked to be killed.
-    async fn kill_requests(&self, node: &str) -> Result<Vec<String>, StoreError>;
+    /// Which of the runs `run_ids` that `node` is running are asked to be killed.
+    async fn kill_requests(&self, node: &str, run_ids: &[String]) -> Result<Vec<String>, StoreError>;
     /// One run.
     async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError>;
     /// At most `max` bytes of a run's stored output from byte `offset` on.

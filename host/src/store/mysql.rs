@@ -25,11 +25,11 @@ use sqlx::{Executor, MySql, QueryBuilder};
 
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN,
-    JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM, RELEASE_CLAIMS,
-    RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT,
-    UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values, push_job_filter,
-    push_claimed_runs, push_old_runs, push_page, push_run_ends, push_run_filter,
+    CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
+    INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM,
+    RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER,
+    RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_claimed_runs, push_history_filter,
+    push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends, push_run_filter, push_run_ids,
 };
 use super::rows::{
     HistoryRow, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text,
@@ -195,10 +195,17 @@ impl MysqlStore {
             q.build().execute(&mut *conn).await?;
         }
         // The runs' rows: one statement ends those that executed, one drops those that did not.
-        let ended: Vec<_> = ends.iter().filter_map(RunEnd::run_row_end).collect();
+        let ended: Vec<&RunEnd> = ends.iter().filter(|e| e.run_row_end().is_some()).collect();
         if !ended.is_empty() {
+            // Ends a row this node runs, or writes it whole when its start is not written yet.
+            let mine = "(node = VALUES(node) AND state = 'running')";
             let mut q = QueryBuilder::<MySql>::new("");
             push_run_ends(&mut q, &ended, node);
+            q.push(format!(
+                " ON DUPLICATE KEY UPDATE ended = IF({mine}, VALUES(ended), ended),
+                 outcome = IF({mine}, VALUES(outcome), outcome), output = IF({mine}, VALUES(output), output),
+                 state = IF({mine}, 'ended', state)"
+            ));
             q.build().execute(&mut *conn).await?;
         }
         let dropped: Vec<&str> = ends.iter().filter(|e| e.history.is_none()).map(|e| e.run.run_id.as_str()).collect();
@@ -458,20 +465,6 @@ impl JobStore for MysqlStore {
         let claimed = in_transaction!(self.pool, |conn| async {
             let rows = Self::claim_in(conn, now, node, lease_until, limit).await?;
             let claimed = claimed_runs(rows, tz);
-            if !claimed.runs.is_empty() {
-                // The runs' rows, in the claim's transaction (see `push_claimed_runs`); MySQL
-                // assigns left to right, so `state` and `node` are changed last.
-                let taken = "(node <> VALUES(node) OR state <> 'running')";
-                let mut q = QueryBuilder::<MySql>::new("");
-                push_claimed_runs(&mut q, &claimed.runs, node, ts_to_epoch(now), ts_to_epoch(lease_until));
-                q.push(format!(
-                    " ON DUPLICATE KEY UPDATE started = IF({taken}, VALUES(started), started),
-                     ended = IF({taken}, NULL, ended), outcome = IF({taken}, NULL, outcome),
-                     kill_requested = IF({taken}, 0, kill_requested), output = IF({taken}, VALUES(output), output),
-                     lease_until = VALUES(lease_until), state = 'running', node = VALUES(node)"
-                ));
-                q.build().execute(&mut *conn).await?;
-            }
             Ok::<_, StoreError>(claimed)
         })?;
         for id in claimed.undecodable {
@@ -549,6 +542,31 @@ impl JobStore for MysqlStore {
         }
     }
 
+    async fn start_runs(
+        &self,
+        node: &str,
+        runs: &[ClaimedRun],
+        started: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        // A row another node still runs (it died: this is the take-over) starts again here; an
+        // ended one (this run's end was written first) stays. MySQL assigns left to right.
+        let taken = "(state = 'running' AND node <> VALUES(node))";
+        let mut q = QueryBuilder::<MySql>::new("");
+        push_claimed_runs(&mut q, runs, node, ts_to_epoch(started), ts_to_epoch(lease_until));
+        q.push(format!(
+            " ON DUPLICATE KEY UPDATE started = IF({taken}, VALUES(started), started),
+             lease_until = IF({taken}, VALUES(lease_until), lease_until),
+             kill_requested = IF({taken}, 0, kill_requested), output = IF({taken}, VALUES(output), output),
+             node = IF({taken}, VALUES(node), node)"
+        ));
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         bind_run(
             sqlx::query(&format!(
@@ -575,8 +593,14 @@ impl JobStore for MysqlStore {
         Ok(())
     }
 
-    async fn renew_runs(&self, node: &str, lease_until: Timestamp) -> Result<(), StoreError> {
-        sqlx::query(RENEW_RUNS).bind(ts_to_epoch(lease_until)).bind(node).execute(&self.pool).await?;
+    async fn renew_runs(&self, node: &str, run_ids: &[String], lease_until: Timestamp) -> Result<(), StoreError> {
+        if run_ids.is_empty() {
+            return Ok(());
+        }
+        let mut q = QueryBuilder::<MySql>::new(RENEW_RUNS);
+        q.push_bind(ts_to_epoch(lease_until)).push(" WHERE state = 'running' AND node = ").push_bind(node);
+        push_run_ids(&mut q, run_ids);
+        q.build().execute(&self.pool).await?;
         Ok(())
     }
 
@@ -598,7 +622,14 @@ impl JobStore for MysqlStore {
 
     async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
         let now = ts_to_epoch(now);
-        Ok(sqlx::query(END_LOST_RUNS).bind(now).bind(now).execute(&self.pool).await?.rows_affected())
+        let ids: Vec<String> = sqlx::query_scalar(LOST_RUNS).bind(now).fetch_all(&self.pool).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut q = QueryBuilder::<MySql>::new(END_LOST_RUNS);
+        q.push_bind(now).push(" WHERE state = 'running' AND lease_until < ").push_bind(now);
+        push_run_ids(&mut q, &ids);
+        Ok(q.build().execute(&self.pool).await?.rows_affected())
     }
 
     async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -606,8 +637,14 @@ impl JobStore for MysqlStore {
         self.get_run(run_id).await
     }
 
-    async fn kill_requests(&self, node: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(KILL_REQUESTS).bind(node).fetch_all(&self.pool).await?)
+    async fn kill_requests(&self, node: &str, run_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<MySql>::new(KILL_REQUESTS);
+        q.push_bind(node);
+        push_run_ids(&mut q, run_ids);
+        Ok(q.build_query_scalar().fetch_all(&self.pool).await?)
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {

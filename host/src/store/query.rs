@@ -8,9 +8,9 @@
 
 use sqlx::{Database, Encode, QueryBuilder, Type};
 
+use super::RunEnd;
 use super::rows::{ts_to_epoch, ts_to_text};
-use crate::clock::Timestamp;
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, JobFilter, Outcome, Page, RunFilter, RunRecord};
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, JobFilter, Page, RunFilter, RunRecord};
 
 /// Replaces a job's definition (binds: next, state, name, trigger, rule, u_time, id). Bumping
 /// `revision` marks the change for runs in flight and always changes the row, so the affected
@@ -64,34 +64,39 @@ pub const INSERT_RUN: &str = "INSERT INTO ruqi_runs (run_id, job_id, job_name, c
 /// Ends a run row (binds: ended, outcome, output, run_id, node).
 pub const END_RUN: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?, output = ?
      WHERE run_id = ? AND node = ? AND state = 'running'";
-/// `UPDATE ruqi_runs SET … = CASE run_id WHEN … END … WHERE run_id IN (…)`: ends the rows of
-/// runs that executed, in one statement found by primary key (a join with a derived table made
-/// MariaDB read the whole table), only those still running on `node`.
-pub fn push_run_ends<'a, DB>(q: &mut QueryBuilder<'a, DB>, ended: &'a [(&'a str, Timestamp, Outcome, &'a str)], node: &'a str)
+/// `INSERT INTO ruqi_runs … VALUES (…), (…)`: the ended rows of runs that executed on `node`, whole;
+/// the caller adds the dialect's clause that ends the existing row instead (only one this node
+/// is running), so the end is written whether or not the run's start was written before it.
+pub fn push_run_ends<'a, DB>(q: &mut QueryBuilder<'a, DB>, ended: &[&'a RunEnd], node: &'a str)
 where
     DB: Database,
     &'a str: Encode<'a, DB> + Type<DB>,
     f64: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
     &'a [u8]: Encode<'a, DB> + Type<DB>,
 {
-    q.push("UPDATE ruqi_runs SET state = 'ended', ended = CASE run_id");
-    for (id, at, _, _) in ended {
-        q.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(ts_to_epoch(*at));
-    }
-    q.push(" END, outcome = CASE run_id");
-    for (id, _, outcome, _) in ended {
-        q.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(outcome.as_str());
-    }
-    q.push(" END, output = CASE run_id");
-    for (id, _, _, output) in ended {
-        q.push(" WHEN ").push_bind(*id).push(" THEN ").push_bind(output.as_bytes());
-    }
-    q.push(" END WHERE state = 'running' AND node = ").push_bind(node).push(" AND run_id IN (");
-    let mut ids = q.separated(", ");
-    for (id, ..) in ended {
-        ids.push_bind(*id);
-    }
-    q.push(")");
+    q.push(
+        "INSERT INTO ruqi_runs (run_id, job_id, job_name, cmd, fire_time, run_trigger, attempt, node, state, started,
+         ended, lease_until, outcome, kill_requested, output) ",
+    );
+    q.push_values(ended, |mut b, end| {
+        let (run, meta) = (&end.run, end.history.as_ref().and_then(|h| h.run.as_ref()).expect("an executed run"));
+        b.push_bind(run.run_id.as_str())
+            .push_bind(run.job.id.as_str())
+            .push_bind(run.job.name.as_str())
+            .push_bind(run.job.cmd.as_str())
+            .push_bind(ts_to_epoch(run.fire_time))
+            .push_bind(run.trigger.as_str())
+            .push_bind(i64::from(run.attempt))
+            .push_bind(node)
+            .push("'ended'")
+            .push_bind(ts_to_epoch(meta.started))
+            .push_bind(ts_to_epoch(meta.ended))
+            .push_bind(ts_to_epoch(meta.ended))
+            .push_bind(meta.outcome.as_str())
+            .push("0")
+            .push_bind(end.output.as_deref().unwrap_or_default().as_bytes());
+    });
 }
 
 /// Deletes the rows of claimed runs that did not execute (skipped as missed, or their calendar
@@ -100,28 +105,51 @@ pub const DROP_RUNS: &str = "DELETE FROM ruqi_runs WHERE state = 'running' AND n
 /// Ends a run row, its output kept (binds: ended, outcome, run_id, node).
 pub const END_RUN_KEEP_OUTPUT: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?
      WHERE run_id = ? AND node = ? AND state = 'running'";
-/// Ends runs whose node stopped renewing them (binds: ended, now).
-pub const END_LOST_RUNS: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = 'lost'
-     WHERE state = 'running' AND lease_until < ?";
-/// Renews a node's running runs (binds: lease_until, node).
-pub const RENEW_RUNS: &str = "UPDATE ruqi_runs SET lease_until = ? WHERE node = ? AND state = 'running'";
+/// The running runs whose lease ran out before `now` (binds: now): a plain read, which takes no
+/// lock, so the sweep never holds up claims and run ends; they are then ended by id.
+pub const LOST_RUNS: &str = "SELECT run_id FROM ruqi_runs WHERE state = 'running' AND lease_until < ?";
+/// Ends lost runs by id: the caller binds the end, then `WHERE state = 'running' AND
+/// lease_until <` now, and appends `AND run_id IN (…)`.
+pub const END_LOST_RUNS: &str = "UPDATE ruqi_runs SET state = 'ended', outcome = 'lost', ended = ";
+/// Renews a node's running runs by id: the caller binds the lease, then `WHERE state =
+/// 'running' AND node =` the node, and appends `AND run_id IN (…)`.
+pub const RENEW_RUNS: &str = "UPDATE ruqi_runs SET lease_until = ";
 /// Asks for a kill (binds: run_id).
 pub const REQUEST_KILL: &str = "UPDATE ruqi_runs SET kill_requested = 1 WHERE run_id = ? AND state = 'running'";
-/// A node's runs asked to be killed (binds: node).
+/// Which of a node's running runs are asked to be killed: the caller binds the node and appends
+/// `AND run_id IN (…)`.
 pub const KILL_REQUESTS: &str =
-    "SELECT run_id FROM ruqi_runs WHERE node = ? AND state = 'running' AND kill_requested = 1";
+    "SELECT run_id FROM ruqi_runs WHERE kill_requested = 1 AND state = 'running' AND node = ";
+
+/// Appends ` AND run_id IN (?, …)`: rows found by primary key, whatever the secondary indexes.
+pub fn push_run_ids<'a, DB>(q: &mut QueryBuilder<'a, DB>, ids: &'a [String])
+where
+    DB: Database,
+    &'a str: Encode<'a, DB> + Type<DB>,
+{
+    q.push(" AND run_id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(id.as_str());
+    }
+    q.push(")");
+}
 /// A piece of a run's output (binds: offset + 1, max, run_id).
 pub const RUN_OUTPUT: &str = "SELECT SUBSTR(output, ?, ?) FROM ruqi_runs WHERE run_id = ?";
 /// The listing order of runs, most recently started first.
 pub const RUN_ORDER: &str = " ORDER BY started DESC, run_id DESC";
 
 /// `INSERT INTO ruqi_runs … VALUES (…), (…)`: the rows of freshly claimed runs, running on `node`
-/// from `now` with the claim's lease (epoch seconds), written in the claim's transaction so a run
-/// exists exactly when its claim does. The caller adds the dialect's take-over clause: a row of
-/// the same id (the same fire time) held by another node, or ended, starts again here; one this
-/// node is still running is left as it is.
-pub fn push_claimed_runs<'a, DB>(q: &mut QueryBuilder<'a, DB>, runs: &'a [ClaimedRun], node: &'a str, now: f64, lease: f64)
-where
+/// from `now` with the claim's lease (epoch seconds). The caller adds the dialect's take-over
+/// clause: a row of the same id (the same fire time) that another node was running starts again
+/// here; an ended one (the run's end written before its start) is left as it is.
+pub fn push_claimed_runs<'a, DB>(
+    q: &mut QueryBuilder<'a, DB>,
+    runs: &'a [ClaimedRun],
+    node: &'a str,
+    now: f64,
+    lease: f64,
+) where
     DB: Database,
     &'a str: Encode<'a, DB> + Type<DB>,
     f64: Encode<'a, DB> + Type<DB>,

@@ -16,11 +16,11 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
-    INSERT_RUN, JOB_ORDER, KILL_REQUESTS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM,
-    RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER,
-    RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_history_filter, push_history_values,
-    push_claimed_runs, push_job_filter, push_run_ends, push_old_runs, push_page, push_run_filter,
+    CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED,
+    INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB,
+    RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS,
+    RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_claimed_runs, push_history_filter,
+    push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends, push_run_filter, push_run_ids,
 };
 use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
@@ -194,8 +194,6 @@ impl JobStore for SqliteStore {
     ) -> Result<Vec<ClaimedRun>, StoreError> {
         let _write = self.writes.lock().await;
         let now_e = ts_to_epoch(now);
-        // The claim's first statement is a write, so SQLite takes the write lock at once.
-        let mut tx = self.pool.begin().await?;
         let rows: Vec<JobRow> = sqlx::query_as(&format!(
             "UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ?, lease_until = ?, u_time = ?
              WHERE id IN (SELECT id FROM ruqi_jobs WHERE next_run_time <= ?
@@ -208,27 +206,16 @@ impl JobStore for SqliteStore {
         .bind(now_e)
         .bind(now_e)
         .bind(i64::from(limit))
-        .fetch_all(&mut *tx)
+        .fetch_all(&self.pool)
         .await?;
         let claimed = claimed_runs(rows, self.tz);
         for id in &claimed.undecodable {
             // Keep the row (nothing is lost) but park it so it cannot loop.
-            sqlx::query(PARK_JOB).bind(id).execute(&mut *tx).await?;
+            sqlx::query(PARK_JOB).bind(id).execute(&self.pool).await?;
         }
         for id in &claimed.unadopted {
-            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(id).execute(&mut *tx).await?;
+            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(id).execute(&self.pool).await?;
         }
-        if !claimed.runs.is_empty() {
-            let mut q = QueryBuilder::<Sqlite>::new("");
-            push_claimed_runs(&mut q, &claimed.runs, node, now_e, ts_to_epoch(lease_until));
-            q.push(
-                " ON CONFLICT (run_id) DO UPDATE SET node = excluded.node, state = 'running', started = excluded.started,
-                 ended = NULL, lease_until = excluded.lease_until, outcome = NULL, kill_requested = 0,
-                 output = excluded.output WHERE ruqi_runs.node <> excluded.node OR ruqi_runs.state <> 'running'",
-            );
-            q.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
         Ok(claimed.runs)
     }
 
@@ -266,10 +253,14 @@ impl JobStore for SqliteStore {
             q.build().execute(&mut *tx).await?;
         }
         // The runs' rows: one statement ends those that executed, one drops those that did not.
-        let ended: Vec<_> = ends.iter().filter_map(RunEnd::run_row_end).collect();
+        let ended: Vec<&RunEnd> = ends.iter().filter(|e| e.run_row_end().is_some()).collect();
         if !ended.is_empty() {
             let mut q = QueryBuilder::<Sqlite>::new("");
             push_run_ends(&mut q, &ended, node);
+            q.push(
+                " ON CONFLICT (run_id) DO UPDATE SET state = 'ended', ended = excluded.ended, outcome = excluded.outcome,
+                 output = excluded.output WHERE ruqi_runs.node = excluded.node AND ruqi_runs.state = 'running'",
+            );
             q.build().execute(&mut *tx).await?;
         }
         let dropped: Vec<&str> = ends.iter().filter(|e| e.history.is_none()).map(|e| e.run.run_id.as_str()).collect();
@@ -377,6 +368,28 @@ impl JobStore for SqliteStore {
         }
     }
 
+    async fn start_runs(
+        &self,
+        node: &str,
+        runs: &[ClaimedRun],
+        started: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<(), StoreError> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let _write = self.writes.lock().await;
+        let mut q = QueryBuilder::<Sqlite>::new("");
+        push_claimed_runs(&mut q, runs, node, ts_to_epoch(started), ts_to_epoch(lease_until));
+        q.push(
+            " ON CONFLICT (run_id) DO UPDATE SET node = excluded.node, started = excluded.started,
+             lease_until = excluded.lease_until, kill_requested = 0, output = excluded.output
+             WHERE ruqi_runs.state = 'running' AND ruqi_runs.node <> excluded.node",
+        );
+        q.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let _write = self.writes.lock().await;
         bind_run(
@@ -405,9 +418,15 @@ impl JobStore for SqliteStore {
         Ok(())
     }
 
-    async fn renew_runs(&self, node: &str, lease_until: Timestamp) -> Result<(), StoreError> {
+    async fn renew_runs(&self, node: &str, run_ids: &[String], lease_until: Timestamp) -> Result<(), StoreError> {
+        if run_ids.is_empty() {
+            return Ok(());
+        }
         let _write = self.writes.lock().await;
-        sqlx::query(RENEW_RUNS).bind(ts_to_epoch(lease_until)).bind(node).execute(&self.pool).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(RENEW_RUNS);
+        q.push_bind(ts_to_epoch(lease_until)).push(" WHERE state = 'running' AND node = ").push_bind(node);
+        push_run_ids(&mut q, run_ids);
+        q.build().execute(&self.pool).await?;
         Ok(())
     }
 
@@ -428,9 +447,16 @@ impl JobStore for SqliteStore {
     }
 
     async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
-        let _write = self.writes.lock().await;
         let now = ts_to_epoch(now);
-        Ok(sqlx::query(END_LOST_RUNS).bind(now).bind(now).execute(&self.pool).await?.rows_affected())
+        let ids: Vec<String> = sqlx::query_scalar(LOST_RUNS).bind(now).fetch_all(&self.pool).await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let _write = self.writes.lock().await;
+        let mut q = QueryBuilder::<Sqlite>::new(END_LOST_RUNS);
+        q.push_bind(now).push(" WHERE state = 'running' AND lease_until < ").push_bind(now);
+        push_run_ids(&mut q, &ids);
+        Ok(q.build().execute(&self.pool).await?.rows_affected())
     }
 
     async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
@@ -438,8 +464,14 @@ impl JobStore for SqliteStore {
         self.get_run(run_id).await
     }
 
-    async fn kill_requests(&self, node: &str) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(KILL_REQUESTS).bind(node).fetch_all(&self.pool).await?)
+    async fn kill_requests(&self, node: &str, run_ids: &[String]) -> Result<Vec<String>, StoreError> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = QueryBuilder::<Sqlite>::new(KILL_REQUESTS);
+        q.push_bind(node);
+        push_run_ids(&mut q, run_ids);
+        Ok(q.build_query_scalar().fetch_all(&self.pool).await?)
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
