@@ -421,9 +421,10 @@ impl Dispatcher {
         }
     }
 
-    /// The controls of the runs executing on this node.
-    fn local_runs(&self) -> Vec<RunControl> {
-        self.local.lock().unwrap_or_else(|p| p.into_inner()).values().map(|l| l.control.clone()).collect()
+    /// The controls of the runs executing on this node whose rows are written.
+    fn written_runs(&self) -> Vec<RunControl> {
+        let local = self.local.lock().unwrap_or_else(|p| p.into_inner());
+        local.values().filter(|l| l.written).map(|l| l.control.clone()).collect()
     }
 
     /// Writes the rows of the runs that have gone on for a look and have none yet: one statement
@@ -470,9 +471,10 @@ impl Dispatcher {
                 _ = cancel.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let runs = self.local_runs();
+            self.write_started().await;
+            // Only runs whose row is written can be asked to be killed or read by other nodes.
+            let runs = self.written_runs();
             if !runs.is_empty() {
-                self.write_started().await;
                 self.flush_output(&runs).await;
                 let ids: Vec<String> = runs.iter().map(|c| c.run_id().to_owned()).collect();
                 match self.store.kill_requests(&self.config.node, &ids).await {
@@ -504,11 +506,10 @@ impl Dispatcher {
         }
     }
 
-    /// Appends what `runs` printed since the last look to their stored output. A run younger
-    /// than one look is left to its end (most runs are shorter: their output is written once,
-    /// with their end), so the tail still lags at most two looks.
+    /// Appends what `runs` (whose rows are written) printed since the last look to their stored
+    /// output; a run shorter than a look has its output written once, with its end.
     async fn flush_output(&self, runs: &[RunControl]) {
-        for control in runs.iter().filter(|c| c.age() >= RUN_LOOK_EVERY) {
+        for control in runs {
             if let Some(piece) = control.unflushed()
                 && let Err(e) = self.store.append_run_output(control.run_id(), &self.config.node, &piece).await
             {

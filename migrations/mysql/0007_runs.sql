@@ -25,7 +25,6 @@ CREATE TABLE IF NOT EXISTS `ruqi_runs` (
 `output` mediumblob NOT NULL COMMENT "完整输出",
 PRIMARY KEY (`run_id`),
 KEY `ruqiruns_state_node` (`state`, `node`),
-KEY `ruqiruns_job_started` (`job_id`, `started`),
 KEY `ruqiruns_started` (`started`)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='如期-执行';
 ALTER TABLE `ruqi_jobs_history`

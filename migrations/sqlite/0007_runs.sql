@@ -24,7 +24,6 @@ CREATE TABLE IF NOT EXISTS ruqi_runs (
 -- Running rows are few (at most the nodes' concurrency): one index on (state, node) finds a node's
 -- running runs and the running runs whose lease ran out, whatever the number of ended rows.
 CREATE INDEX IF NOT EXISTS ruqiruns_state_node ON ruqi_runs (state, node);
-CREATE INDEX IF NOT EXISTS ruqiruns_job_started ON ruqi_runs (job_id, started);
 CREATE INDEX IF NOT EXISTS ruqiruns_started ON ruqi_runs (started);
 ALTER TABLE ruqi_jobs_history ADD COLUMN run_id VARCHAR(64) DEFAULT NULL;
 ALTER TABLE ruqi_jobs_history ADD COLUMN started DOUBLE DEFAULT NULL;

@@ -256,15 +256,23 @@ impl MysqlStore {
             scheduled.iter().filter(|e| e.next.is_none() && holds(&e.run)).map(|e| &e.run).collect();
         if !resched.is_empty() {
             let mut q = QueryBuilder::<MySql>::new("UPDATE ruqi_jobs j JOIN (");
+            // The retry columns go in the derived table only when a run of the group plans one.
+            let plans = resched.iter().any(|(_, _, retry)| retry.is_some());
             for (i, (run, next, retry)) in resched.iter().enumerate() {
                 q.push(if i == 0 { "SELECT " } else { " UNION ALL SELECT " });
-                q.push_bind(run.job.id.as_str()).push(" AS vid, ").push_bind(ts_to_epoch(*next)).push(" AS next, ");
-                q.push("CAST(").push_bind(retry.map(|r| ts_to_epoch(r.at))).push(" AS DOUBLE) AS retry_at, ");
-                q.push("CAST(").push_bind(retry.map(|r| i64::from(r.attempt))).push(" AS SIGNED) AS retry_attempt, ");
-                q.push("CAST(").push_bind(retry.map(|r| ts_to_epoch(r.fire))).push(" AS DOUBLE) AS retry_fire");
+                q.push_bind(run.job.id.as_str()).push(" AS vid, ").push_bind(ts_to_epoch(*next)).push(" AS next");
+                if plans {
+                    q.push(", CAST(").push_bind(retry.map(|r| ts_to_epoch(r.at))).push(" AS DOUBLE) AS retry_at, ");
+                    q.push("CAST(").push_bind(retry.map(|r| i64::from(r.attempt))).push(" AS SIGNED) AS retry_attempt, ");
+                    q.push("CAST(").push_bind(retry.map(|r| ts_to_epoch(r.fire))).push(" AS DOUBLE) AS retry_fire");
+                }
             }
             q.push(") v ON j.id = v.vid SET j.next_run_time = v.next, j.job_lock = 0, j.claim_owner = NULL,");
-            q.push(" j.retry_at = v.retry_at, j.retry_attempt = v.retry_attempt, j.retry_fire = v.retry_fire,");
+            if plans {
+                q.push(" j.retry_at = v.retry_at, j.retry_attempt = v.retry_attempt, j.retry_fire = v.retry_fire,");
+            } else {
+                q.push(" j.retry_at = NULL, j.retry_attempt = NULL, j.retry_fire = NULL,");
+            }
             q.push(" j.lease_until = NULL, j.u_time = ").push_bind(ts_to_text(now));
             q.build().execute(&mut *conn).await?;
         }
