@@ -263,7 +263,9 @@ impl MysqlStore {
                 q.push_bind(run.job.id.as_str()).push(" AS vid, ").push_bind(ts_to_epoch(*next)).push(" AS next");
                 if plans {
                     q.push(", CAST(").push_bind(retry.map(|r| ts_to_epoch(r.at))).push(" AS DOUBLE) AS retry_at, ");
-                    q.push("CAST(").push_bind(retry.map(|r| i64::from(r.attempt))).push(" AS SIGNED) AS retry_attempt, ");
+                    q.push("CAST(")
+                        .push_bind(retry.map(|r| i64::from(r.attempt)))
+                        .push(" AS SIGNED) AS retry_attempt, ");
                     q.push("CAST(").push_bind(retry.map(|r| ts_to_epoch(r.fire))).push(" AS DOUBLE) AS retry_fire");
                 }
             }

@@ -315,6 +315,9 @@ mod tests {
             u_time: "2026-11-25 02:16:44.000000".into(),
             c_time: "2026-11-25 02:16:44.000000".into(),
             revision: 0,
+            retry_at: None,
+            retry_attempt: None,
+            retry_fire: None,
         }
     }
 
