@@ -216,6 +216,9 @@ async fn spawn(
         command.envs(c.env());
     }
     let mut child = command.spawn().map_err(|e| format!("cannot start {program}: {e}"))?;
+    // The builder holds this process's copies of the pipe's write end: closed now, so the read
+    // end sees EOF as soon as the command (and whatever it left running) is done writing.
+    drop(command);
     let _running = control.map(RunControl::command_started);
     let pgid = child.id().map(|id| Pid::from_raw(id as i32));
     let mut killer = GroupKiller(pgid);
