@@ -468,9 +468,13 @@ impl Calendars {
     }
 
     /// `job`'s next fire time ([`Calendars::next_fire`] with its trigger, its calendar and
-    /// [`Job::zone`] on a node in `node_tz`).
+    /// [`Job::zone`] on a node in `node_tz`), moved by its jitter ([`RunPolicy::jitter_offset`]:
+    /// `prev`, a stored time, is its rule's time plus less than one gap of the rule).
+    ///
+    /// [`RunPolicy::jitter_offset`]: crate::model::RunPolicy::jitter_offset
     pub fn next_for_job(&self, job: &Job, node_tz: Tz, prev: Option<Timestamp>, now: Timestamp) -> Option<Timestamp> {
-        self.next_fire(job.calendar.as_ref(), &job.trigger, job.zone(node_tz), prev, now)
+        let t = self.next_fire(job.calendar.as_ref(), &job.trigger, job.zone(node_tz), prev, now)?;
+        Some(t + job.policy.jitter_offset(&job.id, t))
     }
 
     /// The trigger's next fire time (as [`Trigger::next_fire`]) on a day `rule` admits; the

@@ -63,6 +63,15 @@ pub struct JobDef {
     /// Longest delay before a retry, seconds (3600).
     #[arg(long)]
     pub retry_max_delay: Option<u64>,
+    /// Fire times found past the misfire grace: skip, once (the latest) or all.
+    #[arg(long)]
+    pub misfire: Option<String>,
+    /// Seconds a run may start late (default: the server's).
+    #[arg(long)]
+    pub misfire_grace: Option<u64>,
+    /// Spread fire times over this many seconds (an offset drawn from the job and fire time).
+    #[arg(long)]
+    pub jitter: Option<u64>,
 }
 
 /// `ruqi job …`
@@ -320,6 +329,9 @@ impl Client {
                         "retry_delay",
                         "retry_backoff",
                         "retry_max_delay",
+                        "misfire",
+                        "misfire_grace",
+                        "jitter",
                     ]
                     .into_iter()
                     .filter(|k| d.get(*k).is_some()),
@@ -527,6 +539,9 @@ fn job_params(def: JobDef) -> Value {
             ("retry_delay", def.retry_delay.map(Value::from)),
             ("retry_backoff", def.retry_backoff.map(|f| Value::from(f.to_string()))),
             ("retry_max_delay", def.retry_max_delay.map(Value::from)),
+            ("misfire", def.misfire.map(Value::from)),
+            ("misfire_grace", def.misfire_grace.map(Value::from)),
+            ("jitter", def.jitter.map(Value::from)),
         ] {
             put(map, key, value);
         }

@@ -32,7 +32,7 @@ use crate::calendar::Calendars;
 use crate::clock::{Clock, Timestamp};
 use crate::metrics::Metrics;
 use crate::model::{
-    ClaimedRun, HistoryRecord, Job, JobId, MAX_OUTPUT_CHARS, Outcome, RetryPlan, RunMeta, RunRecord, RunState,
+    ClaimedRun, HistoryRecord, Job, JobId, MAX_OUTPUT_CHARS, Misfire, Outcome, RetryPlan, RunMeta, RunRecord,
     RunTrigger, fresh_run_id, truncate_chars,
 };
 use crate::plugin::{ExecOutcome, Registry, RunRequest};
@@ -203,12 +203,40 @@ impl MissedLog {
     }
 }
 
-/// The job's next fire time after `fire_time` (on a day its calendar admits, in its zone),
-/// skipping those already later than the misfire grace.
+/// The job's misfire grace: its own, else the node's.
+fn misfire_grace(job: &Job, config: &DispatchConfig) -> chrono::Duration {
+    let grace = job.policy.misfire_grace_secs.map_or(config.misfire_grace, Duration::from_secs);
+    chrono::Duration::from_std(grace).unwrap_or_default()
+}
+
+/// Fire times stepped through to find the latest missed one (`misfire=once`); past that, the
+/// first within the grace is taken instead.
+const MAX_MISSED_STEPS: usize = 100_000;
+
+/// The job's next fire time after `fire_time` (on a day its calendar admits, in its zone), by
+/// its misfire policy for those already later than its misfire grace: skipped (the default),
+/// the latest of them (`once`), or each in turn (`all`).
 pub fn next_after(job: &Job, config: &DispatchConfig, fire_time: Timestamp, now: Timestamp) -> Option<Timestamp> {
-    let grace = chrono::Duration::from_std(config.misfire_grace).unwrap_or_default();
+    let grace = misfire_grace(job, config);
     let next = config.calendars.next_for_job(job, config.tz, Some(fire_time), now)?;
-    if next + grace >= now { Some(next) } else { config.calendars.next_for_job(job, config.tz, None, now - grace) }
+    if next + grace >= now {
+        return Some(next);
+    }
+    match job.policy.misfire {
+        Some(Misfire::All) => Some(next),
+        Some(Misfire::Once) => {
+            // The latest fire time not in the future: it runs once, late, and the job goes on.
+            let mut latest = next;
+            for _ in 0..MAX_MISSED_STEPS {
+                match config.calendars.next_for_job(job, config.tz, Some(latest), now) {
+                    Some(t) if t <= now => latest = t,
+                    _ => return Some(latest),
+                }
+            }
+            config.calendars.next_for_job(job, config.tz, None, now - grace)
+        }
+        _ => config.calendars.next_for_job(job, config.tz, None, now - grace),
+    }
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.
@@ -522,9 +550,22 @@ impl Dispatcher {
     /// lost and nothing may be recorded.
     async fn execute(&self, run: &ClaimedRun, lease_until: Timestamp) -> Option<RunEnd> {
         let now = self.clock.now();
-        let grace = chrono::Duration::from_std(self.config.misfire_grace).unwrap_or_default();
+        let grace = misfire_grace(&run.job, &self.config);
         let scheduled = run.trigger == RunTrigger::Scheduled;
-        if scheduled && run.fire_time + grace < now {
+        // Late past the grace: skipped, unless the job's misfire policy runs it (`all`: each
+        // runs; `once`: the latest missed one, so an earlier one gives way to it).
+        let skipped = scheduled
+            && run.fire_time + grace < now
+            && match run.job.policy.misfire {
+                Some(Misfire::All) => false,
+                Some(Misfire::Once) => self
+                    .config
+                    .calendars
+                    .next_for_job(&run.job, self.config.tz, Some(run.fire_time), now)
+                    .is_some_and(|t| t <= now),
+                Some(Misfire::Skip) | None => true,
+            };
+        if skipped {
             let next = next_after(&run.job, &self.config, run.fire_time, now);
             self.missed.missed(now, now - run.fire_time);
             self.metrics.runs_missed.inc();
@@ -659,24 +700,8 @@ impl Dispatcher {
 
     /// The row of `run` starting on this node at `started`.
     fn run_record(&self, run: &ClaimedRun, started: Timestamp) -> RunRecord {
-        RunRecord {
-            run_id: run.run_id.clone(),
-            job_id: run.job.id.to_string(),
-            job_name: run.job.name.clone(),
-            cmd: run.job.cmd.clone(),
-            fire_time: run.fire_time,
-            trigger: run.trigger,
-            attempt: run.attempt,
-            node: self.config.node.clone(),
-            state: RunState::Running,
-            started,
-            ended: None,
-            lease_until: started + chrono::Duration::from_std(self.config.lease).unwrap_or_default(),
-            outcome: None,
-            kill_requested: false,
-            params: None,
-            output_len: 0,
-        }
+        let lease = chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        RunRecord::running(run, &self.config.node, started, started + lease)
     }
 
     /// Executes the run while renewing its claim, and stops it when asked to (a kill, its
@@ -708,7 +733,21 @@ impl Dispatcher {
         loop {
             tokio::select! {
                 biased;
-                outcome = &mut execution => return Some(Some(outcome)),
+                outcome = &mut execution => {
+                    // Ended past its lease, which it could not renew meanwhile (the node was
+                    // stalled): the fire time may be another node's now, so the claim is confirmed
+                    // before anything is recorded.
+                    if run.holds_claim && self.clock.now() >= *held_until {
+                        match self.renew(run, self.clock.now()).await {
+                            Renewal::Held(until) => *held_until = until,
+                            Renewal::Lost | Renewal::Unknown => {
+                                tracing::warn!("claim lost while the run was stalled past its lease: nothing recorded");
+                                return None;
+                            }
+                        }
+                    }
+                    return Some(Some(outcome));
+                }
                 _ = &mut deadline, if !control.is_stopped() => control.stop(StopReason::Timeout),
                 _ = &mut stop => {
                     // A command gets its grace (and a second more to report); a guest that

@@ -88,6 +88,43 @@ pub struct RunPolicy {
     pub retry_backoff: Option<f64>,
     /// Longest delay before a retry ([`DEFAULT_RETRY_MAX_DELAY_SECS`] when unset).
     pub retry_max_delay_secs: Option<u64>,
+    /// What a node does with fire times found past the misfire grace (the node's behaviour,
+    /// `skip`, when unset).
+    pub misfire: Option<Misfire>,
+    /// The job's misfire grace, seconds (the node's `--misfire-grace` when unset).
+    pub misfire_grace_secs: Option<u64>,
+    /// Each fire time is moved later by an offset in `[0, jitter)` seconds drawn from the job
+    /// and the fire time (the same on every node), so jobs sharing a rule do not all start in
+    /// the same instant.
+    pub jitter_secs: Option<u64>,
+}
+
+/// What happens to fire times found later than the misfire grace (after downtime, or when
+/// every node was down).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Misfire {
+    /// Skipped (RuQi's behaviour): the job goes on from its next fire time.
+    Skip,
+    /// The latest of them runs once, then the job goes on from now.
+    Once,
+    /// Each of them runs, one after another, in order.
+    All,
+}
+
+impl Misfire {
+    /// Its name in the API and in `job_state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Skip => "skip",
+            Self::Once => "once",
+            Self::All => "all",
+        }
+    }
+
+    /// The inverse of [`Misfire::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Skip, Self::Once, Self::All].into_iter().find(|m| m.as_str() == s)
+    }
 }
 
 /// Seconds before the first retry when a job does not say.
@@ -98,6 +135,18 @@ pub const DEFAULT_RETRY_BACKOFF: f64 = 2.0;
 pub const DEFAULT_RETRY_MAX_DELAY_SECS: u64 = 3600;
 
 impl RunPolicy {
+    /// How much later than its rule's fire time `t` the job `job` fires: an offset in
+    /// `[0, jitter)` drawn from the job id and `t` (FNV-1a), so every node computes the same.
+    pub fn jitter_offset(&self, job: &JobId, t: Timestamp) -> chrono::Duration {
+        let Some(jitter) = self.jitter_secs.filter(|j| *j > 0) else { return chrono::Duration::zero() };
+        let draw = job
+            .as_str()
+            .bytes()
+            .chain(t.timestamp_micros().to_le_bytes())
+            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+        chrono::Duration::microseconds((draw % (jitter.saturating_mul(1_000_000))) as i64)
+    }
+
     /// The wait before trying again after attempt `failed` (1 = the first try) failed: `None`
     /// when no retry is left. `retry_delay · retry_backoff^(failed-1)`, at most
     /// `retry_max_delay`, plus a jitter of up to 10% drawn from `run_id` (never less than the
@@ -347,6 +396,30 @@ pub struct RunRecord {
     pub params: Option<String>,
     /// Bytes of output stored so far (the whole output once ended).
     pub output_len: u64,
+}
+
+impl RunRecord {
+    /// The row of `run`, running on `node` since `started`, vouched for until `lease_until`.
+    pub fn running(run: &ClaimedRun, node: &str, started: Timestamp, lease_until: Timestamp) -> Self {
+        Self {
+            run_id: run.run_id.clone(),
+            job_id: run.job.id.to_string(),
+            job_name: run.job.name.clone(),
+            cmd: run.job.cmd.clone(),
+            fire_time: run.fire_time,
+            trigger: run.trigger,
+            attempt: run.attempt,
+            node: node.to_owned(),
+            state: RunState::Running,
+            started,
+            ended: None,
+            lease_until,
+            outcome: None,
+            kill_requested: false,
+            params: None,
+            output_len: 0,
+        }
+    }
 }
 
 /// Filters of the run listing.

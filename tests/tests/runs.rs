@@ -433,3 +433,74 @@ async fn a_retry_survives_the_death_of_the_node_that_planned_it() {
     assert_ne!(rows[0]["scheduler_name"].as_str(), Some(planner.as_str()), "the other node ran the retry");
     assert!(survivor.terminate().success());
 }
+
+/// Fire times missed for longer than the misfire grace (here: a clock moved 95 s ahead at once,
+/// as after downtime) follow each job's `misfire`: none run (`skip`, RuQi's), the latest runs once
+/// (`once`), or each runs in order (`all`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missed_fire_times_follow_the_job_misfire_policy() {
+    use chrono::TimeZone;
+    let t0 = chrono::Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 0).unwrap();
+    let clock = ruqi::clock::ManualClock::new(t0);
+    let work = tempfile::tempdir().unwrap();
+    write_scripts(work.path());
+    let s = TestServer::start(ServerOptions {
+        workdir: Some(work.path().to_owned()),
+        clock: Some(clock.clone()),
+        timezone: "UTC",
+        ..Default::default()
+    })
+    .await;
+    let c = s.client.clone();
+    for policy in ["skip", "once", "all"] {
+        add(
+            &c,
+            "interval",
+            &format!("m_{policy}"),
+            "bash scripts/quick.sh",
+            "10s",
+            json!({"misfire": policy, "misfire_grace": 1}),
+        )
+        .await;
+    }
+    let shown = ok(&c.post("job_show", json!({"job_id": "m_all"})).await, "show");
+    assert_eq!((shown["misfire"].as_str(), shown["misfire_grace"].as_u64()), (Some("all"), Some(1)));
+    // Jitter: the fire time moves later by less than the jitter, the same way every time it is
+    // computed; one as long as the rule's gap is refused.
+    add(&c, "interval", "jit", "bash scripts/quick.sh", "10s", json!({"jitter": 5})).await;
+    let next = ok(&c.post("job_show", json!({"job_id": "jit"})).await, "show")["nexttime"].as_str().unwrap().to_owned();
+    assert!(next.as_str() > "2026-11-24 10:00:10" && next.as_str() < "2026-11-24 10:00:15", "{next}");
+    ok(&c.post("job_pause", json!({"job_id": "jit"})).await, "pause");
+    ok(&c.post("job_resume", json!({"job_id": "jit"})).await, "resume");
+    assert_eq!(ok(&c.post("job_show", json!({"job_id": "jit"})).await, "show")["nexttime"], next.as_str());
+    ok(&c.post("job_remove", json!({"job_id": "jit"})).await, "remove");
+    let wide = json!({"job_trigger": "interval", "job_id": "wide", "job_name": "rc", "cmd": "bash scripts/quick.sh",
+                      "rule": "10s", "jitter": 10});
+    let a = c.post("job_add", wide).await;
+    assert_eq!(a.stat, "ERR", "{a:?}");
+    assert!(a.reason.unwrap().contains("not shorter than the rule's gap"));
+    clock.advance(chrono::Duration::seconds(95));
+    ok(&c.post("scheduler_wakeup", json!({})).await, "wakeup");
+    let all = c.wait_history("m_all", 9, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fires = |rows: &[Value]| {
+        let mut f: Vec<String> = rows.iter().map(|r| r["fire_time"].as_str().unwrap().to_owned()).collect();
+        f.sort();
+        f
+    };
+    let expected: Vec<String> =
+        (1..=9).map(|k| format!("2026-11-24 10:{:02}:{:02}", k * 10 / 60, k * 10 % 60)).collect();
+    assert_eq!(fires(&all), expected, "all: each missed fire time, in order");
+    assert_eq!(fires(&c.history("m_once").await), ["2026-11-24 10:01:30"], "once: the latest");
+    assert!(c.history("m_skip").await.is_empty(), "skip: none");
+    // Each goes on from its next fire time.
+    for policy in ["skip", "once", "all"] {
+        let d = ok(&c.post("job_show", json!({"job_id": format!("m_{policy}")})).await, "show");
+        assert_eq!(d["nexttime"], "2026-11-24 10:01:40", "{policy}");
+    }
+    // A bad policy changes nothing.
+    let bad = json!({"job_trigger": "interval", "job_id": "m_all", "job_name": "rc", "cmd": "bash scripts/quick.sh",
+                     "rule": "10s", "misfire": "sometimes"});
+    assert_eq!(c.post("job_modify", bad).await.stat, "ERR_BAD_PARAMS");
+    s.stop().await;
+}

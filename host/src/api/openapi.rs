@@ -70,6 +70,8 @@ fn job_item(time_field: &str) -> Schema {
             ("retries", "times a failed run is tried again"),
             ("retry_delay", "seconds before the first retry"),
             ("retry_max_delay", "longest delay before a retry"),
+            ("misfire_grace", "seconds a run may start late"),
+            ("jitter", "seconds fire times are spread over"),
         ] {
             o.properties.insert(
                 name.into(),
@@ -78,6 +80,10 @@ fn job_item(time_field: &str) -> Schema {
                 ),
             );
         }
+        o.properties.insert(
+            "misfire".into(),
+            RefOr::T(string().enum_values(Some(["skip", "once", "all"])).description(Some("late fire times")).into()),
+        );
         o.properties.insert(
             "retry_backoff".into(),
             RefOr::T(ObjectBuilder::new().schema_type(Type::Number).description(Some("retry delay growth")).into()),

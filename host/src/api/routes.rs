@@ -166,6 +166,23 @@ const RETRIES: [Param; 4] = [
         doc: "extension: longest delay before a retry, seconds (3600)",
     },
 ];
+const MISFIRE: [Param; 2] = [
+    Param {
+        name: "misfire",
+        kind: Kind::OneOf(&["skip", "once", "all"]),
+        doc: "extension: fire times found later than the misfire grace (downtime): skip (default), run the latest once, or run all in order",
+    },
+    Param {
+        name: "misfire_grace",
+        kind: Kind::Count,
+        doc: "extension: seconds a run may start late (default: the node's --misfire-grace, 30)",
+    },
+];
+const JITTER: Param = Param {
+    name: "jitter",
+    kind: Kind::Count,
+    doc: "extension: each fire time is moved later by an offset below this many seconds, drawn from the job and the fire time (the same on every node); less than the rule's gap (0: none)",
+};
 const RUN_ID: Param = text("run_id", "the run's id (run_list, job_run, history's run_id)");
 const JOB: [Param; 5] = [
     Param { name: "job_trigger", kind: Kind::OneOf(&["cron", "interval", "date"]), doc: "how the job fires" },
@@ -196,7 +213,10 @@ pub const ROUTES: [Spec; 21] = [
         names: &["job_add", "add_job"],
         summary: "Add a job",
         required: &JOB,
-        optional: &[TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3]],
+        optional: &[
+            TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3], MISFIRE[0],
+            MISFIRE[1], JITTER,
+        ],
         data: Data::None,
         read_only: false,
     },
@@ -205,7 +225,10 @@ pub const ROUTES: [Spec; 21] = [
         names: &["job_modify", "modify_job"],
         summary: "Replace a job's trigger, rule, cmd and name (its next run time is recomputed; a paused job stays paused)",
         required: &JOB,
-        optional: &[TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3]],
+        optional: &[
+            TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3], MISFIRE[0],
+            MISFIRE[1], JITTER,
+        ],
         data: Data::None,
         read_only: false,
     },

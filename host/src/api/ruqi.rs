@@ -114,8 +114,51 @@ fn policy(p: &Params, base: RunPolicy) -> Result<RunPolicy, ApiError> {
         }
         policy.retry_backoff = Some(factor);
     }
+    if let Some(m) = one_of(p, "misfire", &["skip", "once", "all"])? {
+        policy.misfire = crate::model::Misfire::parse(&m);
+    }
+    if let Some(g) = p.uint("misfire_grace")? {
+        if g > MAX_MISFIRE_GRACE_SECS {
+            return Err(ApiError::BadParams(format!(
+                "Param check failed: misfire_grace must be at most {MAX_MISFIRE_GRACE_SECS} seconds"
+            )));
+        }
+        policy.misfire_grace_secs = Some(g);
+    }
+    if let Some(j) = p.uint("jitter")? {
+        if j > MAX_JITTER_SECS {
+            return Err(ApiError::BadParams(format!(
+                "Param check failed: jitter must be at most {MAX_JITTER_SECS} seconds"
+            )));
+        }
+        policy.jitter_secs = (j > 0).then_some(j);
+    }
     Ok(policy)
 }
+
+/// Longest `jitter`, seconds (an hour).
+const MAX_JITTER_SECS: u64 = 3600;
+
+/// Refuses a jitter as long as the gap between two of the rule's next fire times: fire times
+/// would pass each other.
+fn check_jitter(state: &AppState, job: &Job, now: Timestamp) -> Result<(), ApiError> {
+    let Some(jitter) = job.policy.jitter_secs else { return Ok(()) };
+    let tz = job.zone(state.tz);
+    let first = state.calendars.next_fire(job.calendar.as_ref(), &job.trigger, tz, None, now);
+    let second = first.and_then(|t| state.calendars.next_fire(job.calendar.as_ref(), &job.trigger, tz, Some(t), now));
+    if let (Some(a), Some(b)) = (first, second)
+        && (b - a).num_seconds() <= jitter as i64
+    {
+        return Err(ApiError::Refused(format!(
+            "Param check failed: jitter {jitter}s is not shorter than the rule's gap of {}s",
+            (b - a).num_seconds()
+        )));
+    }
+    Ok(())
+}
+
+/// Longest `misfire_grace`, seconds (a week).
+const MAX_MISFIRE_GRACE_SECS: u64 = 7 * 86_400;
 
 /// Most `retries` of a job.
 const MAX_RETRIES: u64 = 32;
@@ -453,6 +496,7 @@ async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         home_zone: Some(state.tz),
         policy: policy(p, RunPolicy::default())?,
     };
+    check_jitter(state, &job, now)?;
     job.next_run_time = state.calendars.next_for_job(&job, state.tz, None, now);
     state.store.add_job(&job).await?;
     tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
@@ -500,6 +544,7 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         policy,
         ..old
     };
+    check_jitter(state, &job, now)?;
     job.next_run_time = job.next_run_time.and_then(|_| state.calendars.next_for_job(&job, state.tz, None, now));
     state.store.update_job(&job).await?;
     tracing::info!(job_id = %job.id, "modify_job");
@@ -574,6 +619,15 @@ fn zone_fields(data: &mut Value, job: &Job) {
     }
     if let (Some(g), Some(map)) = (job.policy.kill_grace_secs, data.as_object_mut()) {
         map.insert("kill_grace".into(), json!(g));
+    }
+    if let (Some(m), Some(map)) = (job.policy.misfire, data.as_object_mut()) {
+        map.insert("misfire".into(), json!(m.as_str()));
+    }
+    if let (Some(g), Some(map)) = (job.policy.misfire_grace_secs, data.as_object_mut()) {
+        map.insert("misfire_grace".into(), json!(g));
+    }
+    if let (Some(j), Some(map)) = (job.policy.jitter_secs, data.as_object_mut()) {
+        map.insert("jitter".into(), json!(j));
     }
     if let Some(map) = data.as_object_mut()
         && job.policy.retries > 0

@@ -137,28 +137,6 @@ impl MemoryStore {
     }
 }
 
-/// The row of `run` running on `node` from `started`.
-fn run_row(run: &ClaimedRun, node: &str, started: Timestamp, lease_until: Timestamp) -> RunRecord {
-    RunRecord {
-        run_id: run.run_id.clone(),
-        job_id: run.job.id.to_string(),
-        job_name: run.job.name.clone(),
-        cmd: run.job.cmd.clone(),
-        fire_time: run.fire_time,
-        trigger: run.trigger,
-        attempt: run.attempt,
-        node: node.to_owned(),
-        state: RunState::Running,
-        started,
-        ended: None,
-        lease_until,
-        outcome: None,
-        kill_requested: false,
-        params: None,
-        output_len: 0,
-    }
-}
-
 fn page_of<T>(rows: Vec<T>, page: Page) -> Vec<T> {
     let it = rows.into_iter().skip(page.offset as usize);
     match page.limit {
@@ -310,7 +288,7 @@ impl JobStore for MemoryStore {
                     Some(_) => {}
                     None => {
                         // Its start is not written yet: the row is written whole, ended.
-                        let mut row = run_row(&end.run, node, ended, ended);
+                        let mut row = RunRecord::running(&end.run, node, ended, ended);
                         row.state = RunState::Ended;
                         row.ended = Some(ended);
                         row.outcome = Some(outcome);
@@ -359,7 +337,9 @@ impl JobStore for MemoryStore {
         for run in runs {
             let keep = inner.runs.get(&run.run_id).is_some_and(|(r, _)| r.state == RunState::Ended || r.node == node);
             if !keep {
-                inner.runs.insert(run.run_id.clone(), (run_row(run, node, started, lease_until), Vec::new()));
+                inner
+                    .runs
+                    .insert(run.run_id.clone(), (RunRecord::running(run, node, started, lease_until), Vec::new()));
             }
         }
         Ok(())

@@ -51,6 +51,15 @@ pub struct JobState {
     /// The job's `retry_max_delay`, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_max_delay: Option<u64>,
+    /// The job's `misfire` (`skip`, `once`, `all`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misfire: Option<String>,
+    /// The job's `misfire_grace`, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misfire_grace: Option<u64>,
+    /// The job's `jitter`, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -145,6 +154,10 @@ impl JobRow {
         let tz = timezone.or(home_zone).unwrap_or(tz);
         let trigger = Trigger::restore(kind, self.job_rule.as_deref().unwrap_or_default(), anchor, tz)
             .map_err(|e| corrupt(e.to_string()))?;
+        let misfire = match state.misfire.as_deref() {
+            None => None,
+            Some(m) => Some(crate::model::Misfire::parse(m).ok_or_else(|| corrupt(format!("misfire {m:?}")))?),
+        };
         Ok(Job {
             id: JobId::parse(&self.id).map_err(corrupt)?,
             name: self.job_name.clone().unwrap_or_default(),
@@ -163,6 +176,9 @@ impl JobRow {
                 retry_delay_secs: state.retry_delay,
                 retry_backoff: state.retry_backoff,
                 retry_max_delay_secs: state.retry_max_delay,
+                misfire,
+                misfire_grace_secs: state.misfire_grace,
+                jitter_secs: state.jitter,
             },
         })
     }
@@ -230,6 +246,9 @@ pub fn job_state(job: &Job) -> Vec<u8> {
         retry_delay: job.policy.retry_delay_secs,
         retry_backoff: job.policy.retry_backoff,
         retry_max_delay: job.policy.retry_max_delay_secs,
+        misfire: job.policy.misfire.map(|m| m.as_str().to_owned()),
+        misfire_grace: job.policy.misfire_grace_secs,
+        jitter: job.policy.jitter_secs,
     };
     serde_json::to_vec(&state).expect("job state serializes")
 }

@@ -141,11 +141,36 @@ pub struct Burst {
 
 /// `n` date jobs running `cmd`, all due at one second, on a fresh node of `kind`.
 pub async fn ruqi_burst(ctx: &Ctx, kind: Kind, n: usize, cmd: &str, label: &str) -> anyhow::Result<Burst> {
+    ruqi_burst_with(ctx, kind, n, cmd, label, None).await
+}
+
+/// [`ruqi_burst`] with run-control parameters (`timeout`, `retries` …) added to every job.
+pub async fn ruqi_burst_with(
+    ctx: &Ctx,
+    kind: Kind,
+    n: usize,
+    cmd: &str,
+    label: &str,
+    policy: Option<serde_json::Value>,
+) -> anyhow::Result<Burst> {
     let cmd = cmd.to_owned();
     with_node(ctx, kind, &format!("burst_{}", kind.short()), async |node, store, _dir| {
         let due = pick_due(ctx, node, n, label).await?;
         let rule = date_rule(due);
-        add_jobs(ctx, node, n, label, Arc::new(move |i| job_add_body("date", &format!("b{i}"), &cmd, &rule))).await?;
+        let body = move |i: u64| {
+            let plain = job_add_body("date", &format!("b{i}"), &cmd, &rule);
+            match &policy {
+                None => plain,
+                Some(extra) => {
+                    let mut v: serde_json::Value = serde_json::from_str(&plain).expect("job_add body is JSON");
+                    if let (Some(map), Some(more)) = (v.as_object_mut(), extra.as_object()) {
+                        map.extend(more.clone());
+                    }
+                    v.to_string()
+                }
+            }
+        };
+        add_jobs(ctx, node, n, label, Arc::new(body)).await?;
         let added_late = epoch_now() > due as f64;
         let (mut last_count, mut last_change) = (u64::MAX, Instant::now());
         loop {
@@ -286,6 +311,24 @@ pub async fn burst(ctx: &mut Ctx) -> anyhow::Result<()> {
         ruqi[0].1.clone(),
         peers[2].clone(),
     ));
+    // The same burst with run control set on every job (a timeout and retries, which succeeding
+    // runs never use): what the policies cost a run, against the plain rows above.
+    let policy = serde_json::json!({"timeout": 600, "retries": 3, "retry_delay": 5});
+    for (kind, plain) in &ruqi {
+        let label = format!("burst {} timeout+retries", kind.short());
+        let b = ruqi_burst_with(ctx, *kind, n, "echo:bench", &label, Some(policy.clone())).await;
+        burst_note(&mut ctx.report, &label, n, &b);
+        ctx.progress.note(&format!("  {label}: {}", summary(&b)));
+        let with = cell_or_abort(&b, |b| Cell::opt(b.last_end))?;
+        ctx.report.push(Row::new(
+            "burst",
+            format!("{what}, {}, timeout and retries set (peer column: the same without)", kind.label()),
+            Unit::Secs,
+            Better::Lower,
+            with,
+            plain.clone(),
+        ));
+    }
     Ok(())
 }
 
