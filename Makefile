@@ -137,7 +137,7 @@ soak: services wasm-target
 	$(CARGO) build -p ruqi
 	RUQI_SOAK_SECS=$(SOAK_SECS) $(CARGO) test -p ruqi-tests --test soak -- --nocapture
 
-## bench: the issue-9 harness: RuQi (a release `ruqi serve`, driven over HTTP) against APScheduler 3.x
+## bench: the benchmark harness: RuQi (a release `ruqi serve`, driven over HTTP) against APScheduler 3.x
 ## (a virtualenv the harness makes under target/bench/venv) on the same workloads (burst, interval,
 ## job_add, script burst, listing, micro); prints one table, writes target/bench/latest.json.
 ## Full run ~10-20 min; `make bench QUICK=1` runs small sizes in under 2 minutes.

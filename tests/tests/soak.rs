@@ -1,4 +1,4 @@
-//! The soak test (issue 8). Two real `ruqi serve` nodes (`--lease 3`) on one MariaDB database
+//! The soak test. Two real `ruqi serve` nodes (`--lease 3`) on one MariaDB database
 //! run 1,000 interval jobs of three kinds — scripts, http-post to a receiver in this test,
 //! baichuan publishing to the real Redis — for `RUQI_SOAK_SECS` seconds (60 by default, inside
 //! `make test`; 600 in `make soak`), while chaos strikes at random moments (seeded; the seed is

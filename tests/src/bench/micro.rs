@@ -1,4 +1,4 @@
-//! The in-process micro figures (the bench of before issue 9), one section of the table. Here
+//! The in-process micro figures (the first bench, before the HTTP harness), one section of the table. Here
 //! the "peer" column is the plain Rust way to do the same thing, not APScheduler:
 //!
 //! - plugin runtime overhead: a no-op run through the wasmtime runtime (`Runtime::execute`

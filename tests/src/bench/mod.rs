@@ -1,4 +1,4 @@
-//! The pieces of `make bench` (the issue-9 harness): RuQi through a real `ruqi serve` process
+//! The pieces of `make bench` (the benchmark harness): RuQi through a real `ruqi serve` process
 //! and its HTTP API, APScheduler 3.x in a virtualenv as the peer, the same workloads on both,
 //! one table and one JSON file of figures. `bench.rs` holds `main`, the flags and the order.
 
@@ -15,7 +15,7 @@ pub mod workloads;
 
 use std::path::PathBuf;
 
-/// How big each workload is: the full sizes of issue 9, or `--quick` ones for a run of under
+/// How big each workload is: the full sizes, or `--quick` ones for a run of under
 /// two minutes on a debug or release binary.
 #[derive(Debug, Clone)]
 pub struct Sizes {
@@ -63,7 +63,7 @@ impl Sizes {
         Self {
             burst: 300,
             interval_jobs: 500,
-            // issue 9 asks for 10 s; 6 keeps the whole quick run under two minutes with the
+            // the full run takes 10 s; 6 keeps the whole quick run under two minutes with the
             // peer's SQLite store (its adds are fsync-bound, ~50–150/s here)
             interval_secs: 6,
             stored: vec![0],

@@ -1,9 +1,9 @@
-//! The `plugins` workload (issue 15): what one run of a plugin costs inside a node, for the echo
+//! The `plugins` workload: what one run of a plugin costs inside a node, for the echo
 //! plugin of each language — the Rust `template` (`echo:`), and the Python and JavaScript
 //! templates `make plugins` builds (`pyecho:`, `jsecho:`). A release `ruqi serve` on SQLite runs
 //! one `1s` interval job per plugin, staggered by a third of a second so runs never overlap;
 //! the figures are the history rows' `cmd_cost`, median and p99, after each job's first
-//! runs. The peer column is the goal issue 15 sets (0.1 ms for Rust, 0.5 ms for the others).
+//! runs. The peer column is the cost goal (0.1 ms for Rust, 0.5 ms for the others).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -109,7 +109,7 @@ pub async fn plugin_runs(ctx: &mut Ctx) -> anyhow::Result<()> {
         }
     }
     ctx.report.note(format!(
-        "plugins: cmd_cost of {runs} runs per plugin (1 s apart; first {SKIPPED} left out); the peer column is issue 15's goal for the median"
+        "plugins: cmd_cost of {runs} runs per plugin (1 s apart; first {SKIPPED} left out); the peer column is the goal for the median"
     ));
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! `make bench` (issue 9): RuQi measured against APScheduler 3.x side by side, in one run.
+//! `make bench`: RuQi measured against APScheduler 3.x side by side, in one run.
 //! RuQi's side is a real `ruqi serve` (release build) driven through its HTTP API; the peer is
 //! `tests/bench/apscheduler_peer.py` in a virtualenv the harness makes under `target/bench/venv`,
 //! configured as RuQi 1.x configures APScheduler. Prints ONE table (workload | RuQi | peer |

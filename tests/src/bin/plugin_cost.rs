@@ -1,4 +1,4 @@
-//! `plugin_cost` (issue 15): what a plugin costs the host, measured through the plugin runtime
+//! `plugin_cost`: what a plugin costs the host, measured through the plugin runtime
 //! directly (no HTTP, no store): the component's size, its first compile, its load from the
 //! compile cache, the host's RSS after loading it, the cost of one run (`Runtime::execute`: take
 //! the instance made ahead of it or make one, call, and leave the drop and the next instance to
