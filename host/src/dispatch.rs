@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::{Notify, Semaphore, mpsc};
+use tokio::task::JoinHandle;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -32,8 +33,8 @@ use crate::calendar::Calendars;
 use crate::clock::{Clock, Timestamp};
 use crate::metrics::Metrics;
 use crate::model::{
-    ClaimedRun, HistoryRecord, Job, JobId, MAX_OUTPUT_CHARS, Misfire, Outcome, RetryPlan, RunMeta, RunRecord,
-    RunTrigger, fresh_run_id, truncate_chars,
+    ClaimedRun, HistoryRecord, Job, JobId, MAX_OUTPUT_CHARS, Misfire, Outcome, Overlap, Page, RetryPlan, RunFilter,
+    RunMeta, RunRecord, RunState, RunTrigger, fresh_run_id, truncate_chars,
 };
 use crate::plugin::{ExecOutcome, Registry, RunRequest};
 use crate::run::{RunControl, StopReason};
@@ -154,12 +155,51 @@ struct Local {
     written: bool,
 }
 
-/// Why `run_now` could not start a run.
+/// A run asked for by hand (`job_run`, or a fire time of `job_backfill`).
+#[derive(Debug, Clone)]
+pub struct HandRun {
+    /// Its job.
+    pub job_id: JobId,
+    /// `Manual` or `Backfill`.
+    pub trigger: RunTrigger,
+    /// The fire time it is for (a backfill's); now when `None`.
+    pub fire_time: Option<Timestamp>,
+    /// Its id, when chosen beforehand (a backfill answers its runs' ids); a fresh one otherwise.
+    pub run_id: Option<String>,
+    /// The overlap policy asked for with it; the job's when `None`.
+    pub overlap: Option<Overlap>,
+    /// Text handed to the plugin with the run.
+    pub params: Option<String>,
+}
+
+impl HandRun {
+    /// The run of `job` (claimed at `revision` when it `holds_claim`) asked for at `now`.
+    fn run(&self, job: Job, revision: i64, holds_claim: bool, now: Timestamp) -> ClaimedRun {
+        let fire_time = self.fire_time.unwrap_or(now);
+        ClaimedRun {
+            job,
+            fire_time,
+            revision,
+            trigger: self.trigger,
+            run_id: self.run_id.clone().unwrap_or_else(fresh_run_id),
+            holds_claim,
+            attempt: 1,
+            rule_fire: fire_time,
+            due: now,
+            params: self.params.clone(),
+        }
+    }
+}
+
+/// Why `run_by_hand` could not start a run.
 #[derive(Debug, thiserror::Error)]
 pub enum RunNowError {
     /// A run of the job holds it and the overlap policy does not allow another.
-    #[error("a run of job {0} is in progress; pass overlap=allow to start another beside it")]
+    #[error("a run of job {0} is in progress (overlap=skip); pass overlap=allow to start another beside it")]
     Busy(String),
+    /// A run of the job is going on and another already waits for it (`buffer_one`).
+    #[error("a run of job {0} is in progress and another already waits for it (overlap=buffer_one)")]
+    AlreadyWaiting(String),
     /// The node is shutting down.
     #[error("this node is shutting down")]
     Stopping,
@@ -378,41 +418,149 @@ impl Dispatcher {
         self.ended(&run, end);
     }
 
-    /// Starts a run of `job_id` now, on this node, even for a paused job, and answers its run
-    /// id. It holds the job's claim like a scheduled run (so the overlap rule holds across the
-    /// cluster: `Busy` while another run holds it), unless `allow_overlap`.
-    pub async fn run_now(self: &Arc<Self>, job_id: &JobId, allow_overlap: bool) -> Result<String, RunNowError> {
+    /// Starts a run by hand on this node, even for a paused job, and answers its run id: a run
+    /// of `job_run`, or one fire time of a backfill. It holds the job's claim like a scheduled
+    /// run, so the overlap rule holds across the cluster. While another run holds the job, the
+    /// policy (`ask.overlap`, else the job's) decides: `skip` refuses (`Busy`), `allow` runs it
+    /// beside, `buffer_one`/`buffer_all` make it wait (its row says `waiting`) until the claim is
+    /// free (`buffer_one`: unless one already waits), `cancel_other` asks for the running runs to
+    /// be killed and waits. The returned handle ends when the run (or its wait) is over.
+    pub async fn run_by_hand(self: &Arc<Self>, ask: HandRun) -> Result<(String, JoinHandle<()>), RunNowError> {
         if self.stopping.load(Ordering::Acquire) {
             return Err(RunNowError::Stopping);
         }
         let now = self.clock.now();
         let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
-        let (job, revision) = if allow_overlap {
-            let job = self.store.get_job(job_id).await?.ok_or_else(|| StoreError::NotFound(job_id.to_string()))?;
-            (job, 0)
-        } else {
-            match self.store.claim_job(job_id, &self.config.node, lease_until, now).await? {
-                Some(claimed) => claimed,
-                None => return Err(RunNowError::Busy(job_id.to_string())),
-            }
-        };
-        let run = ClaimedRun {
-            job,
-            fire_time: now,
-            revision,
-            trigger: RunTrigger::Manual,
-            run_id: fresh_run_id(),
-            holds_claim: !allow_overlap,
-            attempt: 1,
-            rule_fire: now,
-        };
-        if run.holds_claim && self.held.take(run.job.id.as_str()).is_none() {
-            // Claimed in the store, yet this node still holds a run of the job whose end it has
-            // not recorded: the store's claim is this node's own. Not run twice.
-            return Err(RunNowError::Busy(job_id.to_string()));
+        let job_id = &ask.job_id;
+        let missing = || StoreError::NotFound(job_id.to_string());
+        if ask.overlap == Some(Overlap::Allow) {
+            let job = self.store.get_job(job_id).await?.ok_or_else(missing)?;
+            return self.start_by_hand(ask.run(job, 0, false, now)).await;
         }
+        if let Some((job, revision)) = self.store.claim_job(job_id, &self.config.node, lease_until, now).await? {
+            let run = ask.run(job, revision, true, now);
+            if self.held.take(run.job.id.as_str()).is_none() {
+                // Claimed in the store, yet this node still holds a run of the job whose end it
+                // has not recorded: the store's claim is this node's own.
+                return self.wait_by_hand(ClaimedRun { holds_claim: true, ..run }, ask.overlap).await;
+            }
+            return self.start_by_hand(run).await;
+        }
+        let job = self.store.get_job(job_id).await?.ok_or_else(missing)?;
+        let run = ask.run(job, 0, true, now);
+        self.wait_by_hand(run, ask.overlap).await
+    }
+
+    /// A run asked for by hand while another run holds its job: what the overlap policy says.
+    async fn wait_by_hand(
+        self: &Arc<Self>,
+        run: ClaimedRun,
+        asked: Option<Overlap>,
+    ) -> Result<(String, JoinHandle<()>), RunNowError> {
+        let job_id = run.job.id.clone();
+        let policy = asked.or(run.job.policy.overlap).unwrap_or(Overlap::Skip);
+        let live = |state| RunFilter { job_id: Some(job_id.to_string()), state: Some(state) };
+        match policy {
+            Overlap::Skip => return Err(RunNowError::Busy(job_id.to_string())),
+            Overlap::Allow => return self.start_by_hand(ClaimedRun { holds_claim: false, ..run }).await,
+            Overlap::BufferOne => {
+                let (waiting, _) =
+                    self.store.list_runs(&live(RunState::Waiting), Page { offset: 0, limit: Some(1) }).await?;
+                if waiting > 0 {
+                    return Err(RunNowError::AlreadyWaiting(job_id.to_string()));
+                }
+            }
+            Overlap::BufferAll => {}
+            Overlap::CancelOther => {
+                let (_, running) =
+                    self.store.list_runs(&live(RunState::Running), Page { offset: 0, limit: Some(100) }).await?;
+                for other in running {
+                    if !self.stop_local(&other.run_id, StopReason::Replaced) {
+                        self.store.request_kill(&other.run_id).await?;
+                    }
+                    tracing::info!(job_id = %job_id, run_id = %other.run_id, "run replaced by a run asked for by hand (overlap=cancel_other)");
+                }
+            }
+        }
+        let now = self.clock.now();
+        let lease = chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        let mut record = self.run_record(&run, now);
+        record.state = RunState::Waiting;
+        record.lease_until = now + lease;
+        self.store.start_run(&record).await?;
+        let control = self.control_of(&run);
+        let local = Local { control: control.clone(), run: run.clone(), written: true };
+        self.local.lock().unwrap_or_else(|p| p.into_inner()).insert(run.run_id.clone(), local);
+        let run_id = run.run_id.clone();
+        let this = self.clone();
+        let span =
+            tracing::info_span!("run", job_id = %run.job.id, run_id = %run.run_id, trigger = run.trigger.as_str());
+        let handle = self.tracker.spawn(
+            async move {
+                match this.wait_for_claim(&run, &control).await {
+                    Some(run) => this.execute_by_hand(run).await,
+                    None => {
+                        this.local.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.run_id);
+                    }
+                }
+            }
+            .instrument(span),
+        );
+        Ok((run_id, handle))
+    }
+
+    /// Waits until this node claims `run`'s job (the run then goes on, its row running), or
+    /// the run is killed or the node stops (its row ends, `None`).
+    async fn wait_for_claim(&self, run: &ClaimedRun, control: &RunControl) -> Option<ClaimedRun> {
+        let stopped = control.stopped();
+        tokio::pin!(stopped);
+        loop {
+            tokio::select! {
+                _ = &mut stopped => {
+                    let end = self.clock.now();
+                    let out = "killed while waiting for the run of its job to end";
+                    if let Err(e) = self.store.end_run(&run.run_id, &self.config.node, Outcome::Killed, end, Some(out)).await {
+                        tracing::warn!(error = %e, "cannot end the waiting run's row; it ends as lost when its lease runs out");
+                    }
+                    return None;
+                }
+                _ = tokio::time::sleep(RUN_LOOK_EVERY) => {}
+            }
+            let now = self.clock.now();
+            if self.stopping.load(Ordering::Acquire) {
+                let out = "not started: its node stopped while it waited";
+                let _ = self.store.end_run(&run.run_id, &self.config.node, Outcome::Lost, now, Some(out)).await;
+                return None;
+            }
+            let lease_until = now + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+            match self.store.claim_job(&run.job.id, &self.config.node, lease_until, now).await {
+                Ok(Some((job, revision))) => {
+                    if self.held.take(job.id.as_str()).is_none() {
+                        continue; // this node's own run of the job is not recorded yet
+                    }
+                    let run = ClaimedRun { job, revision, ..run.clone() };
+                    if let Err(e) = self.store.start_run(&self.run_record(&run, now)).await {
+                        tracing::warn!(error = %e, "cannot write the run's start; trying again");
+                        self.held.release([run.job.id.as_str()]);
+                        continue;
+                    }
+                    return Some(run);
+                }
+                Ok(None) => {}
+                Err(StoreError::NotFound(_)) => {
+                    let out = "not started: its job was removed while it waited";
+                    let _ = self.store.end_run(&run.run_id, &self.config.node, Outcome::Lost, now, Some(out)).await;
+                    return None;
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot claim the job for a waiting run; trying again"),
+            }
+        }
+    }
+
+    /// Writes the row of a run asked for by hand and starts it (when a slot is free).
+    async fn start_by_hand(self: &Arc<Self>, run: ClaimedRun) -> Result<(String, JoinHandle<()>), RunNowError> {
         // Its row exists before the id is answered, so the caller can look it up at once.
-        if let Err(e) = self.store.start_run(&self.run_record(&run, now)).await {
+        if let Err(e) = self.store.start_run(&self.run_record(&run, self.clock.now())).await {
             // Not started; the claim taken in the store runs out with its lease.
             if run.holds_claim {
                 self.held.release([run.job.id.as_str()]);
@@ -421,20 +569,70 @@ impl Dispatcher {
         }
         let run_id = run.run_id.clone();
         let this = self.clone();
-        let span = tracing::info_span!("run", job_id = %run.job.id, run_id = %run.run_id, trigger = "manual");
+        let span =
+            tracing::info_span!("run", job_id = %run.job.id, run_id = %run.run_id, trigger = run.trigger.as_str());
+        let handle = self.tracker.spawn(async move { this.execute_by_hand(run).await }.instrument(span));
+        Ok((run_id, handle))
+    }
+
+    /// Runs a run asked for by hand whose row is written, when a slot is free.
+    async fn execute_by_hand(&self, run: ClaimedRun) {
+        let lease_until = self.clock.now() + chrono::Duration::from_std(self.config.lease).unwrap_or_default();
+        let permit = self.slots.clone().acquire_owned().await;
+        if permit.is_err() || self.stopping.load(Ordering::Acquire) {
+            let out = "not started: its node stopped";
+            let _ =
+                self.store.end_run(&run.run_id, &self.config.node, Outcome::Lost, self.clock.now(), Some(out)).await;
+            self.ended(&run, None);
+            return;
+        }
+        self.run_one(run, lease_until).await;
+        drop(permit);
+    }
+
+    /// Runs every fire time of `job_id` in `fires`, in order, each as a run asked for by hand
+    /// with `trigger=backfill` and its id from `run_ids`: one after another (each waits for the
+    /// job's claim, so for the one before it), or all at once with `overlap=allow` (as slots
+    /// free). Killing one of them ends the backfill: the fire times after it are not run.
+    pub fn backfill(self: &Arc<Self>, job_id: JobId, fires: Vec<(Timestamp, String)>, overlap: Option<Overlap>) {
+        let this = self.clone();
+        let span = tracing::info_span!("backfill", job_id = %job_id, fire_times = fires.len());
         self.tracker.spawn(
             async move {
-                let permit = this.slots.clone().acquire_owned().await;
-                if permit.is_err() || this.stopping.load(Ordering::Acquire) {
-                    this.ended(&run, None);
-                    return;
+                for (fire_time, run_id) in fires {
+                    let ask = HandRun {
+                        job_id: job_id.clone(),
+                        trigger: RunTrigger::Backfill,
+                        fire_time: Some(fire_time),
+                        run_id: Some(run_id),
+                        overlap: Some(overlap.unwrap_or(Overlap::BufferAll)),
+                        params: None,
+                    };
+                    let (run_id, handle) = match this.run_by_hand(ask).await {
+                        Ok(started) => started,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "backfill stopped: a run could not start");
+                            return;
+                        }
+                    };
+                    if overlap == Some(Overlap::Allow) {
+                        continue;
+                    }
+                    let _ = handle.await;
+                    if let Ok(Some(run)) = this.store.get_run(&run_id).await
+                        && run.outcome == Some(Outcome::Killed)
+                    {
+                        tracing::info!(run_id = %run_id, "backfill stopped: its run was killed");
+                        return;
+                    }
                 }
-                this.run_one(run, lease_until).await;
-                drop(permit);
             }
             .instrument(span),
         );
-        Ok(run_id)
+    }
+    /// Whether the node is shutting down (it starts no more runs).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Acquire)
     }
 
     /// Stops a run executing on this node (`false` when it does not run here).
@@ -555,7 +753,7 @@ impl Dispatcher {
         // Late past the grace: skipped, unless the job's misfire policy runs it (`all`: each
         // runs; `once`: the latest missed one, so an earlier one gives way to it).
         let skipped = scheduled
-            && run.fire_time + grace < now
+            && run.due + grace < now
             && match run.job.policy.misfire {
                 Some(Misfire::All) => false,
                 Some(Misfire::Once) => self
@@ -567,7 +765,7 @@ impl Dispatcher {
             };
         if skipped {
             let next = next_after(&run.job, &self.config, run.fire_time, now);
-            self.missed.missed(now, now - run.fire_time);
+            self.missed.missed(now, now - run.due);
             self.metrics.runs_missed.inc();
             return Some(RunEnd { run: run.clone(), next, history: None, output: None, retry: None });
         }
@@ -599,10 +797,17 @@ impl Dispatcher {
                 }
             }
         }
+        // `overlap=allow`: the fire time is this node's now; the job moves on at once and lets go
+        // of its claim, so the next fire time starts its run even while this one goes on.
+        let detached;
+        let run = if run.reschedules() && run.job.policy.overlap == Some(Overlap::Allow) {
+            detached = self.let_go(run, now).await?;
+            &detached
+        } else {
+            run
+        };
         let fire_time = format_python(run.fire_time, self.config.tz);
-        let kill_grace = run.job.policy.kill_grace_secs.map_or(self.config.kill_grace, Duration::from_secs);
-        let control =
-            RunControl::new(&run.run_id, run.job.id.as_str(), &fire_time, kill_grace, self.config.run_output_limit);
+        let control = self.control_of(run);
         let request = RunRequest {
             run_id: run.run_id.clone(),
             job_id: run.job.id.to_string(),
@@ -616,7 +821,8 @@ impl Dispatcher {
         self.metrics
             .fire_lateness
             .observe((started - run.fire_time).num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
-        let local = Local { control: control.clone(), run: run.clone(), written: run.trigger == RunTrigger::Manual };
+        let written = matches!(run.trigger, RunTrigger::Manual | RunTrigger::Backfill);
+        let local = Local { control: control.clone(), run: run.clone(), written };
         self.local.lock().unwrap_or_else(|p| p.into_inner()).insert(run.run_id.clone(), local);
         let result = self.steer(run, &request, &control, &mut held_until).await;
         self.local.lock().unwrap_or_else(|p| p.into_inner()).remove(&run.run_id);
@@ -642,6 +848,11 @@ impl Dispatcher {
                     StopReason::Timeout => (
                         Outcome::Timeout,
                         format!("run stopped at its timeout of {}s", run.job.policy.timeout_secs.unwrap_or_default()),
+                    ),
+                    StopReason::Replaced => (
+                        Outcome::Killed,
+                        "run killed: the job's next fire time came, and its overlap policy (cancel_other) runs that instead"
+                            .to_owned(),
                     ),
                 };
                 let printed = outcome.map_or_else(|| control.printed(), ExecOutcome::into_output);
@@ -687,15 +898,109 @@ impl Dispatcher {
         if let Some(plan) = retry {
             tracing::info!(attempt = plan.attempt, at = %plan.at, "run will be tried again");
         }
-        // The job goes on from the fire time of its rule (a retry's is the failed run's); a retry
-        // due before its next fire time comes first (one due after it gives way to that run).
-        let regular = if run.reschedules() { next_after(&run.job, &self.config, run.rule_fire, ended) } else { None };
-        let next = match (regular, retry) {
-            (Some(n), Some(r)) => Some(n.min(r.at)),
-            (None, Some(r)) => Some(r.at),
-            (n, None) => n,
+        // The job goes on from the fire time of its rule (a retry's is the failed run's), by its
+        // overlap policy for the fire times that came meanwhile; a retry due before its next
+        // fire time comes first (one due after it gives way to that run), and before fire times
+        // held back (they wait for the retry's end).
+        let (regular, held) = if run.reschedules() { self.next_on_end(run, started, ended) } else { (None, None) };
+        let (next, plan) = match (retry, held) {
+            (Some(r), Some(_)) => (Some(r.at), Some(r)),
+            (Some(r), None) => (Some(regular.map_or(r.at, |n| n.min(r.at))), Some(r)),
+            (None, Some(h)) => (Some(h.at), Some(h)),
+            (None, None) => (regular, None),
         };
-        Some(RunEnd { run: run.clone(), next, history: Some(history), output: Some(whole), retry })
+        Some(RunEnd { run: run.clone(), next, history: Some(history), output: Some(whole), retry: plan })
+    }
+
+    /// The job's next fire time after `run` (which started at `started` and ended at `ended`),
+    /// and the fire time it holds back for the run's end, by the job's overlap policy for the
+    /// fire times that came while the run went on: skipped (`skip`: the job goes on from the
+    /// first fire time after the end), the latest held back (`buffer_one`, `cancel_other`), or
+    /// each held back in turn (`buffer_all`; also a run that holds the claim of an `allow` job,
+    /// a retry). Fire times missed before the run started follow the misfire policy. A run
+    /// that was itself held back, or a retry, kept the job busy since its rule's fire time.
+    fn next_on_end(
+        &self,
+        run: &ClaimedRun,
+        started: Timestamp,
+        ended: Timestamp,
+    ) -> (Option<Timestamp>, Option<RetryPlan>) {
+        let (job, config) = (&run.job, &self.config);
+        let Some(first) = next_after(job, config, run.rule_fire, ended) else { return (None, None) };
+        let busy_from = if run.trigger == RunTrigger::Retry || run.held_back() { run.rule_fire } else { started };
+        if first > ended || first < busy_from {
+            return (Some(first), None);
+        }
+        // `first` and maybe more came while the run went on: step to the last of them.
+        let (mut last, mut count) = (first, 1u64);
+        for _ in 0..MAX_MISSED_STEPS {
+            match config.calendars.next_for_job(job, config.tz, Some(last), ended) {
+                Some(t) if t <= ended => (last, count) = (t, count + 1),
+                _ => break,
+            }
+        }
+        let hold = |fire| Some(RetryPlan { at: ended, attempt: 1, fire });
+        match job.policy.overlap.unwrap_or(Overlap::Skip) {
+            Overlap::Skip => {
+                self.metrics.runs_overlap_skipped.inc_by(count);
+                tracing::info!(
+                    skipped = count,
+                    "fire times skipped: they came while the job's run went on (overlap=skip)"
+                );
+                (config.calendars.next_for_job(job, config.tz, Some(last), ended), None)
+            }
+            Overlap::BufferOne | Overlap::CancelOther => {
+                self.metrics.runs_overlap_skipped.inc_by(count - 1);
+                (Some(ended), hold(last))
+            }
+            Overlap::BufferAll | Overlap::Allow => (Some(ended), hold(first)),
+        }
+    }
+
+    /// Moves the job of `run` (an `overlap=allow` job's fire time, claimed) on to its next fire
+    /// time and releases its claim before the run starts: the run, let go of the claim, is
+    /// returned. `None` when the claim is no longer this node's, or the store failed (the lease
+    /// then runs out and the fire time is claimed again).
+    async fn let_go(&self, run: &ClaimedRun, now: Timestamp) -> Option<ClaimedRun> {
+        let next = next_after(&run.job, &self.config, run.rule_fire, now);
+        let end = RunEnd { run: run.clone(), next, history: None, output: None, retry: None };
+        match self.store.finish_runs(&self.config.node, std::slice::from_ref(&end), now).await {
+            Ok(outcomes) if outcomes.first() == Some(&FinishOutcome::Rescheduled) => {
+                let held = self.held.release([run.job.id.as_str()]);
+                self.metrics.claims_held.set(held as i64);
+                self.finished.notify_one();
+                Some(ClaimedRun { holds_claim: false, ..run.clone() })
+            }
+            Ok(_) => {
+                tracing::info!("claim lost before the run started; not running it");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot move the job on (overlap=allow); not running now, the fire time is claimed again when its lease runs out");
+                None
+            }
+        }
+    }
+
+    /// When a run of an `overlap=cancel_other` job holding its claim is replaced: the job's
+    /// next fire time after the run's own (none for a paused job).
+    fn replaced_at(&self, run: &ClaimedRun) -> Option<Timestamp> {
+        if !run.holds_claim || run.job.policy.overlap != Some(Overlap::CancelOther) || run.job.next_run_time.is_none() {
+            return None;
+        }
+        let (calendars, tz, now) = (&self.config.calendars, self.config.tz, self.clock.now());
+        let after = if run.reschedules() { Some(run.rule_fire.max(now)) } else { None };
+        match after {
+            Some(t) => calendars.next_for_job(&run.job, tz, Some(t), now),
+            None => calendars.next_for_job(&run.job, tz, None, now),
+        }
+    }
+
+    /// A fresh control for `run`: its kill grace, and its environment for commands.
+    fn control_of(&self, run: &ClaimedRun) -> RunControl {
+        let fire_time = format_python(run.fire_time, self.config.tz);
+        let kill_grace = run.job.policy.kill_grace_secs.map_or(self.config.kill_grace, Duration::from_secs);
+        RunControl::new(&run.run_id, run.job.id.as_str(), &fire_time, kill_grace, self.config.run_output_limit)
     }
 
     /// The row of `run` starting on this node at `started`.
@@ -730,6 +1035,15 @@ impl Dispatcher {
         tokio::pin!(deadline);
         let stop = control.stopped();
         tokio::pin!(stop);
+        let replaced_at = self.replaced_at(run);
+        let clock = self.clock.clone();
+        let replace = async move {
+            match replaced_at {
+                Some(t) => tokio::time::sleep((t - clock.now()).to_std().unwrap_or_default()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(replace);
         loop {
             tokio::select! {
                 biased;
@@ -749,6 +1063,10 @@ impl Dispatcher {
                     return Some(Some(outcome));
                 }
                 _ = &mut deadline, if !control.is_stopped() => control.stop(StopReason::Timeout),
+                _ = &mut replace, if !control.is_stopped() => {
+                    tracing::info!("the job's next fire time came: this run is replaced (overlap=cancel_other)");
+                    control.stop(StopReason::Replaced);
+                }
                 _ = &mut stop => {
                     // A command gets its grace (and a second more to report); a guest that
                     // waits on nothing of ours is interrupted now.

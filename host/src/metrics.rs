@@ -6,6 +6,8 @@
 //!   succeeded, failed, declared_failure, trapped, cpu_limit, timed_out, memory_limit, no_plugin);
 //! - `ruqi_run_duration_seconds{plugin}` and `ruqi_fire_lateness_seconds` (run start − fire time);
 //! - `ruqi_runs_missed_total` (skipped as later than the misfire grace);
+//! - `ruqi_runs_overlap_skipped_total` (fire times that came while a run of their job went on
+//!   and that its overlap policy skipped);
 //! - `ruqi_jobs_stored`, `ruqi_claims_held`, `ruqi_plugins_loaded`, `ruqi_plugin_load_failures`
 //!   (gauges, read when scraped);
 //! - `ruqi_store_errors_total` (scheduler passes and run records that failed and were retried);
@@ -61,6 +63,9 @@ pub struct Metrics {
     pub fire_lateness: Histogram,
     /// Runs skipped as later than the misfire grace.
     pub runs_missed: Counter,
+    /// Fire times skipped because a run of their job was going on (overlap `skip`, or those a
+    /// `buffer_one`/`cancel_other` job did not keep).
+    pub runs_overlap_skipped: Counter,
     /// Store calls of the scheduler and the recorder that failed (and were retried).
     pub store_errors: Counter,
     /// API requests by route and stat.
@@ -91,6 +96,7 @@ impl Metrics {
             run_duration: Family::new_with_constructor(duration_histogram),
             fire_lateness: duration_histogram(),
             runs_missed: Counter::default(),
+            runs_overlap_skipped: Counter::default(),
             store_errors: Counter::default(),
             api_requests: Family::default(),
             jobs_stored: Gauge::default(),
@@ -104,6 +110,11 @@ impl Metrics {
         registry.register("run_duration_seconds", "Run duration, by plugin", m.run_duration.clone());
         registry.register("fire_lateness_seconds", "Run start minus fire time", m.fire_lateness.clone());
         registry.register("runs_missed", "Runs skipped as later than the misfire grace", m.runs_missed.clone());
+        registry.register(
+            "runs_overlap_skipped",
+            "Fire times skipped because a run of their job was going on (its overlap policy)",
+            m.runs_overlap_skipped.clone(),
+        );
         registry.register("store_errors", "Store calls that failed and were retried", m.store_errors.clone());
         registry.register("api_requests", "API requests, by route and stat", m.api_requests.clone());
         registry.register("jobs_stored", "Jobs in the store", m.jobs_stored.clone());

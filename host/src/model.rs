@@ -97,6 +97,46 @@ pub struct RunPolicy {
     /// and the fire time (the same on every node), so jobs sharing a rule do not all start in
     /// the same instant.
     pub jitter_secs: Option<u64>,
+    /// What happens when a fire time comes while a run of the job is going (`skip`, RuQi's
+    /// behaviour, when unset).
+    pub overlap: Option<Overlap>,
+}
+
+/// What happens when a fire time comes (or a run is asked for) while a run of the job is still
+/// going; the same on every node, as the job's claim carries it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// The fire time is skipped (RuQi's behaviour) and counted in the metrics.
+    Skip,
+    /// It runs once the current run ends; at most one waits (the latest fire time).
+    BufferOne,
+    /// Every such fire time waits and runs, one after another, in order.
+    BufferAll,
+    /// The running run is killed, then the new one starts.
+    CancelOther,
+    /// The new run starts at once, beside the running one.
+    Allow,
+}
+
+impl Overlap {
+    /// Every policy, in the order the API lists them.
+    pub const ALL: [Self; 5] = [Self::Skip, Self::BufferOne, Self::BufferAll, Self::CancelOther, Self::Allow];
+
+    /// Its name in the API and in `job_state`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Skip => "skip",
+            Self::BufferOne => "buffer_one",
+            Self::BufferAll => "buffer_all",
+            Self::CancelOther => "cancel_other",
+            Self::Allow => "allow",
+        }
+    }
+
+    /// The inverse of [`Overlap::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
 }
 
 /// What happens to fire times found later than the misfire grace (after downtime, or when
@@ -166,14 +206,16 @@ impl RunPolicy {
     }
 }
 
-/// A retry a job waits for: when it is due, the attempt it is, and the fire time it retries.
+/// A run a job waits for, kept on its row so it survives any node: a retry of a failed run
+/// (`attempt` ≥ 2), or a fire time its overlap policy held back while a run went on (`attempt`
+/// 1: `buffer_one`, `buffer_all`, `cancel_other`), due when that run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPlan {
     /// When it is due.
     pub at: Timestamp,
-    /// Its attempt number (2 for the first retry).
+    /// Its attempt number (2 for the first retry; 1 for a held-back fire time).
     pub attempt: u32,
-    /// The fire time of the rule the failed run was for.
+    /// The fire time of the rule the run is for.
     pub fire: Timestamp,
 }
 
@@ -205,6 +247,11 @@ pub struct ClaimedRun {
     /// The fire time of the job's rule this run belongs to: `fire_time` for a scheduled run,
     /// the failed run's for a retry (the job goes on from there).
     pub rule_fire: Timestamp,
+    /// When it became due: the job's `next_run_time` the claim was for (`fire_time`, or the end
+    /// of the run a held-back fire time waited for). Lateness is measured from it.
+    pub due: Timestamp,
+    /// The `params` of a run started by hand, for its plugin.
+    pub params: Option<String>,
 }
 
 impl ClaimedRun {
@@ -220,11 +267,17 @@ impl ClaimedRun {
             holds_claim: true,
             attempt: 1,
             rule_fire: fire_time,
+            due: fire_time,
+            params: None,
         }
     }
 
-    /// The retry `plan` of `job`, claimed at `revision` when it came due.
+    /// The run `plan` of `job` stands for, claimed at `revision` when it came due: a retry, or
+    /// the scheduled run of a held-back fire time (keeping that fire time's id).
     pub fn retry(job: Job, plan: RetryPlan, revision: i64) -> Self {
+        if plan.attempt <= 1 {
+            return Self { due: plan.at, ..Self::scheduled(job, plan.fire, revision) };
+        }
         let run_id = scheduled_run_id(&job.id, plan.at);
         Self {
             job,
@@ -237,12 +290,20 @@ impl ClaimedRun {
             holds_claim: true,
             attempt: plan.attempt,
             rule_fire: plan.fire,
+            due: plan.at,
+            params: None,
         }
     }
 
-    /// Whether its end moves the job on (a scheduled run or a retry; not a run started by hand).
+    /// Whether its end moves the job on: a scheduled run or a retry that holds the job's claim
+    /// (not a run started by hand, nor one `overlap=allow` let go of the claim at its start).
     pub fn reschedules(&self) -> bool {
-        matches!(self.trigger, RunTrigger::Scheduled | RunTrigger::Retry)
+        self.holds_claim && matches!(self.trigger, RunTrigger::Scheduled | RunTrigger::Retry)
+    }
+
+    /// Whether it is a fire time its overlap policy held back until a run ended.
+    pub fn held_back(&self) -> bool {
+        self.trigger == RunTrigger::Scheduled && self.due != self.fire_time
     }
 }
 
@@ -328,6 +389,9 @@ impl Outcome {
 /// Whether a run is going on or over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
+    /// Started by hand (or a backfill) while a run of its job goes on: it starts when that
+    /// run ends (the job's overlap policy).
+    Waiting,
     /// Executing on its node.
     Running,
     /// Over (see its [`Outcome`]).
@@ -335,9 +399,15 @@ pub enum RunState {
 }
 
 impl RunState {
+    /// Whether its node vouches for it (waiting or running).
+    pub fn is_live(self) -> bool {
+        matches!(self, Self::Waiting | Self::Running)
+    }
+
     /// Its name in the API and the store.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Waiting => "waiting",
             Self::Running => "running",
             Self::Ended => "ended",
         }
@@ -416,7 +486,7 @@ impl RunRecord {
             lease_until,
             outcome: None,
             kill_requested: false,
-            params: None,
+            params: run.params.clone(),
             output_len: 0,
         }
     }

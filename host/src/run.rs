@@ -16,6 +16,9 @@ pub enum StopReason {
     Killed,
     /// The job's `timeout` passed.
     Timeout,
+    /// A fire time of its job came and the job's overlap policy (`cancel_other`) replaces the
+    /// running run with the new one.
+    Replaced,
 }
 
 /// See the module doc. Cheap to clone; every clone steers the same run.

@@ -85,6 +85,15 @@ fn job_item(time_field: &str) -> Schema {
             RefOr::T(string().enum_values(Some(["skip", "once", "all"])).description(Some("late fire times")).into()),
         );
         o.properties.insert(
+            "overlap".into(),
+            RefOr::T(
+                string()
+                    .enum_values(Some(["skip", "buffer_one", "buffer_all", "cancel_other", "allow"]))
+                    .description(Some("fire times that come while a run of the job goes on"))
+                    .into(),
+            ),
+        );
+        o.properties.insert(
             "retry_backoff".into(),
             RefOr::T(ObjectBuilder::new().schema_type(Type::Number).description(Some("retry delay growth")).into()),
         );
@@ -117,7 +126,7 @@ fn run_item(with_output: bool) -> Schema {
         ("node", string().description(Some("host:port:pid of the node running it")).into()),
         ("trigger", string().enum_values(Some(["scheduled", "manual", "retry", "backfill"])).into()),
         ("attempt", int()),
-        ("state", string().enum_values(Some(["running", "ended"])).into()),
+        ("state", string().enum_values(Some(["waiting", "running", "ended"])).into()),
         ("outcome", nullable(Type::String).description(Some("success, failed, timeout, killed, lost")).into()),
         ("fire_time", string().into()),
         ("started", string().into()),
@@ -263,9 +272,23 @@ fn data_schema(data: Data) -> Option<Schema> {
             ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(run_item(false))))).into()),
         ]),
         Data::Run => run_item(true),
+        Data::Backfill => object(&[
+            ("job_id", string().into()),
+            ("count", count()),
+            ("dry_run", ObjectBuilder::new().schema_type(Type::Boolean).into()),
+            (
+                "list",
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(object(&[
+                        ("fire_time", string().into()),
+                        ("run_id", nullable(Type::String).into()),
+                    ])))))
+                    .into(),
+            ),
+        ]),
         Data::RunOutput => object(&[
             ("run_id", string().into()),
-            ("state", string().enum_values(Some(["running", "ended"])).into()),
+            ("state", string().enum_values(Some(["waiting", "running", "ended"])).into()),
             ("outcome", nullable(Type::String).into()),
             ("offset", count()),
             ("next_offset", count()),

@@ -47,6 +47,8 @@ pub enum Route {
     RunOutput,
     /// `run_kill` (extension): stop a running run, on whichever node runs it.
     RunKill,
+    /// `job_backfill` (extension): run (or list) the fire times of a past window.
+    JobBackfill,
 }
 
 /// What a parameter holds (query strings carry text; a JSON body may carry the JSON type).
@@ -108,6 +110,8 @@ pub enum Data {
     RunOutput,
     /// `{"run_id", "node", "state", "kill_requested"}`.
     RunKill,
+    /// `{"job_id", "count", "dry_run", "list": [{"fire_time", "run_id"}…]}`.
+    Backfill,
 }
 
 /// A route's description.
@@ -178,6 +182,13 @@ const MISFIRE: [Param; 2] = [
         doc: "extension: seconds a run may start late (default: the node's --misfire-grace, 30)",
     },
 ];
+/// The overlap policies, in the API's words.
+const OVERLAPS: &[&str] = &["skip", "buffer_one", "buffer_all", "cancel_other", "allow"];
+const OVERLAP: Param = Param {
+    name: "overlap",
+    kind: Kind::OneOf(OVERLAPS),
+    doc: "extension: when a fire time comes while a run of the job goes on (on any node): skip it (default), buffer_one (run the latest once the run ends), buffer_all (run each, in order), cancel_other (kill the running run, then start), allow (run beside it)",
+};
 const JITTER: Param = Param {
     name: "jitter",
     kind: Kind::Count,
@@ -207,7 +218,7 @@ const PAGE_SIZE: Param =
     Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
 
 /// Every route, in the order the document lists them.
-pub const ROUTES: [Spec; 21] = [
+pub const ROUTES: [Spec; 22] = [
     Spec {
         route: Route::JobAdd,
         names: &["job_add", "add_job"],
@@ -215,7 +226,7 @@ pub const ROUTES: [Spec; 21] = [
         required: &JOB,
         optional: &[
             TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3], MISFIRE[0],
-            MISFIRE[1], JITTER,
+            MISFIRE[1], JITTER, OVERLAP,
         ],
         data: Data::None,
         read_only: false,
@@ -227,7 +238,7 @@ pub const ROUTES: [Spec; 21] = [
         required: &JOB,
         optional: &[
             TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3], MISFIRE[0],
-            MISFIRE[1], JITTER,
+            MISFIRE[1], JITTER, OVERLAP,
         ],
         data: Data::None,
         read_only: false,
@@ -382,13 +393,19 @@ pub const ROUTES: [Spec; 21] = [
     Spec {
         route: Route::JobRun,
         names: &["job_run"],
-        summary: "Extension: start one run of a job now on this node, even a paused job; answers its run_id. A run already going on refuses it (the job's overlap rule, across the cluster) unless overlap=allow",
+        summary: "Extension: start one run of a job now on this node, even a paused job; answers its run_id. While a run of the job goes on (on any node), the job's overlap policy decides: skip refuses, buffer_one/buffer_all wait (the run shows as waiting), cancel_other kills the running run first, allow runs beside it",
         required: &[JOB_ID],
-        optional: &[Param {
-            name: "overlap",
-            kind: Kind::OneOf(&["skip", "allow"]),
-            doc: "skip (default): refused while a run of the job is going on; allow: run beside it",
-        }],
+        optional: &[
+            Param {
+                name: "overlap",
+                kind: Kind::OneOf(OVERLAPS),
+                doc: "the overlap policy for this run (default: the job's)",
+            },
+            text(
+                "params",
+                "text handed to the plugin with this run (at most 65536 bytes): shell-bridge appends it as arguments, http-post merges a JSON object into the body, baichuan into the message",
+            ),
+        ],
         data: Data::RunStarted,
         read_only: false,
     },
@@ -399,7 +416,11 @@ pub const ROUTES: [Spec; 21] = [
         required: &[],
         optional: &[
             text("job_id", "only this job's runs"),
-            Param { name: "state", kind: Kind::OneOf(&["running", "ended"]), doc: "only running or only ended runs" },
+            Param {
+                name: "state",
+                kind: Kind::OneOf(&["waiting", "running", "ended"]),
+                doc: "only waiting (for the run of their job to end), running or ended runs",
+            },
             PAGE_INDEX,
             PAGE_SIZE,
         ],
@@ -431,6 +452,26 @@ pub const ROUTES: [Spec; 21] = [
         required: &[RUN_ID],
         optional: &[],
         data: Data::RunKill,
+        read_only: false,
+    },
+    Spec {
+        route: Route::JobBackfill,
+        names: &["job_backfill"],
+        summary: "Extension: run every fire time of a cron or interval job's rule in a window (its zone and calendar), one after another, marked trigger=backfill, on this node; answers the fire times and their run ids. At most 10,000 fire times",
+        required: &[
+            JOB_ID,
+            text("start", "the window's first instant, YYYY-mm-dd HH:MM:SS[.ffffff] in the job's zone"),
+            text("end", "the window's last instant (included), same format"),
+        ],
+        optional: &[
+            Param { name: "dry_run", kind: Kind::Flag, doc: "1: list the fire times, run nothing" },
+            Param {
+                name: "overlap",
+                kind: Kind::OneOf(&["buffer_all", "allow"]),
+                doc: "buffer_all (default): one after another, each waiting for the job's run before it; allow: all at once (as this node's slots free)",
+            },
+        ],
+        data: Data::Backfill,
         read_only: false,
     },
 ];

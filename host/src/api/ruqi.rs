@@ -9,10 +9,10 @@ pub use super::routes::Route;
 use super::{AppState, listing, text};
 use crate::calendar::CalendarRule;
 use crate::clock::Timestamp;
-use crate::dispatch::RunNowError;
+use crate::dispatch::{HandRun, RunNowError};
 use crate::model::{
-    HistoryFilter, HistoryRecord, Job, JobFilter, JobId, MAX_JOB_NAME_LEN, Outcome, Page, RunFilter, RunPolicy,
-    RunRecord, RunState,
+    HistoryFilter, HistoryRecord, Job, JobFilter, JobId, MAX_JOB_NAME_LEN, Outcome, Overlap, Page, RunFilter,
+    RunPolicy, RunRecord, RunState, RunTrigger,
 };
 use crate::run::StopReason;
 use crate::scheduler::IDLE_WAIT;
@@ -54,6 +54,7 @@ pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, Ap
         Route::RunShow => run_show(state, &p).await,
         Route::RunOutput => run_output(state, &p).await,
         Route::RunKill => run_kill(state, &p).await,
+        Route::JobBackfill => job_backfill(state, &p).await,
     }
 }
 
@@ -113,6 +114,9 @@ fn policy(p: &Params, base: RunPolicy) -> Result<RunPolicy, ApiError> {
             return Err(bad_backoff());
         }
         policy.retry_backoff = Some(factor);
+    }
+    if let Some(o) = one_of(p, "overlap", &OVERLAP_NAMES)? {
+        policy.overlap = Overlap::parse(&o).filter(|o| *o != Overlap::Skip);
     }
     if let Some(m) = one_of(p, "misfire", &["skip", "once", "all"])? {
         policy.misfire = crate::model::Misfire::parse(&m);
@@ -218,24 +222,126 @@ fn whole_chars(bytes: &[u8], complete: bool) -> (String, usize) {
     }
 }
 
+/// The overlap policies' names.
+const OVERLAP_NAMES: [&str; 5] = ["skip", "buffer_one", "buffer_all", "cancel_other", "allow"];
+/// Longest `params` of `job_run`, bytes.
+const MAX_PARAMS_BYTES: usize = 65_536;
+
 async fn job_run(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let id = job_id(p)?;
-    let allow = one_of(p, "overlap", &["skip", "allow"])?.as_deref() == Some("allow");
-    match state.dispatcher.run_now(&id, allow).await {
-        Ok(run_id) => {
+    let overlap = one_of(p, "overlap", &OVERLAP_NAMES)?.and_then(|o| Overlap::parse(&o));
+    let params = match p.get("params") {
+        // A JSON body may give an object or array for a plugin that takes JSON: passed as its text.
+        Some(v @ (Value::Object(_) | Value::Array(_))) => Some(v.to_string()),
+        _ => p.string("params")?,
+    };
+    if params.as_ref().is_some_and(|t| t.len() > MAX_PARAMS_BYTES) {
+        return Err(ApiError::BadParams(format!(
+            "Param check failed: params must be at most {MAX_PARAMS_BYTES} bytes"
+        )));
+    }
+    let ask =
+        HandRun { job_id: id.clone(), trigger: RunTrigger::Manual, fire_time: None, run_id: None, overlap, params };
+    match state.dispatcher.run_by_hand(ask).await {
+        Ok((run_id, _)) => {
             tracing::info!(job_id = %id, run_id = %run_id, "job_run");
             Ok(Reply::Data(json!({"run_id": run_id, "job_id": id.as_str(), "node": state.node})))
         }
-        Err(RunNowError::Store(StoreError::NotFound(_))) => Err(ApiError::no_job(id.as_str())),
-        Err(RunNowError::Store(e)) => Err(e.into()),
-        Err(e) => Err(ApiError::Refused(e.to_string())),
+        Err(e) => Err(run_error(&id, e)),
     }
+}
+
+/// The answer to a run that could not be started by hand.
+fn run_error(id: &JobId, e: RunNowError) -> ApiError {
+    match e {
+        RunNowError::Store(StoreError::NotFound(_)) => ApiError::no_job(id.as_str()),
+        RunNowError::Store(e) => e.into(),
+        e => ApiError::Refused(e.to_string()),
+    }
+}
+
+/// Most fire times one `job_backfill` runs (or lists).
+const MAX_BACKFILL: usize = 10_000;
+/// Fire times counted, at most, to say how many a refused window holds.
+const MAX_BACKFILL_COUNTED: usize = 1_000_000;
+
+async fn job_backfill(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let id = job_id(p)?;
+    let job = state.store.get_job(&id).await?.ok_or_else(|| ApiError::no_job(id.as_str()))?;
+    if matches!(job.trigger, crate::trigger::Trigger::Date(_)) {
+        return Err(ApiError::Refused(format!(
+            "job {id} has a date trigger: only cron and interval jobs can be backfilled"
+        )));
+    }
+    let zone = job.zone(state.tz);
+    let now = state.clock.now();
+    let instant = |name: &str| -> Result<Timestamp, ApiError> {
+        let raw =
+            p.string(name)?.ok_or_else(|| ApiError::BadParams(format!("Param check failed: {name} is required")))?;
+        let bad = || {
+            ApiError::BadParams(format!(
+                "Param check failed: {name} {raw:?} is not a time YYYY-mm-dd HH:MM:SS[.ffffff]"
+            ))
+        };
+        if raw.trim() == "now" {
+            return Err(bad());
+        }
+        crate::trigger::DateTrigger::parse(raw.trim(), zone, now).map(|d| d.at()).map_err(|_| bad())
+    };
+    let (start, end) = (instant("start")?, instant("end")?);
+    if end < start {
+        return Err(ApiError::BadParams("Param check failed: end is before start".into()));
+    }
+    let dry_run = p.boolean("dry_run")?.unwrap_or(false);
+    let overlap = one_of(p, "overlap", &["buffer_all", "allow"])?.and_then(|o| Overlap::parse(&o));
+    // The window's fire times in the job's zone and calendar (stepping a rule costs microseconds;
+    // a window too wide is counted up to a bound, off the async threads).
+    let (calendars, tz, counted) = (state.calendars.clone(), state.tz, job.clone());
+    let fires = tokio::task::spawn_blocking(move || {
+        let mut fires = Vec::new();
+        let mut next = calendars.next_for_job(&counted, tz, None, start);
+        while let Some(t) = next.filter(|t| *t <= end) {
+            fires.push(t);
+            if fires.len() >= MAX_BACKFILL_COUNTED {
+                break;
+            }
+            next = calendars.next_for_job(&counted, tz, Some(t), start);
+        }
+        fires
+    })
+    .await
+    .map_err(|e| ApiError::Server(format!("counting fire times: {e}")))?;
+    if fires.len() > MAX_BACKFILL {
+        let count = if fires.len() >= MAX_BACKFILL_COUNTED {
+            format!("at least {MAX_BACKFILL_COUNTED}")
+        } else {
+            fires.len().to_string()
+        };
+        return Err(ApiError::Refused(format!(
+            "the window holds {count} fire times; at most {MAX_BACKFILL} can be backfilled in one request"
+        )));
+    }
+    let tz = job.zone(state.tz);
+    let planned: Vec<(Timestamp, String)> = fires.iter().map(|t| (*t, crate::model::fresh_run_id())).collect();
+    let list: Vec<Value> = planned
+        .iter()
+        .map(|(t, run_id)| json!({"fire_time": format_python(*t, tz), "run_id": (!dry_run).then_some(run_id)}))
+        .collect();
+    if !dry_run && !planned.is_empty() {
+        if state.dispatcher.is_stopping() {
+            return Err(ApiError::Refused(RunNowError::Stopping.to_string()));
+        }
+        state.dispatcher.backfill(id.clone(), planned, overlap);
+        tracing::info!(job_id = %id, fire_times = fires.len(), "job_backfill");
+    }
+    Ok(Reply::Data(json!({"job_id": id.as_str(), "count": fires.len(), "dry_run": dry_run, "list": list})))
 }
 
 async fn run_list(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let filter = RunFilter {
         job_id: p.string("job_id")?,
-        state: match one_of(p, "state", &["running", "ended"])?.as_deref() {
+        state: match one_of(p, "state", &["waiting", "running", "ended"])?.as_deref() {
+            Some("waiting") => Some(RunState::Waiting),
             Some("running") => Some(RunState::Running),
             Some("ended") => Some(RunState::Ended),
             _ => None,
@@ -628,6 +734,9 @@ fn zone_fields(data: &mut Value, job: &Job) {
     }
     if let (Some(j), Some(map)) = (job.policy.jitter_secs, data.as_object_mut()) {
         map.insert("jitter".into(), json!(j));
+    }
+    if let (Some(o), Some(map)) = (job.policy.overlap, data.as_object_mut()) {
+        map.insert("overlap".into(), json!(o.as_str()));
     }
     if let Some(map) = data.as_object_mut()
         && job.policy.retries > 0

@@ -85,12 +85,11 @@ impl MemoryStore {
                 _ => FinishOutcome::LostClaim,
             };
         }
-        // The run happened: its row is kept whatever became of the claim (one per fire time).
+        // The run happened: its row is kept whatever became of the claim (one per run id, so one
+        // per scheduled fire time).
         if let Some(h) = history {
-            let dup = inner
-                .history
-                .iter()
-                .any(|r| r.job_id == h.job_id && r.fire_time.is_some() && r.fire_time == h.fire_time);
+            let id = |r: &HistoryRecord| r.run.as_ref().map(|m| m.run_id.clone());
+            let dup = id(h).is_some() && inner.history.iter().any(|r| id(r) == id(h));
             if !dup {
                 inner.next_history_id += 1;
                 let mut row = h.clone();
@@ -348,7 +347,6 @@ impl JobStore for MemoryStore {
     async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let mut row = run.clone();
-        row.state = RunState::Running;
         row.output_len = 0;
         row.kill_requested = false;
         inner.runs.insert(run.run_id.clone(), (row, Vec::new()));
@@ -368,7 +366,7 @@ impl JobStore for MemoryStore {
 
     async fn renew_runs(&self, node: &str, run_ids: &[String], lease_until: Timestamp) -> Result<(), StoreError> {
         for (r, _) in self.lock().runs.values_mut() {
-            if r.node == node && r.state == RunState::Running && run_ids.contains(&r.run_id) {
+            if r.node == node && r.state.is_live() && run_ids.contains(&r.run_id) {
                 r.lease_until = lease_until;
             }
         }
@@ -385,7 +383,7 @@ impl JobStore for MemoryStore {
     ) -> Result<(), StoreError> {
         if let Some((r, out)) = self.lock().runs.get_mut(run_id)
             && r.node == node
-            && r.state == RunState::Running
+            && r.state.is_live()
         {
             r.state = RunState::Ended;
             r.ended = Some(now);
@@ -401,7 +399,7 @@ impl JobStore for MemoryStore {
     async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
         let mut n = 0;
         for (r, _) in self.lock().runs.values_mut() {
-            if r.state == RunState::Running && r.lease_until < now {
+            if r.state.is_live() && r.lease_until < now {
                 r.state = RunState::Ended;
                 r.ended = Some(now);
                 r.outcome = Some(Outcome::Lost);
@@ -414,7 +412,7 @@ impl JobStore for MemoryStore {
     async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         let mut inner = self.lock();
         Ok(inner.runs.get_mut(run_id).map(|(r, _)| {
-            if r.state == RunState::Running {
+            if r.state.is_live() {
                 r.kill_requested = true;
             }
             r.clone()
@@ -426,7 +424,7 @@ impl JobStore for MemoryStore {
             .lock()
             .runs
             .values()
-            .filter(|(r, _)| r.node == node && r.state == RunState::Running && r.kill_requested)
+            .filter(|(r, _)| r.node == node && r.state.is_live() && r.kill_requested)
             .filter(|(r, _)| run_ids.contains(&r.run_id))
             .map(|(r, _)| r.run_id.clone())
             .collect())

@@ -6,7 +6,8 @@
 //! so two nodes never claim the same row and never wait for each other. Connections use READ
 //! COMMITTED, so a claim locks only the rows it takes (no gap locks). The claim stays on the
 //! row while the run executes (renewed by the dispatcher); `finish_run` writes the history row
-//! (`UNIQUE (job_id, fire_time)`: a racing second row is dropped, the first stands) and
+//! (unique by run id, which a scheduled run derives from its job and fire time: a racing second
+//! row is dropped, the first stands) and
 //! reschedules, only if this node still holds the claim for that fire time.
 //!
 //! Datetimes are written as text and read back with `DATE_FORMAT`, so both backends decode
@@ -26,9 +27,9 @@ use sqlx::{Executor, MySql, QueryBuilder};
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
     CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
-    INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, RELEASE_CLAIM,
-    RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER,
-    RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_claimed_runs, push_history_filter,
+    INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB,
+    RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS,
+    RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_claimed_runs, push_history_filter,
     push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends, push_run_filter, push_run_ids,
 };
 use super::rows::{
@@ -247,7 +248,7 @@ impl MysqlStore {
         let row_of = |run: &ClaimedRun| current.get(&run.job.id.as_str().to_lowercase());
         let holds = |run: &ClaimedRun| {
             row_of(run).is_some_and(|(owner, rev, next)| {
-                owner.as_deref() == Some(node) && *rev == run.revision && *next == Some(ts_to_epoch(run.fire_time))
+                owner.as_deref() == Some(node) && *rev == run.revision && *next == Some(ts_to_epoch(run.due))
             })
         };
         let resched: Vec<(&ClaimedRun, Timestamp, Option<RetryPlan>)> =
@@ -608,7 +609,7 @@ impl JobStore for MysqlStore {
             return Ok(());
         }
         let mut q = QueryBuilder::<MySql>::new(RENEW_RUNS);
-        q.push_bind(ts_to_epoch(lease_until)).push(" WHERE state = 'running' AND node = ").push_bind(node);
+        q.push_bind(ts_to_epoch(lease_until)).push(" WHERE ").push(LIVE).push(" AND node = ").push_bind(node);
         push_run_ids(&mut q, run_ids);
         q.build().execute(&self.pool).await?;
         Ok(())
@@ -637,7 +638,7 @@ impl JobStore for MysqlStore {
             return Ok(0);
         }
         let mut q = QueryBuilder::<MySql>::new(END_LOST_RUNS);
-        q.push_bind(now).push(" WHERE state = 'running' AND lease_until < ").push_bind(now);
+        q.push_bind(now).push(" WHERE ").push(LIVE).push(" AND lease_until < ").push_bind(now);
         push_run_ids(&mut q, &ids);
         Ok(q.build().execute(&self.pool).await?.rows_affected())
     }

@@ -52,18 +52,21 @@ pub const CLAIM_JOB: &str = "UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ?,
 /// Releases the claim a manual run held, leaving the schedule be (binds: id, node).
 pub const RELEASE_CLAIM: &str =
     "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE id = ? AND claim_owner = ?";
+/// The states of a run row its node vouches for (renews, ends, reads kills for): waiting to
+/// start, or running.
+pub const LIVE: &str = "state IN ('running', 'waiting')";
 /// The columns of a [`super::rows::RunRow`] (the output's length, not the output).
 pub const RUN_COLUMNS: &str = "run_id, job_id, job_name, cmd, fire_time, run_trigger, attempt, node, state, started, \
      ended, lease_until, outcome, kill_requested, params, LENGTH(output) AS output_len";
 /// The start of a run row (binds: run_id, job_id, job_name, cmd, fire_time, run_trigger,
-/// attempt, node, started, lease_until, params, output as bytes); each dialect adds its take-over
-/// clause.
+/// attempt, node, state, started, lease_until, params, output as bytes); each dialect adds its
+/// take-over clause.
 pub const INSERT_RUN: &str = "INSERT INTO ruqi_runs (run_id, job_id, job_name, cmd, fire_time, run_trigger, attempt,
      node, state, started, ended, lease_until, outcome, kill_requested, params, output)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, NULL, ?, NULL, 0, ?, ?)";
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, 0, ?, ?)";
 /// Ends a run row (binds: ended, outcome, output, run_id, node).
 pub const END_RUN: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?, output = ?
-     WHERE run_id = ? AND node = ? AND state = 'running'";
+     WHERE run_id = ? AND node = ? AND state IN ('running', 'waiting')";
 /// `INSERT INTO ruqi_runs … VALUES (…), (…)`: the ended rows of runs that executed on `node`, whole;
 /// the caller adds the dialect's clause that ends the existing row instead (only one this node
 /// is running), so the end is written whether or not the run's start was written before it.
@@ -104,22 +107,23 @@ where
 pub const DROP_RUNS: &str = "DELETE FROM ruqi_runs WHERE state = 'running' AND node = ";
 /// Ends a run row, its output kept (binds: ended, outcome, run_id, node).
 pub const END_RUN_KEEP_OUTPUT: &str = "UPDATE ruqi_runs SET state = 'ended', ended = ?, outcome = ?
-     WHERE run_id = ? AND node = ? AND state = 'running'";
+     WHERE run_id = ? AND node = ? AND state IN ('running', 'waiting')";
 /// The running runs whose lease ran out before `now` (binds: now): a plain read, which takes no
 /// lock, so the sweep never holds up claims and run ends; they are then ended by id.
-pub const LOST_RUNS: &str = "SELECT run_id FROM ruqi_runs WHERE state = 'running' AND lease_until < ?";
-/// Ends lost runs by id: the caller binds the end, then `WHERE state = 'running' AND
-/// lease_until <` now, and appends `AND run_id IN (…)`.
+pub const LOST_RUNS: &str = "SELECT run_id FROM ruqi_runs WHERE state IN ('running', 'waiting') AND lease_until < ?";
+/// Ends lost runs by id: the caller binds the end, then `WHERE` [`LIVE`] `AND lease_until <`
+/// now, and appends `AND run_id IN (…)`.
 pub const END_LOST_RUNS: &str = "UPDATE ruqi_runs SET state = 'ended', outcome = 'lost', ended = ";
-/// Renews a node's running runs by id: the caller binds the lease, then `WHERE state =
-/// 'running' AND node =` the node, and appends `AND run_id IN (…)`.
+/// Renews a node's live runs by id: the caller binds the lease, then `WHERE` [`LIVE`] `AND
+/// node =` the node, and appends `AND run_id IN (…)`.
 pub const RENEW_RUNS: &str = "UPDATE ruqi_runs SET lease_until = ";
 /// Asks for a kill (binds: run_id).
-pub const REQUEST_KILL: &str = "UPDATE ruqi_runs SET kill_requested = 1 WHERE run_id = ? AND state = 'running'";
+pub const REQUEST_KILL: &str =
+    "UPDATE ruqi_runs SET kill_requested = 1 WHERE run_id = ? AND state IN ('running', 'waiting')";
 /// Which of a node's running runs are asked to be killed: the caller binds the node and appends
 /// `AND run_id IN (…)`.
 pub const KILL_REQUESTS: &str =
-    "SELECT run_id FROM ruqi_runs WHERE kill_requested = 1 AND state = 'running' AND node = ";
+    "SELECT run_id FROM ruqi_runs WHERE kill_requested = 1 AND state IN ('running', 'waiting') AND node = ";
 
 /// Appends ` AND run_id IN (?, …)`: rows found by primary key, whatever the secondary indexes.
 pub fn push_run_ids<'a, DB>(q: &mut QueryBuilder<'a, DB>, ids: &'a [String])
@@ -198,6 +202,7 @@ where
         .bind(run.trigger.as_str())
         .bind(i64::from(run.attempt))
         .bind(run.node.as_str())
+        .bind(run.state.as_str())
         .bind(ts_to_epoch(run.started))
         .bind(ts_to_epoch(run.lease_until))
         .bind(run.params.as_deref())
@@ -239,7 +244,8 @@ where
 }
 
 /// The start of a history insert; [`push_history_values`] appends the rows, the caller the
-/// dialect's keep-the-first-row clause for `(job_id, fire_time)`.
+/// dialect's keep-the-first-row clause for `run_id` (unique: one row per run, so one per
+/// scheduled fire time).
 pub const INSERT_HISTORY: &str = "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output,
      cmd_cost, scheduler_name, c_time, fire_time, c_time_local, run_id, started, ended, attempt, run_trigger, outcome) ";
 

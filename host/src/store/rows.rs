@@ -60,6 +60,9 @@ pub struct JobState {
     /// The job's `jitter`, seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jitter: Option<u64>,
+    /// The job's `overlap` policy (`buffer_one`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap: Option<String>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -154,6 +157,10 @@ impl JobRow {
         let tz = timezone.or(home_zone).unwrap_or(tz);
         let trigger = Trigger::restore(kind, self.job_rule.as_deref().unwrap_or_default(), anchor, tz)
             .map_err(|e| corrupt(e.to_string()))?;
+        let overlap = match state.overlap.as_deref() {
+            None => None,
+            Some(o) => Some(crate::model::Overlap::parse(o).ok_or_else(|| corrupt(format!("overlap {o:?}")))?),
+        };
         let misfire = match state.misfire.as_deref() {
             None => None,
             Some(m) => Some(crate::model::Misfire::parse(m).ok_or_else(|| corrupt(format!("misfire {m:?}")))?),
@@ -179,6 +186,7 @@ impl JobRow {
                 misfire,
                 misfire_grace_secs: state.misfire_grace,
                 jitter_secs: state.jitter,
+                overlap,
             },
         })
     }
@@ -249,6 +257,7 @@ pub fn job_state(job: &Job) -> Vec<u8> {
         misfire: job.policy.misfire.map(|m| m.as_str().to_owned()),
         misfire_grace: job.policy.misfire_grace_secs,
         jitter: job.policy.jitter_secs,
+        overlap: job.policy.overlap.map(|o| o.as_str().to_owned()),
     };
     serde_json::to_vec(&state).expect("job state serializes")
 }
@@ -339,6 +348,7 @@ impl RunRow {
             .ok_or_else(|| corrupt(format!("run_trigger {:?}", self.run_trigger)))?;
         let state = match self.state.as_str() {
             "running" => RunState::Running,
+            "waiting" => RunState::Waiting,
             "ended" => RunState::Ended,
             other => return Err(corrupt(format!("run state {other:?}"))),
         };

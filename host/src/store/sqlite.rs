@@ -17,10 +17,11 @@ use sqlx::{QueryBuilder, Sqlite};
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
     CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED,
-    INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB,
-    RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS,
-    RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_claimed_runs, push_history_filter,
-    push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends, push_run_filter, push_run_ids,
+    INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE,
+    PARK_JOB, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL,
+    RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_claimed_runs,
+    push_history_filter, push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends,
+    push_run_filter, push_run_ids,
 };
 use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
@@ -249,7 +250,7 @@ impl JobStore for SqliteStore {
         if !rows.is_empty() {
             let mut q = QueryBuilder::<Sqlite>::new(INSERT_HISTORY);
             push_history_values(&mut q, &rows);
-            q.push(" ON CONFLICT (job_id, fire_time) DO NOTHING");
+            q.push(" ON CONFLICT (run_id) DO NOTHING");
             q.build().execute(&mut *tx).await?;
         }
         // The runs' rows: one statement ends those that executed, one drops those that did not.
@@ -295,7 +296,7 @@ impl JobStore for SqliteStore {
                 b.push_bind(run.job.id.as_str())
                     .push_bind(ts_to_epoch(*next))
                     .push_bind(run.revision)
-                    .push_bind(ts_to_epoch(run.fire_time))
+                    .push_bind(ts_to_epoch(run.due))
                     .push_bind(retry.map(|r| ts_to_epoch(r.at)))
                     .push_bind(retry.map(|r| i64::from(r.attempt)))
                     .push_bind(retry.map(|r| ts_to_epoch(r.fire)));
@@ -308,7 +309,7 @@ impl JobStore for SqliteStore {
             let mut q = QueryBuilder::<Sqlite>::new("DELETE FROM ruqi_jobs WHERE claim_owner = ");
             q.push_bind(node).push(" AND (id, revision, next_run_time) IN (");
             q.push_values(&ending, |mut b, run| {
-                b.push_bind(run.job.id.as_str()).push_bind(run.revision).push_bind(ts_to_epoch(run.fire_time));
+                b.push_bind(run.job.id.as_str()).push_bind(run.revision).push_bind(ts_to_epoch(run.due));
             });
             q.push(") RETURNING id");
             done.extend(q.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
@@ -424,7 +425,7 @@ impl JobStore for SqliteStore {
         }
         let _write = self.writes.lock().await;
         let mut q = QueryBuilder::<Sqlite>::new(RENEW_RUNS);
-        q.push_bind(ts_to_epoch(lease_until)).push(" WHERE state = 'running' AND node = ").push_bind(node);
+        q.push_bind(ts_to_epoch(lease_until)).push(" WHERE ").push(LIVE).push(" AND node = ").push_bind(node);
         push_run_ids(&mut q, run_ids);
         q.build().execute(&self.pool).await?;
         Ok(())
@@ -454,7 +455,7 @@ impl JobStore for SqliteStore {
         }
         let _write = self.writes.lock().await;
         let mut q = QueryBuilder::<Sqlite>::new(END_LOST_RUNS);
-        q.push_bind(now).push(" WHERE state = 'running' AND lease_until < ").push_bind(now);
+        q.push_bind(now).push(" WHERE ").push(LIVE).push(" AND lease_until < ").push_bind(now);
         push_run_ids(&mut q, &ids);
         Ok(q.build().execute(&self.pool).await?.rows_affected())
     }
