@@ -72,6 +72,10 @@ pub struct JobDef {
     /// Spread fire times over this many seconds (an offset drawn from the job and fire time).
     #[arg(long)]
     pub jitter: Option<u64>,
+    /// When a fire time comes while a run of the job goes on: skip, buffer_one, buffer_all,
+    /// cancel_other or allow.
+    #[arg(long)]
+    pub overlap: Option<String>,
 }
 
 /// `ruqi job …`
@@ -105,7 +109,33 @@ pub enum JobCommand {
     Run {
         /// The job's id.
         id: String,
-        /// Start it even while another run of the job is going on.
+        /// Start it even while another run of the job is going on (as `--overlap allow`).
+        #[arg(long, conflicts_with = "overlap")]
+        allow_overlap: bool,
+        /// The overlap policy for this run (default: the job's): skip, buffer_one, buffer_all,
+        /// cancel_other or allow.
+        #[arg(long)]
+        overlap: Option<String>,
+        /// Text handed to the plugin with this run (shell-bridge: more arguments; http-post and
+        /// baichuan: a JSON object merged into the body or message).
+        #[arg(long)]
+        params: Option<String>,
+    },
+    /// Run every fire time of a cron or interval job's rule in a window (in the job's zone),
+    /// one after another; prints each fire time and its run id.
+    Backfill {
+        /// The job's id.
+        id: String,
+        /// The window's first instant, `YYYY-mm-dd HH:MM:SS`.
+        #[arg(long)]
+        start: String,
+        /// The window's last instant (included).
+        #[arg(long)]
+        end: String,
+        /// List the fire times, run nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Run them all at once (as slots free) instead of one after another.
         #[arg(long)]
         allow_overlap: bool,
     },
@@ -182,11 +212,14 @@ pub enum RunCommand {
         #[arg(long)]
         id: Option<String>,
         /// Only running runs.
-        #[arg(long, conflicts_with = "ended")]
+        #[arg(long, conflicts_with_all = ["ended", "waiting"])]
         running: bool,
         /// Only ended runs.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "waiting")]
         ended: bool,
+        /// Only runs waiting for the run of their job to end (its overlap policy).
+        #[arg(long)]
+        waiting: bool,
         /// Page (from 1).
         #[arg(long, default_value_t = 1)]
         page: u64,
@@ -332,18 +365,37 @@ impl Client {
                         "misfire",
                         "misfire_grace",
                         "jitter",
+                        "overlap",
                     ]
                     .into_iter()
                     .filter(|k| d.get(*k).is_some()),
                 );
                 fields(d, &names)
             }),
-            JobCommand::Run { id, allow_overlap } => {
-                let mut p = json!({"job_id": id});
+            JobCommand::Run { id, allow_overlap, overlap, params } => {
+                let mut p = Map::new();
+                p.insert("job_id".into(), id.into());
+                put(&mut p, "overlap", overlap.or(allow_overlap.then(|| "allow".to_owned())).map(Value::from));
+                put(&mut p, "params", params.map(Value::from));
+                self.out(&self.call("job_run", Value::Object(p)).await?, |d| format!("{}\n", cell(&d["run_id"])))
+            }
+            JobCommand::Backfill { id, start, end, dry_run, allow_overlap } => {
+                let mut p = json!({"job_id": id, "start": start, "end": end, "dry_run": dry_run});
                 if allow_overlap {
                     p["overlap"] = "allow".into();
                 }
-                self.out(&self.call("job_run", p).await?, |d| format!("{}\n", cell(&d["run_id"])))
+                self.out(&self.call("job_backfill", p).await?, |d| {
+                    let mut out = String::new();
+                    for f in d["list"].as_array().into_iter().flatten() {
+                        out.push_str(&format!("{}\t{}\n", cell(&f["fire_time"]), cell(&f["run_id"])));
+                    }
+                    out.push_str(&format!(
+                        "{} fire times{}\n",
+                        cell(&d["count"]),
+                        if dry_run { " (dry run)" } else { "" }
+                    ));
+                    out
+                })
             }
             JobCommand::List { name, id, page, page_size } => {
                 let mut p = Map::new();
@@ -417,10 +469,12 @@ impl Client {
     /// Runs `ruqi run …` (but `logs -f`: see [`Client::follow`]); the text to print.
     pub async fn runs(&self, command: RunCommand) -> Result<String, CliError> {
         Ok(match command {
-            RunCommand::List { id, running, ended, page, page_size } => {
+            RunCommand::List { id, running, ended, waiting, page, page_size } => {
                 let mut p = Map::new();
                 put(&mut p, "job_id", id.map(Value::from));
-                put(&mut p, "state", running.then(|| "running".into()).or(ended.then(|| "ended".into())));
+                let state =
+                    [(running, "running"), (ended, "ended"), (waiting, "waiting")].into_iter().find(|(on, _)| *on);
+                put(&mut p, "state", state.map(|(_, s)| Value::from(s)));
                 p.insert("page_index".into(), page.into());
                 p.insert("page_size".into(), page_size.into());
                 self.out(&self.call("run_list", Value::Object(p)).await?, |d| {
@@ -542,6 +596,7 @@ fn job_params(def: JobDef) -> Value {
             ("misfire", def.misfire.map(Value::from)),
             ("misfire_grace", def.misfire_grace.map(Value::from)),
             ("jitter", def.jitter.map(Value::from)),
+            ("overlap", def.overlap.map(Value::from)),
         ] {
             put(map, key, value);
         }

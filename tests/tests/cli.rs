@@ -62,6 +62,33 @@ async fn the_cli_drives_a_server() {
     let shown = ok(server, &["job", "show", "tz"]);
     assert!(shown.contains("timezone               Europe/Paris"), "{shown}");
     assert_eq!(ok(server, &["job", "remove", "tz"]), "removed tz\n");
+    // a policy on add, and a backfill's dry run: the window's fire times in the job's zone
+    let hourly = ["job", "add", "bf", "--trigger", "cron", "--rule", "0 0 * * * *", "--cmd", "bash scripts/hello.sh"];
+    assert_eq!(ok(server, &[&hourly[..], &["--overlap", "buffer_all"]].concat()), "added bf\n");
+    assert!(ok(server, &["job", "show", "bf"]).contains("buffer_all"));
+    let window = ["--start", "2026-12-01 00:00:00", "--end", "2026-12-01 02:00:00", "--dry-run"];
+    assert_eq!(
+        ok(server, &[&["job", "backfill", "bf"][..], &window].concat()),
+        "2026-12-01 00:00:00\t-\n2026-12-01 01:00:00\t-\n2026-12-01 02:00:00\t-\n3 fire times (dry run)\n"
+    );
+    let out = ruqi(
+        server,
+        &[
+            "job",
+            "add",
+            "bad",
+            "--trigger",
+            "cron",
+            "--rule",
+            "0 0 * * * *",
+            "--cmd",
+            "bash scripts/hello.sh",
+            "--overlap",
+            "often",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(ok(server, &["job", "remove", "bf"]), "removed bf\n");
     // refused: non-zero exit, the server's stat and reason on stderr, nothing added
     let out = ruqi(
         server,
