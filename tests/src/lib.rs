@@ -80,6 +80,7 @@ pub fn run_request(cmd: &str, job: &str) -> ruqi::plugin::RunRequest {
         job_name: job.into(),
         cmd: cmd.into(),
         fire_time: "2026-11-30 10:00:00".into(),
+        params: None,
     }
 }
 
