@@ -569,7 +569,7 @@ impl Client {
     /// Runs `ruqi plugin list` against the server; the text to print.
     pub async fn plugins(&self) -> Result<String, CliError> {
         Ok(self.out(&self.call("plugin_list", json!({})).await?, |d| {
-            listing(d, &["status", "name", "version", "prefixes", "file", "grants", "error"])
+            listing(d, &["status", "name", "version", "prefixes", "contract", "file", "grants", "error"])
         }))
     }
 }

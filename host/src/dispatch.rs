@@ -814,6 +814,7 @@ impl Dispatcher {
             job_name: run.job.name.clone(),
             cmd: run.job.cmd.clone(),
             fire_time,
+            params: None,
         };
         // Its row was written with its claim (or by `run_now`): nothing to write at the start.
         let started = self.clock.now();

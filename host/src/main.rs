@@ -136,10 +136,10 @@ async fn plugin_list(args: ServeArgs) -> anyhow::Result<String> {
     let mut out = String::new();
     for s in registry.statuses() {
         match s {
-            ruqi::plugin::PluginStatus::Loaded { file, name, version, prefixes, grants } => {
+            ruqi::plugin::PluginStatus::Loaded { file, name, version, prefixes, contract, grants } => {
                 let prefixes: Vec<String> = prefixes.iter().map(|p| format!("{p:?}")).collect();
                 out.push_str(&format!(
-                    "{name} {version}  {}  prefixes: {}\n    {grants}\n",
+                    "{name} {version}  {}  prefixes: {}  contract: {contract}\n    {grants}\n",
                     file.display(),
                     prefixes.join(" ")
                 ));
@@ -166,7 +166,7 @@ fn print(result: Result<String, ruqi::cli::CliError>) -> anyhow::Result<()> {
 /// limit, so the memory it needs is measured even when its grant is too small; then judges it
 /// against its real grants. Fails (non-zero) when this host would not load it.
 async fn plugin_check(file: &std::path::Path) -> anyhow::Result<()> {
-    use ruqi::plugin::{Grants, MAX_MEMORY_MB, PluginError, WIT_VERSION};
+    use ruqi::plugin::{Contract, Grants, MAX_MEMORY_MB, PluginError};
     let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
     let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
     let grants = Grants::load(dir, stem)?;
@@ -187,11 +187,12 @@ async fn plugin_check(file: &std::path::Path) -> anyhow::Result<()> {
     let refusal = p.start_memory_refusal(granted);
     let verdict = refusal.as_ref().map_or_else(|| "accepted".to_owned(), |why| format!("refused: {why}"));
     let text = format!(
-        "{} {}\n  prefixes: {}\n  contract: {} (this host speaks ruqi:executor@{WIT_VERSION})\n  memory: needs {} MiB at start, granted {granted} MiB\n  imports: {}\n  grants: {}\n  loaded in {:.2}s (compiled code cached in {})\n  {verdict}\n",
+        "{} {}\n  prefixes: {}\n  contract: {} (this host speaks {})\n  memory: needs {} MiB at start, granted {granted} MiB\n  imports: {}\n  grants: {}\n  loaded in {:.2}s (compiled code cached in {})\n  {verdict}\n",
         p.info.name,
         p.info.version,
         prefixes.join(" "),
         p.contract,
+        Contract::spoken(),
         p.initial_memory_mib(),
         p.imports.join(" "),
         grants.summary(),

@@ -3,7 +3,7 @@
 //! encoding, no global registry): one [`Metrics`] per node, passed to the parts that record.
 //!
 //! - `ruqi_runs_started_total{plugin}`, `ruqi_runs_finished_total{plugin,outcome}` (outcome:
-//!   succeeded, failed, declared_failure, trapped, cpu_limit, timed_out, memory_limit, no_plugin);
+//!   succeeded, failed, declared_failure, trapped, cpu_limit, timed_out, memory_limit, no_plugin, refused);
 //! - `ruqi_run_duration_seconds{plugin}` and `ruqi_fire_lateness_seconds` (run start − fire time);
 //! - `ruqi_runs_missed_total` (skipped as later than the misfire grace);
 //! - `ruqi_runs_overlap_skipped_total` (fire times that came while a run of their job went on

@@ -186,45 +186,9 @@ async fn every_redirect_hop_is_checked_against_the_grant() {
     s.stop().await;
 }
 
-/// A receiver written with Python's `http.server`, which reads exactly `Content-Length` bytes
-/// of a request body (a chunked body reads as empty there), and answers what it got as JSON.
-const PY_RECEIVER: &str = r#"
-import http.server, json, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        n = int(self.headers.get('Content-Length') or 0)
-        raw = self.rfile.read(n)
-        try:
-            got = json.loads(raw) if raw else {}
-        except ValueError:
-            got = None
-        body = json.dumps({"got": got, "length": self.headers.get('Content-Length'),
-                           "chunked": self.headers.get('Transfer-Encoding'),
-                           "key": self.headers.get('Idempotency-Key')}).encode()
-        self.send_response(200)
-        self.send_header('Content-Type', 'application/json')
-        self.send_header('Content-Length', str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, *a):
-        pass
-s = http.server.HTTPServer(('127.0.0.1', 0), H)
-print(s.server_address[1], flush=True)
-s.serve_forever()
-"#;
-
 #[tokio::test]
 async fn http_post_sends_content_length_to_a_plain_python_server() {
-    use tokio::io::AsyncBufReadExt;
-    let mut py = tokio::process::Command::new("python3")
-        .args(["-c", PY_RECEIVER])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    tokio::io::BufReader::new(py.stdout.take().unwrap()).read_line(&mut line).await.unwrap();
-    let port: u16 = line.trim().parse().expect("receiver port");
+    let (mut py, port) = ruqi_tests::python_receiver().await;
     let s = server_with("http-post", None).await;
     let body = r#"{"str_info": "你好", "n": [1, 2, {"deep": true}]}"#;
     let row = run_once(&s, "py", &format!("http://127.0.0.1:{port}/hook#{body}")).await;

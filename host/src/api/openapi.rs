@@ -204,6 +204,7 @@ fn data_schema(data: Data) -> Option<Schema> {
                     "prefixes",
                     ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(string().into())))).into(),
                 ),
+                ("contract", nullable(Type::String).into()),
                 ("grants", nullable(Type::String).into()),
                 ("error", nullable(Type::String).into()),
             ]);

@@ -467,13 +467,13 @@ fn plugin_list(state: &AppState) -> Reply {
         .plugins()
         .into_iter()
         .map(|s| match s {
-            crate::plugin::PluginStatus::Loaded { file, name, version, prefixes, grants } => json!({
+            crate::plugin::PluginStatus::Loaded { file, name, version, prefixes, contract, grants } => json!({
                 "file": file.display().to_string(), "status": "loaded", "name": name, "version": version,
-                "prefixes": prefixes, "grants": grants, "error": null,
+                "prefixes": prefixes, "contract": contract, "grants": grants, "error": null,
             }),
             crate::plugin::PluginStatus::Failed { file, error } => json!({
                 "file": file.display().to_string(), "status": "failed", "name": null, "version": null,
-                "prefixes": [], "grants": null, "error": error,
+                "prefixes": [], "contract": null, "grants": null, "error": error,
             }),
         })
         .collect();

@@ -1,6 +1,8 @@
-//! The only `bindgen!` of the host: Rust types and traits generated from `wit/` (package
-//! `ruqi:executor@0.1.0`, world `plugin`). Host imports and guest exports are async so a
-//! capability call (a script, a network request) never blocks a runtime thread.
+//! The host's `bindgen!`s: Rust types and traits generated from `wit/`. At the root, the
+//! contract this host speaks (package `ruqi:executor@0.2.0`, world `plugin`); in [`v0_1`],
+//! the frozen previous version (`wit/v0.1`, `ruqi:executor@0.1.0`) so plugins built for it
+//! still load. Host imports and guest exports are async so a capability call (a script, a
+//! network request) never blocks a runtime thread.
 
 wasmtime::component::bindgen!({
     world: "plugin",
@@ -10,4 +12,17 @@ wasmtime::component::bindgen!({
 });
 
 /// The WIT package version this host speaks (`ruqi:executor@…`).
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.2.0";
+
+/// The previous contract, `ruqi:executor@0.1.0`: a `run-request` without `params`.
+pub mod v0_1 {
+    wasmtime::component::bindgen!({
+        world: "plugin",
+        path: "../wit/v0.1",
+        imports: { default: async },
+        exports: { default: async },
+    });
+
+    /// The version of this contract.
+    pub const WIT_VERSION: &str = "0.1.0";
+}

@@ -1,7 +1,8 @@
 //! Plugins: WASI components implementing `ruqi:executor` that execute runs. This module owns
 //! the WIT/wasmtime boundary: nothing outside it names a wasmtime type.
 //!
-//! - `bindings`: the generated types (the only `bindgen!`).
+//! - `bindings`: the generated types (`ruqi:executor@0.2.0`, and the frozen 0.1.0 in `v0_1`).
+//! - `contract`: which contract version a plugin was built for, and calls into either kind.
 //! - `grants`: what the operator allows each plugin (`plugins/<name>.toml`).
 //! - `host_impl`: the host interface plugins import.
 //! - `runtime`: engine, per-call stores and limits, what a failed call means.
@@ -12,6 +13,7 @@
 mod bindings;
 mod cache;
 mod command;
+mod contract;
 mod grants;
 mod host_impl;
 mod registry;
@@ -22,6 +24,7 @@ use std::time::Duration;
 
 pub use bindings::WIT_VERSION;
 pub use cache::Compiler;
+pub use contract::Contract;
 pub use grants::Grants;
 pub use registry::{PluginStatus, Registry};
 pub use runtime::{LoadedPlugin, MAX_MEMORY_MB, Runtime};
@@ -59,15 +62,15 @@ pub enum PluginError {
         /// why
         reason: String,
     },
-    /// A plugin was built for another major version of the contract.
-    #[error("plugin {path} was built for {found}, this host speaks ruqi:executor@{expected}")]
+    /// A plugin was built for a version of the contract this host does not speak.
+    #[error("plugin {path} was built for {found}, this host speaks {spoken}")]
     IncompatibleVersion {
         /// the file
         path: String,
         /// what it was built for
         found: String,
-        /// what we speak
-        expected: String,
+        /// the versions this host speaks ([`Contract::spoken`])
+        spoken: String,
     },
     /// Two plugins claim the same prefix.
     #[error("prefix {prefix:?} is claimed by both {first} and {second}")]
@@ -127,6 +130,9 @@ pub enum ExecOutcome {
     },
     /// No plugin serves the cmd: why (empty: no plugin at all claims it).
     NoPlugin(String),
+    /// The run was not given to the plugin serving it, which cannot take what the run carries
+    /// (params, for a plugin built for `ruqi:executor@0.1.0`): why.
+    Refused(String),
 }
 
 impl ExecOutcome {
@@ -146,6 +152,7 @@ impl ExecOutcome {
             Self::Timeout(_) => "timed_out",
             Self::MemoryLimit { .. } => "memory_limit",
             Self::NoPlugin(_) => "no_plugin",
+            Self::Refused(_) => "refused",
         }
     }
 
@@ -162,6 +169,7 @@ impl ExecOutcome {
             }
             Self::NoPlugin(reason) if !reason.is_empty() => reason.clone(),
             Self::NoPlugin(_) => "no plugin serves this cmd".into(),
+            Self::Refused(reason) => reason.clone(),
         }
     }
 

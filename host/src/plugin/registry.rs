@@ -30,6 +30,8 @@ pub enum PluginStatus {
         version: String,
         /// prefixes served
         prefixes: Vec<String>,
+        /// the contract version it was built for (`ruqi:executor@0.1.0`)
+        contract: String,
         /// grants, one line
         grants: String,
     },
@@ -222,6 +224,7 @@ impl Registry {
                 name: p.info.name.clone(),
                 version: p.info.version.clone(),
                 prefixes: p.info.prefixes.clone(),
+                contract: p.contract.clone(),
                 grants: p.grants.summary(),
             })
             .collect();

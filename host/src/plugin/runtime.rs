@@ -19,8 +19,9 @@ use wasmtime::{Config, Engine, PoolingAllocationConfig, ResourceLimiter, Store, 
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use super::bindings::{Plugin, PluginPre, WIT_VERSION};
+use super::bindings::{Plugin, v0_1};
 use super::cache::{self, Cache, ChildFailure, Compiler};
+use super::contract::{self, Contract, Instance, Pre};
 use super::grants::Grants;
 use super::host_impl::{GrantedHosts, RunState};
 use super::stdio::{self, Call, Capture, Stream};
@@ -88,7 +89,7 @@ pub struct LoadedPlugin {
     pub digest: String,
     /// What the operator granted it.
     pub grants: Arc<Grants>,
-    /// The `ruqi:executor` version it was built for.
+    /// The `ruqi:executor` version it was built for (`ruqi:executor@0.1.0`).
     pub contract: String,
     /// The largest memory it asked for while starting and describing itself, in bytes.
     pub memory_at_start: u64,
@@ -96,14 +97,14 @@ pub struct LoadedPlugin {
     pub grants_file: String,
     /// The interfaces it imports (`wasi:cli/environment@0.2.0`, …), in its own order.
     pub imports: Vec<String>,
-    pre: PluginPre<RunState>,
+    pre: Pre,
     spare: Arc<Spare>,
 }
 
 /// A fresh instance made before the run it is for: its store, and the bindings to call it.
 struct Ready {
     store: Store<RunState>,
-    instance: Plugin,
+    instance: Instance,
 }
 
 /// The instance a plugin keeps ready for its next run (one at most). Each instance serves one
@@ -170,6 +171,11 @@ impl Drop for Claim {
 }
 
 impl LoadedPlugin {
+    /// The contract version it was built for, as this host speaks it.
+    pub fn contract_kind(&self) -> Contract {
+        self.pre.contract()
+    }
+
     /// Whether an instance is ready for this plugin's next run (see [`Runtime::execute`]).
     pub fn spare_ready(&self) -> bool {
         matches!(*self.spare.slot(), Slot::Ready(_))
@@ -252,7 +258,10 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        // Both contracts' `host` interfaces, side by side: their names differ by version.
         Plugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        v0_1::Plugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
 
         // Epoch ticker: a plain thread, so a guest hogging every runtime worker cannot starve it.
@@ -351,14 +360,12 @@ impl Runtime {
     ) -> Result<LoadedPlugin, PluginError> {
         let load_err = |reason: String| PluginError::Load { path: file.display().to_string(), reason };
         let component = self.component(file, bytes, &digest).await.map_err(load_err)?;
-        let contract = check_version(&self.engine, &component).map_err(|found| PluginError::IncompatibleVersion {
-            path: file.display().to_string(),
-            found,
-            expected: WIT_VERSION.to_owned(),
+        let (kind, contract) = contract::detect(&self.engine, &component).map_err(|found| {
+            PluginError::IncompatibleVersion { path: file.display().to_string(), found, spoken: Contract::spoken() }
         })?;
         let imports = component.component_type().imports(&self.engine).map(|(name, _)| name.to_owned()).collect();
         let pre = self.linker.instantiate_pre(&component).map_err(|e| load_err(format!("{e:#}")))?;
-        let pre = PluginPre::new(pre).map_err(|e| load_err(format!("{e:#}")))?;
+        let pre = Pre::new(kind, pre).map_err(|e| load_err(format!("{e:#}")))?;
         let grants = Arc::new(grants);
         let mut plugin = LoadedPlugin {
             // Until it has described itself, the plugin is named after its file.
@@ -375,8 +382,8 @@ impl Runtime {
         };
         let mut store = self.new_store(&plugin, "", Duration::from_secs(plugin.grants.cpu_secs));
         let info = async {
-            let inst = plugin.pre.instantiate_async(&mut store).await?;
-            inst.ruqi_executor_executor().call_describe(&mut store).await
+            let inst = plugin.pre.instantiate(&mut store).await?;
+            inst.describe(&mut store).await
         }
         .await;
         let (_, stderr) = self.log_streams(&plugin, &store, Call::Describe);
@@ -392,7 +399,7 @@ impl Runtime {
                 return Err(load_err(format!("describe failed: {}", failure.reason())));
             }
         };
-        plugin.info = PluginInfo { name: info.name, version: info.version, prefixes: info.prefixes };
+        plugin.info = info;
         Ok(plugin)
     }
 
@@ -476,8 +483,8 @@ impl Runtime {
             // Instantiation runs the guest's start code, `describe` its first call: bounded
             // by the run's compute limit.
             let made = tokio::time::timeout(cpu, async {
-                let instance = pre.instantiate_async(&mut store).await?;
-                instance.ruqi_executor_executor().call_describe(&mut store).await?;
+                let instance = pre.instantiate(&mut store).await?;
+                instance.describe(&mut store).await?;
                 Ok::<_, wasmtime::Error>(instance)
             })
             .await;
@@ -503,8 +510,8 @@ impl Runtime {
         let limit = Duration::from_secs(plugin.grants.validate_timeout_secs);
         let mut store = self.new_store(plugin, "", limit.min(Duration::from_secs(plugin.grants.cpu_secs)));
         let result = tokio::time::timeout(limit, async {
-            let inst = plugin.pre.instantiate_async(&mut store).await?;
-            inst.ruqi_executor_executor().call_validate(&mut store, cmd).await
+            let inst = plugin.pre.instantiate(&mut store).await?;
+            inst.validate(&mut store, cmd).await
         })
         .await;
         let (_, stderr) = self.log_streams(plugin, &store, Call::Validate { cmd });
@@ -531,6 +538,9 @@ impl Runtime {
         request: &RunRequest,
         control: Option<&crate::run::RunControl>,
     ) -> ExecOutcome {
+        if let Some(reason) = plugin.pre.contract().refusal(request) {
+            return ExecOutcome::Refused(reason);
+        }
         let cpu = Duration::from_secs(plugin.grants.cpu_secs);
         let (mut store, ready) = match plugin.spare.take() {
             Some(Ready { mut store, instance }) => {
@@ -545,9 +555,9 @@ impl Runtime {
         let result = tokio::time::timeout(limit, async {
             let inst = match ready {
                 Some(inst) => inst,
-                None => plugin.pre.instantiate_async(&mut store).await?,
+                None => plugin.pre.instantiate(&mut store).await?,
             };
-            inst.ruqi_executor_executor().call_execute(&mut store, request).await
+            inst.execute(&mut store, request).await
         })
         .await;
         let outcome = self.outcome(plugin, request, &store, result, limit);
@@ -749,27 +759,6 @@ fn engine() -> Result<Engine, PluginError> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Checks that the component exports `ruqi:executor/executor` at a version compatible with
-/// ours (same major; for 0.x, same minor): `Ok` and `Err` name the version it was built for.
-fn check_version(engine: &Engine, component: &Component) -> Result<String, String> {
-    let ty = component.component_type();
-    let found: Vec<String> = ty
-        .exports(engine)
-        .filter_map(|(name, _)| name.strip_prefix("ruqi:executor/executor@").map(str::to_owned))
-        .collect();
-    let Some(version) = found.first() else {
-        return Err("no ruqi:executor/executor export (not a RuQi plugin)".into());
-    };
-    let parts = |v: &str| -> Vec<u64> { v.split(['.', '-']).take(3).filter_map(|p| p.parse().ok()).collect() };
-    let (ours, theirs) = (parts(WIT_VERSION), parts(version));
-    let compatible = match (ours.as_slice(), theirs.as_slice()) {
-        ([0, a, ..], [0, b, ..]) => a == b,
-        ([a, ..], [b, ..]) => a == b,
-        _ => false,
-    };
-    if compatible { Ok(format!("ruqi:executor@{version}")) } else { Err(format!("ruqi:executor@{version}")) }
 }
 
 #[cfg(test)]

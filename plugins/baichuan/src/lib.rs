@@ -11,6 +11,12 @@
 //! RPUSH mq:queue:{topic} <id>
 //! ```
 //!
+//! Params (a run started by hand with `job_run?params=`) must be a JSON object: its top-level
+//! keys are merged into the message's `data` (the cmd's DATA, which must then be a JSON object
+//! too), a key of the params replacing DATA's; the message's other fields (`origin`, `run_id`, …)
+//! are the host's and stay as they are. Params that are not a JSON object, or DATA that is not
+//! one when params are given, fail the run and nothing is published.
+//!
 //! The Redis address comes from the granted config value `redis_url`
 //! (`redis://[:password@]host:port[/db]`); the host lets the plugin open a connection only to
 //! the granted socket addresses.
@@ -69,6 +75,25 @@ fn redis_target(raw: &str) -> Result<(String, Option<String>, u32), String> {
     Ok((addr, password, db))
 }
 
+/// The message's `data`: the cmd's DATA with the top-level keys of `params` merged in (the
+/// params' winning); DATA unchanged without params.
+fn data_with(data: &str, params: Option<&str>) -> Result<String, String> {
+    use serde_json::{Map, Value};
+    let Some(params) = params else {
+        return Ok(data.to_owned());
+    };
+    let params = match serde_json::from_str::<Value>(params) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => return Err(format!("params must be a JSON object, not {params:?}")),
+        Err(e) => return Err(format!("params must be a JSON object: {e}")),
+    };
+    let mut merged: Map<String, Value> = serde_json::from_str(data).map_err(|_| {
+        format!("params are merged into the message data, which must then be a JSON object, not {data:?}")
+    })?;
+    merged.extend(params);
+    Ok(Value::Object(merged).to_string())
+}
+
 fn publish(p: &Publish<'_>, msg_id: &str, run_id: &str) -> Result<(), String> {
     let raw = host::config("redis_url").unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
     let (addr, password, db) = redis_target(&raw)?;
@@ -124,7 +149,9 @@ impl Executor for Baichuan {
     }
 
     fn execute(run: RunRequest) -> Result<RunOutcome, String> {
-        let p = parse(&run.cmd)?;
+        let mut p = parse(&run.cmd)?;
+        let data = data_with(p.data, run.params.as_deref())?;
+        p.data = &data;
         let msg_id = p.msg_id.map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
         Ok(match publish(&p, &msg_id, &run.run_id) {
             Ok(()) => RunOutcome::ok(msg_id),
@@ -149,6 +176,15 @@ mod tests {
         assert!(parse("/a b").is_err());
         assert_eq!(parse("/a#d#").unwrap(), Publish { topic: "/a", data: "d", msg_id: None });
         assert!(parse("/a#d#x y").is_err());
+    }
+
+    #[test]
+    fn params_merge_into_the_data() {
+        assert_eq!(data_with("d", None).unwrap(), "d");
+        assert_eq!(data_with("{}", Some(r#"{"p":1}"#)).unwrap(), r#"{"p":1}"#);
+        assert_eq!(data_with(r#"{"a":1,"p":0}"#, Some(r#"{"p":1}"#)).unwrap(), r#"{"a":1,"p":1}"#);
+        assert!(data_with("d", Some("{}")).unwrap_err().contains("must then be a JSON object"));
+        assert_eq!(data_with("{}", Some("7")).unwrap_err(), r#"params must be a JSON object, not "7""#);
     }
 
     #[test]

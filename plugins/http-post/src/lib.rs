@@ -4,6 +4,11 @@
 //! body is sent with its `Content-Length` (never chunked), as RuQi 1.x (Python `requests`) does,
 //! with the run's id as `Idempotency-Key` (stable for a job's fire time: a receiver drops a replay).
 //!
+//! Params (a run started by hand with `job_run?params=`) must be a JSON object: its top-level
+//! keys are merged into the cmd's JSON object, a key of the params replacing the cmd's (a cmd
+//! without `#…` sends the params alone). Params that are not a JSON object fail the run, and
+//! nothing is sent.
+//!
 //! The request goes through the standard `wasi:http/outgoing-handler`: the host decides which
 //! hosts this plugin may reach (its `hosts` grant) and refuses the others.
 
@@ -45,6 +50,23 @@ fn parse(cmd: &str) -> Result<Post, String> {
             .to_owned(),
     };
     Ok(Post { url, body })
+}
+
+/// `body` (a JSON object) with the top-level keys of `params` merged in, the params' winning;
+/// `body` unchanged without params.
+fn merge(body: String, params: Option<&str>) -> Result<String, String> {
+    let Some(params) = params else {
+        return Ok(body);
+    };
+    let params = match serde_json::from_str::<serde_json::Value>(params) {
+        Ok(serde_json::Value::Object(map)) => map,
+        Ok(_) => return Err(format!("params must be a JSON object, not {params:?}")),
+        Err(e) => return Err(format!("params must be a JSON object: {e}")),
+    };
+    let mut merged: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(&body).map_err(|e| format!("the cmd's body is not a JSON object: {e}"))?;
+    merged.extend(params);
+    Ok(serde_json::Value::Object(merged).to_string())
 }
 
 /// One answer: status and body.
@@ -165,7 +187,8 @@ impl Executor for HttpPost {
     }
 
     fn execute(run: RunRequest) -> Result<RunOutcome, String> {
-        let p = parse(&run.cmd)?;
+        let mut p = parse(&run.cmd)?;
+        p.body = merge(p.body, run.params.as_deref())?;
         Ok(match post(&p, &run.run_id) {
             Err(reason) => RunOutcome::failed(format!("POST {} failed: {reason}", p.url)),
             Ok(a) => {
@@ -196,6 +219,15 @@ mod tests {
         assert_eq!(parse(r#"https://h/p#{"a":1}"#).unwrap().body, r#"{"a":1}"#);
         assert_eq!(parse(r##"http://h/p#{"a":"#1"}"##).unwrap().body, r##"{"a":"#1"}"##);
         assert_eq!(parse(r#"http://h/p#{"a":1}#ignored"#).unwrap().body, r#"{"a":1}"#);
+    }
+
+    #[test]
+    fn params_merge_into_the_body() {
+        assert_eq!(merge(r#"{"a":1}"#.into(), None).unwrap(), r#"{"a":1}"#);
+        assert_eq!(merge("{}".into(), Some(r#"{"p":true}"#)).unwrap(), r#"{"p":true}"#);
+        assert_eq!(merge(r#"{"a":1,"b":2}"#.into(), Some(r#"{"b":3,"c":[4]}"#)).unwrap(), r#"{"a":1,"b":3,"c":[4]}"#);
+        assert_eq!(merge("{}".into(), Some("[1]")).unwrap_err(), r#"params must be a JSON object, not "[1]""#);
+        assert!(merge("{}".into(), Some("{bad")).unwrap_err().starts_with("params must be a JSON object: "));
     }
 
     #[test]

@@ -11,6 +11,12 @@
 //! `run-command` capability, which enforces the same rules again and runs only the programs
 //! the operator granted. It also serves the empty prefix: every cmd that no other plugin
 //! claims is a script to RuQi, and is refused here with RuQi's reason.
+//!
+//! Params (a run started by hand with `job_run?params=`) are more arguments: they are split
+//! into words with the same POSIX quoting rules as the cmd and under the same rules (no shell
+//! syntax), then each word is quoted and appended to the cmd, so with a granted `shell` too a
+//! param is one argument and never shell code. Params that cannot be split (an unbalanced
+//! quote) or that hold shell syntax fail the run with the reason.
 
 use ruqi_plugin_sdk::{Executor, PluginInfo, RunOutcome, RunRequest, host};
 
@@ -96,6 +102,24 @@ fn words(cmd: &str, shell: bool) -> Result<Vec<String>, String> {
     shell_words::split(cmd).map_err(|e| format!("{REASON}: cannot split the cmd into words: {e}"))
 }
 
+/// `cmd` with the words of `params` appended as more arguments, each quoted so that it stays
+/// one word whether the line is split by the host or given to a shell; or why it cannot be.
+fn with_params(cmd: &str, params: Option<&str>) -> Result<String, String> {
+    let Some(params) = params else {
+        return Ok(cmd.to_owned());
+    };
+    if let Some(syntax) = shell_syntax(params) {
+        return Err(format!("params refused: {syntax} is shell syntax; params are plain arguments"));
+    }
+    let words = shell_words::split(params).map_err(|e| format!("params refused: cannot split them into words: {e}"))?;
+    let mut line = cmd.to_owned();
+    for word in &words {
+        line.push(' ');
+        line.push_str(&shell_words::quote(word));
+    }
+    Ok(line)
+}
+
 impl Executor for ShellBridge {
     fn describe() -> PluginInfo {
         PluginInfo::new("shell-bridge", env!("CARGO_PKG_VERSION"), &["bash", "python", ""])
@@ -122,9 +146,36 @@ impl Executor for ShellBridge {
     }
 
     fn execute(run: RunRequest) -> Result<RunOutcome, String> {
-        let out = host::run_command(&run.cmd)?;
+        let line = with_params(&run.cmd, run.params.as_deref())?;
+        let out = host::run_command(&line)?;
         Ok(RunOutcome { success: out.exit_code == Some(0), output: out.output })
     }
 }
 
 ruqi_plugin_sdk::export_plugin!(ShellBridge);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_quoted_arguments() {
+        let cases = [
+            (None, Ok("bash a.sh x")),
+            (Some(""), Ok("bash a.sh x")),
+            (Some("b c"), Ok("bash a.sh x b c")),
+            (Some("'two words' \"it's\""), Ok("bash a.sh x 'two words' 'it'\\''s'")),
+            (Some("'$HOME'"), Ok("bash a.sh x '$HOME'")),
+            (
+                Some("a; rm -rf /"),
+                Err("params refused: a command separator (;) is shell syntax; params are plain arguments"),
+            ),
+            (Some("$(id)"), Err("params refused: an expansion ($) is shell syntax; params are plain arguments")),
+            (Some("'open"), Err("params refused: cannot split them into words: missing closing quote")),
+        ];
+        for (params, want) in cases {
+            let got = with_params("bash a.sh x", params);
+            assert_eq!(got.as_deref(), want.map_err(str::to_owned).as_deref(), "{params:?}");
+        }
+    }
+}
