@@ -814,7 +814,7 @@ impl Dispatcher {
             job_name: run.job.name.clone(),
             cmd: run.job.cmd.clone(),
             fire_time,
-            params: None,
+            params: run.params.clone(),
         };
         // Its row was written with its claim (or by `run_now`): nothing to write at the start.
         let started = self.clock.now();

@@ -21,6 +21,7 @@ fn write_scripts(dir: &Path) {
     std::fs::create_dir_all(&scripts).unwrap();
     std::fs::write(scripts.join("sleep.sh"), "echo sleeping\nsleep \"$1\"\n").unwrap();
     std::fs::write(scripts.join("quick.sh"), "echo \"at $RUQI_FIRE_TIME\"\n").unwrap();
+    std::fs::write(scripts.join("args.sh"), "for a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n").unwrap();
 }
 
 async fn server(store: Option<String>) -> (TestServer, tempfile::TempDir) {
@@ -236,6 +237,18 @@ async fn policies(store: Option<String>) {
     assert_eq!(bad.stat, "ERR_BAD_PARAMS", "{bad:?}");
     let bad = c.post("job_run", json!({"job_id": "ms", "params": "x".repeat(70_000)})).await;
     assert_eq!(bad.stat, "ERR_BAD_PARAMS", "{bad:?}");
+
+    // params reach the plugin: shell-bridge appends them as arguments (shell quoting, no shell
+    // syntax); the run's row keeps them.
+    add(c, "cron", "args", "bash scripts/args.sh fixed", never, json!({})).await;
+    let id = run(c, json!({"job_id": "args", "params": "a 'b c'"})).await;
+    let shown = in_state(c, &id, "ended", Duration::from_secs(10)).await;
+    assert_eq!((shown["outcome"].as_str(), shown["output"].as_str()), (Some("success"), Some("[fixed]\n[a]\n[b c]")));
+    assert_eq!(shown["params"], "a 'b c'");
+    let id = run(c, json!({"job_id": "args", "params": "x; rm -rf /tmp/nothing"})).await;
+    let shown = in_state(c, &id, "ended", Duration::from_secs(10)).await;
+    assert_eq!(shown["outcome"], "failed", "{shown}");
+    assert!(!shown["output"].as_str().unwrap().contains("[x"), "{shown}");
 
     backfill(c).await;
     s.stop().await;

@@ -134,6 +134,7 @@ fn run_item(with_output: bool) -> Schema {
         ("elapsed", ObjectBuilder::new().schema_type(Type::Number).description(Some("seconds")).into()),
         ("kill_requested", ObjectBuilder::new().schema_type(Type::Boolean).into()),
         ("output_bytes", int()),
+        ("params", nullable(Type::String).description(Some("the params of a run started by hand")).into()),
     ];
     if with_output {
         fields.push(("output", string().into()));

@@ -206,6 +206,7 @@ fn run_item(r: &RunRecord, now: Timestamp, tz: Tz) -> Value {
         "elapsed": elapsed,
         "kill_requested": r.kill_requested,
         "output_bytes": r.output_len,
+        "params": r.params,
     })
 }
 
