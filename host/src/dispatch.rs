@@ -885,9 +885,11 @@ impl Dispatcher {
             }),
         };
         // A scheduled run or retry that failed or timed out is tried again if the job has retries
-        // left: the plan is written with the run's end, so it survives this node.
-        let retry = match outcome_kind {
-            Outcome::Failed | Outcome::Timeout if run.reschedules() => {
+        // left: the plan is written with the run's end, so it survives this node. One that let
+        // go of the job's claim at its start (`overlap=allow`) plans it on the job's row now.
+        let detached = !run.holds_claim && matches!(run.trigger, RunTrigger::Scheduled | RunTrigger::Retry);
+        let mut retry = match outcome_kind {
+            Outcome::Failed | Outcome::Timeout if run.reschedules() || detached => {
                 run.job.policy.retry_delay(run.attempt, &run.run_id).map(|delay| RetryPlan {
                     at: ended + chrono::Duration::from_std(delay).unwrap_or_default(),
                     attempt: run.attempt + 1,
@@ -896,7 +898,13 @@ impl Dispatcher {
             }
             _ => None,
         };
-        if let Some(plan) = retry {
+        if detached && let Some(plan) = retry.take() {
+            match self.store.plan_retry(&run.job.id, run.revision, plan).await {
+                Ok(true) => tracing::info!(attempt = plan.attempt, at = %plan.at, "run will be tried again"),
+                Ok(false) => tracing::info!("no retry: the job fires again first, changed, or waits for a run already"),
+                Err(e) => tracing::warn!(error = %e, "cannot plan the retry"),
+            }
+        } else if let Some(plan) = retry {
             tracing::info!(attempt = plan.attempt, at = %plan.at, "run will be tried again");
         }
         // The job goes on from the fire time of its rule (a retry's is the failed run's), by its
@@ -918,8 +926,11 @@ impl Dispatcher {
     /// fire times that came while the run went on: skipped (`skip`: the job goes on from the
     /// first fire time after the end), the latest held back (`buffer_one`, `cancel_other`), or
     /// each held back in turn (`buffer_all`; also a run that holds the claim of an `allow` job,
-    /// a retry). Fire times missed before the run started follow the misfire policy. A run
-    /// that was itself held back, or a retry, kept the job busy since its rule's fire time.
+    /// a retry). A run kept the job busy from when it was due for as long as it took: one that
+    /// started late (catching up after a failover or a stall) counts as if it had started when
+    /// due, so the fire times it is late for follow the misfire policy, as do those missed
+    /// before it started. A run that was itself held back, or a retry, kept the job busy since
+    /// its rule's fire time.
     fn next_on_end(
         &self,
         run: &ClaimedRun,
@@ -928,15 +939,19 @@ impl Dispatcher {
     ) -> (Option<Timestamp>, Option<RetryPlan>) {
         let (job, config) = (&run.job, &self.config);
         let Some(first) = next_after(job, config, run.rule_fire, ended) else { return (None, None) };
-        let busy_from = if run.trigger == RunTrigger::Retry || run.held_back() { run.rule_fire } else { started };
-        if first > ended || first < busy_from {
+        let (busy_from, busy_until) = if run.trigger == RunTrigger::Retry || run.held_back() {
+            (run.rule_fire, ended)
+        } else {
+            (run.due, run.due + (ended - started))
+        };
+        if first > busy_until || first < busy_from {
             return (Some(first), None);
         }
         // `first` and maybe more came while the run went on: step to the last of them.
         let (mut last, mut count) = (first, 1u64);
         for _ in 0..MAX_MISSED_STEPS {
             match config.calendars.next_for_job(job, config.tz, Some(last), ended) {
-                Some(t) if t <= ended => (last, count) = (t, count + 1),
+                Some(t) if t <= busy_until => (last, count) = (t, count + 1),
                 _ => break,
             }
         }
@@ -948,7 +963,7 @@ impl Dispatcher {
                     skipped = count,
                     "fire times skipped: they came while the job's run went on (overlap=skip)"
                 );
-                (config.calendars.next_for_job(job, config.tz, Some(last), ended), None)
+                (next_after(job, config, last, ended), None)
             }
             Overlap::BufferOne | Overlap::CancelOther => {
                 self.metrics.runs_overlap_skipped.inc_by(count - 1);
@@ -963,7 +978,16 @@ impl Dispatcher {
     /// returned. `None` when the claim is no longer this node's, or the store failed (the lease
     /// then runs out and the fire time is claimed again).
     async fn let_go(&self, run: &ClaimedRun, now: Timestamp) -> Option<ClaimedRun> {
-        let next = next_after(&run.job, &self.config, run.rule_fire, now);
+        let next = match run.trigger {
+            // A retry was planned only before the job's next fire time, and the fire times
+            // before it ran already: the job goes on from the first one after the retry's due.
+            RunTrigger::Retry => self.config.calendars.next_for_job(&run.job, self.config.tz, None, run.due),
+            _ => next_after(&run.job, &self.config, run.rule_fire, now),
+        };
+        if next.is_none() {
+            // Its last fire time (a date job): nothing can come beside it; it keeps the claim.
+            return Some(run.clone());
+        }
         let end = RunEnd { run: run.clone(), next, history: None, output: None, retry: None };
         match self.store.finish_runs(&self.config.node, std::slice::from_ref(&end), now).await {
             Ok(outcomes) if outcomes.first() == Some(&FinishOutcome::Rescheduled) => {

@@ -21,6 +21,7 @@ fn write_scripts(dir: &Path) {
     std::fs::create_dir_all(&scripts).unwrap();
     std::fs::write(scripts.join("sleep.sh"), "echo sleeping\nsleep \"$1\"\n").unwrap();
     std::fs::write(scripts.join("quick.sh"), "echo \"at $RUQI_FIRE_TIME\"\n").unwrap();
+    std::fs::write(scripts.join("fails.sh"), "echo failing\nexit 3\n").unwrap();
     std::fs::write(scripts.join("args.sh"), "for a in \"$@\"; do printf '[%s]\\n' \"$a\"; done\n").unwrap();
 }
 
@@ -129,12 +130,20 @@ async fn policies(store: Option<String>) {
     add(c, "interval", "ball", &long("1.5"), "1s", json!({"overlap": "buffer_all"})).await;
     add(c, "interval", "cancel", &long("100"), "2s", json!({"overlap": "cancel_other"})).await;
     add(c, "interval", "allow", &long("2.5"), "1s", json!({"overlap": "allow"})).await;
+    let retried = json!({"overlap": "allow", "retries": 1, "retry_delay": 2});
+    add(c, "cron", "allowretry", "bash scripts/fails.sh", "*/10 * * * * *", retried).await;
     assert_eq!(ok(&c.post("job_show", json!({"job_id": "b1"})).await, "show")["overlap"], "buffer_one");
     assert!(ok(&c.post("job_show", json!({"job_id": "skip"})).await, "show").get("overlap").is_none());
     tokio::time::sleep(Duration::from_secs(10)).await;
     for job in ["skip", "b1", "ball", "cancel", "allow"] {
         ok(&c.post("job_pause", json!({"job_id": job})).await, "pause");
     }
+    // An `allow` job lets go of its claim when a run starts; a failed run still gets its retry.
+    let tried = c.wait_history("allowretry", 2, Duration::from_secs(15)).await;
+    let tries: Vec<(Option<&str>, Option<u64>)> =
+        tried.iter().rev().map(|r| (r["trigger"].as_str(), r["attempt"].as_u64())).collect();
+    assert_eq!(tries[..2], [(Some("scheduled"), Some(1)), (Some("retry"), Some(2))], "{tried:?}");
+    ok(&c.post("job_pause", json!({"job_id": "allowretry"})).await, "pause");
 
     // skip: the fire times that came during a run are skipped: the next run is the rule's
     // first fire time after its end (3 s later), and they are counted.

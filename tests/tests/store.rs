@@ -46,7 +46,15 @@ fn history(job_id: &str, fire: Timestamp, success: bool, node: &str) -> HistoryR
         scheduler_name: node.into(),
         created: fire + Duration::seconds(1),
         fire_time: Some(fire),
-        run: None,
+        // A scheduled run's id, derived from job and fire time: one row per fire time.
+        run: Some(ruqi::model::RunMeta {
+            run_id: ruqi::model::scheduled_run_id(&JobId::parse(job_id).unwrap(), fire),
+            started: fire,
+            ended: fire + Duration::seconds(1),
+            attempt: 1,
+            trigger: ruqi::model::RunTrigger::Scheduled,
+            outcome: if success { ruqi::model::Outcome::Success } else { ruqi::model::Outcome::Failed },
+        }),
     }
 }
 

@@ -325,6 +325,18 @@ impl JobStore for MemoryStore {
         Ok(Some((e.job.clone(), e.revision)))
     }
 
+    async fn plan_retry(&self, id: &JobId, revision: i64, plan: RetryPlan) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(e) = inner.jobs.get_mut(id.as_str()) else { return Ok(false) };
+        let fires_after = e.job.next_run_time.is_some_and(|n| n > plan.at);
+        if e.revision != revision || e.claim_owner.is_some() || e.retry.is_some() || !fires_after {
+            return Ok(false);
+        }
+        e.retry = Some(plan);
+        e.job.next_run_time = Some(plan.at);
+        Ok(true)
+    }
+
     async fn start_runs(
         &self,
         node: &str,

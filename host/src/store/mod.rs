@@ -193,6 +193,11 @@ pub trait JobStore: Send + Sync + 'static {
         lease_until: Timestamp,
         now: Timestamp,
     ) -> Result<Option<(Job, i64)>, StoreError>;
+    /// Plans `plan`, the retry of a run of job `id` that held no claim (an `overlap=allow` job
+    /// lets go of it when a run starts): the job then waits for it, unless the job changed since
+    /// `revision`, is claimed, already waits for a run, or fires again before the retry is due
+    /// (the retry gives way to that run, as any retry does). Whether it was planned.
+    async fn plan_retry(&self, id: &JobId, revision: i64, plan: RetryPlan) -> Result<bool, StoreError>;
     /// Writes the rows of runs `node` claimed, as running from `started` (off the claim's path: a
     /// run's end may be written before its start, which then leaves the ended row be). A row of
     /// the same id another node was running (it died) is taken over.

@@ -49,6 +49,11 @@ pub const NODES_SINCE: &str =
 /// id, now).
 pub const CLAIM_JOB: &str = "UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ?, lease_until = ?, u_time = ?
      WHERE id = ? AND (claim_owner IS NULL OR lease_until < ?)";
+/// Plans the retry of a run that held no claim (binds: retry_at, retry_attempt, retry_fire,
+/// next_run_time = retry_at, id, revision, retry_at): only on an unclaimed job of the same
+/// revision that waits for no other run and fires next after the retry is due.
+pub const PLAN_RETRY: &str = "UPDATE ruqi_jobs SET retry_at = ?, retry_attempt = ?, retry_fire = ?, next_run_time = ?
+     WHERE id = ? AND revision = ? AND claim_owner IS NULL AND retry_at IS NULL AND next_run_time > ?";
 /// Releases the claim a manual run held, leaving the schedule be (binds: id, node).
 pub const RELEASE_CLAIM: &str =
     "UPDATE ruqi_jobs SET job_lock = 0, claim_owner = NULL, lease_until = NULL WHERE id = ? AND claim_owner = ?";
