@@ -443,10 +443,13 @@ async function runs(main, query, view) {
     }
     busy = true;
     try {
-      const [now, past] = await Promise.all([
+      const [live, waits, past] = await Promise.all([
         call('run_list', { job_id: job, state: 'running', page_index: 1, page_size: RUNNING_MAX }),
+        call('run_list', { job_id: job, state: 'waiting', page_index: 1, page_size: RUNNING_MAX }),
         call('run_list', { job_id: job, state: 'ended', page_index: index, page_size: PAGE_SIZE }),
       ]);
+      // Runs waiting for the run of their job (its overlap policy) are listed after the running ones.
+      const now = { total: live.total + waits.total, list: [...live.list, ...waits.list] };
       if (!view.current()) return;
       count.textContent = now.total ? ` (${now.total})` : '';
       const key = JSON.stringify([now.total, now.list.map((r) => [r.run_id, r.kill_requested])]);
@@ -580,7 +583,7 @@ async function runPage(main, query, view) {
     since = { elapsed: r.elapsed, at: performance.now() };
     page.dataset.state = r.state;
     fill(state, runBadge(r));
-    kill.hidden = r.state !== 'running';
+    kill.hidden = r.state !== 'running' && r.state !== 'waiting';
     kill.disabled = Boolean(r.kill_requested);
     fill(
       meta,
