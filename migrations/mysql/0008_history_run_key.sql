@@ -1,9 +1,10 @@
--- A history row is unique by its run's id, not by its job and fire time: a scheduled run's id is
--- derived from its job and fire time (so a fire time still gets one row, whichever node ran it),
--- while a run started by hand or a backfill of a fire time that already ran gets an id of its own
--- and a row of its own. Rows written before runs had ids (NULL) are not constrained. The
--- (job_id, fire_time) index stays, no longer unique, for the listings that filter by job.
+-- At most one history row per job and scheduled fire time, as before, but only for the runs a
+-- fire time makes (scheduled runs and retries, and rows written before runs had a trigger): a run
+-- started by hand or a backfill of a fire time that already ran gets a row of its own. The unique
+-- key moves to a stored generated column that is NULL for those runs (a NULL never collides);
+-- it keeps the key's size, so writing history costs what it did.
 ALTER TABLE `ruqi_jobs_history`
+    ADD COLUMN `scheduled_fire` double AS (IF(`run_trigger` IN ('manual', 'backfill'), NULL, `fire_time`)) STORED
+        COMMENT "fire_time of a run a fire time made; NULL for runs by hand and backfills",
     DROP INDEX `ruqijobshistory_job_fire`,
-    ADD KEY `ruqijobshistory_job_fire` (`job_id`, `fire_time`),
-    ADD UNIQUE KEY `ruqijobshistory_run` (`run_id`);
+    ADD UNIQUE KEY `ruqijobshistory_job_fire` (`job_id`, `scheduled_fire`);

@@ -13,7 +13,7 @@ use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError};
 use crate::clock::Timestamp;
 use crate::model::{
     ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
-    RunRecord, RunState,
+    RunRecord, RunState, RunTrigger,
 };
 
 #[derive(Debug, Clone)]
@@ -85,11 +85,15 @@ impl MemoryStore {
                 _ => FinishOutcome::LostClaim,
             };
         }
-        // The run happened: its row is kept whatever became of the claim (one per run id, so one
-        // per scheduled fire time).
+        // The run happened: its row is kept whatever became of the claim (one per job and fire
+        // time of the runs a fire time made; runs by hand and backfills are not constrained).
         if let Some(h) = history {
-            let id = |r: &HistoryRecord| r.run.as_ref().map(|m| m.run_id.clone());
-            let dup = id(h).is_some() && inner.history.iter().any(|r| id(r) == id(h));
+            let by_hand = |r: &HistoryRecord| {
+                r.run.as_ref().is_some_and(|m| matches!(m.trigger, RunTrigger::Manual | RunTrigger::Backfill))
+            };
+            let dup = !by_hand(h)
+                && h.fire_time.is_some()
+                && inner.history.iter().any(|r| !by_hand(r) && r.job_id == h.job_id && r.fire_time == h.fire_time);
             if !dup {
                 inner.next_history_id += 1;
                 let mut row = h.clone();

@@ -249,8 +249,11 @@ where
 }
 
 /// The start of a history insert; [`push_history_values`] appends the rows, the caller the
-/// dialect's keep-the-first-row clause for `run_id` (unique: one row per run, so one per
-/// scheduled fire time).
+/// dialect's keep-the-first-row clause for `(job_id, fire_time)` of the runs a fire time made
+/// (scheduled runs and retries; runs by hand and backfills are not constrained).
+/// SQLite's keep-the-first-row clause of a history insert: the unique index is partial (runs by
+/// hand and backfills are left out), so the conflict target names its condition.
+pub const HISTORY_CONFLICT: &str = " ON CONFLICT (job_id, fire_time) WHERE run_trigger IS NULL OR run_trigger NOT IN ('manual', 'backfill') DO NOTHING";
 pub const INSERT_HISTORY: &str = "INSERT INTO ruqi_jobs_history (job_id, job_name, cmd, cmd_is_success, cmd_output,
      cmd_cost, scheduler_name, c_time, fire_time, c_time_local, run_id, started, ended, attempt, run_trigger, outcome) ";
 

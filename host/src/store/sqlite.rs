@@ -16,12 +16,12 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED,
-    INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE,
-    PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS,
-    REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select, push_claimed_runs,
-    push_history_filter, push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends,
-    push_run_filter, push_run_ids,
+    CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_CONFLICT, HISTORY_ORDER,
+    HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED,
+    NODES_SINCE, PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM,
+    RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select,
+    push_claimed_runs, push_history_filter, push_history_values, push_job_filter, push_old_runs, push_page,
+    push_run_ends, push_run_filter, push_run_ids,
 };
 use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
@@ -250,7 +250,7 @@ impl JobStore for SqliteStore {
         if !rows.is_empty() {
             let mut q = QueryBuilder::<Sqlite>::new(INSERT_HISTORY);
             push_history_values(&mut q, &rows);
-            q.push(" ON CONFLICT (run_id) DO NOTHING");
+            q.push(HISTORY_CONFLICT);
             q.build().execute(&mut *tx).await?;
         }
         // The runs' rows: one statement ends those that executed, one drops those that did not.
