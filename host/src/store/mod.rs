@@ -52,6 +52,9 @@ pub enum StoreError {
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// None of the database hosts the store address names answers and is ready.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// A row RuQi 1.x wrote that could not be adopted into our format.
     #[error("job {id} was written by RuQi 1.x and could not be adopted: {reason}; the row is kept as it was")]
     Unadopted {

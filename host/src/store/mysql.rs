@@ -6,16 +6,23 @@
 //! so two nodes never claim the same row and never wait for each other. Connections use READ
 //! COMMITTED, so a claim locks only the rows it takes (no gap locks). The claim stays on the
 //! row while the run executes (renewed by the dispatcher); `finish_run` writes the history row
-//! (unique by run id, which a scheduled run derives from its job and fire time: a racing second
-//! row is dropped, the first stands) and
+//! (`UNIQUE (job_id, fire_time)` of the runs a fire time made: a racing second row is dropped,
+//! the first stands) and
 //! reschedules, only if this node still holds the claim for that fire time.
 //!
 //! Datetimes are written as text and read back with `DATE_FORMAT`, so both backends decode
 //! the same row types (`rows`). A transaction that fails is rolled back before its connection
-//! goes back to the pool; deadlocks and lock-wait timeouts are retried at once, a few times.
+//! goes back to the pool; deadlocks and lock-wait timeouts, also when reported at commit, are
+//! retried at once, a few times.
+//!
+//! An address may name several hosts (`mysql://user:pass@h1:3306,h2:3306/db`): one pool each,
+//! the first that answers and takes writes in use, a task moving off it when it fails a check
+//! and back to an earlier host once that one passes checks again (`Hosts`, `watch_hosts`).
 
 use std::collections::HashMap;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -57,9 +64,27 @@ const TX_RETRIES: u32 = 3;
 /// See the module doc.
 #[derive(Debug, Clone)]
 pub struct MysqlStore {
-    pool: MySqlPool,
+    hosts: Arc<Hosts>,
     tz: Tz,
 }
+
+/// The database hosts a store address names, one pool each, and the one in use: the first
+/// that answers and is ready, moved off when it fails and back when it has been ready again
+/// for a while (see [`MysqlStore::watch_hosts`]).
+#[derive(Debug)]
+struct Hosts {
+    /// `host:port` and its pool, in the address's order.
+    pools: Vec<(String, MySqlPool)>,
+    /// The index of the one in use.
+    current: AtomicUsize,
+}
+
+/// How often a store with several hosts checks the one in use (and an earlier one it left).
+const HOST_CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long a host check may take before the host counts as failed.
+const HOST_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Checks in a row an earlier host must pass before the store moves back to it.
+const HOST_BACK_AFTER: u32 = 5;
 
 /// A deadlock (1213) or lock-wait timeout (1205): the transaction can simply run again.
 fn is_transient(e: &StoreError) -> bool {
@@ -75,19 +100,22 @@ fn is_transient(e: &StoreError) -> bool {
 const IDLE_TRANSACTION_TIMEOUT_S: u32 = 2;
 
 impl MysqlStore {
-    /// Connects to `url` (`mysql://user:pass@host:port/db`, `mariadb://` too) and, when
-    /// `migrate`, applies the migrations (several nodes starting at once take turns: sqlx
-    /// holds a database lock while migrating). Without `migrate`, a database whose migrations
-    /// are behind is refused with a message naming `ruqi migrate`.
+    /// Connects to `url` (`mysql://user:pass@host:port/db`, `mariadb://` too; several hosts as
+    /// `host1:port,host2:port`) and, when `migrate`, applies the migrations (several nodes
+    /// starting at once take turns: sqlx holds a database lock while migrating). Without
+    /// `migrate`, a database whose migrations are behind is refused with a message naming
+    /// `ruqi migrate`. With several hosts, the first that answers and is ready is used, and a
+    /// task watches it (see [`MysqlStore::watch_hosts`]).
     pub async fn open(url: &str, tz: Tz, migrate: bool) -> Result<Self, StoreError> {
-        let pool = Self::connect(url).await?;
+        let hosts = Arc::new(Self::connect_hosts(url).await?);
+        let pool = &hosts.pools[hosts.current.load(Ordering::Acquire)].1;
         if migrate {
-            MIGRATOR.run(&pool).await?;
+            MIGRATOR.run(pool).await?;
         } else {
             let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
             let applied: Option<i64> =
                 sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = 1")
-                    .fetch_one(&pool)
+                    .fetch_one(pool)
                     .await
                     .unwrap_or(None);
             if applied.unwrap_or(0) < latest {
@@ -97,18 +125,137 @@ impl MysqlStore {
                 )));
             }
         }
-        Ok(Self { pool, tz })
+        if hosts.pools.len() > 1 {
+            tokio::spawn(Self::watch_hosts(Arc::downgrade(&hosts)));
+        }
+        Ok(Self { hosts, tz })
     }
 
-    /// The connection pool for `url`, migrations neither applied nor checked.
-    async fn connect(url: &str) -> Result<MySqlPool, StoreError> {
+    /// The pool of the host in use.
+    fn pool(&self) -> &MySqlPool {
+        &self.hosts.pools[self.hosts.current.load(Ordering::Acquire)].1
+    }
+
+    /// The addresses of each host `url` names (`user:pass@h1:3306,h2:3306/db?…`), in order.
+    fn split_hosts(url: &str) -> Vec<String> {
         let url = match url.strip_prefix("mariadb://") {
             Some(rest) => format!("mysql://{rest}"),
             None => url.to_owned(),
         };
-        let options = MySqlConnectOptions::from_str(&url)
-            .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", super::redact_url(&url))))?;
-        Ok(MySqlPoolOptions::new()
+        let Some(rest) = url.strip_prefix("mysql://") else { return vec![url] };
+        let (authority, tail) = rest.split_once('/').map_or((rest, String::new()), |(a, t)| (a, format!("/{t}")));
+        let (userinfo, hosts) = authority.rsplit_once('@').map_or((None, authority), |(u, h)| (Some(u), h));
+        hosts
+            .split(',')
+            .map(|host| match userinfo {
+                Some(u) => format!("mysql://{u}@{}{tail}", host.trim()),
+                None => format!("mysql://{}{tail}", host.trim()),
+            })
+            .collect()
+    }
+
+    /// The hosts of `url`, a pool each. One host: connected at once (an error if it does not
+    /// answer). Several: each connected when first needed, the first that answers and is
+    /// ready put in use; an error only when none is.
+    async fn connect_hosts(url: &str) -> Result<Hosts, StoreError> {
+        let urls = Self::split_hosts(url);
+        let mut pools = Vec::with_capacity(urls.len());
+        for u in &urls {
+            let options = MySqlConnectOptions::from_str(u)
+                .map_err(|e| StoreError::InvalidUrl(format!("{}: {e}", super::redact_url(u))))?;
+            let label = u.split_once('@').map_or(u.as_str(), |(_, h)| h);
+            let label = label.split('/').next().unwrap_or(label).to_owned();
+            pools.push((label, options));
+        }
+        if pools.len() == 1 {
+            let (label, options) = pools.remove(0);
+            let pool = Self::pool_options().connect_with(options).await?;
+            return Ok(Hosts { pools: vec![(label, pool)], current: AtomicUsize::new(0) });
+        }
+        let pools: Vec<(String, MySqlPool)> =
+            pools.into_iter().map(|(label, o)| (label, Self::pool_options().connect_lazy_with(o))).collect();
+        let mut failures = Vec::new();
+        for (i, (label, pool)) in pools.iter().enumerate() {
+            match Self::check_host(pool).await {
+                Ok(()) => {
+                    tracing::info!(host = %label, "store: using this database host");
+                    return Ok(Hosts { pools, current: AtomicUsize::new(i) });
+                }
+                Err(why) => failures.push(format!("{label}: {why}")),
+            }
+        }
+        Err(StoreError::Unavailable(format!("no database host answers and is ready ({})", failures.join("; "))))
+    }
+
+    /// Whether the host of `pool` answers and takes writes: not read-only, and (on Galera) a
+    /// member ready for statements. The reason when not.
+    async fn check_host(pool: &MySqlPool) -> Result<(), String> {
+        let check = async {
+            let mut conn = pool.acquire().await.map_err(|e| e.to_string())?;
+            let read_only: i64 = sqlx::query_scalar("SELECT @@global.read_only")
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            if read_only != 0 {
+                return Err("read-only".to_owned());
+            }
+            // Galera: only where replication is on (MariaDB shows the variables without it,
+            // MySQL not at all) must the member be ready for statements.
+            let show = |what: &'static str| sqlx::query_as::<_, (String, String)>(what);
+            let on = show("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").fetch_optional(&mut *conn).await;
+            if on.map_err(|e| e.to_string())?.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON")) {
+                let ready = show("SHOW GLOBAL STATUS LIKE 'wsrep_ready'").fetch_optional(&mut *conn).await;
+                if !ready.map_err(|e| e.to_string())?.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON")) {
+                    return Err("a Galera member not ready (wsrep_ready is not ON)".to_owned());
+                }
+            }
+            Ok(())
+        };
+        tokio::time::timeout(HOST_CHECK_TIMEOUT, check)
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {HOST_CHECK_TIMEOUT:?}")))
+    }
+
+    /// Watches the hosts of a store with several, every [`HOST_CHECK_EVERY`], until the store is
+    /// dropped: when the host in use fails a check, the first host (in the address's order)
+    /// that passes one is put in use; when an earlier host than the one in use has passed
+    /// [`HOST_BACK_AFTER`] checks in a row, the store moves back to it. Calls already waiting
+    /// on the failed host fail (and are retried by their callers); new ones go to the new host.
+    async fn watch_hosts(hosts: std::sync::Weak<Hosts>) {
+        let mut tick = tokio::time::interval(HOST_CHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut passed = 0u32;
+        loop {
+            tick.tick().await;
+            let Some(hosts) = hosts.upgrade() else { return };
+            let current = hosts.current.load(Ordering::Acquire);
+            let (label, pool) = &hosts.pools[current];
+            if let Err(why) = Self::check_host(pool).await {
+                passed = 0;
+                for (i, (other, pool)) in hosts.pools.iter().enumerate() {
+                    if i != current && Self::check_host(pool).await.is_ok() {
+                        hosts.current.store(i, Ordering::Release);
+                        tracing::warn!(failed = %label, reason = %why, host = %other, "store: database host failed; using another");
+                        break;
+                    }
+                }
+                continue;
+            }
+            if current > 0 {
+                let (first, pool) = &hosts.pools[0];
+                passed = if Self::check_host(pool).await.is_ok() { passed + 1 } else { 0 };
+                if passed >= HOST_BACK_AFTER {
+                    passed = 0;
+                    hosts.current.store(0, Ordering::Release);
+                    tracing::info!(host = %first, "store: back on the first database host");
+                }
+            }
+        }
+    }
+
+    /// The settings of every pool.
+    fn pool_options() -> MySqlPoolOptions {
+        MySqlPoolOptions::new()
             .max_connections(10)
             .min_connections(1)
             // The API answers ERR_SERVER_EXCEPTION within this when the database is down.
@@ -130,8 +277,14 @@ impl MysqlStore {
                     Ok(())
                 })
             })
-            .connect_with(options)
-            .await?)
+    }
+
+    /// The connection pool of the first host of `url` that answers, migrations neither applied
+    /// nor checked.
+    async fn connect(url: &str) -> Result<MySqlPool, StoreError> {
+        let hosts = Self::connect_hosts(url).await?;
+        let current = hosts.current.load(Ordering::Acquire);
+        Ok(hosts.pools.into_iter().nth(current).map(|(_, pool)| pool).expect("a host in use"))
     }
 
     /// What adopting the RuQi 1.x rows of the database at `url` would do, changing nothing and
@@ -345,13 +498,18 @@ macro_rules! in_transaction {
                 let $conn: &mut MySqlConnection = &mut *tx;
                 $body.await
             };
-            match result {
-                Ok(v) => {
-                    tx.commit().await?;
-                    break Ok::<_, StoreError>(v);
-                }
+            // A conflict may also be reported at commit (Galera's certification fails as 1213
+            // there): it is retried like one found by a statement.
+            let result = match result {
+                Ok(v) => tx.commit().await.map(|()| v).map_err(StoreError::from),
                 Err(e) => {
                     let _ = tx.rollback().await;
+                    Err(e)
+                }
+            };
+            match result {
+                Ok(v) => break Ok::<_, StoreError>(v),
+                Err(e) => {
                     attempt += 1;
                     if attempt > TX_RETRIES || !is_transient(&e) {
                         break Err(e);
@@ -378,7 +536,7 @@ impl JobStore for MysqlStore {
         .bind(job.trigger.rule())
         .bind(ts_to_text(job.updated))
         .bind(ts_to_text(job.created))
-        .execute(&self.pool)
+        .execute(self.pool())
         .await;
         match res {
             Ok(_) => Ok(()),
@@ -400,7 +558,7 @@ impl JobStore for MysqlStore {
             .bind(job.trigger.rule())
             .bind(ts_to_text(job.updated))
             .bind(job.id.as_str())
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(job.id.to_string()));
@@ -409,7 +567,7 @@ impl JobStore for MysqlStore {
     }
 
     async fn remove_job(&self, id: &JobId) -> Result<(), StoreError> {
-        let res = sqlx::query(REMOVE_JOB).bind(id.as_str()).execute(&self.pool).await?;
+        let res = sqlx::query(REMOVE_JOB).bind(id.as_str()).execute(self.pool()).await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(id.to_string()));
         }
@@ -419,20 +577,20 @@ impl JobStore for MysqlStore {
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         let row: Option<JobRow> = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs WHERE id = ?"))
             .bind(id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         row.map(|r| r.into_job(self.tz)).transpose()
     }
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
-        let total: i64 = job_count::<MySql>(filter).build_query_scalar().fetch_one(&self.pool).await?;
+        let total: i64 = job_count::<MySql>(filter).build_query_scalar().fetch_one(self.pool()).await?;
         let mut q = paged_select::<MySql>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, |q| push_job_filter(q, filter));
-        let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<JobRow> = q.build_query_as().fetch_all(self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(|r| r.into_job(self.tz)).collect::<Result<_, _>>()?))
     }
 
     async fn stream_jobs(&self, filter: &JobFilter) -> Result<RowStream<Job>, StoreError> {
-        let (pool, filter, tz) = (self.pool.clone(), filter.clone(), self.tz);
+        let (pool, filter, tz) = (self.pool().clone(), filter.clone(), self.tz);
         Ok(channel_stream(move |tx| async move {
             let mut q = QueryBuilder::<MySql>::new(format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs"));
             push_job_filter(&mut q, &filter);
@@ -457,7 +615,7 @@ impl JobStore for MysqlStore {
                     (SELECT MIN(GREATEST(next_run_time, COALESCE(lease_until, next_run_time))) FROM ruqi_jobs
                      WHERE claim_owner > '' AND next_run_time IS NOT NULL)",
         )
-        .fetch_one(&self.pool)
+        .fetch_one(self.pool())
         .await?;
         Ok(match (free, leased) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -474,17 +632,17 @@ impl JobStore for MysqlStore {
         limit: u32,
     ) -> Result<Vec<ClaimedRun>, StoreError> {
         let tz = self.tz;
-        let claimed = in_transaction!(self.pool, |conn| async {
+        let claimed = in_transaction!(self.pool(), |conn| async {
             let rows = Self::claim_in(conn, now, node, lease_until, limit).await?;
             let claimed = claimed_runs(rows, tz);
             Ok::<_, StoreError>(claimed)
         })?;
         for id in claimed.undecodable {
             // Keep the row (nothing is lost) but park it so it cannot loop.
-            sqlx::query(PARK_JOB).bind(&id).execute(&self.pool).await?;
+            sqlx::query(PARK_JOB).bind(&id).execute(self.pool()).await?;
         }
         for id in claimed.unadopted {
-            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(&id).execute(&self.pool).await?;
+            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(&id).execute(self.pool()).await?;
         }
         Ok(claimed.runs)
     }
@@ -494,7 +652,7 @@ impl JobStore for MysqlStore {
             .bind(ts_to_epoch(lease_until))
             .bind(id.as_str())
             .bind(node)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         Ok(res.rows_affected() == 1)
     }
@@ -512,11 +670,11 @@ impl JobStore for MysqlStore {
     }
 
     async fn finish_runs(&self, node: &str, ends: &[RunEnd], now: Timestamp) -> Result<Vec<FinishOutcome>, StoreError> {
-        in_transaction!(self.pool, |conn| Self::finish_in(conn, node, ends, now))
+        in_transaction!(self.pool(), |conn| Self::finish_in(conn, node, ends, now))
     }
 
     async fn adopt_legacy(&self, now: Timestamp) -> Result<AdoptionReport, StoreError> {
-        legacy::adopt_mysql(&self.pool, self.tz, now).await
+        legacy::adopt_mysql(self.pool(), self.tz, now).await
     }
 
     async fn claim_job(
@@ -526,7 +684,7 @@ impl JobStore for MysqlStore {
         lease_until: Timestamp,
         now: Timestamp,
     ) -> Result<Option<(Job, i64)>, StoreError> {
-        let row: Option<JobRow> = in_transaction!(self.pool, |conn| async {
+        let row: Option<JobRow> = in_transaction!(self.pool(), |conn| async {
             let res = sqlx::query(CLAIM_JOB)
                 .bind(node)
                 .bind(ts_to_epoch(lease_until))
@@ -564,7 +722,7 @@ impl JobStore for MysqlStore {
             .bind(id.as_str())
             .bind(revision)
             .bind(at)
-            .execute(&self.pool)
+            .execute(self.pool())
             .await?;
         Ok(res.rows_affected() == 1)
     }
@@ -590,7 +748,7 @@ impl JobStore for MysqlStore {
              kill_requested = IF({taken}, 0, kill_requested), output = IF({taken}, VALUES(output), output),
              node = IF({taken}, VALUES(node), node)"
         ));
-        q.build().execute(&self.pool).await?;
+        q.build().execute(self.pool()).await?;
         Ok(())
     }
 
@@ -603,7 +761,7 @@ impl JobStore for MysqlStore {
             )),
             run,
         )
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -615,7 +773,7 @@ impl JobStore for MysqlStore {
         .bind(bytes)
         .bind(run_id)
         .bind(node)
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
         Ok(())
     }
@@ -627,7 +785,7 @@ impl JobStore for MysqlStore {
         let mut q = QueryBuilder::<MySql>::new(RENEW_RUNS);
         q.push_bind(ts_to_epoch(lease_until)).push(" WHERE ").push(LIVE).push(" AND node = ").push_bind(node);
         push_run_ids(&mut q, run_ids);
-        q.build().execute(&self.pool).await?;
+        q.build().execute(self.pool()).await?;
         Ok(())
     }
 
@@ -643,24 +801,24 @@ impl JobStore for MysqlStore {
             Some(out) => sqlx::query(END_RUN).bind(ts_to_epoch(now)).bind(outcome.as_str()).bind(out.as_bytes()),
             None => sqlx::query(END_RUN_KEEP_OUTPUT).bind(ts_to_epoch(now)).bind(outcome.as_str()),
         };
-        q.bind(run_id).bind(node).execute(&self.pool).await?;
+        q.bind(run_id).bind(node).execute(self.pool()).await?;
         Ok(())
     }
 
     async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
         let now = ts_to_epoch(now);
-        let ids: Vec<String> = sqlx::query_scalar(LOST_RUNS).bind(now).fetch_all(&self.pool).await?;
+        let ids: Vec<String> = sqlx::query_scalar(LOST_RUNS).bind(now).fetch_all(self.pool()).await?;
         if ids.is_empty() {
             return Ok(0);
         }
         let mut q = QueryBuilder::<MySql>::new(END_LOST_RUNS);
         q.push_bind(now).push(" WHERE ").push(LIVE).push(" AND lease_until < ").push_bind(now);
         push_run_ids(&mut q, &ids);
-        Ok(q.build().execute(&self.pool).await?.rows_affected())
+        Ok(q.build().execute(self.pool()).await?.rows_affected())
     }
 
     async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        sqlx::query(REQUEST_KILL).bind(run_id).execute(&self.pool).await?;
+        sqlx::query(REQUEST_KILL).bind(run_id).execute(self.pool()).await?;
         self.get_run(run_id).await
     }
 
@@ -671,13 +829,13 @@ impl JobStore for MysqlStore {
         let mut q = QueryBuilder::<MySql>::new(KILL_REQUESTS);
         q.push_bind(node);
         push_run_ids(&mut q, run_ids);
-        Ok(q.build_query_scalar().fetch_all(&self.pool).await?)
+        Ok(q.build_query_scalar().fetch_all(self.pool()).await?)
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         let row: Option<RunRow> = sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM ruqi_runs WHERE run_id = ?"))
             .bind(run_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         row.map(RunRow::into_record).transpose()
     }
@@ -687,7 +845,7 @@ impl JobStore for MysqlStore {
             .bind(offset.saturating_add(1).min(i64::MAX as u64) as i64)
             .bind(max.min(i64::MAX as u64) as i64)
             .bind(run_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(self.pool())
             .await?;
         Ok(piece.flatten().unwrap_or_default())
     }
@@ -695,33 +853,33 @@ impl JobStore for MysqlStore {
     async fn list_runs(&self, filter: &RunFilter, page: Page) -> Result<(u64, Vec<RunRecord>), StoreError> {
         let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_runs");
         push_run_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
         let mut q = QueryBuilder::<MySql>::new(format!("SELECT {RUN_COLUMNS} FROM ruqi_runs"));
         push_run_filter(&mut q, filter);
         q.push(RUN_ORDER);
         push_page(&mut q, page);
-        let rows: Vec<RunRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<RunRow> = q.build_query_as().fetch_all(self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(RunRow::into_record).collect::<Result<_, _>>()?))
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {
-        let res = sqlx::query(RELEASE_CLAIMS).bind(node).execute(&self.pool).await?;
+        let res = sqlx::query(RELEASE_CLAIMS).bind(node).execute(self.pool()).await?;
         Ok(res.rows_affected())
     }
 
     async fn list_history(&self, filter: &HistoryFilter, page: Page) -> Result<(u64, Vec<HistoryRecord>), StoreError> {
         let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_jobs_history");
         let _ = push_history_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
         let mut q = paged_select::<MySql>(HISTORY_COLUMNS, "ruqi_jobs_history", HISTORY_ORDER, page, |q| {
             let _ = push_history_filter(q, filter);
         });
-        let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(HistoryRow::into_record).collect::<Result<_, _>>()?))
     }
 
     async fn stream_history(&self, filter: &HistoryFilter) -> Result<RowStream<HistoryRecord>, StoreError> {
-        let (pool, filter) = (self.pool.clone(), filter.clone());
+        let (pool, filter) = (self.pool().clone(), filter.clone());
         Ok(channel_stream(move |tx| async move {
             let mut q = QueryBuilder::<MySql>::new(format!("SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history"));
             let _ = push_history_filter(&mut q, &filter);
@@ -741,12 +899,12 @@ impl JobStore for MysqlStore {
         let filtered = push_history_filter(&mut q, filter);
         q.push(if filtered { " AND c_time < " } else { " WHERE c_time < " }).push_bind(ts_to_text(before));
         q.push(" ORDER BY c_time, id LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64);
-        let deleted = q.build().execute(&self.pool).await?.rows_affected();
+        let deleted = q.build().execute(self.pool()).await?.rows_affected();
         // The runs' rows (and whole outputs) go with their history.
         let mut q = QueryBuilder::<MySql>::new("DELETE FROM ruqi_runs");
         push_old_runs(&mut q, filter, ts_to_epoch(before));
         q.push(" ORDER BY started LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64);
-        q.build().execute(&self.pool).await?;
+        q.build().execute(self.pool()).await?;
         Ok(deleted)
     }
 
@@ -760,20 +918,23 @@ impl JobStore for MysqlStore {
         .bind(&node.version)
         .bind(ts_to_epoch(node.started))
         .bind(ts_to_epoch(node.seen))
-        .execute(&self.pool)
+        .execute(self.pool())
         .await?;
-        sqlx::query(NODE_FORGET).bind(ts_to_epoch(node.seen - super::NODE_FORGOTTEN_AFTER)).execute(&self.pool).await?;
+        sqlx::query(NODE_FORGET)
+            .bind(ts_to_epoch(node.seen - super::NODE_FORGOTTEN_AFTER))
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 
     async fn node_stopped(&self, name: &str, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query(NODE_STOPPED).bind(ts_to_epoch(now)).bind(name).execute(&self.pool).await?;
+        sqlx::query(NODE_STOPPED).bind(ts_to_epoch(now)).bind(name).execute(self.pool()).await?;
         Ok(())
     }
 
     async fn nodes(&self, since: Timestamp) -> Result<Vec<NodeSeen>, StoreError> {
         let rows: Vec<(String, String, f64, f64, Option<f64>)> =
-            sqlx::query_as(NODES_SINCE).bind(ts_to_epoch(since)).fetch_all(&self.pool).await?;
+            sqlx::query_as(NODES_SINCE).bind(ts_to_epoch(since)).fetch_all(self.pool()).await?;
         Ok(super::rows::nodes(rows))
     }
 }
