@@ -23,6 +23,17 @@ pub fn wasm_dir() -> PathBuf {
     PathBuf::from(env!("RUQI_TEST_WASM_DIR"))
 }
 
+/// Waits (up to 10 s) until `plugin` has an instance ready for its next run.
+pub async fn until_spare(plugin: &ruqi::plugin::LoadedPlugin) {
+    for _ in 0..1000 {
+        if plugin.spare_ready() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no instance was made ahead of the next run");
+}
+
 /// `tests/fixtures`: scripts the shell-bridge tests run.
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("RUQI_TEST_FIXTURES"))

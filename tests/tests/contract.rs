@@ -6,7 +6,6 @@
 //! back with `redis-cli`).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ruqi::plugin::{Contract, ExecOutcome, PluginStatus, Registry, RunRequest, Runtime};
 use serde_json::{Value, json};
@@ -40,18 +39,6 @@ fn listed_contract(registry: &Registry, name: &str) -> String {
         .unwrap_or_else(|| panic!("{name} is not loaded: {:?}", registry.statuses()))
 }
 
-/// Waits (up to 10 s) until the plugin serving `cmd` has an instance ready for its next run.
-async fn until_spare(registry: &Registry, cmd: &str) {
-    let plugin = registry.select(cmd).unwrap();
-    for _ in 0..1000 {
-        if plugin.spare_ready() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no instance was made ahead of the next run");
-}
-
 #[tokio::test]
 async fn a_plugin_built_for_0_1_loads_says_so_and_runs_unchanged() {
     let (_dir, r) = registry(&[("test-v01", None), ("template", None)]).await;
@@ -66,7 +53,7 @@ async fn a_plugin_built_for_0_1_loads_says_so_and_runs_unchanged() {
     for job in ["j1", "j2", "j3"] {
         let outcome = r.execute(&run("v01:hi", job, None)).await;
         assert_eq!(outcome, ExecOutcome::Finished { success: true, output: format!("hi (run run-{job})") });
-        until_spare(&r, "v01:hi").await;
+        ruqi_tests::until_spare(&r.select("v01:hi").unwrap()).await;
     }
     // Its `host` imports are the 0.1 ones, linked beside 0.2's.
     let outcome = r.execute(&run("v01:log", "log", None)).await;

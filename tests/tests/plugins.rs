@@ -415,17 +415,6 @@ async fn a_served_plugin_is_compiled_by_a_child_and_what_it_prints_is_logged() {
     node.terminate();
 }
 
-/// Waits (up to 10 s) until `plugin` has an instance ready for its next run.
-async fn until_spare(plugin: &ruqi::plugin::LoadedPlugin) {
-    for _ in 0..1000 {
-        if plugin.spare_ready() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("no instance was made ahead of the next run");
-}
-
 #[tokio::test]
 async fn runs_take_instances_made_ahead_of_them_and_never_share_one() {
     use ruqi::plugin::{Grants, Runtime};
@@ -441,7 +430,7 @@ async fn runs_take_instances_made_ahead_of_them_and_never_share_one() {
         let outcome = runtime.execute(&plugin, &run_request("hostile:count", &format!("j{i}")), None).await;
         assert!(outcome.success(), "{outcome:?}");
         assert_eq!(outcome.into_output(), "1", "run {i} shared an instance");
-        until_spare(&plugin).await;
+        ruqi_tests::until_spare(&plugin).await;
     }
     // Runs at once: one takes the ready instance, the others make theirs; none shares one.
     let requests: Vec<_> = (0..6).map(|i| run_request("hostile:count", &format!("c{i}"))).collect();
@@ -451,11 +440,11 @@ async fn runs_take_instances_made_ahead_of_them_and_never_share_one() {
     }
     // A ready instance's compute time starts with its run, not when it was made (the grant is
     // 1 s): a no-op succeeds after waiting longer, and a loop is still stopped at the limit.
-    until_spare(&plugin).await;
+    ruqi_tests::until_spare(&plugin).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let outcome = runtime.execute(&plugin, &run_request("hostile:noop", "late"), None).await;
     assert!(outcome.success(), "{outcome:?}");
-    until_spare(&plugin).await;
+    ruqi_tests::until_spare(&plugin).await;
     let outcome = runtime.execute(&plugin, &run_request("hostile:loop", "loop"), None).await;
     assert!(outcome.into_output().contains("compute time limit"), "a loop on a ready instance is stopped");
 }

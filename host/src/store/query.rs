@@ -10,7 +10,7 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use super::RunEnd;
 use super::rows::{ts_to_epoch, ts_to_text};
-use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, JobFilter, Page, RunFilter, RunRecord};
+use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, JobFilter, JobId, Page, RetryPlan, RunFilter, RunRecord};
 
 /// Replaces a job's definition (binds: next, state, name, trigger, rule, u_time, id). Bumping
 /// `revision` marks the change for runs in flight and always changes the row, so the affected
@@ -184,6 +184,29 @@ pub fn push_claimed_runs<'a, DB>(
             .push("0")
             .push_bind(&[][..]);
     });
+}
+
+/// Binds [`PLAN_RETRY`]'s values: the plan of job `id` at `revision`.
+pub fn bind_plan_retry<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    id: &'q JobId,
+    revision: i64,
+    plan: &RetryPlan,
+) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    DB: Database,
+    &'q str: Encode<'q, DB> + Type<DB>,
+    f64: Encode<'q, DB> + Type<DB>,
+    i64: Encode<'q, DB> + Type<DB>,
+{
+    let at = ts_to_epoch(plan.at);
+    q.bind(at)
+        .bind(i64::from(plan.attempt))
+        .bind(ts_to_epoch(plan.fire))
+        .bind(at)
+        .bind(id.as_str())
+        .bind(revision)
+        .bind(at)
 }
 
 /// Binds a run row's values to [`INSERT_RUN`], in its order (an empty output).

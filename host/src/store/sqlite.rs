@@ -19,9 +19,9 @@ use super::query::{
     CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_CONFLICT, HISTORY_ORDER,
     HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED,
     NODES_SINCE, PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM,
-    RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_run, job_count, paged_select,
-    push_claimed_runs, push_history_filter, push_history_values, push_job_filter, push_old_runs, push_page,
-    push_run_ends, push_run_filter, push_run_ids,
+    RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_plan_retry, bind_run, job_count,
+    paged_select, push_claimed_runs, push_history_filter, push_history_values, push_job_filter, push_old_runs,
+    push_page, push_run_ends, push_run_filter, push_run_ids,
 };
 use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
@@ -371,17 +371,7 @@ impl JobStore for SqliteStore {
 
     async fn plan_retry(&self, id: &JobId, revision: i64, plan: RetryPlan) -> Result<bool, StoreError> {
         let _write = self.writes.lock().await;
-        let at = ts_to_epoch(plan.at);
-        let res = sqlx::query(PLAN_RETRY)
-            .bind(at)
-            .bind(i64::from(plan.attempt))
-            .bind(ts_to_epoch(plan.fire))
-            .bind(at)
-            .bind(id.as_str())
-            .bind(revision)
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
+        let res = bind_plan_retry(sqlx::query(PLAN_RETRY), id, revision, &plan).execute(&self.pool).await?;
         Ok(res.rows_affected() == 1)
     }
 
