@@ -816,7 +816,8 @@ impl Dispatcher {
             fire_time,
             params: run.params.clone(),
         };
-        // Its row was written with its claim (or by `run_now`): nothing to write at the start.
+        // Nothing to write at the start: a run by hand has its row already, a scheduled one gets
+        // it with its end or after one look (`look_after_runs`).
         let started = self.clock.now();
         tracing::debug!(cmd = %run.job.cmd, "run start");
         self.metrics

@@ -121,21 +121,17 @@ pub enum Overlap {
 impl Overlap {
     /// Every policy, in the order the API lists them.
     pub const ALL: [Self; 5] = [Self::Skip, Self::BufferOne, Self::BufferAll, Self::CancelOther, Self::Allow];
+    /// Their names, in the same order (what `overlap=` accepts).
+    pub const NAMES: [&'static str; 5] = ["skip", "buffer_one", "buffer_all", "cancel_other", "allow"];
 
-    /// Its name in the API and in `job_state`.
+    /// Its name in the API and in `job_state` ([`Overlap::NAMES`] is in declaration order).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Skip => "skip",
-            Self::BufferOne => "buffer_one",
-            Self::BufferAll => "buffer_all",
-            Self::CancelOther => "cancel_other",
-            Self::Allow => "allow",
-        }
+        Self::NAMES[self as usize]
     }
 
     /// The inverse of [`Overlap::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.as_str() == s)
+        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
     }
 }
 
@@ -602,6 +598,15 @@ pub fn truncate_chars(mut s: String, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overlap_names_follow_the_policies() {
+        for (i, o) in Overlap::ALL.into_iter().enumerate() {
+            assert_eq!((o.as_str(), Overlap::parse(Overlap::NAMES[i])), (Overlap::NAMES[i], Some(o)));
+        }
+        assert_eq!(Overlap::BufferAll.as_str(), "buffer_all");
+        assert_eq!(Overlap::parse("often"), None);
+    }
 
     #[test]
     fn job_id_validation() {

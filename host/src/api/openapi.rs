@@ -88,7 +88,7 @@ fn job_item(time_field: &str) -> Schema {
             "overlap".into(),
             RefOr::T(
                 string()
-                    .enum_values(Some(["skip", "buffer_one", "buffer_all", "cancel_other", "allow"]))
+                    .enum_values(Some(crate::model::Overlap::NAMES))
                     .description(Some("fire times that come while a run of the job goes on"))
                     .into(),
             ),

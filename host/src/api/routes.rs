@@ -183,7 +183,7 @@ const MISFIRE: [Param; 2] = [
     },
 ];
 /// The overlap policies, in the API's words.
-const OVERLAPS: &[&str] = &["skip", "buffer_one", "buffer_all", "cancel_other", "allow"];
+const OVERLAPS: &[&str] = &crate::model::Overlap::NAMES;
 const OVERLAP: Param = Param {
     name: "overlap",
     kind: Kind::OneOf(OVERLAPS),

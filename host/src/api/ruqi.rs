@@ -115,7 +115,7 @@ fn policy(p: &Params, base: RunPolicy) -> Result<RunPolicy, ApiError> {
         }
         policy.retry_backoff = Some(factor);
     }
-    if let Some(o) = one_of(p, "overlap", &OVERLAP_NAMES)? {
+    if let Some(o) = one_of(p, "overlap", &Overlap::NAMES)? {
         policy.overlap = Overlap::parse(&o).filter(|o| *o != Overlap::Skip);
     }
     if let Some(m) = one_of(p, "misfire", &["skip", "once", "all"])? {
@@ -223,14 +223,12 @@ fn whole_chars(bytes: &[u8], complete: bool) -> (String, usize) {
     }
 }
 
-/// The overlap policies' names.
-const OVERLAP_NAMES: [&str; 5] = ["skip", "buffer_one", "buffer_all", "cancel_other", "allow"];
 /// Longest `params` of `job_run`, bytes.
 const MAX_PARAMS_BYTES: usize = 65_536;
 
 async fn job_run(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let id = job_id(p)?;
-    let overlap = one_of(p, "overlap", &OVERLAP_NAMES)?.and_then(|o| Overlap::parse(&o));
+    let overlap = one_of(p, "overlap", &Overlap::NAMES)?.and_then(|o| Overlap::parse(&o));
     let params = match p.get("params") {
         // A JSON body may give an object or array for a plugin that takes JSON: passed as its text.
         Some(v @ (Value::Object(_) | Value::Array(_))) => Some(v.to_string()),
@@ -322,11 +320,10 @@ async fn job_backfill(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
             "the window holds {count} fire times; at most {MAX_BACKFILL} can be backfilled in one request"
         )));
     }
-    let tz = job.zone(state.tz);
     let planned: Vec<(Timestamp, String)> = fires.iter().map(|t| (*t, crate::model::fresh_run_id())).collect();
     let list: Vec<Value> = planned
         .iter()
-        .map(|(t, run_id)| json!({"fire_time": format_python(*t, tz), "run_id": (!dry_run).then_some(run_id)}))
+        .map(|(t, run_id)| json!({"fire_time": format_python(*t, zone), "run_id": (!dry_run).then_some(run_id)}))
         .collect();
     if !dry_run && !planned.is_empty() {
         if state.dispatcher.is_stopping() {
@@ -718,31 +715,23 @@ async fn job_show(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
 /// exactly as in 1.x): `timezone`, and the next run time as RFC 3339 with its offset, which
 /// tells the two occurrences of a repeated local hour apart.
 fn zone_fields(data: &mut Value, job: &Job) {
-    if let (Some(rule), Some(map)) = (&job.calendar, data.as_object_mut()) {
-        map.insert("calendar".into(), json!(rule.to_string()));
+    let Some(map) = data.as_object_mut() else { return };
+    let p = &job.policy;
+    let optional = [
+        ("calendar", job.calendar.as_ref().map(|rule| json!(rule.to_string()))),
+        ("timeout", p.timeout_secs.map(|t| json!(t))),
+        ("kill_grace", p.kill_grace_secs.map(|g| json!(g))),
+        ("misfire", p.misfire.map(|m| json!(m.as_str()))),
+        ("misfire_grace", p.misfire_grace_secs.map(|g| json!(g))),
+        ("jitter", p.jitter_secs.map(|j| json!(j))),
+        ("overlap", p.overlap.map(|o| json!(o.as_str()))),
+    ];
+    for (key, value) in optional {
+        if let Some(value) = value {
+            map.insert(key.into(), value);
+        }
     }
-    if let (Some(t), Some(map)) = (job.policy.timeout_secs, data.as_object_mut()) {
-        map.insert("timeout".into(), json!(t));
-    }
-    if let (Some(g), Some(map)) = (job.policy.kill_grace_secs, data.as_object_mut()) {
-        map.insert("kill_grace".into(), json!(g));
-    }
-    if let (Some(m), Some(map)) = (job.policy.misfire, data.as_object_mut()) {
-        map.insert("misfire".into(), json!(m.as_str()));
-    }
-    if let (Some(g), Some(map)) = (job.policy.misfire_grace_secs, data.as_object_mut()) {
-        map.insert("misfire_grace".into(), json!(g));
-    }
-    if let (Some(j), Some(map)) = (job.policy.jitter_secs, data.as_object_mut()) {
-        map.insert("jitter".into(), json!(j));
-    }
-    if let (Some(o), Some(map)) = (job.policy.overlap, data.as_object_mut()) {
-        map.insert("overlap".into(), json!(o.as_str()));
-    }
-    if let Some(map) = data.as_object_mut()
-        && job.policy.retries > 0
-    {
-        let p = &job.policy;
+    if p.retries > 0 {
         map.insert("retries".into(), json!(p.retries));
         map.insert("retry_delay".into(), json!(p.retry_delay_secs.unwrap_or(crate::model::DEFAULT_RETRY_DELAY_SECS)));
         map.insert("retry_backoff".into(), json!(p.retry_backoff.unwrap_or(crate::model::DEFAULT_RETRY_BACKOFF)));
@@ -751,7 +740,7 @@ fn zone_fields(data: &mut Value, job: &Job) {
             json!(p.retry_max_delay_secs.unwrap_or(crate::model::DEFAULT_RETRY_MAX_DELAY_SECS)),
         );
     }
-    if let (Some(tz), Some(map)) = (job.timezone, data.as_object_mut()) {
+    if let Some(tz) = job.timezone {
         map.insert("timezone".into(), json!(tz.name()));
         let rfc = job.next_run_time.map(|t| {
             let local = crate::trigger::utc_to_local(t, tz);
