@@ -10,7 +10,7 @@ RUQI_WORKDIR ?= tests/fixtures
 # How long `make soak` runs the soak test, in seconds (`make test` runs it for 60).
 SOAK_SECS ?= 600
 
-.PHONY: run test soak plugins polyglot install-notifier build fmt lint bench bench-quick services wasm-target pytools browser clean
+.PHONY: run test soak plugins polyglot install-notifier build fmt lint bench bench-quick services wasm-target pytools browser galera clean
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -124,8 +124,17 @@ browser: $(BROWSER_MODULES)
 $(BROWSER_MODULES): tests/browser/package.json tests/browser/package-lock.json
 	npm ci --prefix tests/browser --no-audit --no-fund
 
+## galera: what the Galera tests (tests/tests/galera.rs) need, when missing: Debian's galera-4 (the wsrep
+## provider a 3-member MariaDB cluster on 127.0.0.1 loads), rsync (its state transfer) and faketime
+## (libfaketime, for the clock tests)
+LIBFAKETIME := /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+galera:
+	@if [ ! -e /usr/lib/galera/libgalera_smm.so ] || ! command -v rsync >/dev/null || [ ! -e $(LIBFAKETIME) ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq galera-4 rsync faketime; \
+	fi
+
 ## test: everything CI runs
-test: services lint pytools browser
+test: services lint pytools browser galera
 	cd plugins && $(CARGO) test --workspace
 	$(CARGO) build -p ruqi
 	$(CARGO) test --workspace --no-fail-fast

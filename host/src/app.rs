@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, AppState};
 use crate::calendar::Calendars;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{AgreedClock, Clock, SystemClock};
 use crate::config::Settings;
 use crate::dispatch::{DispatchConfig, Dispatcher};
 use crate::metrics::Metrics;
@@ -79,15 +79,46 @@ pub async fn load_plugins(settings: &Settings) -> anyhow::Result<Arc<Registry>> 
 }
 
 /// What a node is built with besides its settings: the seams tests replace.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Deps {
-    /// The clock (the wall clock in production, a `ManualClock` in tests).
-    pub clock: Arc<dyn Clock>,
+    /// The clock: `None` in production (the database's clock on a shared store, read every
+    /// second, else the node's wall clock; steps watched in both cases), a `ManualClock` in
+    /// tests (taken as it is).
+    pub clock: Option<Arc<dyn Clock>>,
 }
 
-impl Default for Deps {
-    fn default() -> Self {
-        Self { clock: Arc::new(SystemClock) }
+/// The clocks of a node: the one everything reads, and the agreed one behind it, if any.
+struct Clocks {
+    clock: Arc<dyn Clock>,
+    agreed: Option<Arc<AgreedClock>>,
+    /// Whether the node watches its time for steps (not a test's clock).
+    watch_steps: bool,
+}
+
+impl Clocks {
+    /// The clock `deps` names, else the one the store calls for: on a store several nodes
+    /// share, the database's, read once now so the first pass already follows it.
+    async fn pick(deps: Deps, settings: &Settings, store: &dyn JobStore) -> Self {
+        if let Some(clock) = deps.clock {
+            return Self { clock, agreed: None, watch_steps: false };
+        }
+        if !store::is_shared(&settings.store) {
+            return Self { clock: Arc::new(SystemClock), agreed: None, watch_steps: true };
+        }
+        let agreed = Arc::new(AgreedClock::new());
+        let sent = std::time::Instant::now();
+        match store.database_time().await {
+            Ok(Some(time)) => {
+                let offset = agreed.observe(sent, time, std::time::Instant::now());
+                tracing::info!(
+                    offset_seconds = offset.num_milliseconds() as f64 / 1e3,
+                    "runs and leases follow the database's clock (this node's offset from it)"
+                );
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the database's clock yet; the node's own until it can"),
+        }
+        Self { clock: agreed.clone(), agreed: Some(agreed), watch_steps: true }
     }
 }
 
@@ -98,10 +129,11 @@ pub async fn start(settings: Settings) -> anyhow::Result<Node> {
 
 /// [`start`] with the given dependencies.
 pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> {
-    let clock = deps.clock;
     let store: Arc<dyn JobStore> = store::open_with(&settings.store, settings.timezone, settings.migrate)
         .await
         .with_context(|| format!("cannot open store {}", store::redact_url(&settings.store)))?;
+    let clocks = Clocks::pick(deps, &settings, store.as_ref()).await;
+    let clock = clocks.clock.clone();
     if settings.migrate {
         let report = store.adopt_legacy(clock.now()).await.context("cannot adopt the RuQi 1.x rows of the store")?;
         log_adoption(&report);
@@ -169,6 +201,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
         .watch(cancel.clone(), move |names| follow(Some(names)))
         .context("cannot watch the calendars folder")?;
     let node_registry = registry.clone();
+    let (step_calendars, step_handle) = (calendars.clone(), state.scheduler.clone());
     let task = {
         let (cancel, name) = (cancel.clone(), name.clone());
         tokio::spawn(async move {
@@ -176,6 +209,21 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             let heartbeat_task =
                 tokio::spawn(crate::scheduler::heartbeat(store.clone(), heartbeat_clock, name.clone(), cancel.clone()));
             let runs_task = tokio::spawn(dispatcher.clone().look_after_runs(cancel.clone()));
+            if let Some(agreed) = clocks.agreed.clone() {
+                let metrics = dispatcher.metrics().clone();
+                tokio::spawn(crate::scheduler::follow_database_clock(store.clone(), agreed, metrics, cancel.clone()));
+            }
+            if clocks.watch_steps {
+                tokio::spawn(crate::scheduler::follow_clock_steps(
+                    store.clone(),
+                    step_calendars,
+                    clocks.clock.clone(),
+                    settings.timezone,
+                    step_handle,
+                    dispatcher.metrics().clone(),
+                    cancel.clone(),
+                ));
+            }
             let shutdown = cancel.clone();
             // No Nagle: an answer written in pieces (a streamed listing) must not wait for the
             // client's delayed ACK (40 ms a request on loopback).

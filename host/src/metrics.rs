@@ -11,7 +11,9 @@
 //! - `ruqi_jobs_stored`, `ruqi_claims_held`, `ruqi_plugins_loaded`, `ruqi_plugin_load_failures`
 //!   (gauges, read when scraped);
 //! - `ruqi_store_errors_total` (scheduler passes and run records that failed and were retried);
-//! - `ruqi_api_requests_total{route,stat}`.
+//! - `ruqi_api_requests_total{route,stat}`;
+//! - `ruqi_clock_offset_seconds` (this node's wall clock minus the database's, on a shared
+//!   store; 0 alone) and `ruqi_clock_steps_total` (jumps of the node's time noticed).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -78,6 +80,10 @@ pub struct Metrics {
     pub plugins_loaded: Gauge,
     /// Plugin files that failed to load (set when scraped).
     pub plugin_load_failures: Gauge,
+    /// This node's wall clock minus the database's, in seconds, at the last reading.
+    pub clock_offset: Gauge<f64, std::sync::atomic::AtomicU64>,
+    /// Steps of this node's time noticed (the wall clock or, on a shared store, the database's).
+    pub clock_steps: Counter,
 }
 
 impl Default for Metrics {
@@ -103,6 +109,8 @@ impl Metrics {
             claims_held: Gauge::default(),
             plugins_loaded: Gauge::default(),
             plugin_load_failures: Gauge::default(),
+            clock_offset: Gauge::default(),
+            clock_steps: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("runs_started", "Runs started, by plugin", m.runs_started.clone());
@@ -121,6 +129,12 @@ impl Metrics {
         registry.register("claims_held", "Runs this node has claimed and not yet recorded", m.claims_held.clone());
         registry.register("plugins_loaded", "Plugins loaded", m.plugins_loaded.clone());
         registry.register("plugin_load_failures", "Plugin files that failed to load", m.plugin_load_failures.clone());
+        registry.register(
+            "clock_offset_seconds",
+            "This node's wall clock minus the database's (the time the nodes agree on), at the last reading",
+            m.clock_offset.clone(),
+        );
+        registry.register("clock_steps", "Jumps of this node's time noticed", m.clock_steps.clone());
         Self { registry, ..m }
     }
 

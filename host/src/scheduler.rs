@@ -6,7 +6,10 @@
 //! until the poll interval passes, so changes made through other nodes are seen.
 //!
 //! Beside it, [`heartbeat`] writes the node's row in the store's node list every
-//! [`NODE_HEARTBEAT`] (what `scheduler_nodes` and the dashboard show).
+//! [`NODE_HEARTBEAT`] (what `scheduler_nodes` and the dashboard show); on a shared store,
+//! [`follow_database_clock`] reads the database's clock every [`CLOCK_READING_EVERY`] (the time
+//! the nodes agree on); and [`follow_clock_steps`] notices the node's time jumping and moves
+//! interval jobs on from now after a step back.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -83,6 +86,158 @@ pub async fn follow_calendars(
         tracing::info!(calendars = ?names, moved, "next runs recomputed for the calendars in force");
         handle.wake();
     }
+}
+
+/// How often a node on a shared store reads the database's clock.
+pub const CLOCK_READING_EVERY: Duration = Duration::from_secs(1);
+/// A reading whose round trip took longer than this is not taken (its midpoint is too vague).
+const CLOCK_READING_MAX_TRIP: Duration = Duration::from_millis(500);
+/// How far this node's wall clock may be off the database's before the node warns (log,
+/// `/readyz`, `ruqi_clock_offset_seconds`). Runs and leases follow the database's clock anyway.
+pub const CLOCK_SKEW_BOUND: chrono::Duration = chrono::Duration::seconds(1);
+
+/// Reads the database's clock into `clock` every [`CLOCK_READING_EVERY`] until `cancel` fires,
+/// and publishes this node's offset from it. Warns when the offset goes beyond
+/// [`CLOCK_SKEW_BOUND`] (and says when it is back), and notes a step of the node's wall clock
+/// (the agreed time does not move with it).
+pub async fn follow_database_clock(
+    store: Arc<dyn JobStore>,
+    clock: Arc<crate::clock::AgreedClock>,
+    metrics: Arc<crate::metrics::Metrics>,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(CLOCK_READING_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut skewed = false;
+    let mut last: Option<chrono::Duration> = None;
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let sent = std::time::Instant::now();
+        let read = store.database_time().await;
+        let received = std::time::Instant::now();
+        let time = match read {
+            Ok(Some(time)) => time,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the database's clock");
+                continue;
+            }
+        };
+        if received - sent > CLOCK_READING_MAX_TRIP {
+            continue;
+        }
+        let offset = clock.observe(sent, time, received);
+        let seconds = offset.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
+        metrics.clock_offset.set(seconds);
+        if let Some(before) = last.filter(|b| (offset - *b).abs() > crate::clock::StepWatch::BOUND) {
+            metrics.clock_steps.inc();
+            let step = (offset - before).num_milliseconds() as f64 / 1e3;
+            tracing::warn!(
+                step_seconds = step,
+                "this node's wall clock stepped; runs follow the database's clock, which did not"
+            );
+        }
+        last = Some(offset);
+        if offset.abs() > CLOCK_SKEW_BOUND && !skewed {
+            tracing::warn!(
+                offset_seconds = seconds,
+                "this node's clock is off the database's by more than {} s; runs and leases follow the database's, but check the node's time service",
+                CLOCK_SKEW_BOUND.num_seconds()
+            );
+        } else if offset.abs() <= CLOCK_SKEW_BOUND && skewed {
+            tracing::info!(offset_seconds = seconds, "this node's clock agrees with the database's again");
+        }
+        skewed = offset.abs() > CLOCK_SKEW_BOUND;
+    }
+}
+
+/// Looks at `clock` every second until `cancel` fires; when its time jumped (see
+/// [`crate::clock::StepWatch`]) the scheduler is woken, and after a step back every interval
+/// job whose next run lies further ahead than one interval goes on from now: its next run is
+/// the first point of its grid from now, instead of a time the step put an hour away. Cron and
+/// date jobs keep their next run: the fire times before it ran already. After a step forward the
+/// misfire policy decides what the runs now late do.
+pub async fn follow_clock_steps(
+    store: Arc<dyn JobStore>,
+    calendars: Arc<crate::calendar::Calendars>,
+    clock: Arc<dyn Clock>,
+    node_tz: chrono_tz::Tz,
+    handle: SchedulerHandle,
+    metrics: Arc<crate::metrics::Metrics>,
+    cancel: CancellationToken,
+) {
+    let mut watch = crate::clock::StepWatch::default();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let Some(step) = watch.look(clock.as_ref()) else { continue };
+        metrics.clock_steps.inc();
+        let seconds = step.num_milliseconds() as f64 / 1e3;
+        if step > chrono::Duration::zero() {
+            tracing::warn!(
+                step_seconds = seconds,
+                "the clock stepped forward; runs now late follow the misfire policy"
+            );
+        } else {
+            let moved = rebase_intervals(store.as_ref(), &calendars, clock.now(), node_tz).await;
+            tracing::warn!(
+                step_seconds = seconds,
+                interval_jobs_moved = moved,
+                "the clock stepped back; interval jobs go on from now"
+            );
+        }
+        handle.wake();
+    }
+}
+
+/// After a step back to `now`: moves each interval job whose next run is more than one interval
+/// (and its jitter) away to the first point of its grid from `now`. The number moved.
+async fn rebase_intervals(
+    store: &dyn JobStore,
+    calendars: &crate::calendar::Calendars,
+    now: Timestamp,
+    node_tz: chrono_tz::Tz,
+) -> usize {
+    use futures_util::StreamExt as _;
+    let mut rows = match store.stream_jobs(&crate::model::JobFilter::default()).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list jobs after the clock stepped back");
+            return 0;
+        }
+    };
+    let mut stale = Vec::new();
+    while let Some(row) = rows.next().await {
+        let Ok(job) = row else { continue };
+        let crate::trigger::Trigger::Interval(interval) = &job.trigger else { continue };
+        let step = chrono::Duration::seconds(interval.seconds());
+        let gap = step
+            + chrono::Duration::seconds(job.policy.jitter_secs.unwrap_or(0) as i64)
+            + crate::clock::StepWatch::BOUND;
+        if job.next_run_time.is_some_and(|t| t > now + gap) {
+            // The grid point before the first one from now, as the "previous" fire time.
+            let prev = interval.grid_point_from(now) - step;
+            stale.push((job, prev));
+        }
+    }
+    drop(rows);
+    let mut moved = 0;
+    for (job, prev) in stale {
+        let next = calendars.next_for_job(&job, node_tz, Some(prev), now);
+        let id = job.id.clone();
+        match store.update_job(&crate::model::Job { next_run_time: next, updated: now, ..job }).await {
+            Ok(()) => moved += 1,
+            Err(e) => tracing::warn!(job_id = %id, error = %e, "cannot move the interval job on from now"),
+        }
+    }
+    moved
 }
 
 /// Writes `node`'s row every [`NODE_HEARTBEAT`] until `cancel` fires, then marks it stopped.

@@ -52,10 +52,16 @@ impl NodeProcess {
     /// filter is `RUQI_TEST_NODE_LOG` if set (e.g. `info,sqlx=warn,ruqi::dispatch=debug` to see
     /// every run start and end), else `info,sqlx=warn`.
     pub async fn serve(bin: &Path, args: &[std::ffi::OsString], log: PathBuf) -> Self {
+        Self::serve_env(bin, args, log, &[]).await
+    }
+
+    /// [`NodeProcess::serve`] with more environment variables (e.g. libfaketime's).
+    pub async fn serve_env(bin: &Path, args: &[std::ffi::OsString], log: PathBuf, env: &[(String, String)]) -> Self {
         let err = std::fs::File::create(&log).expect("log file");
         let mut child = Command::new(bin)
             .arg("serve")
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("RUQI_LOG", std::env::var("RUQI_TEST_NODE_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()))
             .env_remove("RUQI_CONFIG")
             .stdin(Stdio::null())
@@ -171,9 +177,33 @@ pub struct StoredJob {
     pub rule: Option<String>,
 }
 
+/// `scripts/mark.sh [SECONDS]`: appends `job_id fire_time started` (epoch seconds; the start
+/// read from the real clock even under libfaketime) to `marks.txt`, then sleeps `SECONDS`.
+const MARK_SCRIPT: &str = r#"now=$(env -u LD_PRELOAD date +%s.%N)
+fire=$(env -u LD_PRELOAD TZ=UTC date -d "$RUQI_FIRE_TIME" +%s.%N)
+echo "$RUQI_JOB_ID $fire $now" >> marks.txt
+sleep "${1:-0}"
+"#;
+
+/// One line of `marks.txt`: a run's own record that it started.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// The job.
+    pub job_id: String,
+    /// The fire time it ran for (epoch seconds).
+    pub fire_time: f64,
+    /// When it started, by the real clock (epoch seconds).
+    pub started: f64,
+}
+
 impl Cluster {
-    /// A cluster folder with the echo and shell-bridge plugins and `scripts/work.sh`
-    /// (sleeps `$1` seconds), on a database of its own.
+    /// What `scripts/mark.sh` recorded so far, in the order written.
+    pub fn marks(&self) -> Vec<Mark> {
+        read_marks(&self.dir.path().join("marks.txt"))
+    }
+
+    /// A cluster folder with the echo and shell-bridge plugins, `scripts/work.sh`
+    /// (sleeps `$1` seconds) and `scripts/mark.sh` (see [`Mark`]), on a database of its own.
     pub async fn new(tag: &str, args: &[&str]) -> Self {
         Self::with_bin(tag, args, ruqi_bin()).await
     }
@@ -189,6 +219,7 @@ impl Cluster {
         let scripts = dir.path().join("scripts");
         std::fs::create_dir(&scripts).expect("scripts dir");
         std::fs::write(scripts.join("work.sh"), "sleep \"${1:-1}\"\necho done\n").expect("script");
+        std::fs::write(scripts.join("mark.sh"), MARK_SCRIPT).expect("script");
         let args = args.iter().map(|a| (*a).to_owned()).collect();
         let store_url = db.url.clone();
         Self { db, dir, args, bin, store_url, started: 0 }
@@ -196,6 +227,11 @@ impl Cluster {
 
     /// Starts a node and waits until it serves.
     pub async fn start_node(&mut self) -> NodeProcess {
+        self.start_node_env(&[]).await
+    }
+
+    /// [`Cluster::start_node`] with more environment variables (e.g. libfaketime's).
+    pub async fn start_node_env(&mut self, env: &[(String, String)]) -> NodeProcess {
         self.started += 1;
         let log = self.dir.path().join(format!("node{}.log", self.started));
         let mut args: Vec<std::ffi::OsString> =
@@ -203,7 +239,7 @@ impl Cluster {
         args.extend(["--plugins".into(), self.dir.path().join("plugins").into()]);
         args.extend(["--workdir".into(), self.dir.path().into()]);
         args.extend(self.args.iter().map(Into::into));
-        NodeProcess::serve(&self.bin, &args, log).await
+        NodeProcess::serve_env(&self.bin, &args, log, env).await
     }
 
     /// Every history row, oldest fire time first.
@@ -261,6 +297,22 @@ impl Cluster {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// The lines of a `marks.txt` written by `scripts/mark.sh`.
+pub fn read_marks(path: &Path) -> Vec<Mark> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some(Mark {
+                job_id: f.next()?.to_owned(),
+                fire_time: f.next()?.parse().ok()?,
+                started: f.next()?.parse().ok()?,
+            })
+        })
+        .collect()
 }
 
 /// Checks that every job's fire times are unique and `step` seconds apart with no gap, and

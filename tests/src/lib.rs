@@ -356,7 +356,7 @@ impl TestServer {
         };
         let settings = args.settings().expect("settings");
         let deps = match opts.clock {
-            Some(clock) => ruqi::app::Deps { clock: std::sync::Arc::new(clock) },
+            Some(clock) => ruqi::app::Deps { clock: Some(std::sync::Arc::new(clock)) },
             None => ruqi::app::Deps::default(),
         };
         let node = ruqi::app::start_with(settings.clone(), deps.clone()).await.expect("server starts");

@@ -25,7 +25,9 @@ pub fn live() -> Response<Body> {
     text(StatusCode::OK, "ok\n".into())
 }
 
-/// `/readyz`: the store answers within [`STORE_PROBE`] and at least one plugin is loaded.
+/// `/readyz`: the store answers within [`STORE_PROBE`] and at least one plugin is loaded; a
+/// warning line when this node's clock is off the database's by more than
+/// [`crate::scheduler::CLOCK_SKEW_BOUND`].
 pub async fn ready(state: &AppState) -> Response<Body> {
     let mut problems = Vec::new();
     match tokio::time::timeout(STORE_PROBE, state.store.ping()).await {
@@ -36,8 +38,16 @@ pub async fn ready(state: &AppState) -> Response<Body> {
     if let Err(e) = state.validator.ready() {
         problems.push(format!("plugins: {e}"));
     }
+    // A node whose clock is off the database's still runs everything on time (it follows the
+    // database's clock): ready, with a warning an operator sees.
+    let offset = state.metrics.clock_offset.get();
+    let warning = (offset.abs() > crate::scheduler::CLOCK_SKEW_BOUND.num_seconds() as f64).then(|| {
+        format!(
+            "warning: this node's clock is off the database's by {offset:+.3} s (runs follow the database's clock)\n"
+        )
+    });
     if problems.is_empty() {
-        text(StatusCode::OK, "ready\n".into())
+        text(StatusCode::OK, format!("ready\n{}", warning.unwrap_or_default()))
     } else {
         text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready\n{}\n", problems.join("\n")))
     }

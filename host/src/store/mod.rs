@@ -143,6 +143,11 @@ pub trait JobStore: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError> {
         self.next_wakeup().await.map(|_| ())
     }
+    /// The database server's clock, for a store several nodes share (the time they agree on,
+    /// see `crate::clock::AgreedClock`); `None` for a store private to one node.
+    async fn database_time(&self) -> Result<Option<Timestamp>, StoreError> {
+        Ok(None)
+    }
     /// The earliest instant something may become claimable: the next unclaimed fire time,
     /// or the expiry of a lease on a due job.
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError>;

@@ -58,8 +58,8 @@ const JOB_COLUMNS: &str = "id, next_run_time, job_state, job_name, job_trigger, 
 /// The `ruqi_jobs_history` columns of a [`HistoryRow`], datetimes as text.
 const HISTORY_COLUMNS: &str = "id, job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost, scheduler_name, \
      DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f') AS c_time, fire_time, run_id, started, ended, attempt, run_trigger, outcome";
-/// Immediate retries of a transaction that hit a deadlock or a lock-wait timeout.
-const TX_RETRIES: u32 = 3;
+/// Retries of a transaction that hit a deadlock, a lock-wait timeout or (Galera) a conflict at commit.
+const TX_RETRIES: u32 = 5;
 
 /// See the module doc.
 #[derive(Debug, Clone)]
@@ -96,6 +96,15 @@ fn is_transient(e: &StoreError) -> bool {
     }
 }
 
+/// `wsrep_sync_wait` on Galera: causal reads for `SELECT` (1) and for `UPDATE`/`DELETE` (2).
+const WSREP_SYNC_WAIT: u32 = 3;
+
+/// How long a node's turn at migrating lasts at most: another node takes the turn over after
+/// it (the node died migrating), and gives up waiting after twice it.
+const MIGRATION_TURN: Duration = Duration::from_secs(300);
+/// How often a node waiting for its turn at migrating looks again.
+const MIGRATION_TURN_POLL: Duration = Duration::from_millis(250);
+
 /// Seconds a transaction may sit idle on the server before MariaDB ends it (see `connect`).
 const IDLE_TRANSACTION_TIMEOUT_S: u32 = 2;
 
@@ -110,7 +119,7 @@ impl MysqlStore {
         let hosts = Arc::new(Self::connect_hosts(url).await?);
         let pool = &hosts.pools[hosts.current.load(Ordering::Acquire)].1;
         if migrate {
-            MIGRATOR.run(pool).await?;
+            Self::migrate_in_turn(pool).await?;
         } else {
             let latest = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
             let applied: Option<i64> =
@@ -129,6 +138,66 @@ impl MysqlStore {
             tokio::spawn(Self::watch_hosts(Arc::downgrade(&hosts)));
         }
         Ok(Self { hosts, tz })
+    }
+
+    /// Applies the migrations, one node at a time across the whole database, Galera included.
+    ///
+    /// sqlx's own lock (`GET_LOCK`) holds on one server only: two Galera members grant it at
+    /// once. So a node first takes its turn in a row every member sees: a conditional insert of
+    /// `ruqi_migration_turn`'s one row, naming this node, that takes the row only when it is
+    /// free or its turn ran out (a node that died migrating). Two members writing the row at
+    /// once conflict at commit and one write loses; reads are causal (`wsrep_sync_wait`, see
+    /// [`MysqlStore::pool_options`]), so the loser sees the winner's name and waits. The turn
+    /// ends when the row is deleted.
+    async fn migrate_in_turn(pool: &MySqlPool) -> Result<(), StoreError> {
+        pool.execute(
+            "CREATE TABLE IF NOT EXISTS ruqi_migration_turn (id TINYINT NOT NULL PRIMARY KEY,
+             owner VARCHAR(64) NOT NULL, until DOUBLE NOT NULL) ENGINE = InnoDB",
+        )
+        .await?;
+        let me = uuid::Uuid::new_v4().simple().to_string();
+        let waited = std::time::Instant::now();
+        let mut said = false;
+        loop {
+            let take = sqlx::query(
+                "INSERT INTO ruqi_migration_turn (id, owner, until) VALUES (1, ?, UNIX_TIMESTAMP(NOW(6)) + ?)
+                 ON DUPLICATE KEY UPDATE owner = IF(until < UNIX_TIMESTAMP(NOW(6)), VALUES(owner), owner),
+                 until = IF(owner = VALUES(owner), VALUES(until), until)",
+            )
+            .bind(&me)
+            .bind(MIGRATION_TURN.as_secs_f64())
+            .execute(pool)
+            .await
+            .map_err(StoreError::from);
+            match take {
+                Ok(_) => {}
+                Err(e) if is_transient(&e) => {}
+                Err(e) => return Err(e),
+            }
+            let owner: Option<String> =
+                sqlx::query_scalar("SELECT owner FROM ruqi_migration_turn WHERE id = 1").fetch_optional(pool).await?;
+            if owner.as_deref() == Some(me.as_str()) {
+                break;
+            }
+            if waited.elapsed() > MIGRATION_TURN * 2 {
+                return Err(StoreError::NotMigrated(format!(
+                    "another node has been migrating this database for {:?} (the row of ruqi_migration_turn)",
+                    waited.elapsed()
+                )));
+            }
+            if !said {
+                tracing::info!("another node is migrating the database; waiting for its turn to end");
+                said = true;
+            }
+            tokio::time::sleep(MIGRATION_TURN_POLL).await;
+        }
+        let result = MIGRATOR.run(pool).await;
+        let ended =
+            sqlx::query("DELETE FROM ruqi_migration_turn WHERE id = 1 AND owner = ?").bind(&me).execute(pool).await;
+        if let Err(e) = ended {
+            tracing::warn!(error = %e, "cannot end this node's migration turn; it runs out by itself");
+        }
+        Ok(result?)
     }
 
     /// The pool of the host in use.
@@ -273,6 +342,17 @@ impl MysqlStore {
                     let set = format!("SET SESSION idle_transaction_timeout = {}", IDLE_TRANSACTION_TIMEOUT_S);
                     if let Err(e) = conn.execute(set.as_str()).await {
                         tracing::debug!(error = %e, "idle_transaction_timeout not set (not MariaDB?)");
+                    }
+                    // Galera: a member applies the others' commits a little after they are
+                    // certified, so a plain read may miss a claim another node just committed.
+                    // Causal reads make each SELECT, UPDATE and DELETE wait until this member
+                    // has applied every commit the cluster made before it (one round of the
+                    // group's messages). A claim's own commit is certified cluster-wide: when it
+                    // succeeds, no other claim of the row can.
+                    let on: Option<(String, String)> =
+                        sqlx::query_as("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").fetch_optional(&mut *conn).await?;
+                    if on.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON")) {
+                        conn.execute(format!("SET SESSION wsrep_sync_wait = {WSREP_SYNC_WAIT}").as_str()).await?;
                     }
                     Ok(())
                 })
@@ -515,6 +595,9 @@ macro_rules! in_transaction {
                         break Err(e);
                     }
                     tracing::debug!(error = %e, attempt, "transaction retried");
+                    // Two nodes that conflicted (two Galera members certifying the same rows)
+                    // would meet again if both retried at once: a few random milliseconds apart.
+                    tokio::time::sleep(Duration::from_millis(fastrand::u64(1..=4 * u64::from(attempt)))).await;
                 }
             }
         }
@@ -622,6 +705,14 @@ impl JobStore for MysqlStore {
             (a, b) => a.or(b),
         }
         .map(epoch_to_ts))
+    }
+
+    async fn database_time(&self) -> Result<Option<Timestamp>, StoreError> {
+        // Microseconds since the epoch, whatever the session's time zone.
+        let us: i64 = sqlx::query_scalar("SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(chrono::DateTime::from_timestamp_micros(us))
     }
 
     async fn claim_due(

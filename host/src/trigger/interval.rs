@@ -78,6 +78,15 @@ impl IntervalTrigger {
         self.seconds
     }
 
+    /// The first point at or after `now` of the grid extended both ways (also before its
+    /// start): where the job goes on after the clock stepped back behind its next run.
+    pub fn grid_point_from(&self, now: Timestamp) -> Timestamp {
+        let step_us = self.seconds.saturating_mul(1_000_000);
+        let behind = (now - self.start).num_microseconds().unwrap_or(i64::MAX);
+        let k = behind.div_euclid(step_us) + i64::from(behind.rem_euclid(step_us) != 0);
+        self.start.checked_add_signed(Duration::microseconds(k.saturating_mul(step_us))).unwrap_or(self.start)
+    }
+
     /// `prev + interval`, or the first grid point at or after `now`.
     pub fn next_fire(&self, prev: Option<Timestamp>, now: Timestamp) -> Timestamp {
         // Saturating throughout: a stored rule far beyond what parse accepts must not panic.
@@ -102,6 +111,15 @@ mod tests {
 
     fn utc(s: &str) -> Timestamp {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap().and_utc()
+    }
+
+    #[test]
+    fn the_grid_goes_on_before_its_start() {
+        let t = IntervalTrigger::parse("10s", utc("2026-11-24 10:00:00.25")).unwrap();
+        // Start 10:00:10.25; an hour before it, the grid point at or after 09:00:03.
+        assert_eq!(t.grid_point_from(utc("2026-11-24 09:00:03")), utc("2026-11-24 09:00:10.25"));
+        assert_eq!(t.grid_point_from(utc("2026-11-24 09:00:10.25")), utc("2026-11-24 09:00:10.25"));
+        assert_eq!(t.grid_point_from(utc("2026-11-24 10:00:10.26")), utc("2026-11-24 10:00:20.25"));
     }
 
     #[test]
