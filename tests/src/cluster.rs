@@ -233,9 +233,16 @@ impl Cluster {
     /// [`Cluster::start_node`] with more environment variables (e.g. libfaketime's).
     pub async fn start_node_env(&mut self, env: &[(String, String)]) -> NodeProcess {
         self.started += 1;
-        let log = self.dir.path().join(format!("node{}.log", self.started));
+        let (store, name) = (self.store_url.clone(), format!("node{}", self.started));
+        self.start_node_at(&store, &name, env).await
+    }
+
+    /// Starts a node on `store` (not the cluster's own store url), its log `<name>.log`, and
+    /// waits until it serves; several may be started at once.
+    pub async fn start_node_at(&self, store: &str, name: &str, env: &[(String, String)]) -> NodeProcess {
+        let log = self.dir.path().join(format!("{name}.log"));
         let mut args: Vec<std::ffi::OsString> =
-            ["--listen", "127.0.0.1:0", "--timezone", "UTC", "--store", &self.store_url].map(Into::into).to_vec();
+            ["--listen", "127.0.0.1:0", "--timezone", "UTC", "--store", store].map(Into::into).to_vec();
         args.extend(["--plugins".into(), self.dir.path().join("plugins").into()]);
         args.extend(["--workdir".into(), self.dir.path().into()]);
         args.extend(self.args.iter().map(Into::into));
@@ -244,21 +251,7 @@ impl Cluster {
 
     /// Every history row, oldest fire time first.
     pub async fn runs(&self) -> Vec<StoredRun> {
-        let mut conn = self.db.connect().await;
-        let rows: Vec<(String, Option<f64>, String, String, f64, bool)> = sqlx::query_as(
-            "SELECT job_id, fire_time, scheduler_name, DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f'), cmd_cost,
-             cmd_is_success FROM ruqi_jobs_history ORDER BY fire_time, job_id",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .expect("read history");
-        rows.into_iter()
-            .map(|(job_id, fire, node, c_time, cost, success)| {
-                let ended = NaiveDateTime::parse_from_str(&c_time, "%Y-%m-%d %H:%M:%S%.f").expect("c_time").and_utc();
-                let started = ended - chrono::Duration::microseconds((cost * 1e6) as i64);
-                StoredRun { job_id, fire_time: fire.expect("fire_time"), node, started, ended, success }
-            })
-            .collect()
+        runs_in(&mut self.db.connect().await).await
     }
 
     /// Every job as stored now, for checking fire times against the job's grid.
@@ -297,6 +290,24 @@ impl Cluster {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Every history row of the database `conn` uses, oldest fire time first.
+pub async fn runs_in(conn: &mut sqlx::MySqlConnection) -> Vec<StoredRun> {
+    let rows: Vec<(String, Option<f64>, String, String, f64, bool)> = sqlx::query_as(
+        "SELECT job_id, fire_time, scheduler_name, DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f'), cmd_cost,
+         cmd_is_success FROM ruqi_jobs_history ORDER BY fire_time, job_id",
+    )
+    .fetch_all(conn)
+    .await
+    .expect("read history");
+    rows.into_iter()
+        .map(|(job_id, fire, node, c_time, cost, success)| {
+            let ended = NaiveDateTime::parse_from_str(&c_time, "%Y-%m-%d %H:%M:%S%.f").expect("c_time").and_utc();
+            let started = ended - chrono::Duration::microseconds((cost * 1e6) as i64);
+            StoredRun { job_id, fire_time: fire.expect("fire_time"), node, started, ended, success }
+        })
+        .collect()
 }
 
 /// The lines of a `marks.txt` written by `scripts/mark.sh`.

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub mod cluster;
+pub mod galera;
 
 /// The `ruqi` binary built beside the tests (`make test` builds it first).
 pub fn ruqi_bin() -> PathBuf {

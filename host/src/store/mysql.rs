@@ -2,8 +2,10 @@
 //! nodes share one database; the seed's tables (migration 0001) plus the claim columns of 0002.
 //!
 //! A claim is one short transaction: `SELECT … FOR UPDATE SKIP LOCKED` picks due rows no other
-//! node is claiming at that instant, and an `UPDATE` writes this node's name and lease on them,
-//! so two nodes never claim the same row and never wait for each other. Connections use READ
+//! node is claiming at that instant, and an `UPDATE` writes this node's name and lease on those
+//! still claimable (it repeats the condition: on Galera a row that another member's node has
+//! just claimed can look free to the read), so two nodes never claim the same row and never
+//! wait for each other. Only the rows the `UPDATE` took are run. Connections use READ
 //! COMMITTED, so a claim locks only the rows it takes (no gap locks). The claim stays on the
 //! row while the run executes (renewed by the dispatcher); `finish_run` writes the history row
 //! (`UNIQUE (job_id, fire_time)` of the runs a fire time made: a racing second row is dropped,
@@ -12,8 +14,12 @@
 //!
 //! Datetimes are written as text and read back with `DATE_FORMAT`, so both backends decode
 //! the same row types (`rows`). A transaction that fails is rolled back before its connection
-//! goes back to the pool; deadlocks and lock-wait timeouts, also when reported at commit, are
-//! retried at once, a few times.
+//! goes back to the pool; deadlocks and lock-wait timeouts, also when reported at commit (a
+//! Galera certification failure), are retried a few times, a few random milliseconds apart.
+//!
+//! On Galera (`wsrep_on`), every connection reads causally (`wsrep_sync_wait`), and nodes
+//! migrating at once take turns through a row every member sees (`migrate_in_turn`).
+//! [`JobStore::database_time`] is the server's clock, which the nodes sharing it follow.
 //!
 //! An address may name several hosts (`mysql://user:pass@h1:3306,h2:3306/db`): one pool each,
 //! the first that answers and takes writes in use, a task moving off it when it fails a check
@@ -396,23 +402,35 @@ impl MysqlStore {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        // The claim repeats the read's condition: only rows still claimable when written are
+        // taken (on Galera a row another member's node just claimed can look free to the read),
+        // and only the rows this statement took are returned.
+        let lease_e = ts_to_epoch(lease_until);
         let mut q = QueryBuilder::<MySql>::new("UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ");
-        q.push_bind(node).push(", lease_until = ").push_bind(ts_to_epoch(lease_until));
+        q.push_bind(node).push(", lease_until = ").push_bind(lease_e);
         q.push(", u_time = ").push_bind(ts_to_text(now)).push(" WHERE id IN (");
         let mut list = q.separated(", ");
         for id in &ids {
             list.push_bind(id.as_str());
         }
-        q.push(")");
-        q.build().execute(&mut *conn).await?;
+        q.push(") AND next_run_time <= ").push_bind(now_e);
+        q.push(" AND (claim_owner IS NULL OR lease_until < ").push_bind(now_e).push(")");
+        let taken = q.build().execute(&mut *conn).await?.rows_affected();
+        if taken == 0 {
+            return Ok(Vec::new());
+        }
         let mut q =
             QueryBuilder::<MySql>::new(format!("SELECT {JOB_COLUMNS}, {RETRY_COLUMNS} FROM ruqi_jobs WHERE id IN ("));
         let mut list = q.separated(", ");
         for id in &ids {
             list.push_bind(id.as_str());
         }
-        q.push(")");
-        Ok(q.build_query_as().fetch_all(&mut *conn).await?)
+        q.push(") AND claim_owner = ").push_bind(node).push(" AND lease_until = ").push_bind(lease_e);
+        let rows: Vec<JobRow> = q.build_query_as().fetch_all(&mut *conn).await?;
+        if rows.len() as u64 != taken {
+            tracing::debug!(read = ids.len(), taken, returned = rows.len(), "claim: rows taken and read back differ");
+        }
+        Ok(rows)
     }
 
     async fn finish_in(
