@@ -46,7 +46,12 @@ pub fn mysql_server() -> String {
 
 /// Creates database `name` on the local MariaDB.
 pub async fn create_mysql_db(name: &str) -> anyhow::Result<()> {
-    let admin = MySqlPool::connect(&format!("{}/mysql", mysql_server())).await.context("MariaDB on 127.0.0.1:3306")?;
+    create_mysql_db_on(&mysql_server(), name).await
+}
+
+/// Creates database `name` on the MySQL server at `server` (`mysql://user@host:port`).
+async fn create_mysql_db_on(server: &str, name: &str) -> anyhow::Result<()> {
+    let admin = MySqlPool::connect(&format!("{server}/mysql")).await.with_context(|| format!("MySQL at {server}"))?;
     admin.execute(format!("DROP DATABASE IF EXISTS `{name}`").as_str()).await?;
     admin.execute(format!("CREATE DATABASE `{name}` CHARACTER SET utf8mb4").as_str()).await?;
     admin.close().await;
@@ -55,7 +60,12 @@ pub async fn create_mysql_db(name: &str) -> anyhow::Result<()> {
 
 /// Drops database `name` (killing connections still on it first, so the drop never waits).
 pub async fn drop_mysql_db(name: &str) {
-    let Ok(admin) = MySqlPool::connect(&format!("{}/mysql", mysql_server())).await else { return };
+    drop_mysql_db_on(&mysql_server(), name).await
+}
+
+/// [`drop_mysql_db`] on the server at `server`.
+async fn drop_mysql_db_on(server: &str, name: &str) {
+    let Ok(admin) = MySqlPool::connect(&format!("{server}/mysql")).await else { return };
     let ids: Vec<u64> = sqlx::query_scalar("SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ?")
         .bind(name)
         .fetch_all(&admin)
@@ -83,6 +93,8 @@ pub struct Store {
     pub kind: Kind,
     /// The URL `ruqi serve --store` gets.
     pub url: String,
+    /// The MySQL server the database is on.
+    server: String,
     file: Option<PathBuf>,
     db: Option<String>,
     sqlite: Option<SqlitePool>,
@@ -116,25 +128,35 @@ impl Store {
                 Ok(Self {
                     kind,
                     url: format!("sqlite://{}", file.display()),
+                    server: String::new(),
                     file: Some(file),
                     db: None,
                     sqlite: None,
                     mysql: None,
                 })
             }
-            Kind::Mysql => {
-                let name = format!("bench_{tag}");
-                create_mysql_db(&name).await?;
-                Ok(Self {
-                    kind,
-                    url: format!("{}/{name}", mysql_server()),
-                    file: None,
-                    db: Some(name),
-                    sqlite: None,
-                    mysql: None,
-                })
-            }
+            Kind::Mysql => Self::create_on(&mysql_server(), tag).await,
         }
+    }
+
+    /// A new empty database `bench_<tag>` on the MySQL server at `server`.
+    pub async fn create_on(server: &str, tag: &str) -> anyhow::Result<Self> {
+        let name = format!("bench_{tag}");
+        create_mysql_db_on(server, &name).await?;
+        Ok(Self {
+            kind: Kind::Mysql,
+            url: format!("{server}/{name}"),
+            server: server.to_owned(),
+            file: None,
+            db: Some(name),
+            sqlite: None,
+            mysql: None,
+        })
+    }
+
+    /// The database's name (a MySQL store).
+    pub fn database(&self) -> Option<&str> {
+        self.db.as_deref()
     }
 
     /// Opens the harness's own connection (after the node has created the tables).
@@ -286,7 +308,7 @@ impl Store {
             remove_sqlite(f);
         }
         if let Some(db) = &self.db {
-            drop_mysql_db(db).await;
+            drop_mysql_db_on(&self.server, db).await;
         }
     }
 }

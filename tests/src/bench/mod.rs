@@ -3,6 +3,7 @@
 //! one table and one JSON file of figures. `bench.rs` holds `main`, the flags and the order.
 
 pub mod db;
+pub mod galera;
 pub mod interval;
 pub mod load;
 pub mod micro;
@@ -97,7 +98,7 @@ pub struct Opts {
 }
 
 /// The workloads, in the order they run.
-pub const WORKLOADS: [&str; 7] = ["burst", "interval", "add", "script", "listing", "micro", "plugins"];
+pub const WORKLOADS: [&str; 8] = ["burst", "interval", "add", "script", "listing", "micro", "plugins", "galera"];
 
 impl Opts {
     /// Whether `name` is selected.

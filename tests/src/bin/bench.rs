@@ -7,7 +7,7 @@
 //! time.
 //!
 //! ```text
-//! bench [--quick] [--no-peer] [--only burst,interval,add,script,listing,micro,plugins] [--ruqi PATH]
+//! bench [--quick] [--no-peer] [--only burst,interval,add,script,listing,micro,plugins,galera] [--ruqi PATH]
 //! ```
 //! `--quick` (or `RUQI_BENCH_QUICK=1`): small sizes, the whole run under two minutes on a debug
 //! or release binary. `--ruqi` (or `RUQI_BENCH_BIN`): the binary, default `target/release/ruqi`.
@@ -28,7 +28,7 @@ use bench::workloads::{Ctx, PeerState};
 use bench::{Opts, Sizes, WORKLOADS};
 
 const USAGE: &str = "usage: bench [--quick] [--no-peer] [--only NAME[,NAME…]] [--ruqi PATH]
-workloads: burst, interval, add, script, listing, micro, plugins";
+workloads: burst, interval, add, script, listing, micro, plugins, galera";
 
 fn parse_args() -> anyhow::Result<Opts> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -113,6 +113,20 @@ async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     if ctx.opts.wants("micro") {
         step(ctx, "micro");
         micro(ctx).await;
+    }
+    if ctx.opts.wants("galera") {
+        step(ctx, "galera");
+        if let Err(e) = bench::galera::galera(ctx).await {
+            ctx.progress.note(&format!("galera: {e:#}"));
+            ctx.report.push(Row::new(
+                "galera",
+                "2 nodes on 3 Galera members",
+                Unit::PerSec,
+                Better::Higher,
+                Cell::failed(format!("{e:#}")),
+                Cell::na(),
+            ));
+        }
     }
     if ctx.opts.wants("plugins") {
         step(ctx, "plugins");
