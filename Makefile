@@ -148,7 +148,8 @@ soak: services wasm-target
 
 ## bench: the benchmark harness: RuQi (a release `ruqi serve`, driven over HTTP) against APScheduler 3.x
 ## (a virtualenv the harness makes under target/bench/venv) on the same workloads (burst, interval,
-## job_add, script burst, listing, micro); prints one table, writes target/bench/latest.json.
+## job_add, script burst, listing, micro; and galera: two nodes on a 3-member Galera cluster against one
+## server); prints one table, writes target/bench/latest.json.
 ## Full run ~10-20 min; `make bench QUICK=1` runs small sizes in under 2 minutes.
 bench: services plugins
 	$(CARGO) build --release -p ruqi
