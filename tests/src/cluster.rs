@@ -292,6 +292,27 @@ impl Cluster {
     }
 }
 
+/// The starts (real time) of `job`'s runs, in order.
+pub fn mark_starts(marks: &[Mark], job: &str) -> Vec<f64> {
+    let mut s: Vec<f64> = marks.iter().filter(|m| m.job_id == job).map(|m| m.started).collect();
+    s.sort_by(f64::total_cmp);
+    s
+}
+
+/// The longest time `job` went without a run start within `[from, to]` (real time).
+pub fn longest_silence(marks: &[Mark], job: &str, from: f64, to: f64) -> f64 {
+    let mut points = vec![from];
+    points.extend(mark_starts(marks, job).into_iter().filter(|t| *t > from && *t < to));
+    points.push(to);
+    points.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+}
+
+/// The marks of a (job, fire time) marked before: the fire times run twice.
+pub fn doubled_marks(marks: &[Mark]) -> Vec<&Mark> {
+    let mut seen = std::collections::HashSet::new();
+    marks.iter().filter(|m| !seen.insert((m.job_id.clone(), (m.fire_time * 1e3).round() as i64))).collect()
+}
+
 /// Every history row of the database `conn` uses, oldest fire time first.
 pub async fn runs_in(conn: &mut sqlx::MySqlConnection) -> Vec<StoredRun> {
     let rows: Vec<(String, Option<f64>, String, String, f64, bool)> = sqlx::query_as(

@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ruqi_tests::cluster::{Cluster, Mark, NodeProcess};
+use ruqi_tests::cluster::{Cluster, Mark, NodeProcess, doubled_marks, longest_silence, mark_starts};
 
 /// libfaketime's multi-threaded build (RuQi runs on several threads).
 const FAKETIME_LIB: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
@@ -74,32 +74,10 @@ async fn add_cron_mark_job(node: &NodeProcess, id: &str) {
     assert_eq!(answer.stat, "OK", "{answer:?}");
 }
 
-/// The starts (real time) of `job`'s runs.
-fn starts(marks: &[Mark], job: &str) -> Vec<f64> {
-    let mut s: Vec<f64> = marks.iter().filter(|m| m.job_id == job).map(|m| m.started).collect();
-    s.sort_by(f64::total_cmp);
-    s
-}
-
 /// Every (job, fire time) marked at most once.
 fn assert_no_fire_time_twice(marks: &[Mark]) {
-    let mut seen = std::collections::HashSet::new();
-    for m in marks {
-        assert!(
-            seen.insert((m.job_id.clone(), (m.fire_time * 1e3).round() as i64)),
-            "job {} ran fire time {} twice: {marks:?}",
-            m.job_id,
-            m.fire_time
-        );
-    }
-}
-
-/// The longest time `job` went without a run start within `[from, to]` (real time).
-fn longest_silence(marks: &[Mark], job: &str, from: f64, to: f64) -> f64 {
-    let mut points = vec![from];
-    points.extend(starts(marks, job).into_iter().filter(|t| *t > from && *t < to));
-    points.push(to);
-    points.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
+    let doubled = doubled_marks(marks);
+    assert!(doubled.is_empty(), "fire times run twice: {doubled:?}");
 }
 
 /// One node stepped back an hour, then forward an hour (back to the real time).
@@ -142,7 +120,7 @@ async fn steps_an_hour(c: &mut Cluster, shared: bool) {
     } else {
         // The node's clock is the clock: the hour of fire times before the cron job's next
         // one ran already and is not run again.
-        let rerun = starts(&marks, "cron").into_iter().filter(|t| *t > back + 1.5 && *t < forward).count();
+        let rerun = mark_starts(&marks, "cron").into_iter().filter(|t| *t > back + 1.5 && *t < forward).count();
         assert_eq!(rerun, 0, "the cron job ran while its fire times lay an hour ahead\n{log}");
         assert!(log.contains("clock stepped back"), "the step is noted:\n{log}");
     }

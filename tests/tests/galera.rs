@@ -12,11 +12,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ruqi_tests::cluster::{Cluster, Mark, StoredRun, assert_each_fire_time_once, runs_in};
+use ruqi_tests::cluster::{Cluster, StoredRun, assert_each_fire_time_once, doubled_marks, longest_silence, runs_in};
 use ruqi_tests::galera::Galera;
 
 /// Base port of the cluster: SQL on 3311–3313.
 const BASE_PORT: u16 = 3311;
+/// The nodes' lease (the default): a member's death may cost a node at most this.
+const LEASE_S: &str = "10";
 /// The database the nodes share.
 const DB: &str = "ruqi_galera";
 
@@ -36,17 +38,6 @@ fn hosts(g: &Galera, order: [usize; 3]) -> String {
     format!("mysql://root@{}/{DB}", list.join(","))
 }
 
-/// The longest time `job` went without a run start within `[from, to]` (real time).
-fn longest_silence(marks: &[Mark], job: &str, from: f64, to: f64) -> f64 {
-    let mut points = vec![from];
-    let mut starts: Vec<f64> =
-        marks.iter().filter(|m| m.job_id == job && m.started > from).map(|m| m.started).collect();
-    starts.sort_by(f64::total_cmp);
-    points.extend(starts.into_iter().filter(|t| *t < to));
-    points.push(to);
-    points.windows(2).map(|w| w[1] - w[0]).fold(0.0, f64::max)
-}
-
 fn epoch(t: chrono::DateTime<chrono::Utc>) -> f64 {
     t.timestamp_micros() as f64 / 1e6
 }
@@ -60,7 +51,7 @@ async fn two_nodes_on_three_galera_members_run_each_fire_time_once_through_a_mem
         let g = g.clone();
         blocking(move || g.create_database(DB)).await.expect("create database");
     }
-    let c = Cluster::new("galera", &["--lease", "5"]).await;
+    let c = Cluster::new("galera", &["--lease", LEASE_S]).await;
 
     // Both nodes start at once, each on its own member first: both migrate, taking turns.
     let (url_a, url_b) = (hosts(&g, [0, 1, 2]), hosts(&g, [1, 2, 0]));
@@ -126,9 +117,7 @@ async fn two_nodes_on_three_galera_members_run_each_fire_time_once_through_a_mem
 
     // Side effects: no fire time twice, each date job once.
     let marks = c.marks();
-    let mut seen = std::collections::HashSet::new();
-    let doubled: Vec<&Mark> =
-        marks.iter().filter(|m| !seen.insert((m.job_id.clone(), (m.fire_time * 1e3).round() as i64))).collect();
+    let doubled = doubled_marks(&marks);
     assert!(doubled.is_empty(), "fire times run twice: {doubled:?}\nA:\n{log_a}\nB:\n{log_b}");
     for id in &dates {
         assert_eq!(
@@ -169,8 +158,8 @@ async fn two_nodes_on_three_galera_members_run_each_fire_time_once_through_a_mem
     }
     assert_eq!(during.len(), 2, "both nodes ran jobs while member 0 was down: {during:?}\nA:\n{log_a}");
     assert!(
-        longest < 15.0,
-        "a member's death cost {longest:.1} s (Galera's eviction, ~6 s, plus a lease)\nA:\n{log_a}\nB:\n{log_b}"
+        longest < LEASE_S.parse::<f64>().unwrap(),
+        "a member's death cost {longest:.1} s, more than a lease (Galera's eviction takes ~6 s)\nA:\n{log_a}\nB:\n{log_b}"
     );
     assert!(log_a.contains("using another"), "node a moved off its dead member:\n{log_a}");
     for i in 0..3 {
