@@ -220,7 +220,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
                     clocks.clock.clone(),
                     settings.timezone,
                     step_handle,
-                    dispatcher.metrics().clone(),
+                    dispatcher.clone(),
                     cancel.clone(),
                 ));
             }

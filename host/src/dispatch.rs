@@ -141,6 +141,9 @@ pub struct Dispatcher {
     finished: Arc<Notify>,
     metrics: Arc<Metrics>,
     missed: MissedLog,
+    /// Interval jobs the clock stepped back behind, by job id: the first fire time of each that
+    /// had not run before the step (see [`Dispatcher::hold_replays`]).
+    replays: Mutex<HashMap<String, Timestamp>>,
     /// The runs executing on this node, by run id, with their claims and whether their row is
     /// written yet (see [`Dispatcher::look_after_runs`]).
     local: Mutex<HashMap<String, Local>>,
@@ -337,6 +340,7 @@ impl Dispatcher {
             finished,
             metrics,
             missed: MissedLog::default(),
+            replays: Mutex::new(HashMap::new()),
             local: Mutex::new(HashMap::new()),
         }
     }
@@ -344,6 +348,27 @@ impl Dispatcher {
     /// The metrics it records into.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// After the clock stepped back behind interval job `job`, whose first fire time not yet
+    /// run was `first_unrun`, and the job was moved on from the new now: once the clock is back
+    /// past `first_unrun`, the job's fire times before it ran already (before the step), and a
+    /// late run of one of them is skipped rather than run again. Kept in memory until the job
+    /// runs a fire time from `first_unrun` on.
+    pub fn hold_replays(&self, job: &JobId, first_unrun: Timestamp) {
+        self.replays.lock().unwrap_or_else(|p| p.into_inner()).insert(job.as_str().to_owned(), first_unrun);
+    }
+
+    /// The first fire time not run before a step back, when `fire_time` lies before it and the
+    /// clock is back past it (a replay: skip it); forgets the job once it runs past it.
+    fn replay_of(&self, job: &JobId, fire_time: Timestamp, now: Timestamp) -> Option<Timestamp> {
+        let mut replays = self.replays.lock().unwrap_or_else(|p| p.into_inner());
+        let first_unrun = *replays.get(job.as_str())?;
+        if fire_time >= first_unrun {
+            replays.remove(job.as_str());
+            return None;
+        }
+        (now >= first_unrun).then_some(first_unrun)
     }
 
     /// This node's name.
@@ -763,6 +788,16 @@ impl Dispatcher {
                     .is_some_and(|t| t <= now),
                 Some(Misfire::Skip) | None => true,
             };
+        if scheduled && let Some(first_unrun) = self.replay_of(&run.job.id, run.fire_time, now) {
+            tracing::info!("run skipped: the clock stepped back behind this fire time, which had run before the step");
+            return Some(RunEnd {
+                run: run.clone(),
+                next: Some(first_unrun),
+                history: None,
+                output: None,
+                retry: None,
+            });
+        }
         if skipped {
             let next = next_after(&run.job, &self.config, run.fire_time, now);
             self.missed.missed(now, now - run.due);

@@ -159,16 +159,18 @@ pub async fn follow_database_clock(
 /// job whose next run lies further ahead than one interval goes on from now: its next run is
 /// the first point of its grid from now, instead of a time the step put an hour away. Cron and
 /// date jobs keep their next run: the fire times before it ran already. After a step forward the
-/// misfire policy decides what the runs now late do.
+/// misfire policy decides what the runs now late do, but an interval job moved on after a step
+/// back does not run again the fire times it ran before it.
 pub async fn follow_clock_steps(
     store: Arc<dyn JobStore>,
     calendars: Arc<crate::calendar::Calendars>,
     clock: Arc<dyn Clock>,
     node_tz: chrono_tz::Tz,
     handle: SchedulerHandle,
-    metrics: Arc<crate::metrics::Metrics>,
+    dispatcher: Arc<Dispatcher>,
     cancel: CancellationToken,
 ) {
+    let metrics = dispatcher.metrics().clone();
     let mut watch = crate::clock::StepWatch::default();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -186,7 +188,7 @@ pub async fn follow_clock_steps(
                 "the clock stepped forward; runs now late follow the misfire policy"
             );
         } else {
-            let moved = rebase_intervals(store.as_ref(), &calendars, clock.now(), node_tz).await;
+            let moved = rebase_intervals(store.as_ref(), &calendars, &dispatcher, clock.now(), node_tz).await;
             tracing::warn!(
                 step_seconds = seconds,
                 interval_jobs_moved = moved,
@@ -198,10 +200,13 @@ pub async fn follow_clock_steps(
 }
 
 /// After a step back to `now`: moves each interval job whose next run is more than one interval
-/// (and its jitter) away to the first point of its grid from `now`. The number moved.
+/// (and its jitter) away to the first point of its grid from `now`, and tells `dispatcher` that
+/// its fire times before that next run ran already (see [`Dispatcher::hold_replays`]). The
+/// number moved.
 async fn rebase_intervals(
     store: &dyn JobStore,
     calendars: &crate::calendar::Calendars,
+    dispatcher: &Dispatcher,
     now: Timestamp,
     node_tz: chrono_tz::Tz,
 ) -> usize {
@@ -232,6 +237,9 @@ async fn rebase_intervals(
     for (job, prev) in stale {
         let next = calendars.next_for_job(&job, node_tz, Some(prev), now);
         let id = job.id.clone();
+        if let Some(first_unrun) = job.next_run_time {
+            dispatcher.hold_replays(&id, first_unrun);
+        }
         match store.update_job(&crate::model::Job { next_run_time: next, updated: now, ..job }).await {
             Ok(()) => moved += 1,
             Err(e) => tracing::warn!(job_id = %id, error = %e, "cannot move the interval job on from now"),
