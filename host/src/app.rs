@@ -106,10 +106,8 @@ impl Clocks {
             return Self { clock: Arc::new(SystemClock), agreed: None, watch_steps: true };
         }
         let agreed = Arc::new(AgreedClock::new());
-        let sent = std::time::Instant::now();
-        match store.database_time().await {
-            Ok(Some(time)) => {
-                let offset = agreed.observe(sent, time, std::time::Instant::now());
+        match crate::scheduler::read_database_clock(store, &agreed).await {
+            Ok(Some(offset)) => {
                 tracing::info!(
                     offset_seconds = offset.num_milliseconds() as f64 / 1e3,
                     "runs and leases follow the database's clock (this node's offset from it)"

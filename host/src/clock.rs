@@ -74,8 +74,8 @@ struct Agreed {
     /// A monotonic instant and the agreed time then.
     at: Instant,
     time: Timestamp,
-    /// This node's wall clock minus the agreed time, at the last reading (`None` before one).
-    offset: Option<chrono::Duration>,
+    /// Whether the database's clock was read yet.
+    read: bool,
 }
 
 impl Default for AgreedClock {
@@ -87,7 +87,7 @@ impl Default for AgreedClock {
 impl AgreedClock {
     /// A clock on the node's wall time until its first reading.
     pub fn new() -> Self {
-        Self { state: Mutex::new(Agreed { at: Instant::now(), time: Utc::now(), offset: None }) }
+        Self { state: Mutex::new(Agreed { at: Instant::now(), time: Utc::now(), read: false }) }
     }
 
     /// Takes a reading of the database's clock: `time`, answered to a query sent at `sent` and
@@ -101,18 +101,10 @@ impl AgreedClock {
         let ours =
             state.time + chrono::Duration::from_std(received.saturating_duration_since(state.at)).unwrap_or_default();
         let tolerance = half + chrono::Duration::milliseconds(AGREED_TOLERANCE_MS);
-        if state.offset.is_none() || (read - ours).abs() > tolerance {
-            state.at = received;
-            state.time = read;
+        if !state.read || (read - ours).abs() > tolerance {
+            *state = Agreed { at: received, time: read, read: true };
         }
-        let offset = wall - read;
-        state.offset = Some(offset);
-        offset
-    }
-
-    /// This node's wall clock minus the agreed time at the last reading; `None` before one.
-    pub fn node_offset(&self) -> Option<chrono::Duration> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).offset
+        wall - read
     }
 }
 

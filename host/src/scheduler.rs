@@ -42,50 +42,60 @@ pub async fn follow_calendars(
     names: Option<Vec<String>>,
     handle: SchedulerHandle,
 ) {
-    use futures_util::StreamExt as _;
     let now = clock.now();
-    let mut jobs = Vec::new();
-    match store.stream_jobs(&crate::model::JobFilter::default()).await {
-        Ok(mut rows) => {
-            while let Some(row) = rows.next().await {
-                match row {
-                    Ok(job)
-                        if job
-                            .calendar
-                            .as_ref()
-                            .is_some_and(|c| names.as_ref().is_none_or(|names| names.contains(&c.name))) =>
-                    {
-                        jobs.push(job)
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(error = %e, "a job row skipped while following calendars"),
-                }
-            }
+    let moved = move_next_runs(store.as_ref(), now, "after a calendar change", |job| {
+        if !job.calendar.as_ref().is_some_and(|c| names.as_ref().is_none_or(|names| names.contains(&c.name))) {
+            return None;
         }
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot list jobs after a calendar change; their runs are checked when due");
-            return;
-        }
-    }
-    let mut moved = 0;
-    for job in jobs {
-        let Some(stored) = job.next_run_time.filter(|t| *t > now) else { continue };
-        let next = calendars.next_for_job(&job, node_tz, None, now);
-        if next.is_none() || next == Some(stored) {
-            continue;
-        }
-        let id = job.id.clone();
-        match store.update_job(&crate::model::Job { next_run_time: next, updated: now, ..job }).await {
-            Ok(()) => moved += 1,
-            Err(e) => {
-                tracing::warn!(job_id = %id, error = %e, "cannot move the job's next run after a calendar change")
-            }
-        }
-    }
+        let stored = job.next_run_time.filter(|t| *t > now)?;
+        let next = calendars.next_for_job(job, node_tz, None, now);
+        (next.is_some() && next != Some(stored)).then_some(next)
+    })
+    .await;
     if moved > 0 {
         tracing::info!(calendars = ?names, moved, "next runs recomputed for the calendars in force");
         handle.wake();
     }
+}
+
+/// Reads every job and gives each the next run `next_of` says (`None`: leave it be), `why`
+/// naming the occasion in the log lines. The number of jobs moved; a store that cannot list
+/// its jobs moves none (their runs are checked when due).
+async fn move_next_runs(
+    store: &dyn JobStore,
+    now: Timestamp,
+    why: &str,
+    mut next_of: impl FnMut(&crate::model::Job) -> Option<Option<Timestamp>>,
+) -> usize {
+    use futures_util::StreamExt as _;
+    let mut rows = match store.stream_jobs(&crate::model::JobFilter::default()).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list jobs {why}; their runs are checked when due");
+            return 0;
+        }
+    };
+    let mut moves = Vec::new();
+    while let Some(row) = rows.next().await {
+        match row {
+            Ok(job) => {
+                if let Some(next) = next_of(&job) {
+                    moves.push((job, next));
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "a job row skipped {why}"),
+        }
+    }
+    drop(rows);
+    let mut moved = 0;
+    for (job, next) in moves {
+        let id = job.id.clone();
+        match store.update_job(&crate::model::Job { next_run_time: next, updated: now, ..job }).await {
+            Ok(()) => moved += 1,
+            Err(e) => tracing::warn!(job_id = %id, error = %e, "cannot move the job's next run {why}"),
+        }
+    }
+    moved
 }
 
 /// How often a node on a shared store reads the database's clock.
@@ -95,6 +105,19 @@ const CLOCK_READING_MAX_TRIP: Duration = Duration::from_millis(500);
 /// How far this node's wall clock may be off the database's before the node warns (log,
 /// `/readyz`, `ruqi_clock_offset_seconds`). Runs and leases follow the database's clock anyway.
 pub const CLOCK_SKEW_BOUND: chrono::Duration = chrono::Duration::seconds(1);
+
+/// Takes one reading of the database's clock into `clock`: this node's wall clock minus it;
+/// `None` when the store keeps no clock or the round trip took longer than
+/// [`CLOCK_READING_MAX_TRIP`] (its midpoint too vague to take).
+pub async fn read_database_clock(
+    store: &dyn JobStore,
+    clock: &crate::clock::AgreedClock,
+) -> Result<Option<chrono::Duration>, crate::store::StoreError> {
+    let sent = std::time::Instant::now();
+    let time = store.database_time().await?;
+    let received = std::time::Instant::now();
+    Ok(time.filter(|_| received - sent <= CLOCK_READING_MAX_TRIP).map(|time| clock.observe(sent, time, received)))
+}
 
 /// Reads the database's clock into `clock` every [`CLOCK_READING_EVERY`] until `cancel` fires,
 /// and publishes this node's offset from it. Warns when the offset goes beyond
@@ -115,21 +138,14 @@ pub async fn follow_database_clock(
             _ = cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let sent = std::time::Instant::now();
-        let read = store.database_time().await;
-        let received = std::time::Instant::now();
-        let time = match read {
-            Ok(Some(time)) => time,
-            Ok(None) => return,
+        let offset = match read_database_clock(store.as_ref(), &clock).await {
+            Ok(Some(offset)) => offset,
+            Ok(None) => continue,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot read the database's clock");
                 continue;
             }
         };
-        if received - sent > CLOCK_READING_MAX_TRIP {
-            continue;
-        }
-        let offset = clock.observe(sent, time, received);
         let seconds = offset.num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6;
         metrics.clock_offset.set(seconds);
         if let Some(before) = last.filter(|b| (offset - *b).abs() > crate::clock::StepWatch::BOUND) {
@@ -210,42 +226,19 @@ async fn rebase_intervals(
     now: Timestamp,
     node_tz: chrono_tz::Tz,
 ) -> usize {
-    use futures_util::StreamExt as _;
-    let mut rows = match store.stream_jobs(&crate::model::JobFilter::default()).await {
-        Ok(rows) => rows,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot list jobs after the clock stepped back");
-            return 0;
-        }
-    };
-    let mut stale = Vec::new();
-    while let Some(row) = rows.next().await {
-        let Ok(job) = row else { continue };
-        let crate::trigger::Trigger::Interval(interval) = &job.trigger else { continue };
+    move_next_runs(store, now, "after the clock stepped back", |job| {
+        let crate::trigger::Trigger::Interval(interval) = &job.trigger else { return None };
         let step = chrono::Duration::seconds(interval.seconds());
         let gap = step
             + chrono::Duration::seconds(job.policy.jitter_secs.unwrap_or(0) as i64)
             + crate::clock::StepWatch::BOUND;
-        if job.next_run_time.is_some_and(|t| t > now + gap) {
-            // The grid point before the first one from now, as the "previous" fire time.
-            let prev = interval.grid_point_from(now) - step;
-            stale.push((job, prev));
-        }
-    }
-    drop(rows);
-    let mut moved = 0;
-    for (job, prev) in stale {
-        let next = calendars.next_for_job(&job, node_tz, Some(prev), now);
-        let id = job.id.clone();
-        if let Some(first_unrun) = job.next_run_time {
-            dispatcher.hold_replays(&id, first_unrun);
-        }
-        match store.update_job(&crate::model::Job { next_run_time: next, updated: now, ..job }).await {
-            Ok(()) => moved += 1,
-            Err(e) => tracing::warn!(job_id = %id, error = %e, "cannot move the interval job on from now"),
-        }
-    }
-    moved
+        let first_unrun = job.next_run_time.filter(|t| *t > now + gap)?;
+        dispatcher.hold_replays(&job.id, first_unrun);
+        // The grid point before the first one from now, as the "previous" fire time.
+        let prev = interval.grid_point_from(now) - step;
+        Some(calendars.next_for_job(job, node_tz, Some(prev), now))
+    })
+    .await
 }
 
 /// Writes `node`'s row every [`NODE_HEARTBEAT`] until `cancel` fires, then marks it stopped.

@@ -11,7 +11,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::{Client, MysqlDb, install_plugin, ruqi_bin};
+use crate::{Client, MysqlDb, install_plugin, ruqi_bin, wait_until};
 
 /// Peak and current resident memory of process `pid`, in KiB (`VmHWM`, `VmRSS`; 0 when gone).
 pub fn memory_kib_of(pid: u32) -> (u64, u64) {
@@ -447,24 +447,12 @@ pub fn mysqladmin(args: &[&str]) -> bool {
     Command::new("mysqladmin").args(["-uroot", "-h127.0.0.1"]).args(args).output().is_ok_and(|o| o.status.success())
 }
 
-/// Polls `up` every 100 ms until it says `want`; false if it does not within `within`.
-fn wait_until(within: Duration, want: bool, up: impl Fn() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + within;
-    while std::time::Instant::now() < deadline {
-        if up() == want {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    false
-}
-
 /// Stops the local MariaDB server (`mysqladmin shutdown`) and waits until it no longer answers.
 pub fn stop_mariadb() -> Result<(), String> {
     if !mysqladmin(&["shutdown"]) {
         return Err("mysqladmin shutdown failed".into());
     }
-    if wait_until(Duration::from_secs(30), false, || mysqladmin(&["ping"])) {
+    if wait_until(Duration::from_secs(30), || !mysqladmin(&["ping"])) {
         Ok(())
     } else {
         Err("MariaDB still answers 30 s after mysqladmin shutdown".into())
@@ -482,7 +470,7 @@ pub fn start_mariadb() -> Result<(), String> {
     if !status.success() {
         return Err(format!("could not start mariadbd: {status}"));
     }
-    if wait_until(Duration::from_secs(60), true, || mysqladmin(&["ping"])) {
+    if wait_until(Duration::from_secs(60), || mysqladmin(&["ping"])) {
         Ok(())
     } else {
         Err("MariaDB did not answer within 60 s of its start".into())
@@ -500,7 +488,7 @@ pub fn redis_ping() -> bool {
 /// Stops the local Redis (`shutdown nosave`: its data is gone) and waits until it no longer answers.
 pub fn stop_redis() -> Result<(), String> {
     let _ = Command::new("redis-cli").args(["-h", "127.0.0.1", "-p", "6379", "shutdown", "nosave"]).output();
-    if wait_until(Duration::from_secs(30), false, redis_ping) {
+    if wait_until(Duration::from_secs(30), || !redis_ping()) {
         Ok(())
     } else {
         Err("Redis still answers 30 s after shutdown".into())
@@ -516,7 +504,7 @@ pub fn start_redis() -> Result<(), String> {
     if !status.success() {
         return Err(format!("could not start redis-server: {status}"));
     }
-    if wait_until(Duration::from_secs(30), true, redis_ping) {
+    if wait_until(Duration::from_secs(30), redis_ping) {
         Ok(())
     } else {
         Err("Redis did not answer within 30 s of its start".into())

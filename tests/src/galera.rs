@@ -33,6 +33,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
+use crate::wait_until;
+
 /// The server binary.
 const MARIADBD: &str = "/usr/sbin/mariadbd";
 /// The script that makes a fresh data folder.
@@ -109,20 +111,6 @@ struct WsrepStatus {
     size: usize,
     /// The raw variables, for error messages.
     raw: HashMap<String, String>,
-}
-
-/// Polls `cond` every 100 ms until it holds; false if it does not within `within`.
-pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 impl Galera {
@@ -270,7 +258,7 @@ impl Galera {
 
     /// The whole error log of member i (every start of it), e.g. to see whether it rejoined by IST
     /// (`IST received`) or a full SST; empty when it has none.
-    pub fn error_log(&self, i: usize) -> String {
+    fn error_log(&self, i: usize) -> String {
         String::from_utf8_lossy(&fs::read(self.members[i].dir.join("error.log")).unwrap_or_default()).into_owned()
     }
 

@@ -11,6 +11,20 @@ use serde_json::Value;
 pub mod cluster;
 pub mod galera;
 
+/// Polls `cond` every 100 ms until it holds; false if it does not within `within`.
+pub fn wait_until(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The `ruqi` binary built beside the tests (`make test` builds it first).
 pub fn ruqi_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable");

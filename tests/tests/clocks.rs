@@ -164,6 +164,11 @@ async fn on_mysql_skewed_nodes_run_nothing_early_and_nothing_twice() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let ready = b.client.send(reqwest::Method::GET, "/readyz", None).await.text;
     assert!(ready.contains("ready") && ready.contains("off the database's"), "B warns of its skew: {ready}");
+    // The same page as curl reads it (a client not ours).
+    let curl =
+        std::process::Command::new("curl").args(["-sS", &format!("http://{}/readyz", b.addr)]).output().expect("curl");
+    let by_curl = String::from_utf8_lossy(&curl.stdout);
+    assert!(by_curl.starts_with("ready\nwarning: ") && by_curl.contains("+3."), "curl: {by_curl}");
     let metrics = b.client.send(reqwest::Method::GET, "/metrics", None).await.text;
     let offset: f64 = metrics
         .lines()

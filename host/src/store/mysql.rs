@@ -102,6 +102,13 @@ fn is_transient(e: &StoreError) -> bool {
     }
 }
 
+/// Whether a one-row `SHOW … LIKE 'name'` answers `ON` (no row: the server has no such
+/// variable, as MySQL has no `wsrep_*`; MariaDB shows them even without Galera).
+async fn show_on(conn: &mut MySqlConnection, show: &'static str) -> Result<bool, sqlx::Error> {
+    let row: Option<(String, String)> = sqlx::query_as(show).fetch_optional(&mut *conn).await?;
+    Ok(row.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON")))
+}
+
 /// `wsrep_sync_wait` on Galera: causal reads for `SELECT` (1) and for `UPDATE`/`DELETE` (2).
 const WSREP_SYNC_WAIT: u32 = 3;
 
@@ -111,13 +118,14 @@ const MIGRATION_TURN: Duration = Duration::from_secs(300);
 /// How often a node waiting for its turn at migrating looks again.
 const MIGRATION_TURN_POLL: Duration = Duration::from_millis(250);
 
-/// Seconds a transaction may sit idle on the server before MariaDB ends it (see `connect`).
+/// Seconds a transaction may sit idle on the server before MariaDB ends it (see
+/// `pool_options`).
 const IDLE_TRANSACTION_TIMEOUT_S: u32 = 2;
 
 impl MysqlStore {
     /// Connects to `url` (`mysql://user:pass@host:port/db`, `mariadb://` too; several hosts as
     /// `host1:port,host2:port`) and, when `migrate`, applies the migrations (several nodes
-    /// starting at once take turns: sqlx holds a database lock while migrating). Without
+    /// starting at once take turns, on Galera too: see [`MysqlStore::migrate_in_turn`]). Without
     /// `migrate`, a database whose migrations are behind is refused with a message naming
     /// `ruqi migrate`. With several hosts, the first that answers and is ready is used, and a
     /// task watches it (see [`MysqlStore::watch_hosts`]).
@@ -274,15 +282,11 @@ impl MysqlStore {
             if read_only != 0 {
                 return Err("read-only".to_owned());
             }
-            // Galera: only where replication is on (MariaDB shows the variables without it,
-            // MySQL not at all) must the member be ready for statements.
-            let show = |what: &'static str| sqlx::query_as::<_, (String, String)>(what);
-            let on = show("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").fetch_optional(&mut *conn).await;
-            if on.map_err(|e| e.to_string())?.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON")) {
-                let ready = show("SHOW GLOBAL STATUS LIKE 'wsrep_ready'").fetch_optional(&mut *conn).await;
-                if !ready.map_err(|e| e.to_string())?.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON")) {
-                    return Err("a Galera member not ready (wsrep_ready is not ON)".to_owned());
-                }
+            // Galera: only where replication is on must the member be ready for statements.
+            if show_on(&mut conn, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").await.map_err(|e| e.to_string())?
+                && !show_on(&mut conn, "SHOW GLOBAL STATUS LIKE 'wsrep_ready'").await.map_err(|e| e.to_string())?
+            {
+                return Err("a Galera member not ready (wsrep_ready is not ON)".to_owned());
             }
             Ok(())
         };
@@ -353,11 +357,9 @@ impl MysqlStore {
                     // certified, so a plain read may miss a claim another node just committed.
                     // Causal reads make each SELECT, UPDATE and DELETE wait until this member
                     // has applied every commit the cluster made before it (one round of the
-                    // group's messages). A claim's own commit is certified cluster-wide: when it
-                    // succeeds, no other claim of the row can.
-                    let on: Option<(String, String)> =
-                        sqlx::query_as("SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").fetch_optional(&mut *conn).await?;
-                    if on.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON")) {
+                    // group's messages); the claim's `UPDATE` also repeats its read's condition
+                    // (see `claim_in`).
+                    if show_on(conn, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").await? {
                         conn.execute(format!("SET SESSION wsrep_sync_wait = {WSREP_SYNC_WAIT}").as_str()).await?;
                     }
                     Ok(())

@@ -95,11 +95,7 @@ impl IntervalTrigger {
         match prev {
             Some(p) => later(p, step_us),
             None if self.start > now => self.start,
-            None => {
-                let behind = (now - self.start).num_microseconds().unwrap_or(i64::MAX);
-                let k = behind.div_euclid(step_us) + i64::from(behind.rem_euclid(step_us) != 0);
-                later(self.start, k.saturating_mul(step_us))
-            }
+            None => self.grid_point_from(now),
         }
     }
 }
