@@ -162,6 +162,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             calendars: calendars.clone(),
             run_output_limit: settings.run_output_limit,
             kill_grace: settings.kill_grace,
+            alerts: settings.alerts.clone(),
         },
         handle.notifier(),
         metrics.clone(),
@@ -207,6 +208,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
             let heartbeat_task =
                 tokio::spawn(crate::scheduler::heartbeat(store.clone(), heartbeat_clock, name.clone(), cancel.clone()));
             let runs_task = tokio::spawn(dispatcher.clone().look_after_runs(cancel.clone()));
+            tokio::spawn(crate::followup::follow_ups(dispatcher.clone(), cancel.clone()));
             if let Some(agreed) = clocks.agreed.clone() {
                 let metrics = dispatcher.metrics().clone();
                 tokio::spawn(crate::scheduler::follow_database_clock(store.clone(), agreed, metrics, cancel.clone()));

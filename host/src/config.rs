@@ -92,6 +92,21 @@ pub struct ServeArgs {
     /// `kill_grace` [default: 5].
     #[arg(long, env = "RUQI_KILL_GRACE")]
     pub kill_grace: Option<u64>,
+    /// Alert targets of the jobs that name none, comma-separated cmds served by plugins
+    /// (`dingtalk:ops,http://hooks.example/ruqi`) [default: none].
+    #[arg(long, env = "RUQI_ALERT")]
+    pub alert: Option<String>,
+    /// What those jobs are alerted of, comma-separated (failure, timeout, killed, recovery,
+    /// missed, deadline, paused) [default: failure,timeout,recovery,deadline,paused].
+    #[arg(long, env = "RUQI_ALERT_ON")]
+    pub alert_on: Option<String>,
+    /// The dashboard's address as users reach it (`https://ruqi.example.com`), for links in
+    /// alerts [default: none, no links].
+    #[arg(long, env = "RUQI_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// The language of alert texts: `en` or `zh` [default: en].
+    #[arg(long, env = "RUQI_ALERT_LANG")]
+    pub alert_lang: Option<String>,
 }
 
 /// The TOML file's shape.
@@ -126,6 +141,13 @@ struct FileConfig {
     run_output_limit: Option<usize>,
     #[serde(alias = "kill_grace")]
     kill_grace: Option<u64>,
+    alert: Option<Vec<String>>,
+    #[serde(alias = "alert_on")]
+    alert_on: Option<Vec<String>>,
+    #[serde(alias = "public_url")]
+    public_url: Option<String>,
+    #[serde(alias = "alert_lang")]
+    alert_lang: Option<String>,
 }
 
 /// Default bytes of a run's whole output kept.
@@ -172,6 +194,8 @@ pub struct Settings {
     pub run_output_limit: usize,
     /// Time a stopped run's command gets between SIGTERM and SIGKILL (unless its job sets one).
     pub kill_grace: Duration,
+    /// Alert defaults, links and language.
+    pub alerts: crate::followup::AlertSettings,
 }
 
 /// Default largest request body.
@@ -258,7 +282,8 @@ impl ServeArgs {
 
     /// Merges flags/env, the file and defaults, and validates.
     pub fn settings(&self) -> Result<Settings, ConfigError> {
-        let file = self.file()?;
+        let mut file = self.file()?;
+        let alerts = self.alert_settings(&mut file)?;
         let timezone = self.zone_from(&file)?;
         let listen_raw = self.listen.clone().or_else(|| file.listen.clone()).unwrap_or_else(|| "127.0.0.1:8585".into());
         let listen: SocketAddr = listen_raw.parse().map_err(|e| bad("listen", format!("{listen_raw}: {e}")))?;
@@ -328,6 +353,7 @@ impl ServeArgs {
             return Err(bad("poll-interval-ms", "must be at least 1"));
         }
         Ok(Settings {
+            alerts,
             listen,
             store,
             plugins,
@@ -345,6 +371,37 @@ impl ServeArgs {
             run_output_limit,
             kill_grace: Duration::from_secs(kill_grace),
         })
+    }
+}
+
+impl ServeArgs {
+    /// The alert settings: flags over the file's.
+    fn alert_settings(&self, file: &mut FileConfig) -> Result<crate::followup::AlertSettings, ConfigError> {
+        use crate::followup::{AlertSettings, Lang};
+        let list = |flag: &Option<String>, file: Option<Vec<String>>| match flag {
+            Some(raw) => raw.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect(),
+            None => file.unwrap_or_default(),
+        };
+        let default_targets: Vec<String> = list(&self.alert, file.alert.take());
+        let default_kinds = list(&self.alert_on, file.alert_on.take())
+            .iter()
+            .map(|k| {
+                crate::model::AlertKind::parse(k).ok_or_else(|| {
+                    bad("alert-on", format!("{k:?} is not one of {}", crate::model::AlertKind::NAMES.join(", ")))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let public_url = self.public_url.clone().or(file.public_url.take());
+        if let Some(url) = &public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(bad("public-url", "must start with http:// or https://"));
+        }
+        let lang = match self.alert_lang.clone().or(file.alert_lang.take()) {
+            None => Lang::En,
+            Some(l) => Lang::parse(&l).ok_or_else(|| bad("alert-lang", "must be en or zh"))?,
+        };
+        Ok(AlertSettings { default_targets, default_kinds, public_url, lang })
     }
 }
 

@@ -84,6 +84,8 @@ pub struct DispatchConfig {
     pub run_output_limit: usize,
     /// Time a stopped run's command gets between SIGTERM and SIGKILL, unless its job sets one.
     pub kill_grace: Duration,
+    /// The node's alert settings (default targets, links, language).
+    pub alerts: crate::followup::AlertSettings,
 }
 
 /// Run ends written in one transaction at most.
@@ -379,6 +381,32 @@ impl Dispatcher {
     /// The claim lease.
     pub fn lease(&self) -> Duration {
         self.config.lease
+    }
+
+    /// The store runs are recorded in.
+    pub fn store(&self) -> &Arc<dyn JobStore> {
+        &self.store
+    }
+
+    /// The clock runs are timed by.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// What executes runs (and delivers alerts).
+    pub fn executor(&self) -> &Arc<dyn RunExecutor> {
+        &self.executor
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &DispatchConfig {
+        &self.config
+    }
+
+    /// What the end of `end.run` sets off (see [`crate::followup::after_end`]).
+    fn after(&self, end: &crate::followup::Ending<'_>) -> Option<Box<crate::store::AfterEnd>> {
+        let c = &self.config;
+        crate::followup::after_end(end, &c.node, &c.calendars, c.tz, &c.alerts)
     }
 
     /// How many more runs the scheduler may claim now: the running slots plus a small queue,
@@ -796,13 +824,16 @@ impl Dispatcher {
                 history: None,
                 output: None,
                 retry: None,
+                after: None,
             });
         }
         if skipped {
             let next = next_after(&run.job, &self.config, run.fire_time, now);
             self.missed.missed(now, now - run.due);
             self.metrics.runs_missed.inc();
-            return Some(RunEnd { run: run.clone(), next, history: None, output: None, retry: None });
+            let ending = crate::followup::Ending { run, outcome: None, output: "", ended: now, retried: false };
+            let after = self.after(&ending);
+            return Some(RunEnd { run: run.clone(), next, history: None, output: None, retry: None, after });
         }
         if scheduled
             && let Some(rule) = &run.job.calendar
@@ -811,7 +842,7 @@ impl Dispatcher {
             // The calendar changed (reloaded) since this fire time was chosen.
             tracing::info!(calendar = %rule, "run skipped: its calendar no longer admits that day");
             let next = next_after(&run.job, &self.config, run.fire_time, now);
-            return Some(RunEnd { run: run.clone(), next, history: None, output: None, retry: None });
+            return Some(RunEnd { run: run.clone(), next, history: None, output: None, retry: None, after: None });
         }
         let lease = chrono::Duration::from_std(self.config.lease).unwrap_or_default();
         let mut held_until = lease_until;
@@ -934,9 +965,13 @@ impl Dispatcher {
             }
             _ => None,
         };
+        let mut retry_planned = false;
         if detached && let Some(plan) = retry.take() {
             match self.store.plan_retry(&run.job.id, run.revision, plan).await {
-                Ok(true) => tracing::info!(attempt = plan.attempt, at = %plan.at, "run will be tried again"),
+                Ok(true) => {
+                    retry_planned = true;
+                    tracing::info!(attempt = plan.attempt, at = %plan.at, "run will be tried again")
+                }
                 Ok(false) => tracing::info!("no retry: the job fires again first, changed, or waits for a run already"),
                 Err(e) => tracing::warn!(error = %e, "cannot plan the retry"),
             }
@@ -954,7 +989,10 @@ impl Dispatcher {
             (None, Some(h)) => (Some(h.at), Some(h)),
             (None, None) => (regular, None),
         };
-        Some(RunEnd { run: run.clone(), next, history: Some(history), output: Some(whole), retry: plan })
+        let retried = plan.is_some_and(|p| p.attempt > 1) || (detached && retry_planned);
+        let ending = crate::followup::Ending { run, outcome: Some(outcome_kind), output: &whole, ended, retried };
+        let after = self.after(&ending);
+        Some(RunEnd { run: run.clone(), next, history: Some(history), output: Some(whole), retry: plan, after })
     }
 
     /// The job's next fire time after `run` (which started at `started` and ended at `ended`),
@@ -1024,7 +1062,7 @@ impl Dispatcher {
             // Its last fire time (a date job): nothing can come beside it; it keeps the claim.
             return Some(run.clone());
         }
-        let end = RunEnd { run: run.clone(), next, history: None, output: None, retry: None };
+        let end = RunEnd { run: run.clone(), next, history: None, output: None, retry: None, after: None };
         match self.store.finish_runs(&self.config.node, std::slice::from_ref(&end), now).await {
             Ok(outcomes) if outcomes.first() == Some(&FinishOutcome::Rescheduled) => {
                 let held = self.held.release([run.job.id.as_str()]);

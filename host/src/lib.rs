@@ -12,6 +12,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dispatch;
+pub mod followup;
 pub mod metrics;
 pub mod model;
 pub mod plugin;

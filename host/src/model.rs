@@ -69,6 +69,219 @@ pub struct Job {
     pub home_zone: Option<chrono_tz::Tz>,
     /// How its runs are steered (all off by default: RuQi's behaviour).
     pub policy: RunPolicy,
+    /// What its runs' ends set off: alerts, chained jobs, the circuit breaker, the deadline
+    /// (all off by default).
+    pub follow: FollowUp,
+    /// Where it stands with its follow-ups (kept by the store, not set through the API).
+    pub health: JobHealth,
+}
+
+/// A job's follow-up settings (`alert`, `on_success`, `pause_after_failures` … of
+/// job_add/job_modify); the default sets nothing off.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FollowUp {
+    /// Alert targets: cmds served by plugins (`dingtalk:ops`, `http://…`); empty: the node's
+    /// default targets, if any.
+    pub alert: Vec<String>,
+    /// What is alerted; empty: [`AlertKind::DEFAULT`].
+    pub alert_on: Vec<AlertKind>,
+    /// At most one alert of a kind per this many seconds ([`DEFAULT_ALERT_QUIET_SECS`] when
+    /// unset; 0: every one).
+    pub alert_quiet_secs: Option<u64>,
+    /// Jobs that get a run (`trigger=chain`) when a run of this one succeeds.
+    pub on_success: Vec<JobId>,
+    /// Jobs that get a run when a run of this one fails (failed or timeout).
+    pub on_failure: Vec<JobId>,
+    /// The job is paused after this many failed or timed-out runs in a row.
+    pub pause_after_failures: Option<u32>,
+    /// A job the breaker paused gets a probe run after this many seconds (doubled after each
+    /// failed probe, up to [`MAX_PROBE_WAIT_SECS`]).
+    pub resume_after_secs: Option<u64>,
+    /// A fire time with no successful run end this many seconds after it is alerted.
+    pub deadline_secs: Option<u64>,
+}
+
+impl FollowUp {
+    /// Whether the job keeps a count of its failed runs in a row (the breaker and the
+    /// `recovery` alert read it).
+    pub fn counts_failures(&self, default_alert: bool) -> bool {
+        self.pause_after_failures.is_some() || !self.alert.is_empty() || default_alert
+    }
+
+    /// The kinds alerted (the job's, else the default ones).
+    pub fn kinds(&self) -> &[AlertKind] {
+        if self.alert_on.is_empty() { &AlertKind::DEFAULT } else { &self.alert_on }
+    }
+
+    /// The quiet window.
+    pub fn quiet(&self) -> chrono::Duration {
+        chrono::Duration::seconds(self.alert_quiet_secs.unwrap_or(DEFAULT_ALERT_QUIET_SECS) as i64)
+    }
+}
+
+/// Default quiet window of a job's alerts, seconds (10 minutes).
+pub const DEFAULT_ALERT_QUIET_SECS: u64 = 600;
+/// Longest wait between two probe runs of a job the breaker paused (a day).
+pub const MAX_PROBE_WAIT_SECS: u64 = 86_400;
+
+/// What the store keeps of a job's follow-ups.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobHealth {
+    /// Failed or timed-out runs in a row (kept for jobs with alerts or a breaker).
+    pub fail_streak: u32,
+    /// Why the breaker paused the job; `None` when it did not.
+    pub paused_reason: Option<String>,
+    /// When the paused job's probe run is due.
+    pub probe_at: Option<Timestamp>,
+    /// The wait before that probe, seconds.
+    pub probe_wait_secs: Option<f64>,
+    /// The fire time whose deadline is watched.
+    pub deadline_fire: Option<Timestamp>,
+}
+
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// A run failed.
+    Failure,
+    /// A run was stopped at its timeout.
+    Timeout,
+    /// A run was killed.
+    Killed,
+    /// A run succeeded after failed ones.
+    Recovery,
+    /// A fire time was skipped as missed (later than the misfire grace).
+    Missed,
+    /// A fire time had no successful run end by its deadline.
+    Deadline,
+    /// The circuit breaker paused the job.
+    Paused,
+}
+
+impl AlertKind {
+    /// Every kind, in the order the API lists them.
+    pub const ALL: [Self; 7] =
+        [Self::Failure, Self::Timeout, Self::Killed, Self::Recovery, Self::Missed, Self::Deadline, Self::Paused];
+    /// Their names, in the same order.
+    pub const NAMES: [&'static str; 7] = ["failure", "timeout", "killed", "recovery", "missed", "deadline", "paused"];
+    /// What a job with alert targets and no `alert_on` is alerted of.
+    pub const DEFAULT: [Self; 5] = [Self::Failure, Self::Timeout, Self::Recovery, Self::Deadline, Self::Paused];
+
+    /// Its name in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    /// The inverse of [`AlertKind::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::NAMES.iter().position(|n| *n == s).map(|i| Self::ALL[i])
+    }
+}
+
+/// An alert to queue: what happened, to whom it goes; the store applies the quiet window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertDraft {
+    /// What it is about.
+    pub kind: AlertKind,
+    /// The job.
+    pub job_id: String,
+    /// The job's name.
+    pub job_name: String,
+    /// The fire time concerned.
+    pub fire_time: Option<Timestamp>,
+    /// The run concerned.
+    pub run_id: Option<String>,
+    /// The node that saw it.
+    pub node: String,
+    /// The run's outcome.
+    pub outcome: Option<Outcome>,
+    /// The first lines of the run's output.
+    pub output: String,
+    /// A sentence more (why the job was paused, what the deadline was).
+    pub detail: String,
+    /// The targets (one row each).
+    pub targets: Vec<String>,
+    /// The job's quiet window.
+    pub quiet: chrono::Duration,
+}
+
+/// Where an alert's delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertState {
+    /// Waiting for its (next) try.
+    Pending,
+    /// Its target took it.
+    Sent,
+    /// Every try failed.
+    Failed,
+}
+
+impl AlertState {
+    /// Its name in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// The inverse of [`AlertState::as_str`].
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Pending, Self::Sent, Self::Failed].into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// One alert and target as `ruqi_alerts` keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRecord {
+    /// Its id.
+    pub id: i64,
+    /// What happened (the facts of the draft).
+    pub kind: AlertKind,
+    /// The job.
+    pub job_id: String,
+    /// The job's name.
+    pub job_name: String,
+    /// Its target.
+    pub target: String,
+    /// The fire time concerned.
+    pub fire_time: Option<Timestamp>,
+    /// The run concerned.
+    pub run_id: Option<String>,
+    /// The node that saw it.
+    pub node: String,
+    /// The run's outcome.
+    pub outcome: Option<Outcome>,
+    /// The first lines of the run's output.
+    pub output: String,
+    /// A sentence more.
+    pub detail: String,
+    /// When it was queued.
+    pub created: Timestamp,
+    /// Its delivery's state.
+    pub state: AlertState,
+    /// Tries so far.
+    pub attempts: u32,
+    /// When it was sent.
+    pub sent: Option<Timestamp>,
+    /// What the target (its plugin) answered at the last try.
+    pub answer: Option<String>,
+    /// Alerts of the same job and kind the quiet window held back after it.
+    pub suppressed: u64,
+    /// Alerts of the same job and kind held back between the alert before it and this one.
+    pub earlier_suppressed: u64,
+}
+
+/// Which alerts `list_alerts` returns.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Exact job id.
+    pub job_id: Option<String>,
+    /// One kind.
+    pub kind: Option<AlertKind>,
+    /// One state.
+    pub state: Option<AlertState>,
 }
 
 /// A job's run-control settings (`timeout`, `kill_grace`, `retries` … of job_add/job_modify);
@@ -330,6 +543,10 @@ pub enum RunTrigger {
     Retry,
     /// A past fire time run by `job_backfill`.
     Backfill,
+    /// Set off by the end of a run of another job (`on_success`, `on_failure`).
+    Chain,
+    /// The circuit breaker's trial run of a job it paused (`resume_after`).
+    Probe,
 }
 
 impl RunTrigger {
@@ -340,12 +557,16 @@ impl RunTrigger {
             Self::Manual => "manual",
             Self::Retry => "retry",
             Self::Backfill => "backfill",
+            Self::Chain => "chain",
+            Self::Probe => "probe",
         }
     }
 
     /// The inverse of [`RunTrigger::as_str`].
     pub fn parse(s: &str) -> Option<Self> {
-        [Self::Scheduled, Self::Manual, Self::Retry, Self::Backfill].into_iter().find(|t| t.as_str() == s)
+        [Self::Scheduled, Self::Manual, Self::Retry, Self::Backfill, Self::Chain, Self::Probe]
+            .into_iter()
+            .find(|t| t.as_str() == s)
     }
 }
 
@@ -385,6 +606,8 @@ impl Outcome {
 /// Whether a run is going on or over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunState {
+    /// Queued by a chain: no node has taken it yet (any node may).
+    Pending,
     /// Started by hand (or a backfill) while a run of its job goes on: it starts when that
     /// run ends (the job's overlap policy).
     Waiting,
@@ -403,6 +626,7 @@ impl RunState {
     /// Its name in the API and the store.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Pending => "pending",
             Self::Waiting => "waiting",
             Self::Running => "running",
             Self::Ended => "ended",

@@ -77,6 +77,7 @@ async fn rig(recorder: Recorder) -> Rig {
             calendars: Arc::new(ruqi::calendar::Calendars::none()),
             run_output_limit: 1 << 20,
             kill_grace: Duration::from_secs(5),
+            alerts: Default::default(),
         },
         handle.notifier(),
         metrics.clone(),
@@ -104,6 +105,8 @@ impl Rig {
             calendar: None,
             home_zone: None,
             policy: Default::default(),
+            follow: Default::default(),
+            health: Default::default(),
         };
         self.store.add_job(&job).await.unwrap();
     }
@@ -229,6 +232,7 @@ async fn wakeup_and_status_reflect_the_next_run() {
             calendars: Arc::new(ruqi::calendar::Calendars::none()),
             run_output_limit: 1 << 20,
             kill_grace: Duration::from_secs(5),
+            alerts: Default::default(),
         },
         handle.notifier(),
         metrics.clone(),
@@ -253,6 +257,8 @@ async fn wakeup_and_status_reflect_the_next_run() {
         calendar: None,
         home_zone: None,
         policy: Default::default(),
+        follow: Default::default(),
+        health: Default::default(),
     };
     store.add_job(&job).await.unwrap();
     handle.wake();

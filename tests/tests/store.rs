@@ -31,6 +31,8 @@ fn job(id: &str, name: &str, kind: TriggerKind, rule: &str, created: Timestamp) 
         calendar: None,
         home_zone: None,
         policy: Default::default(),
+        follow: Default::default(),
+        health: Default::default(),
     }
 }
 

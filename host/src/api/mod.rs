@@ -14,6 +14,7 @@
 mod auth;
 mod dashboard;
 mod envelope;
+mod follow;
 mod health;
 mod listing;
 pub mod openapi;

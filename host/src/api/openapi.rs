@@ -274,6 +274,33 @@ fn data_schema(data: Data) -> Option<Schema> {
             ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(run_item(false))))).into()),
         ]),
         Data::Run => run_item(true),
+        Data::Alerts => object(&[
+            ("total", count()),
+            (
+                "list",
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(object(&[
+                        ("id", count()),
+                        ("job_id", string().into()),
+                        ("job_name", string().into()),
+                        ("kind", string().enum_values(Some(crate::model::AlertKind::NAMES)).into()),
+                        ("target", string().into()),
+                        ("state", string().enum_values(Some(["pending", "sent", "failed"])).into()),
+                        ("attempts", count()),
+                        ("created", string().into()),
+                        ("sent", nullable(Type::String).into()),
+                        ("answer", nullable(Type::String).into()),
+                        ("suppressed", count()),
+                        ("suppressed_before", count()),
+                        ("fire_time", nullable(Type::String).into()),
+                        ("run_id", nullable(Type::String).into()),
+                        ("node", string().into()),
+                        ("outcome", nullable(Type::String).into()),
+                        ("text", string().description(Some("the message as people read it")).into()),
+                    ])))))
+                    .into(),
+            ),
+        ]),
         Data::Backfill => object(&[
             ("job_id", string().into()),
             ("count", count()),

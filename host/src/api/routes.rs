@@ -49,6 +49,8 @@ pub enum Route {
     RunKill,
     /// `job_backfill` (extension): run (or list) the fire times of a past window.
     JobBackfill,
+    /// `alert_list` (extension): the alerts queued and sent, newest first.
+    AlertList,
 }
 
 /// What a parameter holds (query strings carry text; a JSON body may carry the JSON type).
@@ -112,6 +114,8 @@ pub enum Data {
     RunKill,
     /// `{"job_id", "count", "dry_run", "list": [{"fire_time", "run_id"}…]}`.
     Backfill,
+    /// `{"total", "list": [alert…]}`.
+    Alerts,
 }
 
 /// A route's description.
@@ -194,6 +198,42 @@ const JITTER: Param = Param {
     kind: Kind::Count,
     doc: "extension: each fire time is moved later by an offset below this many seconds, drawn from the job and the fire time (the same on every node); less than the rule's gap (0: none)",
 };
+/// The follow-up parameters of job_add and job_modify (job_modify without one keeps the job's).
+const FOLLOW: [Param; 8] = [
+    text(
+        "alert",
+        "extension: alert targets, comma-separated (or a JSON list): cmds served by plugins, e.g. `dingtalk:ops` (the notifier), `http://host/hook` (a JSON POST), `/topic` (a Baichuan message); `none` removes them (default: the node's --alert)",
+    ),
+    text(
+        "alert_on",
+        "extension: what is alerted, comma-separated: failure, timeout, killed, recovery, missed, deadline, paused (default: failure,timeout,recovery,deadline,paused)",
+    ),
+    Param {
+        name: "alert_quiet",
+        kind: Kind::Count,
+        doc: "extension: at most one alert of a kind per this many seconds; the rest are counted (default 600; 0: every one)",
+    },
+    text(
+        "on_success",
+        "extension: job ids, comma-separated (or a JSON list), that get a run (trigger=chain) when a run of this job succeeds; its run_id and output reach them as params; `none` removes them",
+    ),
+    text("on_failure", "extension: job ids that get a run when a run of this job fails or times out (after its retries)"),
+    Param {
+        name: "pause_after_failures",
+        kind: Kind::Count,
+        doc: "extension: pause the job after this many failed or timed-out runs in a row, with a `paused` alert (0: never)",
+    },
+    Param {
+        name: "resume_after",
+        kind: Kind::Count,
+        doc: "extension: a job its breaker paused gets a probe run after this many seconds; success resumes it, failure doubles the wait (up to a day; 0: no probe)",
+    },
+    Param {
+        name: "deadline",
+        kind: Kind::Count,
+        doc: "extension: seconds after each fire time by which a run must have ended successfully, else a `deadline` alert (0: none)",
+    },
+];
 const RUN_ID: Param = text("run_id", "the run's id (run_list, job_run, history's run_id)");
 const JOB: [Param; 5] = [
     Param { name: "job_trigger", kind: Kind::OneOf(&["cron", "interval", "date"]), doc: "how the job fires" },
@@ -218,7 +258,7 @@ const PAGE_SIZE: Param =
     Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
 
 /// Every route, in the order the document lists them.
-pub const ROUTES: [Spec; 22] = [
+pub const ROUTES: [Spec; 23] = [
     Spec {
         route: Route::JobAdd,
         names: &["job_add", "add_job"],
@@ -226,7 +266,8 @@ pub const ROUTES: [Spec; 22] = [
         required: &JOB,
         optional: &[
             TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3], MISFIRE[0],
-            MISFIRE[1], JITTER, OVERLAP,
+            MISFIRE[1], JITTER, OVERLAP, FOLLOW[0], FOLLOW[1], FOLLOW[2], FOLLOW[3], FOLLOW[4], FOLLOW[5], FOLLOW[6],
+            FOLLOW[7],
         ],
         data: Data::None,
         read_only: false,
@@ -238,7 +279,8 @@ pub const ROUTES: [Spec; 22] = [
         required: &JOB,
         optional: &[
             TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3], MISFIRE[0],
-            MISFIRE[1], JITTER, OVERLAP,
+            MISFIRE[1], JITTER, OVERLAP, FOLLOW[0], FOLLOW[1], FOLLOW[2], FOLLOW[3], FOLLOW[4], FOLLOW[5], FOLLOW[6],
+            FOLLOW[7],
         ],
         data: Data::None,
         read_only: false,
@@ -246,9 +288,13 @@ pub const ROUTES: [Spec; 22] = [
     Spec {
         route: Route::JobRemove,
         names: &["job_remove", "remove_job"],
-        summary: "Remove a job (its history stays)",
+        summary: "Remove a job (its history stays); a job others chain to only with force=1",
         required: &[JOB_ID],
-        optional: &[],
+        optional: &[Param {
+            name: "force",
+            kind: Kind::Flag,
+            doc: "extension: remove it even when other jobs chain to it (on_success, on_failure); their chains drop it",
+        }],
         data: Data::None,
         read_only: false,
     },
@@ -473,6 +519,25 @@ pub const ROUTES: [Spec; 22] = [
         ],
         data: Data::Backfill,
         read_only: false,
+    },
+    Spec {
+        route: Route::AlertList,
+        names: &["alert_list"],
+        summary: "Extension: the alerts queued and sent (one row per alert and target), newest first, 15 a page by default",
+        required: &[],
+        optional: &[
+            text("job_id", "only this job's alerts"),
+            Param { name: "kind", kind: Kind::OneOf(&crate::model::AlertKind::NAMES), doc: "only alerts of this kind" },
+            Param {
+                name: "state",
+                kind: Kind::OneOf(&["pending", "sent", "failed"]),
+                doc: "only alerts waiting for a (next) try, sent, or given up",
+            },
+            PAGE_INDEX,
+            PAGE_SIZE,
+        ],
+        data: Data::Alerts,
+        read_only: true,
     },
 ];
 

@@ -11,7 +11,7 @@ use crate::calendar::CalendarRule;
 use crate::clock::Timestamp;
 use crate::dispatch::{HandRun, RunNowError};
 use crate::model::{
-    HistoryFilter, HistoryRecord, Job, JobFilter, JobId, MAX_JOB_NAME_LEN, Outcome, Overlap, Page, RunFilter,
+    FollowUp, HistoryFilter, HistoryRecord, Job, JobHealth, JobFilter, JobId, MAX_JOB_NAME_LEN, Outcome, Overlap, Page, RunFilter,
     RunPolicy, RunRecord, RunState, RunTrigger,
 };
 use crate::run::StopReason;
@@ -32,7 +32,7 @@ pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, Ap
     match route {
         Route::JobAdd => job_add(state, &p).await,
         Route::JobModify => job_modify(state, &p).await,
-        Route::JobRemove => job_remove(state, &job_id(&p)?).await,
+        Route::JobRemove => job_remove(state, &job_id(&p)?, p.boolean("force")?.unwrap_or(false)).await,
         Route::JobPause => job_pause(state, &job_id(&p)?).await,
         Route::JobResume => job_resume(state, &job_id(&p)?).await,
         Route::JobShow => job_show(state, &job_id(&p)?).await,
@@ -55,6 +55,7 @@ pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, Ap
         Route::RunOutput => run_output(state, &p).await,
         Route::RunKill => run_kill(state, &p).await,
         Route::JobBackfill => job_backfill(state, &p).await,
+        Route::AlertList => super::follow::alert_list(state, &p, page(&p, Some(0))?).await,
     }
 }
 
@@ -599,9 +600,13 @@ async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         calendar: spec.calendar.flatten(),
         home_zone: Some(state.tz),
         policy: policy(p, RunPolicy::default())?,
+        follow: FollowUp::default(),
+        health: JobHealth::default(),
     };
     check_jitter(state, &job, now)?;
+    job.follow = super::follow::follow_up(state, p, &job.id, FollowUp::default()).await?;
     job.next_run_time = state.calendars.next_for_job(&job, state.tz, None, now);
+    super::follow::watch_deadline(&mut job);
     state.store.add_job(&job).await?;
     tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
     state.scheduler.wake();
@@ -637,6 +642,7 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     // A job kept from before home zones were stored takes this node's, like a new one.
     let home_zone = old.home_zone.or(Some(state.tz));
     let policy = policy(p, old.policy)?;
+    let follow = super::follow::follow_up(state, p, &old.id, old.follow.clone()).await?;
     let mut job = Job {
         name: spec.name,
         cmd: spec.cmd,
@@ -646,17 +652,20 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
         calendar,
         home_zone,
         policy,
+        follow,
         ..old
     };
     check_jitter(state, &job, now)?;
     job.next_run_time = job.next_run_time.and_then(|_| state.calendars.next_for_job(&job, state.tz, None, now));
+    super::follow::watch_deadline(&mut job);
     state.store.update_job(&job).await?;
     tracing::info!(job_id = %job.id, "modify_job");
     state.scheduler.wake();
     Ok(Reply::Ok)
 }
 
-async fn job_remove(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
+async fn job_remove(state: &AppState, id: &JobId, force: bool) -> Result<Reply, ApiError> {
+    super::follow::check_remove(state, id, force, state.clock.now()).await?;
     state.store.remove_job(id).await?;
     tracing::info!(job_id = %id, "Removed job");
     state.scheduler.wake();
@@ -665,7 +674,9 @@ async fn job_remove(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
 
 async fn job_pause(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
     let job = existing(state, id).await?;
-    let job = Job { next_run_time: None, updated: state.clock.now(), ..job };
+    // Paused by hand: the breaker's pause and probe, and the deadline watch, end with it.
+    let health = JobHealth { fail_streak: job.health.fail_streak, ..JobHealth::default() };
+    let job = Job { next_run_time: None, updated: state.clock.now(), health, ..job };
     state.store.update_job(&job).await?;
     tracing::info!(job_id = %id, "pause_job");
     state.scheduler.wake();
@@ -677,7 +688,8 @@ async fn job_resume(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
     let job = existing(state, id).await?;
     match state.calendars.next_for_job(&job, state.tz, None, now) {
         Some(next) => {
-            let job = Job { next_run_time: Some(next), updated: now, ..job };
+            let mut job = Job { next_run_time: Some(next), updated: now, health: JobHealth::default(), ..job };
+            super::follow::watch_deadline(&mut job);
             state.store.update_job(&job).await?;
             tracing::info!(job_id = %id, "resume_job");
         }
@@ -703,6 +715,9 @@ async fn job_show(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
         "job_name": job.name,
     });
     zone_fields(&mut data, &job);
+    if let Some(map) = data.as_object_mut() {
+        super::follow::show(map, &job, tz);
+    }
     if let (Some(rule), Some(map)) = (&job.calendar, data.as_object_mut())
         && let Some(note) = job.next_run_time.and_then(|t| state.calendars.note(rule, t, tz))
     {

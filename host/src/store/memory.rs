@@ -9,10 +9,10 @@ use async_trait::async_trait;
 
 use futures_util::StreamExt;
 
-use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError};
+use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, Streak};
 use crate::clock::Timestamp;
 use crate::model::{
-    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
+    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
     RunRecord, RunState, RunTrigger,
 };
 
@@ -34,6 +34,125 @@ struct Inner {
     nodes: BTreeMap<String, NodeSeen>,
     /// Runs by id, with their whole output.
     runs: BTreeMap<String, (RunRecord, Vec<u8>)>,
+    /// Alerts, oldest first (their ids are their place + 1).
+    alerts: Vec<AlertEntry>,
+}
+
+/// An alert and what its delivery needs besides what is shown.
+#[derive(Debug, Clone)]
+struct AlertEntry {
+    alert: AlertRecord,
+    next_try: Timestamp,
+    claim: Option<(String, Timestamp)>,
+}
+
+impl Inner {
+    /// Queues `draft` at `now` under its quiet window (see `after::queue_alert`).
+    fn queue_alert(&mut self, draft: &AlertDraft, now: Timestamp) {
+        let last = self.alerts.iter().rev().find(|a| a.alert.job_id == draft.job_id && a.alert.kind == draft.kind);
+        let (created, earlier) = match last {
+            Some(a) => (Some(a.alert.created), a.alert.suppressed),
+            None => (None, 0),
+        };
+        if let Some(created) = created
+            && draft.quiet > chrono::Duration::zero()
+            && created > now - draft.quiet
+        {
+            for a in self.alerts.iter_mut().filter(|a| {
+                a.alert.job_id == draft.job_id && a.alert.kind == draft.kind && a.alert.created == created
+            }) {
+                a.alert.suppressed += 1;
+            }
+            return;
+        }
+        for target in &draft.targets {
+            let alert = AlertRecord {
+                id: self.alerts.len() as i64 + 1,
+                kind: draft.kind,
+                job_id: draft.job_id.clone(),
+                job_name: draft.job_name.clone(),
+                target: target.clone(),
+                fire_time: draft.fire_time,
+                run_id: draft.run_id.clone(),
+                node: draft.node.clone(),
+                outcome: draft.outcome,
+                output: draft.output.clone(),
+                detail: draft.detail.clone(),
+                created: now,
+                state: AlertState::Pending,
+                attempts: 0,
+                sent: None,
+                answer: None,
+                suppressed: 0,
+                earlier_suppressed: earlier,
+            };
+            self.alerts.push(AlertEntry { alert, next_try: now, claim: None });
+        }
+    }
+
+    /// Writes what `end` sets off (see `after::apply_after_end`).
+    fn apply_after(&mut self, end: &RunEnd, now: Timestamp) {
+        let Some(after) = end.after.as_deref() else { return };
+        for run in &after.chained {
+            self.runs.entry(run.run_id.clone()).or_insert_with(|| (run.clone(), Vec::new()));
+        }
+        let mut drafts: Vec<AlertDraft> = after.alerts.clone();
+        if let Some(e) = self.jobs.get_mut(end.run.job.id.as_str()) {
+            let h = &mut e.job.health;
+            match &after.streak {
+                None => {}
+                Some(Streak::Reset { resume }) => {
+                    let broke = h.fail_streak > 0;
+                    h.fail_streak = 0;
+                    let mut resumed = false;
+                    if let Some((next, watch)) = resume
+                        && h.paused_reason.is_some()
+                    {
+                        e.job.next_run_time = *next;
+                        h.paused_reason = None;
+                        h.probe_at = None;
+                        h.probe_wait_secs = None;
+                        h.deadline_fire = watch.and_then(|w| w.to);
+                        resumed = true;
+                    }
+                    if broke || resumed {
+                        drafts.extend(after.recovery.clone());
+                    }
+                }
+                Some(Streak::Grow { pause_after, reason, probe }) => {
+                    h.fail_streak += 1;
+                    if let Some(threshold) = pause_after
+                        && h.fail_streak >= *threshold
+                        && h.paused_reason.is_none()
+                    {
+                        e.job.next_run_time = None;
+                        h.paused_reason = Some(reason.clone());
+                        h.probe_at = probe.map(|(at, _)| at);
+                        h.probe_wait_secs = probe.map(|(_, wait)| wait);
+                        h.deadline_fire = None;
+                        e.retry = None;
+                        drafts.extend(after.paused.clone());
+                    }
+                }
+                Some(Streak::ProbeFailed { at, wait }) => {
+                    if h.paused_reason.is_some() {
+                        h.probe_at = Some(*at);
+                        h.probe_wait_secs = Some(*wait);
+                        h.fail_streak += 1;
+                    }
+                }
+            }
+            if let Some(watch) = &after.deadline
+                && watch.from.is_some()
+                && h.deadline_fire == watch.from
+            {
+                h.deadline_fire = watch.to;
+            }
+        }
+        for draft in &drafts {
+            self.queue_alert(draft, now);
+        }
+    }
 }
 
 /// See the module doc.
@@ -277,7 +396,11 @@ impl JobStore for MemoryStore {
     async fn finish_runs(&self, node: &str, ends: &[RunEnd], now: Timestamp) -> Result<Vec<FinishOutcome>, StoreError> {
         let mut out = Vec::with_capacity(ends.len());
         for end in ends {
-            out.push(self.finish_one(&end.run, node, end.next, end.history.as_ref(), end.retry));
+            let outcome = self.finish_one(&end.run, node, end.next, end.history.as_ref(), end.retry);
+            if outcome != FinishOutcome::LostClaim {
+                self.lock().apply_after(end, now);
+            }
+            out.push(outcome);
             if let Some((run_id, ended, outcome, output)) = end.run_row_end() {
                 let mut inner = self.lock();
                 match inner.runs.get_mut(run_id) {
@@ -308,7 +431,6 @@ impl JobStore for MemoryStore {
                 }
             }
         }
-        let _ = now;
         Ok(out)
     }
 
@@ -415,6 +537,13 @@ impl JobStore for MemoryStore {
     async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
         let mut n = 0;
         for (r, _) in self.lock().runs.values_mut() {
+            if r.state.is_live() && r.lease_until < now && r.trigger == RunTrigger::Chain && r.attempt < 3 {
+                // A chained run its node did not end goes back in the queue (see `after`).
+                r.state = RunState::Pending;
+                r.node = String::new();
+                r.attempt += 1;
+                continue;
+            }
             if r.state.is_live() && r.lease_until < now {
                 r.state = RunState::Ended;
                 r.ended = Some(now);
@@ -545,5 +674,140 @@ impl JobStore for MemoryStore {
         let mut nodes: Vec<NodeSeen> = self.lock().nodes.values().filter(|n| n.seen >= since).cloned().collect();
         nodes.sort_by(|a, b| b.seen.cmp(&a.seen).then_with(|| a.name.cmp(&b.name)));
         Ok(nodes)
+    }
+
+    async fn take_pending_runs(
+        &self,
+        node: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let mut inner = self.lock();
+        let mut pending: Vec<&mut RunRecord> =
+            inner.runs.values_mut().map(|(r, _)| r).filter(|r| r.state == RunState::Pending).collect();
+        pending.sort_by(|a, b| a.started.cmp(&b.started).then_with(|| a.run_id.cmp(&b.run_id)));
+        Ok(pending
+            .into_iter()
+            .take(limit as usize)
+            .map(|r| {
+                r.state = RunState::Waiting;
+                r.node = node.to_owned();
+                r.lease_until = lease_until;
+                r.clone()
+            })
+            .collect())
+    }
+
+    async fn due_probes(&self, now: Timestamp, limit: u32) -> Result<Vec<JobId>, StoreError> {
+        let inner = self.lock();
+        let mut due: Vec<(Timestamp, JobId)> = inner
+            .jobs
+            .values()
+            .filter_map(|e| e.job.health.probe_at.filter(|at| *at <= now).map(|at| (at, e.job.id.clone())))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit as usize).map(|(_, id)| id).collect())
+    }
+
+    async fn due_deadlines(&self, now: Timestamp, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let inner = self.lock();
+        let mut due: Vec<(Timestamp, Job)> = inner
+            .jobs
+            .values()
+            .filter_map(|e| {
+                let fire = e.job.health.deadline_fire?;
+                let at = fire + chrono::Duration::seconds(e.job.follow.deadline_secs? as i64);
+                (at <= now).then(|| (at, e.job.clone()))
+            })
+            .collect();
+        due.sort_by_key(|(at, _)| *at);
+        Ok(due.into_iter().take(limit as usize).map(|(_, job)| job).collect())
+    }
+
+    async fn deadline_passed(
+        &self,
+        job: &JobId,
+        watch: DeadlineMove,
+        alert: Option<&AlertDraft>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        let Some(e) = inner.jobs.get_mut(job.as_str()) else { return Ok(false) };
+        if watch.from.is_none() || e.job.health.deadline_fire != watch.from {
+            return Ok(false);
+        }
+        e.job.health.deadline_fire = watch.to;
+        if let Some(draft) = alert {
+            inner.queue_alert(draft, now);
+        }
+        Ok(true)
+    }
+
+    async fn claim_alerts(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let mut inner = self.lock();
+        let mut due: Vec<&mut AlertEntry> = inner
+            .alerts
+            .iter_mut()
+            .filter(|a| {
+                a.alert.state == AlertState::Pending
+                    && a.next_try <= now
+                    && a.claim.as_ref().is_none_or(|(_, until)| *until < now)
+            })
+            .collect();
+        due.sort_by_key(|a| (a.next_try, a.alert.id));
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|a| {
+                a.claim = Some((node.to_owned(), until));
+                a.alert.attempts += 1;
+                a.alert.clone()
+            })
+            .collect())
+    }
+
+    async fn end_alert(
+        &self,
+        id: i64,
+        node: &str,
+        state: AlertState,
+        answer: &str,
+        next_try: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(a) = inner.alerts.get_mut(usize::try_from(id - 1).unwrap_or(usize::MAX))
+            && a.claim.as_ref().is_some_and(|(owner, _)| owner == node)
+        {
+            a.alert.state = state;
+            a.alert.answer = Some(answer.to_owned());
+            a.next_try = next_try.unwrap_or(now);
+            a.claim = None;
+            if state == AlertState::Sent {
+                a.alert.sent = Some(now);
+            }
+        }
+        Ok(())
+    }
+
+    async fn list_alerts(&self, filter: &AlertFilter, page: Page) -> Result<(u64, Vec<AlertRecord>), StoreError> {
+        let inner = self.lock();
+        let rows: Vec<AlertRecord> = inner
+            .alerts
+            .iter()
+            .rev()
+            .map(|a| &a.alert)
+            .filter(|a| filter.job_id.as_ref().is_none_or(|v| *v == a.job_id))
+            .filter(|a| filter.kind.is_none_or(|k| k == a.kind))
+            .filter(|a| filter.state.is_none_or(|s| s == a.state))
+            .cloned()
+            .collect();
+        Ok((rows.len() as u64, page_of(rows, page)))
     }
 }

@@ -7,6 +7,7 @@
 //! and writes the history row in one transaction. API changes bump the job's `revision`; a
 //! run finishing on an older revision only releases its claim and leaves the new schedule be.
 
+mod after;
 pub mod legacy;
 mod memory;
 mod mysql;
@@ -25,8 +26,8 @@ pub use sqlite::SqliteStore;
 
 use crate::clock::Timestamp;
 use crate::model::{
-    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
-    RunRecord,
+    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId,
+    NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
 };
 
 /// Errors of the store boundary.
@@ -103,6 +104,67 @@ pub struct RunEnd {
     /// The retry the job waits for now (its failed run is tried again at `next`); `None` clears
     /// a pending one.
     pub retry: Option<RetryPlan>,
+    /// What the end sets off (alerts, chained runs, the breaker, the deadline watch), written in
+    /// the same transaction; `None` for a job with no follow-ups.
+    pub after: Option<Box<AfterEnd>>,
+}
+
+/// What a run's end sets off, written in the transaction that records the end, so none of it
+/// is lost or doubled when a node dies (see `crate::followup`).
+#[derive(Debug, Clone, Default)]
+pub struct AfterEnd {
+    /// Runs of other jobs to queue (`trigger=chain`, state `pending`), each written once by its
+    /// id (derived from the ending run's, so an end recorded again queues nothing more).
+    pub chained: Vec<RunRecord>,
+    /// What the end does to the job's count of failed runs in a row.
+    pub streak: Option<Streak>,
+    /// Alerts to queue whatever the count says (failure, timeout, killed, missed).
+    pub alerts: Vec<AlertDraft>,
+    /// The `recovery` alert, queued when the end breaks a run of failures (or resumes the job).
+    pub recovery: Option<AlertDraft>,
+    /// The `paused` alert, queued when the breaker pauses the job.
+    pub paused: Option<AlertDraft>,
+    /// The deadline watch moves on: it watched `from` (unchanged since the claim), it watches
+    /// `to` now (`None`: nothing), due at `due`.
+    pub deadline: Option<DeadlineMove>,
+}
+
+/// What a run's end does to its job's count of failed runs in a row.
+#[derive(Debug, Clone)]
+pub enum Streak {
+    /// A success: the count goes back to 0; a probe's success also resumes the job the breaker
+    /// paused, at `resume` (its next fire time; the deadline watch from there).
+    Reset {
+        /// The resumed job's next fire time and deadline watch, for a probe.
+        resume: Option<(Option<Timestamp>, Option<DeadlineMove>)>,
+    },
+    /// A failure: the count grows; at `pause_after` the breaker pauses the job.
+    Grow {
+        /// The breaker's threshold.
+        pause_after: Option<u32>,
+        /// Why (kept as `paused_reason`).
+        reason: String,
+        /// When the first probe is due, and the wait (seconds), if the job has `resume_after`.
+        probe: Option<(Timestamp, f64)>,
+    },
+    /// A failed probe: the job stays paused; the next probe is due at `at` after `wait` seconds.
+    ProbeFailed {
+        /// When the next probe is due.
+        at: Timestamp,
+        /// The wait, seconds.
+        wait: f64,
+    },
+}
+
+/// The deadline watch of a job moving on (see [`AfterEnd::deadline`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DeadlineMove {
+    /// The fire time watched until now (the move happens only if it still is).
+    pub from: Option<Timestamp>,
+    /// The fire time watched from now on.
+    pub to: Option<Timestamp>,
+    /// When its deadline passes.
+    pub due: Option<Timestamp>,
 }
 
 impl RunEnd {
@@ -263,6 +325,63 @@ pub trait JobStore: Send + Sync + 'static {
     async fn node_stopped(&self, name: &str, now: Timestamp) -> Result<(), StoreError>;
     /// The nodes seen at or after `since`, most recently seen first.
     async fn nodes(&self, since: Timestamp) -> Result<Vec<NodeSeen>, StoreError>;
+
+    /// The jobs whose `on_success` or `on_failure` name `id`.
+    async fn jobs_chaining_to(&self, id: &JobId) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = self.stream_jobs(&JobFilter::default()).await?;
+        let mut by = Vec::new();
+        while let Some(job) = jobs.next().await {
+            match job {
+                Ok(job) if job.follow.on_success.contains(id) || job.follow.on_failure.contains(id) => by.push(job),
+                Ok(_) | Err(StoreError::Corrupt { .. } | StoreError::Unadopted { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(by)
+    }
+    /// Takes up to `limit` runs a chain queued (`pending`, oldest first) for `node`: each is
+    /// now `waiting` on it until `lease_until` (one node takes each).
+    async fn take_pending_runs(
+        &self,
+        node: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError>;
+    /// Jobs the breaker paused whose probe run is due at `now`, earliest first.
+    async fn due_probes(&self, now: Timestamp, limit: u32) -> Result<Vec<JobId>, StoreError>;
+    /// Jobs a watched fire time of which has passed its deadline at `now`, earliest first.
+    async fn due_deadlines(&self, now: Timestamp, limit: u32) -> Result<Vec<Job>, StoreError>;
+    /// A watched fire time passed its deadline: moves the job's watch on (`watch.from` must
+    /// still be watched) and queues `alert`; whether the watch moved (one node does it).
+    async fn deadline_passed(
+        &self,
+        job: &JobId,
+        watch: DeadlineMove,
+        alert: Option<&AlertDraft>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Claims up to `limit` alerts due at `now` (pending, next try due, unclaimed or claim run
+    /// out) for `node` until `until`, oldest first.
+    async fn claim_alerts(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, StoreError>;
+    /// Records a try of alert `id` that `node` claimed: `state` (`Pending`: tried again at
+    /// `next_try`), what the target answered, at `now`.
+    async fn end_alert(
+        &self,
+        id: i64,
+        node: &str,
+        state: AlertState,
+        answer: &str,
+        next_try: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Alerts matching `filter`, newest first, and the total matching count.
+    async fn list_alerts(&self, filter: &AlertFilter, page: Page) -> Result<(u64, Vec<AlertRecord>), StoreError>;
 }
 
 /// A node's row is deleted once it has not been seen for this long.

@@ -41,7 +41,7 @@ use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
     CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
     INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB,
-    PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL,
+    PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, HEALTH_COLUMNS, bind_health,
     RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_plan_retry, bind_run, job_count, paged_select,
     push_claimed_runs, push_history_filter, push_history_values, push_job_filter, push_old_runs, push_page,
     push_run_ends, push_run_filter, push_run_ids,
@@ -49,10 +49,14 @@ use super::query::{
 use super::rows::{
     HistoryRow, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text,
 };
-use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
+use super::after::{
+    ALERT_COLUMNS, ALERT_ORDER, AlertRow, CHAINING_JOBS, DUE_ALERTS, DUE_DEADLINES, DUE_PROBES, END_ALERT, MOVE_DEADLINE, PENDING_RUNS,
+    REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
+};
+use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::{
-    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
+    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
     RunRecord,
 };
 
@@ -60,7 +64,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql")
 
 /// The `ruqi_jobs` columns of a [`JobRow`], datetimes as text.
 const JOB_COLUMNS: &str = "id, next_run_time, job_state, job_name, job_trigger, job_rule, \
-     DATE_FORMAT(u_time, '%Y-%m-%d %H:%i:%s.%f') AS u_time, DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f') AS c_time, revision";
+     DATE_FORMAT(u_time, '%Y-%m-%d %H:%i:%s.%f') AS u_time, DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f') AS c_time, revision, \
+     fail_streak, paused_reason, probe_at, probe_wait, deadline_fire";
 /// The `ruqi_jobs_history` columns of a [`HistoryRow`], datetimes as text.
 const HISTORY_COLUMNS: &str = "id, job_id, job_name, cmd, cmd_is_success, cmd_output, cmd_cost, scheduler_name, \
      DATE_FORMAT(c_time, '%Y-%m-%d %H:%i:%s.%f') AS c_time, fire_time, run_id, started, ended, attempt, run_trigger, outcome";
@@ -441,6 +446,24 @@ impl MysqlStore {
         ends: &[RunEnd],
         now: Timestamp,
     ) -> Result<Vec<FinishOutcome>, StoreError> {
+        let outcomes = Self::finish_ends(conn, node, ends, now).await?;
+        // What the ends set off (a run that lost its claim sets off nothing: its fire time is
+        // the new owner's).
+        for (end, outcome) in ends.iter().zip(&outcomes) {
+            if end.after.is_some() && *outcome != FinishOutcome::LostClaim {
+                apply_after_end!(conn, " ON DUPLICATE KEY UPDATE run_id = run_id", end, ts_to_epoch(now));
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// The ends themselves: history rows, run rows, reschedules and releases.
+    async fn finish_ends(
+        conn: &mut MySqlConnection,
+        node: &str,
+        ends: &[RunEnd],
+        now: Timestamp,
+    ) -> Result<Vec<FinishOutcome>, StoreError> {
         let rows: Vec<&HistoryRecord> = ends.iter().filter_map(|e| e.history.as_ref()).collect();
         if !rows.is_empty() {
             // Keep-first: a second row for the same (job, fire time) is dropped, not an error.
@@ -627,10 +650,11 @@ macro_rules! in_transaction {
 #[async_trait]
 impl JobStore for MysqlStore {
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
-        let res = sqlx::query(
-            "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, c_time, revision)
-             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 1)",
-        )
+        let insert = format!(
+            "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, c_time,
+             revision, {HEALTH_COLUMNS}) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
+        );
+        let q = sqlx::query(&insert)
         .bind(job.id.as_str())
         .bind(job.next_run_time.map(ts_to_epoch))
         .bind(job_state(job))
@@ -638,7 +662,8 @@ impl JobStore for MysqlStore {
         .bind(job.trigger.kind().as_str())
         .bind(job.trigger.rule())
         .bind(ts_to_text(job.updated))
-        .bind(ts_to_text(job.created))
+        .bind(ts_to_text(job.created));
+        let res = bind_health(q, job)
         .execute(self.pool())
         .await;
         match res {
@@ -653,13 +678,14 @@ impl JobStore for MysqlStore {
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
         // sqlx asks for CLIENT_FOUND_ROWS (matched rows are counted) and the statement bumps
         // `revision` anyway: an identical update still finds its job (RuQi 1.x's same-second bug).
-        let res = sqlx::query(UPDATE_JOB)
+        let q = sqlx::query(UPDATE_JOB)
             .bind(job.next_run_time.map(ts_to_epoch))
             .bind(job_state(job))
             .bind(&job.name)
             .bind(job.trigger.kind().as_str())
             .bind(job.trigger.rule())
-            .bind(ts_to_text(job.updated))
+            .bind(ts_to_text(job.updated));
+        let res = bind_health(q, job)
             .bind(job.id.as_str())
             .execute(self.pool())
             .await?;
@@ -776,7 +802,7 @@ impl JobStore for MysqlStore {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
-        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None, retry: None };
+        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None, retry: None, after: None };
         Ok(self.finish_runs(node, std::slice::from_ref(&end), now).await?[0])
     }
 
@@ -856,7 +882,7 @@ impl JobStore for MysqlStore {
     async fn start_run(&self, run: &RunRecord) -> Result<(), StoreError> {
         bind_run(
             sqlx::query(&format!(
-                "{INSERT_RUN} ON DUPLICATE KEY UPDATE node = VALUES(node), state = 'running', started = VALUES(started),
+                "{INSERT_RUN} ON DUPLICATE KEY UPDATE node = VALUES(node), state = VALUES(state), started = VALUES(started),
                  ended = NULL, lease_until = VALUES(lease_until), outcome = NULL, kill_requested = 0,
                  output = VALUES(output)"
             )),
@@ -912,6 +938,7 @@ impl JobStore for MysqlStore {
         if ids.is_empty() {
             return Ok(0);
         }
+        sqlx::query(REQUEUE_LOST_CHAINED).bind(now).execute(self.pool()).await?;
         let mut q = QueryBuilder::<MySql>::new(END_LOST_RUNS);
         q.push_bind(now).push(" WHERE ").push(LIVE).push(" AND lease_until < ").push_bind(now);
         push_run_ids(&mut q, &ids);
@@ -1037,5 +1064,147 @@ impl JobStore for MysqlStore {
         let rows: Vec<(String, String, f64, f64, Option<f64>)> =
             sqlx::query_as(NODES_SINCE).bind(ts_to_epoch(since)).fetch_all(self.pool()).await?;
         Ok(super::rows::nodes(rows))
+    }
+
+    async fn jobs_chaining_to(&self, id: &JobId) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> =
+            sqlx::query_as(&format!("SELECT {JOB_COLUMNS}{CHAINING_JOBS}")).fetch_all(self.pool()).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_job(self.tz).ok())
+            .filter(|j| j.follow.on_success.contains(id) || j.follow.on_failure.contains(id))
+            .collect())
+    }
+
+    async fn take_pending_runs(
+        &self,
+        node: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let rows: Vec<RunRow> = in_transaction!(self.pool(), |conn| async {
+            let ids: Vec<String> = sqlx::query_scalar(&format!("{PENDING_RUNS}{limit} FOR UPDATE SKIP LOCKED"))
+                .fetch_all(&mut *conn)
+                .await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut q = QueryBuilder::<MySql>::new("UPDATE ruqi_runs SET state = 'waiting', node = ");
+            q.push_bind(node).push(", lease_until = ").push_bind(ts_to_epoch(lease_until));
+            q.push(" WHERE state = 'pending'");
+            push_run_ids(&mut q, &ids);
+            q.build().execute(&mut *conn).await?;
+            let mut q = QueryBuilder::<MySql>::new(format!("SELECT {RUN_COLUMNS} FROM ruqi_runs WHERE state = 'waiting' AND node = "));
+            q.push_bind(node);
+            push_run_ids(&mut q, &ids);
+            Ok::<_, StoreError>(q.build_query_as().fetch_all(&mut *conn).await?)
+        })?;
+        rows.into_iter().map(RunRow::into_record).collect()
+    }
+
+    async fn due_probes(&self, now: Timestamp, limit: u32) -> Result<Vec<JobId>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar(&format!("{DUE_PROBES}{limit}")).bind(ts_to_epoch(now)).fetch_all(self.pool()).await?;
+        Ok(ids.iter().filter_map(|id| JobId::parse(id).ok()).collect())
+    }
+
+    async fn due_deadlines(&self, now: Timestamp, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(&format!("SELECT {JOB_COLUMNS}{DUE_DEADLINES}{limit}"))
+            .bind(ts_to_epoch(now))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows.into_iter().filter_map(|r| r.into_job(self.tz).ok()).collect())
+    }
+
+    async fn deadline_passed(
+        &self,
+        job: &JobId,
+        watch: DeadlineMove,
+        alert: Option<&AlertDraft>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let Some(from) = watch.from else { return Ok(false) };
+        in_transaction!(self.pool(), |conn| async {
+            let moved = sqlx::query(MOVE_DEADLINE)
+                .bind(watch.to.map(ts_to_epoch))
+                .bind(watch.due.map(ts_to_epoch))
+                .bind(job.as_str())
+                .bind(ts_to_epoch(from))
+                .execute(&mut *conn)
+                .await?
+                .rows_affected()
+                > 0;
+            if moved && let Some(draft) = alert {
+                queue_alert!(conn, draft, ts_to_epoch(now));
+            }
+            Ok::<_, StoreError>(moved)
+        })
+    }
+
+    async fn claim_alerts(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let now = ts_to_epoch(now);
+        let rows: Vec<AlertRow> = in_transaction!(self.pool(), |conn| async {
+            let ids: Vec<i64> = sqlx::query_scalar(&format!("{DUE_ALERTS}{limit} FOR UPDATE SKIP LOCKED"))
+                .bind(now)
+                .bind(now)
+                .fetch_all(&mut *conn)
+                .await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let list = ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
+            sqlx::query(&format!(
+                "UPDATE ruqi_alerts SET claim_owner = ?, claim_until = ?, attempts = attempts + 1 WHERE id IN ({list})"
+            ))
+            .bind(node)
+            .bind(ts_to_epoch(until))
+            .execute(&mut *conn)
+            .await?;
+            Ok::<_, StoreError>(
+                sqlx::query_as(&format!("SELECT {ALERT_COLUMNS} FROM ruqi_alerts WHERE id IN ({list}) ORDER BY id"))
+                    .fetch_all(&mut *conn)
+                    .await?,
+            )
+        })?;
+        rows.into_iter().map(AlertRow::into_record).collect()
+    }
+
+    async fn end_alert(
+        &self,
+        id: i64,
+        node: &str,
+        state: AlertState,
+        answer: &str,
+        next_try: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query(END_ALERT)
+            .bind(state.as_str())
+            .bind(answer)
+            .bind(ts_to_epoch(next_try.unwrap_or(now)))
+            .bind((state == AlertState::Sent).then(|| ts_to_epoch(now)))
+            .bind(id)
+            .bind(node)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn list_alerts(&self, filter: &AlertFilter, page: Page) -> Result<(u64, Vec<AlertRecord>), StoreError> {
+        let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_alerts");
+        push_alert_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let mut q = QueryBuilder::<MySql>::new(format!("SELECT {ALERT_COLUMNS} FROM ruqi_alerts"));
+        push_alert_filter(&mut q, filter);
+        q.push(ALERT_ORDER);
+        push_page(&mut q, page);
+        let rows: Vec<AlertRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        Ok((total as u64, rows.into_iter().map(AlertRow::into_record).collect::<Result<_, _>>()?))
     }
 }

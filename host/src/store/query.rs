@@ -17,8 +17,34 @@ use crate::model::{ClaimedRun, HistoryFilter, HistoryRecord, JobFilter, JobId, P
 /// row count finds an existing job even when every value is the same. A pending retry is
 /// dropped: the job runs as it was just told to.
 pub const UPDATE_JOB: &str = "UPDATE ruqi_jobs SET next_run_time = ?, job_state = ?, job_name = ?, job_trigger = ?,
-     job_rule = ?, u_time = ?, revision = revision + 1, retry_at = NULL, retry_attempt = NULL, retry_fire = NULL
+     job_rule = ?, u_time = ?, revision = revision + 1, retry_at = NULL, retry_attempt = NULL, retry_fire = NULL,
+     fail_streak = ?, paused_reason = ?, probe_at = ?, probe_wait = ?, deadline_fire = ?, deadline_at = ?
      WHERE id = ?";
+/// The follow-up columns of a job's row, in [`bind_health`]'s order (after `UPDATE_JOB`'s
+/// `u_time`, and in each dialect's insert).
+pub const HEALTH_COLUMNS: &str = "fail_streak, paused_reason, probe_at, probe_wait, deadline_fire, deadline_at";
+
+/// Binds a job's follow-up state ([`HEALTH_COLUMNS`]): its count of failed runs in a row, the
+/// breaker's pause and probe, and the deadline watch (due `deadline` seconds after the fire time).
+pub fn bind_health<'q, DB>(
+    q: sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>,
+    job: &'q crate::model::Job,
+) -> sqlx::query::Query<'q, DB, <DB as Database>::Arguments<'q>>
+where
+    DB: Database,
+    i64: Encode<'q, DB> + Type<DB>,
+    Option<f64>: Encode<'q, DB> + Type<DB>,
+    Option<&'q str>: Encode<'q, DB> + Type<DB>,
+{
+    let h = &job.health;
+    let due = h.deadline_fire.zip(job.follow.deadline_secs).map(|(f, d)| ts_to_epoch(f) + d as f64);
+    q.bind(i64::from(h.fail_streak))
+        .bind(h.paused_reason.as_deref())
+        .bind(h.probe_at.map(ts_to_epoch))
+        .bind(h.probe_wait_secs)
+        .bind(h.deadline_fire.map(ts_to_epoch))
+        .bind(due)
+}
 /// Deletes a job (binds: id).
 pub const REMOVE_JOB: &str = "DELETE FROM ruqi_jobs WHERE id = ?";
 /// Parks an undecodable row: kept, never claimed again (binds: id).

@@ -9,7 +9,8 @@ use super::StoreError;
 use crate::calendar::CalendarRule;
 use crate::clock::Timestamp;
 use crate::model::{
-    ClaimedRun, HistoryRecord, Job, JobId, Outcome, RetryPlan, RunMeta, RunRecord, RunState, RunTrigger,
+    AlertKind, ClaimedRun, FollowUp, HistoryRecord, Job, JobHealth, JobId, Outcome, RetryPlan, RunMeta, RunRecord,
+    RunState, RunTrigger,
 };
 use crate::trigger::{Trigger, TriggerKind};
 
@@ -63,6 +64,30 @@ pub struct JobState {
     /// The job's `overlap` policy (`buffer_one`, …).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overlap: Option<String>,
+    /// The job's `alert` targets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert: Vec<String>,
+    /// The job's `alert_on` kinds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alert_on: Vec<String>,
+    /// The job's `alert_quiet`, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_quiet: Option<u64>,
+    /// The job's `on_success` job ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_success: Vec<String>,
+    /// The job's `on_failure` job ids.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_failure: Vec<String>,
+    /// The job's `pause_after_failures`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_after_failures: Option<u32>,
+    /// The job's `resume_after`, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_after: Option<u64>,
+    /// The job's `deadline`, seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -127,13 +152,29 @@ pub struct JobRow {
     /// `retry_fire` (selected by the claims only)
     #[sqlx(default)]
     pub retry_fire: Option<f64>,
+    /// `fail_streak`
+    #[sqlx(default)]
+    pub fail_streak: Option<i64>,
+    /// `paused_reason`
+    #[sqlx(default)]
+    pub paused_reason: Option<String>,
+    /// `probe_at`
+    #[sqlx(default)]
+    pub probe_at: Option<f64>,
+    /// `probe_wait`
+    #[sqlx(default)]
+    pub probe_wait: Option<f64>,
+    /// `deadline_fire`
+    #[sqlx(default)]
+    pub deadline_fire: Option<f64>,
 }
 
 /// The pending-retry columns a claim selects besides [`JOB_COLUMNS`].
 pub const RETRY_COLUMNS: &str = "retry_at, retry_attempt, retry_fire";
 
 /// The columns `SELECT`ed for a [`JobRow`].
-pub const JOB_COLUMNS: &str = "id, next_run_time, job_state, job_name, job_trigger, job_rule, u_time, c_time, revision";
+pub const JOB_COLUMNS: &str = "id, next_run_time, job_state, job_name, job_trigger, job_rule, u_time, c_time, revision, \
+     fail_streak, paused_reason, probe_at, probe_wait, deadline_fire";
 
 impl JobRow {
     /// Decodes the row; cron rules are read in `tz`.
@@ -165,6 +206,29 @@ impl JobRow {
             None => None,
             Some(m) => Some(crate::model::Misfire::parse(m).ok_or_else(|| corrupt(format!("misfire {m:?}")))?),
         };
+        let alert_on = state
+            .alert_on
+            .iter()
+            .map(|k| AlertKind::parse(k).ok_or_else(|| corrupt(format!("alert_on {k:?}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ids = |list: &[String]| list.iter().map(|id| JobId::parse(id).map_err(&corrupt)).collect::<Result<Vec<_>, _>>();
+        let follow = FollowUp {
+            alert: state.alert,
+            alert_on,
+            alert_quiet_secs: state.alert_quiet,
+            on_success: ids(&state.on_success)?,
+            on_failure: ids(&state.on_failure)?,
+            pause_after_failures: state.pause_after_failures,
+            resume_after_secs: state.resume_after,
+            deadline_secs: state.deadline,
+        };
+        let health = JobHealth {
+            fail_streak: self.fail_streak.map_or(0, |n| u32::try_from(n).unwrap_or(0)),
+            paused_reason: self.paused_reason.clone(),
+            probe_at: self.probe_at.map(epoch_to_ts),
+            probe_wait_secs: self.probe_wait,
+            deadline_fire: self.deadline_fire.map(epoch_to_ts),
+        };
         Ok(Job {
             id: JobId::parse(&self.id).map_err(corrupt)?,
             name: self.job_name.clone().unwrap_or_default(),
@@ -188,6 +252,8 @@ impl JobRow {
                 jitter_secs: state.jitter,
                 overlap,
             },
+            follow,
+            health,
         })
     }
 }
@@ -258,6 +324,14 @@ pub fn job_state(job: &Job) -> Vec<u8> {
         misfire_grace: job.policy.misfire_grace_secs,
         jitter: job.policy.jitter_secs,
         overlap: job.policy.overlap.map(|o| o.as_str().to_owned()),
+        alert: job.follow.alert.clone(),
+        alert_on: job.follow.alert_on.iter().map(|k| k.as_str().to_owned()).collect(),
+        alert_quiet: job.follow.alert_quiet_secs,
+        on_success: job.follow.on_success.iter().map(ToString::to_string).collect(),
+        on_failure: job.follow.on_failure.iter().map(ToString::to_string).collect(),
+        pause_after_failures: job.follow.pause_after_failures,
+        resume_after: job.follow.resume_after_secs,
+        deadline: job.follow.deadline_secs,
     };
     serde_json::to_vec(&state).expect("job state serializes")
 }
@@ -349,6 +423,7 @@ impl RunRow {
         let state = match self.state.as_str() {
             "running" => RunState::Running,
             "waiting" => RunState::Waiting,
+            "pending" => RunState::Pending,
             "ended" => RunState::Ended,
             other => return Err(corrupt(format!("run state {other:?}"))),
         };

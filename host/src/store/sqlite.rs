@@ -19,7 +19,7 @@ use super::query::{
     CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_CONFLICT, HISTORY_ORDER,
     HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED,
     NODES_SINCE, PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM,
-    RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_plan_retry, bind_run, job_count,
+    RENEW_RUNS, REQUEST_KILL, HEALTH_COLUMNS, bind_health, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_plan_retry, bind_run, job_count,
     paged_select, push_claimed_runs, push_history_filter, push_history_values, push_job_filter, push_old_runs,
     push_page, push_run_ends, push_run_filter, push_run_ids,
 };
@@ -27,10 +27,14 @@ use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
     ts_to_text,
 };
-use super::{FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
+use super::after::{
+    ALERT_COLUMNS, ALERT_ORDER, AlertRow, CHAINING_JOBS, DUE_ALERTS, DUE_DEADLINES, DUE_PROBES, END_ALERT, MOVE_DEADLINE, PENDING_RUNS,
+    REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
+};
+use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::{
-    ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
+    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
     RunRecord,
 };
 
@@ -92,10 +96,11 @@ impl SqliteStore {
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
-        let res = sqlx::query(
-            "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, c_time, revision)
-             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 1) ON CONFLICT (id) DO NOTHING",
-        )
+        let insert = format!(
+            "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, c_time,
+             revision, {HEALTH_COLUMNS}) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+        );
+        let q = sqlx::query(&insert)
         .bind(job.id.as_str())
         .bind(job.next_run_time.map(ts_to_epoch))
         .bind(job_state(job))
@@ -103,7 +108,8 @@ impl JobStore for SqliteStore {
         .bind(job.trigger.kind().as_str())
         .bind(job.trigger.rule())
         .bind(ts_to_text(job.updated))
-        .bind(ts_to_text(job.created))
+        .bind(ts_to_text(job.created));
+        let res = bind_health(q, job)
         .execute(&self.pool)
         .await?;
         if res.rows_affected() == 0 {
@@ -113,13 +119,14 @@ impl JobStore for SqliteStore {
     }
 
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
-        let res = sqlx::query(UPDATE_JOB)
+        let q = sqlx::query(UPDATE_JOB)
             .bind(job.next_run_time.map(ts_to_epoch))
             .bind(job_state(job))
             .bind(&job.name)
             .bind(job.trigger.kind().as_str())
             .bind(job.trigger.rule())
-            .bind(ts_to_text(job.updated))
+            .bind(ts_to_text(job.updated));
+        let res = bind_health(q, job)
             .bind(job.id.as_str())
             .execute(&self.pool)
             .await?;
@@ -239,7 +246,7 @@ impl JobStore for SqliteStore {
         history: Option<&HistoryRecord>,
         now: Timestamp,
     ) -> Result<FinishOutcome, StoreError> {
-        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None, retry: None };
+        let end = RunEnd { run: run.clone(), next, history: history.cloned(), output: None, retry: None, after: None };
         Ok(self.finish_runs(node, std::slice::from_ref(&end), now).await?[0])
     }
 
@@ -314,7 +321,7 @@ impl JobStore for SqliteStore {
             q.push(") RETURNING id");
             done.extend(q.build_query_scalar::<String>().fetch_all(&mut *tx).await?);
         }
-        let mut outcomes = Vec::with_capacity(ends.len());
+        let mut outcomes: Vec<FinishOutcome> = Vec::with_capacity(ends.len());
         for RunEnd { run, .. } in ends {
             let id = run.job.id.as_str();
             if !run.reschedules() {
@@ -339,6 +346,13 @@ impl JobStore for SqliteStore {
                     FinishOutcome::LostClaim
                 }
             });
+        }
+        // What the ends set off (a run that lost its claim sets off nothing: its fire time is
+        // the new owner's).
+        for (end, outcome) in ends.iter().zip(&outcomes) {
+            if end.after.is_some() && *outcome != FinishOutcome::LostClaim {
+                apply_after_end!(tx, " ON CONFLICT (run_id) DO NOTHING", end, ts_to_epoch(now));
+            }
         }
         tx.commit().await?;
         Ok(outcomes)
@@ -401,7 +415,7 @@ impl JobStore for SqliteStore {
         let _write = self.writes.lock().await;
         bind_run(
             sqlx::query(&format!(
-                "{INSERT_RUN} ON CONFLICT (run_id) DO UPDATE SET node = excluded.node, state = 'running',
+                "{INSERT_RUN} ON CONFLICT (run_id) DO UPDATE SET node = excluded.node, state = excluded.state,
              started = excluded.started, ended = NULL, lease_until = excluded.lease_until, outcome = NULL,
              kill_requested = 0, output = excluded.output"
             )),
@@ -460,6 +474,7 @@ impl JobStore for SqliteStore {
             return Ok(0);
         }
         let _write = self.writes.lock().await;
+        sqlx::query(REQUEUE_LOST_CHAINED).bind(now).execute(&self.pool).await?;
         let mut q = QueryBuilder::<Sqlite>::new(END_LOST_RUNS);
         q.push_bind(now).push(" WHERE ").push(LIVE).push(" AND lease_until < ").push_bind(now);
         push_run_ids(&mut q, &ids);
@@ -582,5 +597,131 @@ impl JobStore for SqliteStore {
         let rows: Vec<(String, String, f64, f64, Option<f64>)> =
             sqlx::query_as(NODES_SINCE).bind(ts_to_epoch(since)).fetch_all(&self.pool).await?;
         Ok(super::rows::nodes(rows))
+    }
+
+    async fn jobs_chaining_to(&self, id: &JobId) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> =
+            sqlx::query_as(&format!("SELECT {JOB_COLUMNS}{CHAINING_JOBS}")).fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_job(self.tz).ok())
+            .filter(|j| j.follow.on_success.contains(id) || j.follow.on_failure.contains(id))
+            .collect())
+    }
+
+    async fn take_pending_runs(
+        &self,
+        node: &str,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>, StoreError> {
+        let _write = self.writes.lock().await;
+        let rows: Vec<RunRow> = sqlx::query_as(&format!(
+            "UPDATE ruqi_runs SET state = 'waiting', node = ?, lease_until = ?
+             WHERE run_id IN ({PENDING_RUNS}{limit}) AND state = 'pending' RETURNING {RUN_COLUMNS}"
+        ))
+        .bind(node)
+        .bind(ts_to_epoch(lease_until))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RunRow::into_record).collect()
+    }
+
+    async fn due_probes(&self, now: Timestamp, limit: u32) -> Result<Vec<JobId>, StoreError> {
+        let ids: Vec<String> =
+            sqlx::query_scalar(&format!("{DUE_PROBES}{limit}")).bind(ts_to_epoch(now)).fetch_all(&self.pool).await?;
+        Ok(ids.iter().filter_map(|id| JobId::parse(id).ok()).collect())
+    }
+
+    async fn due_deadlines(&self, now: Timestamp, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let rows: Vec<JobRow> = sqlx::query_as(&format!("SELECT {JOB_COLUMNS}{DUE_DEADLINES}{limit}"))
+            .bind(ts_to_epoch(now))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().filter_map(|r| r.into_job(self.tz).ok()).collect())
+    }
+
+    async fn deadline_passed(
+        &self,
+        job: &JobId,
+        watch: DeadlineMove,
+        alert: Option<&AlertDraft>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let Some(from) = watch.from else { return Ok(false) };
+        let _write = self.writes.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let moved = sqlx::query(MOVE_DEADLINE)
+            .bind(watch.to.map(ts_to_epoch))
+            .bind(watch.due.map(ts_to_epoch))
+            .bind(job.as_str())
+            .bind(ts_to_epoch(from))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+            > 0;
+        if moved && let Some(draft) = alert {
+            queue_alert!(tx, draft, ts_to_epoch(now));
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    async fn claim_alerts(
+        &self,
+        node: &str,
+        now: Timestamp,
+        until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let now = ts_to_epoch(now);
+        let _write = self.writes.lock().await;
+        let rows: Vec<AlertRow> = sqlx::query_as(&format!(
+            "UPDATE ruqi_alerts SET claim_owner = ?, claim_until = ?, attempts = attempts + 1
+             WHERE id IN ({DUE_ALERTS}{limit}) RETURNING {ALERT_COLUMNS}"
+        ))
+        .bind(node)
+        .bind(ts_to_epoch(until))
+        .bind(now)
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut alerts = rows.into_iter().map(AlertRow::into_record).collect::<Result<Vec<_>, _>>()?;
+        alerts.sort_by_key(|a| a.id);
+        Ok(alerts)
+    }
+
+    async fn end_alert(
+        &self,
+        id: i64,
+        node: &str,
+        state: AlertState,
+        answer: &str,
+        next_try: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
+        sqlx::query(END_ALERT)
+            .bind(state.as_str())
+            .bind(answer)
+            .bind(ts_to_epoch(next_try.unwrap_or(now)))
+            .bind((state == AlertState::Sent).then(|| ts_to_epoch(now)))
+            .bind(id)
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_alerts(&self, filter: &AlertFilter, page: Page) -> Result<(u64, Vec<AlertRecord>), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ruqi_alerts");
+        push_alert_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {ALERT_COLUMNS} FROM ruqi_alerts"));
+        push_alert_filter(&mut q, filter);
+        q.push(ALERT_ORDER);
+        push_page(&mut q, page);
+        let rows: Vec<AlertRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok((total as u64, rows.into_iter().map(AlertRow::into_record).collect::<Result<_, _>>()?))
     }
 }

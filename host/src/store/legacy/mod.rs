@@ -133,6 +133,8 @@ pub fn convert(row: &JobRow, tz: Tz, now: Timestamp) -> Result<Job, String> {
         calendar: None,
         home_zone: Some(tz),
         policy: Default::default(),
+        follow: Default::default(),
+        health: Default::default(),
     })
 }
 
