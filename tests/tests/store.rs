@@ -445,6 +445,7 @@ async fn a_group_of_ends_gets_one_outcome_per_run() {
                     run,
                     output: None,
                     retry: None,
+                    after: None,
                 }
             })
             .collect();

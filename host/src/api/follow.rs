@@ -247,11 +247,10 @@ fn alert_item(a: &AlertRecord, state: &AppState) -> Value {
 
 /// `alert_list`.
 pub async fn alert_list(state: &AppState, p: &Params, page: Page) -> Result<Reply, ApiError> {
-    let filter = AlertFilter {
-        job_id: p.string("job_id")?,
-        kind: p.string("kind")?.and_then(|k| AlertKind::parse(&k)),
-        state: p.string("state")?.and_then(|s| AlertState::parse(&s)),
-    };
+    let one_of = super::ruqi::one_of;
+    let kind = one_of(p, "kind", &AlertKind::NAMES)?.and_then(|k| AlertKind::parse(&k));
+    let state_ = one_of(p, "state", &["pending", "sent", "failed"])?.and_then(|s| AlertState::parse(&s));
+    let filter = AlertFilter { job_id: p.string("job_id")?, kind, state: state_ };
     let (total, alerts) = state.store.list_alerts(&filter, page).await?;
     let list: Vec<Value> = alerts.iter().map(|a| alert_item(a, state)).collect();
     Ok(Reply::Data(json!({"total": total, "list": list})))

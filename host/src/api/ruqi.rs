@@ -171,7 +171,7 @@ const MAX_RETRIES: u64 = 32;
 const MAX_RETRY_DELAY_SECS: u64 = 7 * 86_400;
 
 /// An optional parameter that must be one of `words`.
-fn one_of(p: &Params, name: &str, words: &[&str]) -> Result<Option<String>, ApiError> {
+pub(super) fn one_of(p: &Params, name: &str, words: &[&str]) -> Result<Option<String>, ApiError> {
     match p.string(name)? {
         Some(v) if !words.contains(&v.as_str()) => {
             Err(ApiError::BadParams(format!("Param check failed: {name} must be one of {}", words.join(", "))))
