@@ -262,6 +262,29 @@ pub enum SchedulerCommand {
     },
 }
 
+/// `ruqi alert …`
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Alerts queued and sent (one row per alert and target), newest first.
+    List {
+        /// Only this job's alerts.
+        #[arg(long)]
+        id: Option<String>,
+        /// Only alerts of this kind (failure, timeout, killed, recovery, missed, deadline, paused).
+        #[arg(long)]
+        kind: Option<String>,
+        /// Only pending, sent or failed alerts.
+        #[arg(long)]
+        state: Option<String>,
+        /// Page (from 1).
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        /// Rows per page (0 = all).
+        #[arg(long, default_value_t = 15)]
+        page_size: u64,
+    },
+}
+
 /// `ruqi calendar …`
 #[derive(Debug, Subcommand)]
 pub enum CalendarCommand {
@@ -464,6 +487,20 @@ impl Client {
                 })
             }
         })
+    }
+
+    /// Runs `ruqi alert …`; the text to print.
+    pub async fn alerts(&self, command: AlertCommand) -> Result<String, CliError> {
+        let AlertCommand::List { id, kind, state, page, page_size } = command;
+        let mut p = Map::new();
+        put(&mut p, "job_id", id.map(Value::from));
+        put(&mut p, "kind", kind.map(Value::from));
+        put(&mut p, "state", state.map(Value::from));
+        p.insert("page_index".into(), page.into());
+        p.insert("page_size".into(), page_size.into());
+        Ok(self.out(&self.call("alert_list", Value::Object(p)).await?, |d| {
+            listing(d, &["id", "job_id", "kind", "target", "state", "attempts", "created", "sent", "suppressed"])
+        }))
     }
 
     /// Runs `ruqi run …` (but `logs -f`: see [`Client::follow`]); the text to print.

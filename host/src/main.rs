@@ -62,6 +62,11 @@ enum Command {
         #[command(subcommand)]
         command: ruqi::cli::SchedulerCommand,
     },
+    /// The alerts of a running server's cluster.
+    Alert {
+        #[command(subcommand)]
+        command: ruqi::cli::AlertCommand,
+    },
     /// A running server's business calendars.
     Calendar {
         #[command(subcommand)]
@@ -255,6 +260,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Run { command } => print(client().runs(command).await),
         Command::Scheduler { command } => print(client().scheduler(command).await),
         Command::Calendar { command } => print(client().calendars(command).await),
+        Command::Alert { command } => print(client().alerts(command).await),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "ruqi", &mut std::io::stdout());

@@ -336,7 +336,7 @@ async fn a_failure_alert_goes_out_once_per_quiet_window(store: Option<String>) {
     let extra = json!({"job_name": "nightly report", "alert": [target], "alert_quiet": 600});
     add(c, "interval", "report-fl", "bash scripts/fails.sh", "1s", extra).await;
     let shown = show(c, "report-fl").await;
-    assert_eq!(words(&shown["alert"]), [target.clone()], "{shown}");
+    assert_eq!(words(&shown["alert"]), std::slice::from_ref(&target), "{shown}");
     assert_eq!(num(&shown["alert_quiet"]), Some(600.0), "{shown}");
 
     // Five failures, about one a second; then the job stops.

@@ -24,7 +24,11 @@ const MAX_PAUSE_AFTER: u64 = 1000;
 /// A list parameter: a JSON list of strings, or comma-separated text; `none` (or an empty
 /// JSON list) is the empty list; `None` when not given.
 fn list(p: &Params, name: &str) -> Result<Option<Vec<String>>, ApiError> {
-    let bad = || ApiError::BadParams(format!("Param check failed: {name} must be a comma-separated list or a JSON list of strings"));
+    let bad = || {
+        ApiError::BadParams(format!(
+            "Param check failed: {name} must be a comma-separated list or a JSON list of strings"
+        ))
+    };
     let items: Vec<String> = match p.get(name) {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Array(items)) => {
@@ -102,7 +106,9 @@ pub async fn follow_up(state: &AppState, p: &Params, id: &JobId, base: FollowUp)
         list(p, name)?
             .map(|l| {
                 l.iter()
-                    .map(|i| JobId::parse(i).map_err(|e| ApiError::BadParams(format!("Param check failed: {name}: {e}"))))
+                    .map(|i| {
+                        JobId::parse(i).map_err(|e| ApiError::BadParams(format!("Param check failed: {name}: {e}")))
+                    })
                     .collect()
             })
             .transpose()

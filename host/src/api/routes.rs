@@ -217,7 +217,10 @@ const FOLLOW: [Param; 8] = [
         "on_success",
         "extension: job ids, comma-separated (or a JSON list), that get a run (trigger=chain) when a run of this job succeeds; its run_id and output reach them as params; `none` removes them",
     ),
-    text("on_failure", "extension: job ids that get a run when a run of this job fails or times out (after its retries)"),
+    text(
+        "on_failure",
+        "extension: job ids that get a run when a run of this job fails or times out (after its retries)",
+    ),
     Param {
         name: "pause_after_failures",
         kind: Kind::Count,

@@ -11,8 +11,8 @@ use crate::calendar::CalendarRule;
 use crate::clock::Timestamp;
 use crate::dispatch::{HandRun, RunNowError};
 use crate::model::{
-    FollowUp, HistoryFilter, HistoryRecord, Job, JobHealth, JobFilter, JobId, MAX_JOB_NAME_LEN, Outcome, Overlap, Page, RunFilter,
-    RunPolicy, RunRecord, RunState, RunTrigger,
+    FollowUp, HistoryFilter, HistoryRecord, Job, JobFilter, JobHealth, JobId, MAX_JOB_NAME_LEN, Outcome, Overlap, Page,
+    RunFilter, RunPolicy, RunRecord, RunState, RunTrigger,
 };
 use crate::run::StopReason;
 use crate::scheduler::IDLE_WAIT;

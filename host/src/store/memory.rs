@@ -12,8 +12,8 @@ use futures_util::StreamExt;
 use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, Streak};
 use crate::clock::Timestamp;
 use crate::model::{
-    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
-    RunRecord, RunState, RunTrigger,
+    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId,
+    NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord, RunState, RunTrigger,
 };
 
 #[derive(Debug, Clone)]
@@ -58,9 +58,11 @@ impl Inner {
             && draft.quiet > chrono::Duration::zero()
             && created > now - draft.quiet
         {
-            for a in self.alerts.iter_mut().filter(|a| {
-                a.alert.job_id == draft.job_id && a.alert.kind == draft.kind && a.alert.created == created
-            }) {
+            for a in self
+                .alerts
+                .iter_mut()
+                .filter(|a| a.alert.job_id == draft.job_id && a.alert.kind == draft.kind && a.alert.created == created)
+            {
                 a.alert.suppressed += 1;
             }
             return;
@@ -134,13 +136,12 @@ impl Inner {
                         drafts.extend(after.paused.clone());
                     }
                 }
-                Some(Streak::ProbeFailed { at, wait }) => {
-                    if h.paused_reason.is_some() {
-                        h.probe_at = Some(*at);
-                        h.probe_wait_secs = Some(*wait);
-                        h.fail_streak += 1;
-                    }
+                Some(Streak::ProbeFailed { at, wait }) if h.paused_reason.is_some() => {
+                    h.probe_at = Some(*at);
+                    h.probe_wait_secs = Some(*wait);
+                    h.fail_streak += 1;
                 }
+                Some(Streak::ProbeFailed { .. }) => {}
             }
             if let Some(watch) = &after.deadline
                 && watch.from.is_some()

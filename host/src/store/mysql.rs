@@ -37,27 +37,27 @@ use futures_util::StreamExt;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{Executor, MySql, QueryBuilder};
 
+use super::after::{
+    ALERT_COLUMNS, ALERT_ORDER, AlertRow, CHAINING_JOBS, DUE_ALERTS, DUE_DEADLINES, DUE_PROBES, END_ALERT,
+    MOVE_DEADLINE, PENDING_RUNS, REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
+};
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
-    INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB,
-    PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, HEALTH_COLUMNS, bind_health,
-    RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_plan_retry, bind_run, job_count, paged_select,
-    push_claimed_runs, push_history_filter, push_history_values, push_job_filter, push_old_runs, push_page,
-    push_run_ends, push_run_filter, push_run_ids,
+    CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HEALTH_COLUMNS, HISTORY_ORDER, HOLD_UNADOPTED,
+    INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE,
+    PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS,
+    REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_health, bind_plan_retry, bind_run, job_count,
+    paged_select, push_claimed_runs, push_history_filter, push_history_values, push_job_filter, push_old_runs,
+    push_page, push_run_ends, push_run_filter, push_run_ids,
 };
 use super::rows::{
     HistoryRow, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text,
 };
-use super::after::{
-    ALERT_COLUMNS, ALERT_ORDER, AlertRow, CHAINING_JOBS, DUE_ALERTS, DUE_DEADLINES, DUE_PROBES, END_ALERT, MOVE_DEADLINE, PENDING_RUNS,
-    REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
-};
 use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::{
-    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId, NodeSeen, Outcome, Page, RetryPlan, RunFilter,
-    RunRecord,
+    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId,
+    NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/mysql");
@@ -655,17 +655,15 @@ impl JobStore for MysqlStore {
              revision, {HEALTH_COLUMNS}) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
         );
         let q = sqlx::query(&insert)
-        .bind(job.id.as_str())
-        .bind(job.next_run_time.map(ts_to_epoch))
-        .bind(job_state(job))
-        .bind(&job.name)
-        .bind(job.trigger.kind().as_str())
-        .bind(job.trigger.rule())
-        .bind(ts_to_text(job.updated))
-        .bind(ts_to_text(job.created));
-        let res = bind_health(q, job)
-        .execute(self.pool())
-        .await;
+            .bind(job.id.as_str())
+            .bind(job.next_run_time.map(ts_to_epoch))
+            .bind(job_state(job))
+            .bind(&job.name)
+            .bind(job.trigger.kind().as_str())
+            .bind(job.trigger.rule())
+            .bind(ts_to_text(job.updated))
+            .bind(ts_to_text(job.created));
+        let res = bind_health(q, job).execute(self.pool()).await;
         match res {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
@@ -685,10 +683,7 @@ impl JobStore for MysqlStore {
             .bind(job.trigger.kind().as_str())
             .bind(job.trigger.rule())
             .bind(ts_to_text(job.updated));
-        let res = bind_health(q, job)
-            .bind(job.id.as_str())
-            .execute(self.pool())
-            .await?;
+        let res = bind_health(q, job).bind(job.id.as_str()).execute(self.pool()).await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(job.id.to_string()));
         }
@@ -1094,7 +1089,9 @@ impl JobStore for MysqlStore {
             q.push(" WHERE state = 'pending'");
             push_run_ids(&mut q, &ids);
             q.build().execute(&mut *conn).await?;
-            let mut q = QueryBuilder::<MySql>::new(format!("SELECT {RUN_COLUMNS} FROM ruqi_runs WHERE state = 'waiting' AND node = "));
+            let mut q = QueryBuilder::<MySql>::new(format!(
+                "SELECT {RUN_COLUMNS} FROM ruqi_runs WHERE state = 'waiting' AND node = "
+            ));
             q.push_bind(node);
             push_run_ids(&mut q, &ids);
             Ok::<_, StoreError>(q.build_query_as().fetch_all(&mut *conn).await?)

@@ -211,7 +211,8 @@ impl JobRow {
             .iter()
             .map(|k| AlertKind::parse(k).ok_or_else(|| corrupt(format!("alert_on {k:?}"))))
             .collect::<Result<Vec<_>, _>>()?;
-        let ids = |list: &[String]| list.iter().map(|id| JobId::parse(id).map_err(&corrupt)).collect::<Result<Vec<_>, _>>();
+        let ids =
+            |list: &[String]| list.iter().map(|id| JobId::parse(id).map_err(&corrupt)).collect::<Result<Vec<_>, _>>();
         let follow = FollowUp {
             alert: state.alert,
             alert_on,

@@ -320,6 +320,11 @@ mod tests {
             retry_at: None,
             retry_attempt: None,
             retry_fire: None,
+            fail_streak: None,
+            paused_reason: None,
+            probe_at: None,
+            probe_wait: None,
+            deadline_fire: None,
         }
     }
 
