@@ -232,9 +232,9 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
                     tracing::debug!(error = %e, "cannot set TCP_NODELAY");
                 }
             });
-            let served = axum::serve(listener, api::router(state))
-                .with_graceful_shutdown(async move { shutdown.cancelled().await })
-                .await;
+            let app = api::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+            let served =
+                axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
             cancel.cancel();
             scheduler_task.await.context("scheduler panicked")?;
             heartbeat_task.await.context("heartbeat panicked")?;

@@ -105,6 +105,18 @@ pub enum JobCommand {
         /// The job's id.
         id: String,
     },
+    /// The versions of a job's definition, newest first.
+    Versions {
+        /// The job's id.
+        id: String,
+    },
+    /// Make an earlier version of a job's definition current again.
+    Rollback {
+        /// The job's id.
+        id: String,
+        /// The version (`ruqi job versions`).
+        version: u64,
+    },
     /// Start a run of a job now (even a paused one); prints its run id.
     Run {
         /// The job's id.
@@ -371,6 +383,23 @@ impl Client {
             JobCommand::Resume { id } => {
                 self.out(&self.call("job_resume", json!({"job_id": id})).await?, done(format!("resumed {id}")))
             }
+            JobCommand::Versions { id } => self.out(&self.call("job_versions", json!({"job_id": id})).await?, |d| {
+                let rows: Vec<Value> = d["list"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|v| {
+                        let mut row = v.clone();
+                        row["definition"] = json!(v["definition"].to_string());
+                        row
+                    })
+                    .collect();
+                listing(&json!({"list": rows}), &["version", "at", "caller", "current", "definition"])
+            }),
+            JobCommand::Rollback { id, version } => self.out(
+                &self.call("job_rollback", json!({"job_id": id, "version": version})).await?,
+                done(format!("{id} is at version {version}'s definition again")),
+            ),
             JobCommand::Show { id } => self.out(&self.call("job_show", json!({"job_id": id})).await?, |d| {
                 let mut names = vec!["job_id", "job_name", "job_trigger", "rule", "nexttime", "cmd"];
                 names.extend(
@@ -389,6 +418,17 @@ impl Client {
                         "misfire_grace",
                         "jitter",
                         "overlap",
+                        "alert",
+                        "alert_on",
+                        "alert_quiet",
+                        "on_success",
+                        "on_failure",
+                        "pause_after_failures",
+                        "resume_after",
+                        "deadline",
+                        "paused_reason",
+                        "next_probe",
+                        "failures_in_a_row",
                     ]
                     .into_iter()
                     .filter(|k| d.get(*k).is_some()),
@@ -487,6 +527,42 @@ impl Client {
                 })
             }
         })
+    }
+
+    /// Runs `ruqi audit`; the text to print.
+    pub async fn audit(
+        &self,
+        id: Option<String>,
+        caller: Option<String>,
+        since: Option<String>,
+        until: Option<String>,
+        page: u64,
+        page_size: u64,
+    ) -> Result<String, CliError> {
+        let mut p = Map::new();
+        put(&mut p, "job_id", id.map(Value::from));
+        put(&mut p, "caller", caller.map(Value::from));
+        put(&mut p, "since", since.map(Value::from));
+        put(&mut p, "until", until.map(Value::from));
+        p.insert("page_index".into(), page.into());
+        p.insert("page_size".into(), page_size.into());
+        Ok(self.out(&self.call("audit_list", Value::Object(p)).await?, |d| {
+            let rows: Vec<Value> = d["list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| {
+                    let mut row = e.clone();
+                    let changed: Vec<String> = e["after"]
+                        .as_object()
+                        .map(|a| a.iter().map(|(k, v)| format!("{k}: {} -> {v}", e["before"][k])).collect())
+                        .unwrap_or_default();
+                    row["changed"] = json!(changed.join("; "));
+                    row
+                })
+                .collect();
+            listing(&json!({"list": rows}), &["at", "caller", "peer", "action", "job_id", "run_id", "changed"])
+        }))
     }
 
     /// Runs `ruqi alert …`; the text to print.

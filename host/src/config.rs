@@ -212,16 +212,31 @@ fn tokens_file(path: &Path, into: &mut crate::api::Tokens) -> Result<(), ConfigE
     for (n, line) in text.lines().enumerate() {
         let line = line.split('#').next().unwrap_or_default().trim();
         let mut words = line.split_whitespace();
-        let (Some(token), access) = (words.next(), words.next()) else { continue };
-        match (access, words.next()) {
-            (None, _) => into.full.push(token.to_owned()),
-            (Some("read-only"), None) => into.read_only.push(token.to_owned()),
-            _ => {
-                return Err(bad(
-                    "tokens-file",
-                    format!("{} line {}: expected `TOKEN` or `TOKEN read-only`", path.display(), n + 1),
-                ));
+        let Some(token) = words.next() else { continue };
+        let (mut read_only, mut name) = (false, None);
+        for word in words {
+            match word {
+                "read-only" if !read_only && name.is_none() => read_only = true,
+                w if w.starts_with("name=") && w.len() > 5 && name.is_none() => name = Some(w[5..].to_owned()),
+                _ => {
+                    return Err(bad(
+                        "tokens-file",
+                        format!(
+                            "{} line {}: expected `TOKEN`, `TOKEN read-only` or either with `name=NAME`",
+                            path.display(),
+                            n + 1
+                        ),
+                    ));
+                }
             }
+        }
+        if read_only {
+            into.read_only.push(token.to_owned())
+        } else {
+            into.full.push(token.to_owned())
+        }
+        if let Some(name) = name {
+            into.names.push((token.to_owned(), name));
         }
     }
     Ok(())
@@ -318,6 +333,7 @@ impl ServeArgs {
                 (None, Some(t)) => t,
                 (None, None) => Vec::new(),
             },
+            names: Vec::new(),
         };
         if let Some(path) = self.tokens_file.clone().or(file.tokens_file.clone()) {
             tokens_file(&path, &mut tokens)?;

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod app;
+pub mod apply;
 pub mod calendar;
 pub mod cli;
 pub mod clock;

@@ -62,6 +62,41 @@ enum Command {
         #[command(subcommand)]
         command: ruqi::cli::SchedulerCommand,
     },
+    /// The changes made through a running server's API (who, when, what changed).
+    Audit {
+        /// Only changes of this job.
+        #[arg(long)]
+        id: Option<String>,
+        /// Only changes by this caller (a token's name).
+        #[arg(long)]
+        caller: Option<String>,
+        /// Only changes at or after this time (YYYY-mm-dd HH:MM:SS, the server's zone).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only changes before this time.
+        #[arg(long)]
+        until: Option<String>,
+        /// Page (from 1).
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        /// Rows per page (0 = all).
+        #[arg(long, default_value_t = 15)]
+        page_size: u64,
+    },
+    /// Write every job of a running server as a jobs file (TOML) on standard output.
+    Export,
+    /// Make a running server's jobs match a jobs file: print the plan, then carry it out.
+    Apply {
+        /// The jobs file (`-` for standard input).
+        #[arg(short, long)]
+        file: std::path::PathBuf,
+        /// Print the plan only.
+        #[arg(long)]
+        dry_run: bool,
+        /// Also remove the server's jobs the file does not name.
+        #[arg(long)]
+        prune: bool,
+    },
     /// The alerts of a running server's cluster.
     Alert {
         #[command(subcommand)]
@@ -261,6 +296,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Scheduler { command } => print(client().scheduler(command).await),
         Command::Calendar { command } => print(client().calendars(command).await),
         Command::Alert { command } => print(client().alerts(command).await),
+        Command::Audit { id, caller, since, until, page, page_size } => {
+            print(client().audit(id, caller, since, until, page, page_size).await)
+        }
+        Command::Export => {
+            let defs = ruqi::apply::server_jobs(&client()).await?;
+            print(Ok(ruqi::apply::write_file(&defs).map_err(anyhow::Error::msg)?))
+        }
+        Command::Apply { file, dry_run, prune } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?
+            };
+            let wanted = ruqi::apply::read_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let client = client();
+            let plan = ruqi::apply::plan(&wanted, &ruqi::apply::server_jobs(&client).await?);
+            print(Ok(ruqi::apply::describe(&plan, prune)))?;
+            if !dry_run {
+                ruqi::apply::carry_out(&client, &plan, prune).await?;
+                print(Ok("applied\n".into()))?;
+            }
+            Ok(())
+        }
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "ruqi", &mut std::io::stdout());

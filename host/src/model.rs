@@ -273,6 +273,57 @@ pub struct AlertRecord {
     pub earlier_suppressed: u64,
 }
 
+/// One change made through the API, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    /// Its id (0 before it is stored).
+    pub id: i64,
+    /// When.
+    pub at: Timestamp,
+    /// The node that served it.
+    pub node: String,
+    /// Who: the name of the caller's token (`anonymous` without tokens).
+    pub caller: String,
+    /// The caller's address.
+    pub peer: String,
+    /// The route (`job_modify`, `run_kill` …).
+    pub action: String,
+    /// The job it changed.
+    pub job_id: Option<String>,
+    /// The run it started or stopped.
+    pub run_id: Option<String>,
+    /// JSON: the parameters, and for a job the fields before and after.
+    pub detail: String,
+}
+
+/// Which audit entries `list_audit` returns.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    /// Exact job id.
+    pub job_id: Option<String>,
+    /// Exact caller.
+    pub caller: Option<String>,
+    /// At or after.
+    pub since: Option<Timestamp>,
+    /// Before.
+    pub until: Option<Timestamp>,
+}
+
+/// One version of a job's definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobVersion {
+    /// The job.
+    pub job_id: String,
+    /// 1, 2, … per job.
+    pub version: u32,
+    /// When it was made.
+    pub at: Timestamp,
+    /// Who made it.
+    pub caller: String,
+    /// The job_add parameters that make it (JSON object).
+    pub definition: String,
+}
+
 /// Which alerts `list_alerts` returns.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {

@@ -12,6 +12,9 @@ use super::ApiError;
 /// The accepted tokens; both lists empty = authentication off.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tokens {
+    /// The names tokens were given in a tokens file (`TOKEN [read-only] name=NAME`), by token:
+    /// who the audit trail says made a change.
+    pub names: Vec<(String, String)>,
     /// Tokens that may call every route.
     pub full: Vec<String>,
     /// Tokens that may call only the read-only routes.
@@ -28,6 +31,24 @@ pub enum Access {
 }
 
 impl Tokens {
+    /// Who the caller of a request with `headers` is, for the audit trail: its token's name, or
+    /// `token-` and the first 8 hex digits of the token's SHA-256 for a token with no name
+    /// (the token itself is never written); `anonymous` when the node has no tokens.
+    pub fn caller(&self, headers: &HeaderMap) -> String {
+        if !self.enabled() {
+            return "anonymous".into();
+        }
+        let value = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().trim();
+        let Some((_, token)) = value.split_once(char::is_whitespace) else { return "anonymous".into() };
+        let token = token.trim();
+        if let Some((_, name)) = self.names.iter().find(|(t, _)| bool::from(t.as_bytes().ct_eq(token.as_bytes()))) {
+            return name.clone();
+        }
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(token.as_bytes());
+        format!("token-{}", digest.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>())
+    }
+
     /// Whether authentication is on.
     pub fn enabled(&self) -> bool {
         !(self.full.is_empty() && self.read_only.is_empty())
@@ -73,7 +94,14 @@ mod tests {
     #[test]
     fn tokens_schemes_and_access() {
         assert_eq!(check(&Tokens::default(), &HeaderMap::new()), Ok(Access::Full));
-        let toks = Tokens { full: vec!["s3cret".into(), "other".into()], read_only: vec!["viewer".into()] };
+        let toks = Tokens {
+            full: vec!["s3cret".into(), "other".into()],
+            read_only: vec!["viewer".into()],
+            names: vec![("viewer".into(), "dash".into())],
+        };
+        assert_eq!(toks.caller(&with("Bearer viewer")), "dash");
+        assert!(toks.caller(&with("Bearer other")).starts_with("token-"));
+        assert_eq!(Tokens::default().caller(&HeaderMap::new()), "anonymous");
         assert!(matches!(check(&toks, &HeaderMap::new()), Err(ApiError::Unauthorized(_))));
         for ok in ["Bearer other", "bearer other", "BEARER other", "BeArEr   s3cret ", "Bearer\tother"] {
             assert_eq!(check(&toks, &with(ok)), Ok(Access::Full), "{ok:?}");

@@ -127,6 +127,16 @@ impl Params {
         Ok(Self(map))
     }
 
+    /// Parameters given as a JSON object (a stored definition).
+    pub fn from_object(map: serde_json::Map<String, Value>) -> Self {
+        Self(map.into_iter().collect())
+    }
+
+    /// The parameters as a JSON object.
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.0.clone().into_iter().collect())
+    }
+
     /// Refuses parameters outside `allowed`, and missing `required` ones.
     pub fn check(&self, required: &[&str], optional: &[&str]) -> Result<(), ApiError> {
         let known = |k: &str| required.contains(&k) || optional.contains(&k);

@@ -11,6 +11,7 @@
 //! web dashboard (`dashboard.rs`): its page at `/` and its files at `/ui/<file>`, no token needed
 //! to load them (the page asks for one for its API calls).
 
+mod audit;
 mod auth;
 mod dashboard;
 mod envelope;
@@ -140,7 +141,16 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response<Bod
         ))),
         Ok(_) => match read_body(&parts, body, state.max_body_bytes).await {
             Ok(post_body) => match Params::parse(parts.uri.query(), post_body.as_deref()) {
-                Ok(params) => ruqi::call(&state, route, params).await,
+                Ok(params) => {
+                    let caller = audit::Caller {
+                        name: state.tokens.caller(&parts.headers),
+                        peer: parts
+                            .extensions
+                            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                            .map_or_else(|| "unknown".to_owned(), |c| c.0.ip().to_string()),
+                    };
+                    ruqi::call(&state, route, params, &caller).await
+                }
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),

@@ -274,6 +274,69 @@ fn data_schema(data: Data) -> Option<Schema> {
             ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(run_item(false))))).into()),
         ]),
         Data::Run => run_item(true),
+        Data::Audit => object(&[
+            ("total", count()),
+            (
+                "list",
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(object(&[
+                        ("id", count()),
+                        ("at", string().into()),
+                        ("node", string().into()),
+                        ("caller", string().into()),
+                        ("peer", string().into()),
+                        ("action", string().into()),
+                        ("job_id", nullable(Type::String).into()),
+                        ("run_id", nullable(Type::String).into()),
+                        ("params", ObjectBuilder::new().schema_type(Type::Object).into()),
+                        (
+                            "before",
+                            ObjectBuilder::new()
+                                .schema_type(Type::Object)
+                                .description(Some("fields of the job that changed, before"))
+                                .into(),
+                        ),
+                        (
+                            "after",
+                            ObjectBuilder::new()
+                                .schema_type(Type::Object)
+                                .description(Some("the same fields, after"))
+                                .into(),
+                        ),
+                    ])))))
+                    .into(),
+            ),
+        ]),
+        Data::Versions => object(&[
+            ("job_id", string().into()),
+            ("total", count()),
+            (
+                "list",
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(object(&[
+                        ("version", count()),
+                        ("at", string().into()),
+                        ("caller", string().into()),
+                        ("current", ObjectBuilder::new().schema_type(Type::Boolean).into()),
+                        ("definition", ObjectBuilder::new().schema_type(Type::Object).into()),
+                    ])))))
+                    .into(),
+            ),
+        ]),
+        Data::Definitions => object(&[
+            ("total", count()),
+            (
+                "list",
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(
+                        ObjectBuilder::new()
+                            .schema_type(Type::Object)
+                            .description(Some("a job's job_add parameters"))
+                            .into(),
+                    ))))
+                    .into(),
+            ),
+        ]),
         Data::Alerts => object(&[
             ("total", count()),
             (

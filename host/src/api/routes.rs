@@ -51,6 +51,14 @@ pub enum Route {
     JobBackfill,
     /// `alert_list` (extension): the alerts queued and sent, newest first.
     AlertList,
+    /// `audit_list` (extension): the changes made through the API, newest first.
+    AuditList,
+    /// `job_versions` (extension): the versions of a job's definition.
+    JobVersions,
+    /// `job_rollback` (extension): make an earlier version of a job's definition current.
+    JobRollback,
+    /// `job_export` (extension): every job's definition.
+    JobExport,
 }
 
 /// What a parameter holds (query strings carry text; a JSON body may carry the JSON type).
@@ -116,6 +124,12 @@ pub enum Data {
     Backfill,
     /// `{"total", "list": [alert…]}`.
     Alerts,
+    /// `{"total", "list": [audit entry…]}`.
+    Audit,
+    /// `{"job_id", "total", "list": [version…]}`.
+    Versions,
+    /// `{"total", "list": [definition…]}`.
+    Definitions,
 }
 
 /// A route's description.
@@ -237,6 +251,11 @@ const FOLLOW: [Param; 8] = [
         doc: "extension: seconds after each fire time by which a run must have ended successfully, else a `deadline` alert (0: none)",
     },
 ];
+const REPLACE: Param = Param {
+    name: "replace",
+    kind: Kind::Flag,
+    doc: "extension: 1: every extension parameter not given takes its default instead of keeping the job's (what `ruqi apply` and job_rollback send)",
+};
 const RUN_ID: Param = text("run_id", "the run's id (run_list, job_run, history's run_id)");
 const JOB: [Param; 5] = [
     Param { name: "job_trigger", kind: Kind::OneOf(&["cron", "interval", "date"]), doc: "how the job fires" },
@@ -261,7 +280,7 @@ const PAGE_SIZE: Param =
     Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
 
 /// Every route, in the order the document lists them.
-pub const ROUTES: [Spec; 23] = [
+pub const ROUTES: [Spec; 27] = [
     Spec {
         route: Route::JobAdd,
         names: &["job_add", "add_job"],
@@ -283,7 +302,7 @@ pub const ROUTES: [Spec; 23] = [
         optional: &[
             TIMEZONE, CALENDAR, TIMEOUT, KILL_GRACE, RETRIES[0], RETRIES[1], RETRIES[2], RETRIES[3], MISFIRE[0],
             MISFIRE[1], JITTER, OVERLAP, FOLLOW[0], FOLLOW[1], FOLLOW[2], FOLLOW[3], FOLLOW[4], FOLLOW[5], FOLLOW[6],
-            FOLLOW[7],
+            FOLLOW[7], REPLACE,
         ],
         data: Data::None,
         read_only: false,
@@ -540,6 +559,49 @@ pub const ROUTES: [Spec; 23] = [
             PAGE_SIZE,
         ],
         data: Data::Alerts,
+        read_only: true,
+    },
+    Spec {
+        route: Route::AuditList,
+        names: &["audit_list"],
+        summary: "Extension: the changes made through the API (add, modify, remove, pause, resume, run, kill, backfill, history clear, rollback), newest first, with the caller (its token's name), its address, the node, and for a job the fields before and after; 15 a page by default",
+        required: &[],
+        optional: &[
+            text("job_id", "only changes of this job"),
+            text("caller", "only changes by this caller (a token's name)"),
+            text("since", "only changes at or after this time, YYYY-mm-dd HH:MM:SS in the node's zone"),
+            text("until", "only changes before this time"),
+            PAGE_INDEX,
+            PAGE_SIZE,
+        ],
+        data: Data::Audit,
+        read_only: true,
+    },
+    Spec {
+        route: Route::JobVersions,
+        names: &["job_versions"],
+        summary: "Extension: the versions of a job's definition (each job_add, job_modify and job_rollback makes one), newest first",
+        required: &[JOB_ID],
+        optional: &[],
+        data: Data::Versions,
+        read_only: true,
+    },
+    Spec {
+        route: Route::JobRollback,
+        names: &["job_rollback"],
+        summary: "Extension: make an earlier version of a job's definition current again (a new version; a removed job is added back)",
+        required: &[JOB_ID, Param { name: "version", kind: Kind::Count, doc: "the version (job_versions)" }],
+        optional: &[],
+        data: Data::None,
+        read_only: false,
+    },
+    Spec {
+        route: Route::JobExport,
+        names: &["job_export"],
+        summary: "Extension: every job's definition (its job_add parameters, defaults left out; paused: true for a paused job), oldest first: what `ruqi export` writes and `ruqi apply` reads",
+        required: &[],
+        optional: &[],
+        data: Data::Definitions,
         read_only: true,
     },
 ];

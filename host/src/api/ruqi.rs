@@ -24,11 +24,24 @@ const MAX_RULE_LEN: usize = 64;
 /// RuQi's `TIMEOUT_MAX`: the longest wait `scheduler_status` reports.
 const TIMEOUT_MAX: f64 = 4_294_967.0;
 
-/// Runs the handler of `route`, once its parameters passed the route's signature.
-pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, ApiError> {
+/// Runs the handler of `route`, once its parameters passed the route's signature; a change
+/// that succeeds is recorded in the audit trail as `caller`'s.
+pub async fn call(state: &AppState, route: Route, p: Params, caller: &super::audit::Caller) -> Result<Reply, ApiError> {
     let spec = route.spec();
     let names = |params: &[super::routes::Param]| params.iter().map(|p| p.name).collect::<Vec<_>>();
     p.check(&names(spec.required), &names(spec.optional))?;
+    let pending = super::audit::before(state, route, &p).await;
+    let result = handler(state, route, &p).await;
+    let answered = result.as_ref().ok().map(super::audit::answered_run);
+    if let (Some(pending), Some(run)) = (pending, answered) {
+        super::audit::record(state, pending, caller, run).await;
+    }
+    result
+}
+
+/// The handler of `route`.
+async fn handler(state: &AppState, route: Route, p: &Params) -> Result<Reply, ApiError> {
+    let p = p.clone();
     match route {
         Route::JobAdd => job_add(state, &p).await,
         Route::JobModify => job_modify(state, &p).await,
@@ -56,6 +69,10 @@ pub async fn call(state: &AppState, route: Route, p: Params) -> Result<Reply, Ap
         Route::RunKill => run_kill(state, &p).await,
         Route::JobBackfill => job_backfill(state, &p).await,
         Route::AlertList => super::follow::alert_list(state, &p, page(&p, Some(0))?).await,
+        Route::AuditList => super::audit::audit_list(state, &p, page(&p, Some(0))?).await,
+        Route::JobVersions => super::audit::job_versions(state, &job_id(&p)?).await,
+        Route::JobRollback => job_rollback(state, &p).await,
+        Route::JobExport => super::audit::job_export(state).await,
     }
 }
 
@@ -629,9 +646,15 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let default_tz = known.as_ref().map_or(state.tz, |j| j.zone(state.tz));
     let spec = job_spec(state, p, now, default_tz).await?;
     let old = known.ok_or_else(|| ApiError::no_job(spec.id.as_str()))?;
-    let timezone = spec.timezone.or(old.timezone);
+    // `replace`: what is not given takes its default (a definition made current as a whole).
+    let replace = p.boolean("replace")?.unwrap_or(false);
+    let timezone = if replace { spec.timezone } else { spec.timezone.or(old.timezone) };
     // Like the zone, the calendar stays unless one (or `none`) is given.
-    let calendar = spec.calendar.unwrap_or_else(|| old.calendar.clone());
+    let calendar = match spec.calendar {
+        Some(c) => c,
+        None if replace => None,
+        None => old.calendar.clone(),
+    };
     if calendar.is_some() && spec.trigger.kind() == TriggerKind::Date {
         return Err(ApiError::Refused(
             "Param check failed: the job has a calendar, which cannot apply to a date job; give calendar=none".into(),
@@ -641,8 +664,10 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     // the old next run time once; we recompute it).
     // A job kept from before home zones were stored takes this node's, like a new one.
     let home_zone = old.home_zone.or(Some(state.tz));
-    let policy = policy(p, old.policy)?;
-    let follow = super::follow::follow_up(state, p, &old.id, old.follow.clone()).await?;
+    let (base_policy, base_follow) =
+        if replace { (RunPolicy::default(), FollowUp::default()) } else { (old.policy, old.follow.clone()) };
+    let policy = policy(p, base_policy)?;
+    let follow = super::follow::follow_up(state, p, &old.id, base_follow).await?;
     let mut job = Job {
         name: spec.name,
         cmd: spec.cmd,
@@ -661,6 +686,21 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     state.store.update_job(&job).await?;
     tracing::info!(job_id = %job.id, "modify_job");
     state.scheduler.wake();
+    Ok(Reply::Ok)
+}
+
+async fn job_rollback(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+    let id = job_id(p)?;
+    let version = p
+        .uint("version")?
+        .and_then(|v| u32::try_from(v).ok())
+        .filter(|v| *v > 0)
+        .ok_or_else(|| ApiError::BadParams("Param check failed: version must be a positive integer".into()))?;
+    let def = super::audit::version_definition(state, &id, version).await?;
+    let exists = state.store.get_job(&id).await?.is_some();
+    let params = super::audit::definition_params(&def, exists);
+    if exists { job_modify(state, &params).await } else { job_add(state, &params).await }?;
+    tracing::info!(job_id = %id, version, "job_rollback");
     Ok(Reply::Ok)
 }
 

@@ -12,8 +12,9 @@ use futures_util::StreamExt;
 use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, Streak};
 use crate::clock::Timestamp;
 use crate::model::{
-    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId,
-    NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord, RunState, RunTrigger,
+    AlertDraft, AlertFilter, AlertRecord, AlertState, AuditEntry, AuditFilter, ClaimedRun, HistoryFilter,
+    HistoryRecord, Job, JobFilter, JobId, JobVersion, NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
+    RunState, RunTrigger,
 };
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,10 @@ struct Inner {
     runs: BTreeMap<String, (RunRecord, Vec<u8>)>,
     /// Alerts, oldest first (their ids are their place + 1).
     alerts: Vec<AlertEntry>,
+    /// The audit trail, oldest first.
+    audit: Vec<AuditEntry>,
+    /// Job versions, oldest first.
+    versions: Vec<JobVersion>,
 }
 
 /// An alert and what its delivery needs besides what is shown.
@@ -675,6 +680,54 @@ impl JobStore for MemoryStore {
         let mut nodes: Vec<NodeSeen> = self.lock().nodes.values().filter(|n| n.seen >= since).cloned().collect();
         nodes.sort_by(|a, b| b.seen.cmp(&a.seen).then_with(|| a.name.cmp(&b.name)));
         Ok(nodes)
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        let id = inner.audit.len() as i64 + 1;
+        inner.audit.push(AuditEntry { id, ..entry.clone() });
+        Ok(())
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<(u64, Vec<AuditEntry>), StoreError> {
+        let inner = self.lock();
+        let rows: Vec<AuditEntry> = inner
+            .audit
+            .iter()
+            .rev()
+            .filter(|a| filter.job_id.as_ref().is_none_or(|v| Some(v) == a.job_id.as_ref()))
+            .filter(|a| filter.caller.as_ref().is_none_or(|v| *v == a.caller))
+            .filter(|a| filter.since.is_none_or(|t| a.at >= t) && filter.until.is_none_or(|t| a.at < t))
+            .cloned()
+            .collect();
+        Ok((rows.len() as u64, page_of(rows, page)))
+    }
+
+    async fn add_version(
+        &self,
+        job_id: &str,
+        at: Timestamp,
+        caller: &str,
+        definition: &str,
+    ) -> Result<u32, StoreError> {
+        let mut inner = self.lock();
+        let version = inner.versions.iter().filter(|v| v.job_id == job_id).map(|v| v.version).max().unwrap_or(0) + 1;
+        inner.versions.push(JobVersion {
+            job_id: job_id.to_owned(),
+            version,
+            at,
+            caller: caller.to_owned(),
+            definition: definition.to_owned(),
+        });
+        Ok(version)
+    }
+
+    async fn list_versions(&self, job_id: &str) -> Result<Vec<JobVersion>, StoreError> {
+        Ok(self.lock().versions.iter().rev().filter(|v| v.job_id == job_id).cloned().collect())
+    }
+
+    async fn get_version(&self, job_id: &str, version: u32) -> Result<Option<JobVersion>, StoreError> {
+        Ok(self.lock().versions.iter().find(|v| v.job_id == job_id && v.version == version).cloned())
     }
 
     async fn take_pending_runs(

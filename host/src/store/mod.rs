@@ -8,6 +8,7 @@
 //! run finishing on an older revision only releases its claim and leaves the new schedule be.
 
 mod after;
+mod audit;
 pub mod legacy;
 mod memory;
 mod mysql;
@@ -26,8 +27,8 @@ pub use sqlite::SqliteStore;
 
 use crate::clock::Timestamp;
 use crate::model::{
-    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId,
-    NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
+    AlertDraft, AlertFilter, AlertRecord, AlertState, AuditEntry, AuditFilter, ClaimedRun, HistoryFilter,
+    HistoryRecord, Job, JobFilter, JobId, JobVersion, NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
 };
 
 /// Errors of the store boundary.
@@ -382,6 +383,18 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// Alerts matching `filter`, newest first, and the total matching count.
     async fn list_alerts(&self, filter: &AlertFilter, page: Page) -> Result<(u64, Vec<AlertRecord>), StoreError>;
+
+    /// Records a change made through the API in the audit trail.
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Audit entries matching `filter`, newest first, and the total matching count.
+    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<(u64, Vec<AuditEntry>), StoreError>;
+    /// Stores the next version of job `job_id`'s definition; its number.
+    async fn add_version(&self, job_id: &str, at: Timestamp, caller: &str, definition: &str)
+    -> Result<u32, StoreError>;
+    /// A job's versions, newest first.
+    async fn list_versions(&self, job_id: &str) -> Result<Vec<JobVersion>, StoreError>;
+    /// One version of a job's definition.
+    async fn get_version(&self, job_id: &str, version: u32) -> Result<Option<JobVersion>, StoreError>;
 }
 
 /// A node's row is deleted once it has not been seen for this long.

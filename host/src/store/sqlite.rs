@@ -18,6 +18,10 @@ use super::after::{
     ALERT_COLUMNS, ALERT_ORDER, AlertRow, CHAINING_JOBS, DUE_ALERTS, DUE_DEADLINES, DUE_PROBES, END_ALERT,
     MOVE_DEADLINE, PENDING_RUNS, REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
 };
+use super::audit::{
+    AUDIT_COLUMNS, AUDIT_ORDER, AuditRow, INSERT_AUDIT, INSERT_VERSION, LATEST_VERSION, VERSION, VERSIONS, VersionRow,
+    push_audit_filter,
+};
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
     CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HEALTH_COLUMNS, HISTORY_CONFLICT,
@@ -34,8 +38,8 @@ use super::rows::{
 use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::{
-    AlertDraft, AlertFilter, AlertRecord, AlertState, ClaimedRun, HistoryFilter, HistoryRecord, Job, JobFilter, JobId,
-    NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
+    AlertDraft, AlertFilter, AlertRecord, AlertState, AuditEntry, AuditFilter, ClaimedRun, HistoryFilter,
+    HistoryRecord, Job, JobFilter, JobId, JobVersion, NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
 };
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -592,6 +596,77 @@ impl JobStore for SqliteStore {
         let rows: Vec<(String, String, f64, f64, Option<f64>)> =
             sqlx::query_as(NODES_SINCE).bind(ts_to_epoch(since)).fetch_all(&self.pool).await?;
         Ok(super::rows::nodes(rows))
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
+        sqlx::query(INSERT_AUDIT)
+            .bind(ts_to_epoch(entry.at))
+            .bind(entry.node.as_str())
+            .bind(entry.caller.as_str())
+            .bind(entry.peer.as_str())
+            .bind(entry.action.as_str())
+            .bind(entry.job_id.as_deref())
+            .bind(entry.run_id.as_deref())
+            .bind(entry.detail.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<(u64, Vec<AuditEntry>), StoreError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ruqi_audit");
+        push_audit_filter(&mut count, filter);
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
+        let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {AUDIT_COLUMNS} FROM ruqi_audit"));
+        push_audit_filter(&mut q, filter);
+        q.push(AUDIT_ORDER);
+        push_page(&mut q, page);
+        let rows: Vec<AuditRow> = q.build_query_as().fetch_all(&self.pool).await?;
+        Ok((total as u64, rows.into_iter().map(AuditEntry::from).collect()))
+    }
+
+    async fn add_version(
+        &self,
+        job_id: &str,
+        at: Timestamp,
+        caller: &str,
+        definition: &str,
+    ) -> Result<u32, StoreError> {
+        let _write = self.writes.lock().await;
+        for attempt in 0.. {
+            let res = sqlx::query(INSERT_VERSION)
+                .bind(job_id)
+                .bind(ts_to_epoch(at))
+                .bind(caller)
+                .bind(definition)
+                .bind(job_id)
+                .execute(&self.pool)
+                .await;
+            match res {
+                // Two nodes numbering the same job's version at once: the second tries again.
+                Err(sqlx::Error::Database(e))
+                    if (e.is_unique_violation() || e.code().as_deref() == Some("40001")) && attempt < 5 =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+                Ok(_) => break,
+            }
+        }
+        let latest: Option<i64> = sqlx::query_scalar(LATEST_VERSION).bind(job_id).fetch_one(&self.pool).await?;
+        Ok(latest.and_then(|v| u32::try_from(v).ok()).unwrap_or(0))
+    }
+
+    async fn list_versions(&self, job_id: &str) -> Result<Vec<JobVersion>, StoreError> {
+        let rows: Vec<VersionRow> = sqlx::query_as(VERSIONS).bind(job_id).fetch_all(&self.pool).await?;
+        rows.into_iter().map(VersionRow::into_version).collect()
+    }
+
+    async fn get_version(&self, job_id: &str, version: u32) -> Result<Option<JobVersion>, StoreError> {
+        let row: Option<VersionRow> =
+            sqlx::query_as(VERSION).bind(job_id).bind(i64::from(version)).fetch_optional(&self.pool).await?;
+        row.map(VersionRow::into_version).transpose()
     }
 
     async fn jobs_chaining_to(&self, id: &JobId) -> Result<Vec<Job>, StoreError> {
