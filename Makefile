@@ -79,7 +79,7 @@ build: plugins
 	$(CARGO) build --release -p ruqi
 
 ## run: build everything and serve on 127.0.0.1:8585 with the SQLite store ruqi.db
-run: build
+run: build install-notifier
 	./target/release/ruqi serve --listen 127.0.0.1:8585 --store sqlite://ruqi.db --plugins plugins --workdir $(RUQI_WORKDIR)
 
 ## services: start MariaDB and Redis when they are not running (the MySQL and Redis tests need them)
