@@ -295,6 +295,30 @@ try {
     await shot('plugins');
   });
 
+  await step('the audit page lists the changes; a job\'s versions roll back', async () => {
+    await page.click('#nav a[data-route="audit"]');
+    await page.locator('#audit-table').waitFor();
+    await page.fill('form.filters input[name="job_id"]', 'ping-api');
+    await page.click('form.filters button[type="submit"]');
+    const added = page.locator('#audit-table tr[data-job-id="ping-api"]', { hasText: 'job_add' });
+    await added.waitFor();
+    assert.match(await page.locator('#audit-table tr[data-job-id="ping-api"]', { hasText: 'job_modify' }).textContent(), /anonymous.*job_modify.*ping-api.*rule: "300s" → "600s"/s);
+    await shot('audit');
+    await added.locator('a', { hasText: 'ping-api' }).click();
+    const first = page.locator('#versions-table tr[data-version="1"]');
+    await first.waitFor();
+    assert.match(await page.locator('#versions-table tr[data-version="2"]').textContent(), /current/);
+    page.once('dialog', (d) => d.accept());
+    await first.locator('[data-action="rollback"]').click();
+    await page.locator('#versions-table tr[data-version="3"]', { hasText: 'current' }).waitFor();
+    assert.match(await page.locator('#versions-table tr[data-version="3"]').textContent(), /"rule": "300s"/);
+    await shot('versions');
+    await page.click('#nav a[data-route="alerts"]');
+    await page.locator('h1', { hasText: 'Alerts' }).waitFor();
+    await page.locator('#alerts-table, main .empty').first().waitFor();
+    await shot('alerts');
+  });
+
   await step('the language switch shows Chinese and is remembered', async () => {
     await page.click('#lang-switch');
     await page.locator('#nav a[data-route="plugins"]', { hasText: '插件' }).waitFor();

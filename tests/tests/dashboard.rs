@@ -87,6 +87,9 @@ async fn the_dashboard_in_a_real_browser() {
         let body = json!({"job_trigger": trigger, "job_id": id, "job_name": name, "cmd": cmd, "rule": rule});
         assert_eq!(open.client.post("job_add", body).await.stat, "OK");
     }
+    // A second version of ping-api, for the versions page (rolled back there).
+    let modify = json!({"job_trigger": "interval", "job_id": "ping-api", "job_name": "health", "cmd": "echo:ping", "rule": "10m"});
+    assert_eq!(open.client.post("job_modify", modify).await.stat, "OK");
     // sleeper: a run that goes on until it is killed, for the runs page (paused: it runs only by hand).
     assert_eq!(open.client.post("job_pause", json!({"job_id": "sleeper"})).await.stat, "OK");
     let secret = format!("t-{}", uuid::Uuid::new_v4().simple());
@@ -122,7 +125,7 @@ async fn the_dashboard_in_a_real_browser() {
     );
     assert!(out.status.success(), "{report}\nscreenshots (failure.png) in {}", shots.display());
     eprintln!("{report}");
-    for name in ["jobs", "add-job", "history", "runs", "run", "plugins", "scheduler"] {
+    for name in ["jobs", "add-job", "history", "runs", "run", "plugins", "scheduler", "audit", "versions", "alerts"] {
         assert!(shots.join(format!("{name}.png")).is_file(), "screenshot {name}.png");
     }
     open.stop().await;

@@ -31,7 +31,7 @@ const INDEX: Asset = Asset {
 };
 
 /// The assets under `/ui/`.
-const ASSETS: [Asset; 8] = [
+const ASSETS: [Asset; 9] = [
     INDEX,
     Asset { name: "app.css", content_type: "text/css; charset=utf-8", body: include_bytes!("dashboard/app.css") },
     Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("dashboard/app.js") },
@@ -46,6 +46,11 @@ const ASSETS: [Asset; 8] = [
         name: "i18n.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("dashboard/i18n.js"),
+    },
+    Asset {
+        name: "around.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("dashboard/around.js"),
     },
     Asset { name: "icon.svg", content_type: "image/svg+xml", body: include_bytes!("dashboard/icon.svg") },
 ];

@@ -852,6 +852,9 @@ fn job_item(j: &Job, node_tz: Tz) -> Value {
         "job_name": j.name,
     });
     zone_fields(&mut item, j);
+    if let Some(map) = item.as_object_mut() {
+        super::follow::show(map, j, tz);
+    }
     item
 }
 

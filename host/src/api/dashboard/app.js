@@ -25,7 +25,7 @@ function renderShell() {
 }
 
 /** The nav entry of the page shown: a job's edit form is under "Add job", a run under "Runs". */
-const NAV_OF = { edit: 'add', run: 'runs' };
+const NAV_OF = { edit: 'add', run: 'runs', versions: 'audit' };
 
 function currentPage() {
   const { page } = parseHash(location.hash);

@@ -5,6 +5,7 @@
 import { ApiError, call } from './api.js';
 import { fill, h, hashOf, toast } from './dom.js';
 import { t } from './i18n.js';
+import { AROUND_PAGES } from './around.js';
 
 const PAGE_SIZE = 15;
 
@@ -129,10 +130,10 @@ function jobTable(data, filters, reload) {
       h('td', { class: 'mono strong' }, job.job_id),
       h('td', {}, job.job_name),
       h('td', {}, job.job_trigger),
-      h('td', { class: 'mono', 'data-col': 'rule' }, job.rule),
+      h('td', { class: 'mono', 'data-col': 'rule' }, job.rule, job.timezone ? h('span', { class: 'muted small zone', 'data-col': 'zone' }, ` ${job.timezone}`) : null),
       h('td', { class: 'nowrap' }, paused ? '—' : job.next_run_time),
       h('td', { class: 'mono cmd', title: job.cmd }, job.cmd),
-      h('td', { 'data-col': 'state' }, paused ? badge(t('jobs.paused'), 'muted') : badge(t('jobs.scheduled'), 'ok')),
+      h('td', { 'data-col': 'state', title: job.paused_reason || '' }, job.paused_reason ? badge(t('jobs.breaker'), 'bad') : paused ? badge(t('jobs.paused'), 'muted') : badge(t('jobs.scheduled'), 'ok')),
       h(
         'td',
         {},
@@ -143,6 +144,7 @@ function jobTable(data, filters, reload) {
           runNow,
           h('a', { class: 'btn small', href: hashOf('edit', { job_id: job.job_id }), 'data-action': 'edit' }, t('jobs.edit')),
           h('a', { class: 'btn small', href: hashOf('history', { job: job.job_id }), 'data-action': 'history' }, t('jobs.history')),
+          h('a', { class: 'btn small', href: hashOf('versions', { job_id: job.job_id }), 'data-action': 'versions' }, t('jobs.versions')),
           remove,
         ),
       ),
@@ -943,4 +945,5 @@ export const PAGES = {
   history: historyPage,
   scheduler,
   plugins,
+  ...AROUND_PAGES,
 };
