@@ -317,6 +317,8 @@ try {
     await page.locator('h1', { hasText: 'Alerts' }).waitFor();
     await page.locator('#alerts-table, main .empty').first().waitFor();
     await shot('alerts');
+    await page.click('#nav a[data-route="plugins"]');
+    await page.locator('#plugins-table').waitFor();
   });
 
   await step('the language switch shows Chinese and is remembered', async () => {
