@@ -356,6 +356,7 @@ pub fn sample_cmd(target: &str) -> String {
 /// Sends the due alerts, starts queued chained runs, probes paused jobs and raises passed
 /// deadlines, every second, until `cancel`.
 pub async fn follow_ups(dispatcher: Arc<Dispatcher>, cancel: tokio_util::sync::CancellationToken) {
+    let mut looks: u64 = 0;
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
@@ -376,6 +377,14 @@ pub async fn follow_ups(dispatcher: Arc<Dispatcher>, cancel: tokio_util::sync::C
         if let Err(e) = deadlines(&dispatcher).await {
             tracing::warn!(error = %e, "cannot check deadlines now; trying again");
         }
+        // The run rollups are kept for 8 days: pruned every 10 minutes (and at start).
+        if looks % 600 == 0 {
+            let before = dispatcher.clock().now() - crate::store::STATS_KEEP;
+            if let Err(e) = dispatcher.store().prune_stats(before).await {
+                tracing::warn!(error = %e, "cannot prune the run rollups now");
+            }
+        }
+        looks += 1;
     }
 }
 

@@ -324,6 +324,50 @@ pub struct JobVersion {
     pub definition: String,
 }
 
+/// Upper bounds of the fire-time lateness histogram the run rollups keep, milliseconds (a last
+/// bucket holds what is later).
+pub const LATENESS_BOUNDS_MS: [f64; 13] =
+    [5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0];
+
+/// Runs of one minute or hour, as the dashboard's charts read them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsBucket {
+    /// When it starts.
+    pub start: Timestamp,
+    /// Runs by outcome (`success`, `failed`, `timeout`, `killed`, `missed`).
+    pub runs: std::collections::BTreeMap<String, u64>,
+    /// Fire-time lateness of its scheduled runs, by [`LATENESS_BOUNDS_MS`] bucket.
+    pub late: [u64; 14],
+}
+
+/// One job's runs over a window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobStats {
+    /// The job.
+    pub job_id: String,
+    /// Its runs.
+    pub runs: u64,
+    /// Those that failed or timed out.
+    pub failures: u64,
+    /// Their mean cost, seconds.
+    pub cost_avg: f64,
+    /// Their longest, seconds.
+    pub cost_max: f64,
+}
+
+/// What the dashboard's overview draws.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StatsOverview {
+    /// The last hour, by minute (minutes with no run left out).
+    pub minutes: Vec<StatsBucket>,
+    /// The last 7 days, by hour.
+    pub hours: Vec<StatsBucket>,
+    /// The jobs with the longest mean run over the last 24 hours.
+    pub slowest: Vec<JobStats>,
+    /// The jobs with the most failed runs over the last 24 hours.
+    pub failing: Vec<JobStats>,
+}
+
 /// Which alerts `list_alerts` returns.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {

@@ -92,11 +92,14 @@ try {
   page = await context.newPage();
   watch(page);
 
-  await step('the page loads from the binary and lists the jobs', async () => {
+  await step('the page loads from the binary on its overview and lists the jobs', async () => {
     await page.goto(`${base}/`);
+    await page.locator('#overview .cards').waitFor();
+    assert.equal(await page.locator('#nav a.active').textContent(), 'Overview');
+    assert.equal(new URL(page.url()).hash, '#/overview');
+    await page.click('#nav a[data-route="jobs"]');
     await page.locator('#jobs-table tr[data-job-id="nightly-report"]').waitFor();
     assert.equal(await page.locator('#nav a.active').textContent(), 'Jobs');
-    assert.equal(new URL(page.url()).hash, '#/jobs');
     const missing = await page.evaluate(async () => (await import('/ui/i18n.js')).missing());
     assert.deepEqual(missing, [], 'every string in both languages');
   });
@@ -293,6 +296,21 @@ try {
     await refreshUntil(broken, page.locator('[data-action="refresh"]'));
     assert.match(await broken.textContent(), /failed.*cannot load plugin/s);
     await shot('plugins');
+  });
+
+  await step('the overview charts the runs; a job\'s page shows its run strip', async () => {
+    await page.click('#nav a[data-route="overview"]');
+    await page.locator('#chart-minutes canvas').waitFor();
+    await page.locator('#chart-hours canvas').waitFor();
+    await page.locator('#chart-lateness canvas').waitFor();
+    const runs = Number(await page.locator('[data-card="overview.runs.hour"] .card-value').textContent());
+    assert.ok(runs >= 1, `runs in the last hour: ${runs}`);
+    await page.locator('#slowest-table tr[data-job-id]').first().waitFor();
+    await shot('overview');
+    const job = await page.locator('#slowest-table tr[data-job-id]').first().getAttribute('data-job-id');
+    await page.goto(`${base}/#/edit?job_id=${encodeURIComponent(job)}`);
+    await page.locator('#run-strip .strip-bar').first().waitFor();
+    assert.ok((await page.locator('#run-strip .strip-bar').count()) >= 1);
   });
 
   await step('the audit page lists the changes; a job\'s versions roll back', async () => {

@@ -125,7 +125,9 @@ async fn the_dashboard_in_a_real_browser() {
     );
     assert!(out.status.success(), "{report}\nscreenshots (failure.png) in {}", shots.display());
     eprintln!("{report}");
-    for name in ["jobs", "add-job", "history", "runs", "run", "plugins", "scheduler", "audit", "versions", "alerts"] {
+    for name in
+        ["jobs", "add-job", "history", "runs", "run", "plugins", "scheduler", "audit", "versions", "alerts", "overview"]
+    {
         assert!(shots.join(format!("{name}.png")).is_file(), "screenshot {name}.png");
     }
     open.stop().await;

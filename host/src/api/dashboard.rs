@@ -31,7 +31,7 @@ const INDEX: Asset = Asset {
 };
 
 /// The assets under `/ui/`.
-const ASSETS: [Asset; 9] = [
+const ASSETS: [Asset; 12] = [
     INDEX,
     Asset { name: "app.css", content_type: "text/css; charset=utf-8", body: include_bytes!("dashboard/app.css") },
     Asset { name: "app.js", content_type: "text/javascript; charset=utf-8", body: include_bytes!("dashboard/app.js") },
@@ -51,6 +51,21 @@ const ASSETS: [Asset; 9] = [
         name: "around.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("dashboard/around.js"),
+    },
+    Asset {
+        name: "overview.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("dashboard/overview.js"),
+    },
+    Asset {
+        name: "vendor/uPlot.esm.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("dashboard/vendor/uPlot.esm.js"),
+    },
+    Asset {
+        name: "vendor/uPlot.min.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("dashboard/vendor/uPlot.min.css"),
     },
     Asset { name: "icon.svg", content_type: "image/svg+xml", body: include_bytes!("dashboard/icon.svg") },
 ];

@@ -22,6 +22,7 @@ pub mod openapi;
 pub mod pyjson;
 pub mod routes;
 mod ruqi;
+mod stats;
 pub mod text;
 
 use std::sync::Arc;

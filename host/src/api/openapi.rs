@@ -337,6 +337,51 @@ fn data_schema(data: Data) -> Option<Schema> {
                     .into(),
             ),
         ]),
+        Data::Stats => {
+            let bucket = || {
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(object(&[
+                        ("start", string().into()),
+                        ("epoch", count()),
+                        (
+                            "runs",
+                            ObjectBuilder::new().schema_type(Type::Object).description(Some("runs by outcome")).into(),
+                        ),
+                        ("late_p50_ms", nullable(Type::Number).into()),
+                        ("late_p99_ms", nullable(Type::Number).into()),
+                    ])))))
+                    .into()
+            };
+            let jobs = || {
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(object(&[
+                        ("job_id", string().into()),
+                        ("runs", count()),
+                        ("failures", count()),
+                        ("cost_avg", ObjectBuilder::new().schema_type(Type::Number).into()),
+                        ("cost_max", ObjectBuilder::new().schema_type(Type::Number).into()),
+                    ])))))
+                    .into()
+            };
+            object(&[("minutes", bucket()), ("hours", bucket()), ("slowest", jobs()), ("failing", jobs())])
+        }
+        Data::Strip => object(&[
+            ("job_id", string().into()),
+            ("total", count()),
+            (
+                "list",
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(object(&[
+                        ("run_id", nullable(Type::String).into()),
+                        ("outcome", string().into()),
+                        ("trigger", nullable(Type::String).into()),
+                        ("cost", ObjectBuilder::new().schema_type(Type::Number).into()),
+                        ("ended", string().into()),
+                        ("fire_time", nullable(Type::String).into()),
+                    ])))))
+                    .into(),
+            ),
+        ]),
         Data::Alerts => object(&[
             ("total", count()),
             (

@@ -59,6 +59,10 @@ pub enum Route {
     JobRollback,
     /// `job_export` (extension): every job's definition.
     JobExport,
+    /// `stats_overview` (extension): what the dashboard's overview draws.
+    StatsOverview,
+    /// `job_strip` (extension): a job's last runs.
+    JobStrip,
 }
 
 /// What a parameter holds (query strings carry text; a JSON body may carry the JSON type).
@@ -130,6 +134,10 @@ pub enum Data {
     Versions,
     /// `{"total", "list": [definition…]}`.
     Definitions,
+    /// `{"minutes", "hours", "slowest", "failing"}`.
+    Stats,
+    /// `{"job_id", "total", "list": [run…]}`.
+    Strip,
 }
 
 /// A route's description.
@@ -280,7 +288,7 @@ const PAGE_SIZE: Param =
     Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
 
 /// Every route, in the order the document lists them.
-pub const ROUTES: [Spec; 27] = [
+pub const ROUTES: [Spec; 29] = [
     Spec {
         route: Route::JobAdd,
         names: &["job_add", "add_job"],
@@ -602,6 +610,24 @@ pub const ROUTES: [Spec; 27] = [
         required: &[],
         optional: &[],
         data: Data::Definitions,
+        read_only: true,
+    },
+    Spec {
+        route: Route::StatsOverview,
+        names: &["stats_overview"],
+        summary: "Extension: runs per minute (last hour) and per hour (last 7 days) by outcome with fire-time lateness p50/p99, and the slowest and most failing jobs of the last 24 hours, from rollups kept with the runs (8 days)",
+        required: &[],
+        optional: &[],
+        data: Data::Stats,
+        read_only: true,
+    },
+    Spec {
+        route: Route::JobStrip,
+        names: &["job_strip"],
+        summary: "Extension: a job's last runs, newest first (outcome, duration, when): its run strip",
+        required: &[JOB_ID],
+        optional: &[Param { name: "count", kind: Kind::Count, doc: "how many, 1 to 200 (50)" }],
+        data: Data::Strip,
         read_only: true,
     },
 ];

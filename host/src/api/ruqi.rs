@@ -73,6 +73,8 @@ async fn handler(state: &AppState, route: Route, p: &Params) -> Result<Reply, Ap
         Route::JobVersions => super::audit::job_versions(state, &job_id(&p)?).await,
         Route::JobRollback => job_rollback(state, &p).await,
         Route::JobExport => super::audit::job_export(state).await,
+        Route::StatsOverview => super::stats::overview(state).await,
+        Route::JobStrip => super::stats::strip(state, &p, &job_id(&p)?).await,
     }
 }
 

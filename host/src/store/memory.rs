@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 
 use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, Streak};
 use crate::clock::Timestamp;
+use crate::model::StatsOverview;
 use crate::model::{
     AlertDraft, AlertFilter, AlertRecord, AlertState, AuditEntry, AuditFilter, ClaimedRun, HistoryFilter,
     HistoryRecord, Job, JobFilter, JobId, JobVersion, NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
@@ -728,6 +729,52 @@ impl JobStore for MemoryStore {
 
     async fn get_version(&self, job_id: &str, version: u32) -> Result<Option<JobVersion>, StoreError> {
         Ok(self.lock().versions.iter().find(|v| v.job_id == job_id && v.version == version).cloned())
+    }
+
+    async fn stats(&self, now: Timestamp) -> Result<StatsOverview, StoreError> {
+        // Computed from history (a store for tests and throwaway runs).
+        let inner = self.lock();
+        let bucket = |secs: i64, width: i64| secs - secs.rem_euclid(width);
+        let mut minutes: BTreeMap<i64, crate::model::StatsBucket> = BTreeMap::new();
+        let mut hours: BTreeMap<i64, crate::model::StatsBucket> = BTreeMap::new();
+        for h in &inner.history {
+            let Some(meta) = &h.run else { continue };
+            let secs = meta.ended.timestamp();
+            let late = matches!(meta.trigger, RunTrigger::Scheduled | RunTrigger::Retry).then(|| {
+                (meta.started - h.fire_time.unwrap_or(meta.started)).num_microseconds().unwrap_or(0).max(0) as f64
+                    / 1000.0
+            });
+            for (map, width, window) in
+                [(&mut minutes, 60, chrono::Duration::hours(1)), (&mut hours, 3600, chrono::Duration::days(7))]
+            {
+                if meta.ended < now - window {
+                    continue;
+                }
+                let start = bucket(secs, width);
+                let b = map.entry(start).or_insert_with(|| crate::model::StatsBucket {
+                    start: chrono::DateTime::from_timestamp(start, 0).unwrap_or_default(),
+                    ..Default::default()
+                });
+                *b.runs.entry(meta.outcome.as_str().to_owned()).or_default() += 1;
+                if let Some(ms) = late {
+                    b.late[crate::model::LATENESS_BOUNDS_MS.iter().position(|x| ms <= *x).unwrap_or(13)] += 1;
+                }
+            }
+        }
+        Ok(StatsOverview {
+            minutes: minutes.into_values().collect(),
+            hours: hours.into_values().collect(),
+            ..Default::default()
+        })
+    }
+
+    async fn prune_stats(&self, before: Timestamp) -> Result<(), StoreError> {
+        let _ = before;
+        Ok(())
+    }
+
+    async fn last_runs(&self, job_id: &str, n: u32) -> Result<Vec<HistoryRecord>, StoreError> {
+        Ok(self.lock().history.iter().rev().filter(|h| h.job_id == job_id).take(n as usize).cloned().collect())
     }
 
     async fn take_pending_runs(

@@ -15,6 +15,7 @@ mod mysql;
 mod query;
 mod rows;
 mod sqlite;
+mod stats;
 
 use async_trait::async_trait;
 use chrono_tz::Tz;
@@ -24,8 +25,10 @@ pub use memory::MemoryStore;
 pub use mysql::MysqlStore;
 pub use rows::is_exact;
 pub use sqlite::SqliteStore;
+pub use stats::KEEP as STATS_KEEP;
 
 use crate::clock::Timestamp;
+use crate::model::StatsOverview;
 use crate::model::{
     AlertDraft, AlertFilter, AlertRecord, AlertState, AuditEntry, AuditFilter, ClaimedRun, HistoryFilter,
     HistoryRecord, Job, JobFilter, JobId, JobVersion, NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
@@ -395,6 +398,13 @@ pub trait JobStore: Send + Sync + 'static {
     async fn list_versions(&self, job_id: &str) -> Result<Vec<JobVersion>, StoreError>;
     /// One version of a job's definition.
     async fn get_version(&self, job_id: &str, version: u32) -> Result<Option<JobVersion>, StoreError>;
+
+    /// What the dashboard's overview draws, from the run rollups, as of `now`.
+    async fn stats(&self, now: Timestamp) -> Result<StatsOverview, StoreError>;
+    /// Deletes the run rollups older than `before`.
+    async fn prune_stats(&self, before: Timestamp) -> Result<(), StoreError>;
+    /// The last `n` history rows of a job, newest first (an index read whatever history holds).
+    async fn last_runs(&self, job_id: &str, n: u32) -> Result<Vec<HistoryRecord>, StoreError>;
 }
 
 /// A node's row is deleted once it has not been seen for this long.

@@ -59,6 +59,7 @@ use super::rows::{
 };
 use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
+use crate::model::StatsOverview;
 use crate::model::{
     AlertDraft, AlertFilter, AlertRecord, AlertState, AuditEntry, AuditFilter, ClaimedRun, HistoryFilter,
     HistoryRecord, Job, JobFilter, JobId, JobVersion, NodeSeen, Outcome, Page, RetryPlan, RunFilter, RunRecord,
@@ -451,6 +452,20 @@ impl MysqlStore {
         now: Timestamp,
     ) -> Result<Vec<FinishOutcome>, StoreError> {
         let outcomes = Self::finish_ends(conn, node, ends, now).await?;
+        // The rollups the dashboard's charts read: one statement per table for the group.
+        let (minutes, hours) = super::stats::rollup(ends, now);
+        if !minutes.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new("");
+            super::stats::push_minutes(&mut q, &minutes, node);
+            q.push(super::stats::minute_conflict(" ON DUPLICATE KEY UPDATE", |c| format!("VALUES({c})")));
+            q.build().execute(&mut *conn).await?;
+        }
+        if !hours.is_empty() {
+            let mut q = QueryBuilder::<MySql>::new("");
+            super::stats::push_job_hours(&mut q, &hours, node);
+            q.push(super::stats::job_hour_conflict(" ON DUPLICATE KEY UPDATE", |c| format!("VALUES({c})")));
+            q.build().execute(&mut *conn).await?;
+        }
         // What the ends set off (a run that lost its claim sets off nothing: its fire time is
         // the new owner's).
         for (end, outcome) in ends.iter().zip(&outcomes) {
@@ -1132,6 +1147,43 @@ impl JobStore for MysqlStore {
         let row: Option<VersionRow> =
             sqlx::query_as(VERSION).bind(job_id).bind(i64::from(version)).fetch_optional(self.pool()).await?;
         row.map(VersionRow::into_version).transpose()
+    }
+
+    async fn stats(&self, now: Timestamp) -> Result<StatsOverview, StoreError> {
+        use super::stats::{
+            FAILING, SLOWEST, buckets, hours_sql, job_stats, jobs_sql, minutes_sql, overview, sqlx_row::StatsRow,
+        };
+        let since = |d: chrono::Duration| ts_to_epoch(now - d);
+        let minutes: Vec<StatsRow> =
+            sqlx::query_as(&minutes_sql()).bind(since(chrono::Duration::hours(1))).fetch_all(self.pool()).await?;
+        let hours: Vec<StatsRow> =
+            sqlx::query_as(&hours_sql()).bind(since(chrono::Duration::days(7))).fetch_all(self.pool()).await?;
+        let day = since(chrono::Duration::days(1));
+        let slowest = sqlx::query_as(&jobs_sql(SLOWEST)).bind(day).fetch_all(self.pool()).await?;
+        let failing = sqlx::query_as(&jobs_sql(FAILING)).bind(day).fetch_all(self.pool()).await?;
+        Ok(overview(buckets(minutes), buckets(hours), job_stats(slowest, false), job_stats(failing, true)))
+    }
+
+    async fn prune_stats(&self, before: Timestamp) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM ruqi_stats_minute WHERE minute < ?")
+            .bind(ts_to_epoch(before))
+            .execute(self.pool())
+            .await?;
+        sqlx::query("DELETE FROM ruqi_stats_job_hour WHERE hour < ?")
+            .bind(ts_to_epoch(before))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn last_runs(&self, job_id: &str, n: u32) -> Result<Vec<HistoryRecord>, StoreError> {
+        let rows: Vec<HistoryRow> = sqlx::query_as(&format!(
+            "SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history WHERE job_id = ? ORDER BY id DESC LIMIT {n}"
+        ))
+        .bind(job_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter().map(HistoryRow::into_record).collect()
     }
 
     async fn jobs_chaining_to(&self, id: &JobId) -> Result<Vec<Job>, StoreError> {

@@ -1,4 +1,4 @@
-// The dashboard's shell: navigation, hash routing (#/jobs, #/add, #/edit?job_id=…,
+// The dashboard's shell: navigation, hash routing (#/overview, #/jobs, #/add, #/edit?job_id=…,
 // #/runs?job=…, #/run?run_id=…, #/history?job=…, #/scheduler, #/plugins), the language
 // switch and the token prompt.
 // Each page is a function in pages.js that fills <main> and may return a cleanup.
@@ -29,13 +29,13 @@ const NAV_OF = { edit: 'add', run: 'runs', versions: 'audit' };
 
 function currentPage() {
   const { page } = parseHash(location.hash);
-  return PAGES[page] ? NAV_OF[page] || page : 'jobs';
+  return PAGES[page] ? NAV_OF[page] || page : 'overview';
 }
 
 /** Renders the page the hash names. */
 async function route() {
   const { page, query } = parseHash(location.hash);
-  const render = PAGES[page] || PAGES.jobs;
+  const render = PAGES[page] || PAGES.overview;
   if (typeof cleanup === 'function') cleanup();
   cleanup = null;
   const mine = ++generation;
@@ -96,7 +96,7 @@ function start() {
     document.getElementById('output-dialog').close();
   });
   window.addEventListener('hashchange', route);
-  if (!location.hash) history.replaceState(null, '', '#/jobs');
+  if (!location.hash) history.replaceState(null, '', '#/overview');
   route();
 }
 

@@ -5,6 +5,7 @@
 import { ApiError, call } from './api.js';
 import { fill, h, hashOf, toast } from './dom.js';
 import { t } from './i18n.js';
+import { runStrip } from './overview.js';
 
 const PAGE_SIZE = 15;
 const ALERT_KINDS = { pending: 'warn', sent: 'ok', failed: 'bad' };
@@ -154,7 +155,9 @@ async function versions(main, query, view) {
           h('td', {}, back),
         );
       });
-      fill(body, paused, table('versions-table', ['versions.version', 'versions.at', 'versions.caller', 'versions.state', 'versions.definition', 'jobs.actions'], rows));
+      const strip = await runStrip(jobId);
+      if (!view.current()) return;
+      fill(body, paused, strip, table('versions-table', ['versions.version', 'versions.at', 'versions.caller', 'versions.state', 'versions.definition', 'jobs.actions'], rows));
     } catch (e) {
       if (view.current()) fill(body, errorBox(e));
     }

@@ -6,6 +6,7 @@ import { ApiError, call } from './api.js';
 import { fill, h, hashOf, toast } from './dom.js';
 import { t } from './i18n.js';
 import { AROUND_PAGES } from './around.js';
+import { OVERVIEW_PAGES, runStrip } from './overview.js';
 
 const PAGE_SIZE = 15;
 
@@ -313,6 +314,10 @@ async function jobForm(main, query, view, editing) {
     }
   });
   fill(main, head(editing ? t('form.edit.title', { id }) : t('form.add.title')), form);
+  if (editing) {
+    const strip = await runStrip(id);
+    if (view.current()) main.insertBefore(strip, form);
+  }
   showExamples();
   runCheck();
   (editing ? ruleInput : idInput).focus();
@@ -946,4 +951,5 @@ export const PAGES = {
   scheduler,
   plugins,
   ...AROUND_PAGES,
+  ...OVERVIEW_PAGES,
 };
