@@ -15,6 +15,9 @@ use crate::cli::{CliError, Client};
 /// The chain parameters: a job added by `apply` gets them once every job of the file exists.
 const CHAINS: [&str; 2] = ["on_success", "on_failure"];
 
+/// A field that changes: its name, the server's value, the file's.
+pub type FieldChange = (String, Value, Value);
+
 /// What `apply` would do.
 #[derive(Debug, Default)]
 pub struct Plan {
@@ -22,7 +25,7 @@ pub struct Plan {
     pub added: Vec<Map<String, Value>>,
     /// Jobs on both that differ: the file's definition and the fields that change (name,
     /// server's value, file's value).
-    pub changed: Vec<(Map<String, Value>, Vec<(String, Value, Value)>)>,
+    pub changed: Vec<(Map<String, Value>, Vec<FieldChange>)>,
     /// Jobs on the server and not in the file.
     pub extra: Vec<String>,
     /// Jobs that are the same.
@@ -97,7 +100,7 @@ pub fn plan(file: &[Map<String, Value>], server: &[Map<String, Value>]) -> Plan 
                 let mut fields = Vec::new();
                 for key in current.keys().chain(def.keys()) {
                     let (was, will) = (current.get(key).unwrap_or(&Value::Null), def.get(key).unwrap_or(&Value::Null));
-                    if !same(was, will) && !fields.iter().any(|(k, _, _): &(String, Value, Value)| k == key) {
+                    if !same(was, will) && !fields.iter().any(|(k, _, _): &FieldChange| k == key) {
                         fields.push((key.clone(), was.clone(), will.clone()));
                     }
                 }

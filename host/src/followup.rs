@@ -378,7 +378,7 @@ pub async fn follow_ups(dispatcher: Arc<Dispatcher>, cancel: tokio_util::sync::C
             tracing::warn!(error = %e, "cannot check deadlines now; trying again");
         }
         // The run rollups are kept for 8 days: pruned every 10 minutes (and at start).
-        if looks % 600 == 0 {
+        if looks.is_multiple_of(600) {
             let before = dispatcher.clock().now() - crate::store::STATS_KEEP;
             if let Err(e) = dispatcher.store().prune_stats(before).await {
                 tracing::warn!(error = %e, "cannot prune the run rollups now");

@@ -611,20 +611,20 @@ fn bulk_job(i: usize) -> Value {
         _ => ("date", format!("2099-{:02}-{:02} 10:{:02}:00", 1 + i % 12, 1 + i % 28, i % 60)),
     };
     let mut extra = serde_json::Map::new();
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         extra.insert("timeout".into(), json!(30 + i));
     }
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         extra.insert("retries".into(), json!(1 + i % 3));
     }
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         let overlap = ["buffer_one", "allow", "buffer_all", "cancel_other"][(i / 11) % 4];
         extra.insert("overlap".into(), json!(overlap));
     }
-    if i % 13 == 0 {
+    if i.is_multiple_of(13) {
         extra.insert("alert".into(), json!([HOOK]));
     }
-    if i % 26 == 0 {
+    if i.is_multiple_of(26) {
         extra.insert("alert_on".into(), json!(["failure", "killed"]));
     }
     if i % 50 == 1 {
@@ -726,7 +726,7 @@ impl JobsFile {
     fn unset(&mut self, id: &str, key: &str) {
         let i = self.index(id);
         let before = self.blocks[i].len();
-        self.blocks[i].retain(|l| !l.split_once('=').is_some_and(|(k, _)| k.trim() == key));
+        self.blocks[i].retain(|l| l.split_once('=').is_none_or(|(k, _)| k.trim() != key));
         assert_eq!(self.blocks[i].len(), before - 1, "job {id} had one {key}");
     }
 
