@@ -362,9 +362,9 @@ pub struct StatsOverview {
     pub minutes: Vec<StatsBucket>,
     /// The last 7 days, by hour.
     pub hours: Vec<StatsBucket>,
-    /// The jobs with the longest mean run over the last 24 hours.
+    /// The jobs with the longest mean run, yesterday and today (UTC days).
     pub slowest: Vec<JobStats>,
-    /// The jobs with the most failed runs over the last 24 hours.
+    /// The jobs with the most failed runs, yesterday and today (UTC days).
     pub failing: Vec<JobStats>,
 }
 

@@ -615,7 +615,7 @@ pub const ROUTES: [Spec; 29] = [
     Spec {
         route: Route::StatsOverview,
         names: &["stats_overview"],
-        summary: "Extension: runs per minute (last hour) and per hour (last 7 days) by outcome with fire-time lateness p50/p99, and the slowest and most failing jobs of the last 24 hours, from rollups kept with the runs (8 days)",
+        summary: "Extension: runs per minute (last hour) and per hour (last 7 days) by outcome with fire-time lateness p50/p99, and the slowest and most failing jobs since yesterday (UTC days), from rollups kept with the runs (8 days)",
         required: &[],
         optional: &[],
         data: Data::Stats,

@@ -1,6 +1,6 @@
 //! What the dashboard's charts read: `stats_overview` (runs per minute over the last hour and
 //! per hour over the last 7 days by outcome, fire-time lateness p50/p99, the slowest and the
-//! most failing jobs of the last day; from the store's run rollups, never from history) and
+//! most failing jobs since yesterday (UTC days); from the store's run rollups, never from history) and
 //! `job_strip` (a job's last runs, newest first: outcome, duration, when; an index read).
 
 use serde_json::{Value, json};

@@ -37,6 +37,7 @@ use futures_util::StreamExt;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
 use sqlx::{Executor, MySql, QueryBuilder};
 
+use super::stats::{prune_rollups, write_rollups};
 use super::after::{
     ALERT_COLUMNS, ALERT_ORDER, AlertRow, CHAINING_JOBS, DUE_ALERTS, DUE_DEADLINES, DUE_PROBES, END_ALERT,
     MOVE_DEADLINE, PENDING_RUNS, REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
@@ -453,19 +454,9 @@ impl MysqlStore {
     ) -> Result<Vec<FinishOutcome>, StoreError> {
         let outcomes = Self::finish_ends(conn, node, ends, now).await?;
         // The rollups the dashboard's charts read: one statement per table for the group.
-        let (minutes, hours) = super::stats::rollup(ends, now);
-        if !minutes.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new("");
-            super::stats::push_minutes(&mut q, &minutes, node);
-            q.push(super::stats::minute_conflict(" ON DUPLICATE KEY UPDATE", |c| format!("VALUES({c})")));
-            q.build().execute(&mut *conn).await?;
-        }
-        if !hours.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new("");
-            super::stats::push_job_hours(&mut q, &hours, node);
-            q.push(super::stats::job_hour_conflict(" ON DUPLICATE KEY UPDATE", |c| format!("VALUES({c})")));
-            q.build().execute(&mut *conn).await?;
-        }
+        write_rollups!(conn, MySql, ends, node, now, |_: &str| " ON DUPLICATE KEY UPDATE".to_owned(), |c: &str| {
+            format!("VALUES({c})")
+        });
         // What the ends set off (a run that lost its claim sets off nothing: its fire time is
         // the new owner's).
         for (end, outcome) in ends.iter().zip(&outcomes) {
@@ -1158,21 +1149,16 @@ impl JobStore for MysqlStore {
             sqlx::query_as(&minutes_sql()).bind(since(chrono::Duration::hours(1))).fetch_all(self.pool()).await?;
         let hours: Vec<StatsRow> =
             sqlx::query_as(&hours_sql()).bind(since(chrono::Duration::days(7))).fetch_all(self.pool()).await?;
-        let day = since(chrono::Duration::days(1));
+        // The jobs of yesterday and today (UTC days).
+        let today = ts_to_epoch(now) - ts_to_epoch(now).rem_euclid(86_400.0);
+        let day = today - 86_400.0;
         let slowest = sqlx::query_as(&jobs_sql(SLOWEST)).bind(day).fetch_all(self.pool()).await?;
         let failing = sqlx::query_as(&jobs_sql(FAILING)).bind(day).fetch_all(self.pool()).await?;
         Ok(overview(buckets(minutes), buckets(hours), job_stats(slowest, false), job_stats(failing, true)))
     }
 
     async fn prune_stats(&self, before: Timestamp) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM ruqi_stats_minute WHERE minute < ?")
-            .bind(ts_to_epoch(before))
-            .execute(self.pool())
-            .await?;
-        sqlx::query("DELETE FROM ruqi_stats_job_hour WHERE hour < ?")
-            .bind(ts_to_epoch(before))
-            .execute(self.pool())
-            .await?;
+        prune_rollups!(self.pool(), before);
         Ok(())
     }
 

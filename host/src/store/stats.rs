@@ -1,6 +1,6 @@
-//! The run rollups the dashboard's charts read (migration 0011): per minute, outcome and node
-//! (runs, cost, a fire-time lateness histogram) and per hour, job and node (runs, failures,
-//! cost). A group of run ends adds to them with one statement per table, in the transaction that
+//! The run rollups the dashboard's charts read (migration 0011): per minute and per hour,
+//! outcome and node (runs, cost, a fire-time lateness histogram), and per day (UTC), job and node
+//! (runs, failures, cost). A group of run ends adds to them with one statement per table, in the transaction that
 //! records the ends; each node writes its own rows, so nodes never wait on each other's. The
 //! overview sums them, never reading history: its cost does not grow with history.
 
@@ -13,13 +13,13 @@ use super::rows::{epoch_to_ts, ts_to_epoch};
 use crate::clock::Timestamp;
 use crate::model::{JobStats, LATENESS_BOUNDS_MS, Outcome, RunTrigger, StatsBucket, StatsOverview};
 
-/// How long the rollups are kept.
+/// How long the hour and day rollups are kept (the minutes: a day).
 pub const KEEP: chrono::Duration = chrono::Duration::days(8);
 /// The lateness histogram's columns.
 const LATE_COLUMNS: [&str; 14] =
     ["l0", "l1", "l2", "l3", "l4", "l5", "l6", "l7", "l8", "l9", "l10", "l11", "l12", "l13"];
 
-/// A minute's row to add to.
+/// A minute's or hour's row to add to.
 #[derive(Debug, Default, Clone)]
 pub struct MinuteAdd {
     runs: i64,
@@ -28,22 +28,25 @@ pub struct MinuteAdd {
     late: [i64; 14],
 }
 
-/// An hour's row of one job to add to.
+/// A day's row of one job to add to.
 #[derive(Debug, Default, Clone)]
-pub struct JobHourAdd {
+pub struct JobDayAdd {
     runs: i64,
     failures: i64,
     cost: f64,
     cost_max: f64,
 }
 
-/// The rows a group of ends adds to: by (minute, outcome) and by (hour, job), in key order (so
-/// two transactions lock them in the same order).
-pub type Rollup = (BTreeMap<(i64, &'static str), MinuteAdd>, BTreeMap<(i64, String), JobHourAdd>);
+/// Rows by (minute or hour, outcome), in key order (so two transactions lock them in the same
+/// order).
+pub type Buckets = BTreeMap<(i64, &'static str), MinuteAdd>;
+
+/// The rows a group of ends adds to: by minute, by hour, by (day, job).
+pub type Rollup = (Buckets, Buckets, BTreeMap<(i64, String), JobDayAdd>);
 
 /// What `ends` add to the rollups at `now` (a missed fire time counts as `missed` at `now`).
 pub fn rollup(ends: &[RunEnd], now: Timestamp) -> Rollup {
-    let (mut minutes, mut hours): Rollup = Default::default();
+    let (mut minutes, mut hours, mut days): Rollup = Default::default();
     for end in ends {
         let (at, outcome, cost, late, job) = match (&end.history, end.run_row_end()) {
             (Some(h), _) => {
@@ -59,42 +62,41 @@ pub fn rollup(ends: &[RunEnd], now: Timestamp) -> Rollup {
             _ => continue,
         };
         let secs = ts_to_epoch(at) as i64;
-        let m = minutes.entry((secs - secs.rem_euclid(60), outcome)).or_default();
-        m.runs += 1;
-        m.cost += cost;
-        if let Some(ms) = late {
-            m.late_n += 1;
-            m.late[LATENESS_BOUNDS_MS.iter().position(|b| ms <= *b).unwrap_or(13)] += 1;
+        for (map, width) in [(&mut minutes, 60), (&mut hours, 3600)] {
+            let m = map.entry((secs - secs.rem_euclid(width), outcome)).or_default();
+            m.runs += 1;
+            m.cost += cost;
+            if let Some(ms) = late {
+                m.late_n += 1;
+                m.late[LATENESS_BOUNDS_MS.iter().position(|b| ms <= *b).unwrap_or(13)] += 1;
+            }
         }
         if outcome != "missed" {
-            let j = hours.entry((secs - secs.rem_euclid(3600), job.to_owned())).or_default();
+            let j = days.entry((secs - secs.rem_euclid(86_400), job.to_owned())).or_default();
             j.runs += 1;
             j.failures += i64::from(outcome == Outcome::Failed.as_str() || outcome == Outcome::Timeout.as_str());
             j.cost += cost;
             j.cost_max = j.cost_max.max(cost);
         }
     }
-    (minutes, hours)
+    (minutes, hours, days)
 }
 
-/// `INSERT … VALUES …` of the minute rows; the caller adds the dialect's add-on-conflict clause
-/// ([`minute_conflict`]).
-pub fn push_minutes<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
-    rows: &'a BTreeMap<(i64, &'static str), MinuteAdd>,
-    node: &'a str,
-) where
+/// `INSERT … VALUES …` of the minute (`table` `ruqi_stats_minute`, `key` `minute`) or hour rows;
+/// the caller adds the dialect's add-on-conflict clause ([`bucket_conflict`]).
+pub fn push_buckets<'a, DB>(q: &mut QueryBuilder<'a, DB>, table: &str, key: &str, rows: &'a Buckets, node: &'a str)
+where
     DB: Database,
     f64: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
     &'a str: Encode<'a, DB> + Type<DB>,
 {
     q.push(format!(
-        "INSERT INTO ruqi_stats_minute (minute, outcome, node, runs, cost_sum, late_n, {}) ",
+        "INSERT INTO {table} ({key}, outcome, node, runs, cost_sum, late_n, {}) ",
         LATE_COLUMNS.join(", ")
     ));
-    q.push_values(rows, |mut b, ((minute, outcome), add)| {
-        b.push_bind(*minute as f64)
+    q.push_values(rows, |mut b, ((start, outcome), add)| {
+        b.push_bind(*start as f64)
             .push_bind(*outcome)
             .push_bind(node)
             .push_bind(add.runs)
@@ -106,10 +108,10 @@ pub fn push_minutes<'a, DB>(
     });
 }
 
-/// `INSERT … VALUES …` of the job-hour rows; the caller adds [`job_hour_conflict`].
-pub fn push_job_hours<'a, DB>(
+/// `INSERT … VALUES …` of the job-day rows; the caller adds [`job_day_conflict`].
+pub fn push_job_days<'a, DB>(
     q: &mut QueryBuilder<'a, DB>,
-    rows: &'a BTreeMap<(i64, String), JobHourAdd>,
+    rows: &'a BTreeMap<(i64, String), JobDayAdd>,
     node: &'a str,
 ) where
     DB: Database,
@@ -117,9 +119,9 @@ pub fn push_job_hours<'a, DB>(
     i64: Encode<'a, DB> + Type<DB>,
     &'a str: Encode<'a, DB> + Type<DB>,
 {
-    q.push("INSERT INTO ruqi_stats_job_hour (hour, job_id, node, runs, failures, cost_sum, cost_max) ");
-    q.push_values(rows, |mut b, ((hour, job), add)| {
-        b.push_bind(*hour as f64)
+    q.push("INSERT INTO ruqi_stats_job_day (day, job_id, node, runs, failures, cost_sum, cost_max) ");
+    q.push_values(rows, |mut b, ((day, job), add)| {
+        b.push_bind(*day as f64)
             .push_bind(job.as_str())
             .push_bind(node)
             .push_bind(add.runs)
@@ -129,17 +131,17 @@ pub fn push_job_hours<'a, DB>(
     });
 }
 
-/// The clause that adds a minute row to the one stored: `new(col)` names the inserted value in
-/// the dialect (`excluded.col`, `VALUES(col)`).
-pub fn minute_conflict(prefix: &str, new: impl Fn(&str) -> String) -> String {
+/// The clause that adds a minute or hour row to the one stored: `new(col)` names the inserted
+/// value in the dialect (`excluded.col`, `VALUES(col)`).
+pub fn bucket_conflict(prefix: &str, new: impl Fn(&str) -> String) -> String {
     let mut cols = vec!["runs", "cost_sum", "late_n"];
     cols.extend(LATE_COLUMNS);
     let sets: Vec<String> = cols.iter().map(|c| format!("{c} = {c} + {}", new(c))).collect();
     format!("{prefix} {}", sets.join(", "))
 }
 
-/// The clause that adds a job-hour row to the one stored.
-pub fn job_hour_conflict(prefix: &str, new: impl Fn(&str) -> String) -> String {
+/// The clause that adds a job-day row to the one stored.
+pub fn job_day_conflict(prefix: &str, new: impl Fn(&str) -> String) -> String {
     format!(
         "{prefix} runs = runs + {}, failures = failures + {}, cost_sum = cost_sum + {}, cost_max = CASE WHEN cost_max > {} THEN cost_max ELSE {} END",
         new("runs"),
@@ -165,21 +167,20 @@ pub fn minutes_sql() -> String {
     )
 }
 
-/// The hours since (binds: since), summed from the minutes.
+/// The hours since (binds: since), summed over nodes.
 pub fn hours_sql() -> String {
     let late: Vec<String> = LATE_COLUMNS.iter().map(|c| sum(c)).collect();
     format!(
-        "SELECT minute - (minute % 3600) AS hour, outcome, {}, {} FROM ruqi_stats_minute WHERE minute >= ?
-         GROUP BY minute - (minute % 3600), outcome",
+        "SELECT hour, outcome, {}, {} FROM ruqi_stats_hour WHERE hour >= ? GROUP BY hour, outcome",
         sum("runs"),
         late.join(", ")
     )
 }
 
-/// The jobs of the last hours (binds: since), `order` first, 10 of them.
+/// The jobs of the days since (binds: since), `order` first, 10 of them.
 pub fn jobs_sql(order: &str) -> String {
     format!(
-        "SELECT job_id, {}, {}, SUM(cost_sum), MAX(cost_max) FROM ruqi_stats_job_hour WHERE hour >= ?
+        "SELECT job_id, {}, {}, SUM(cost_sum), MAX(cost_max) FROM ruqi_stats_job_day WHERE day >= ?
          GROUP BY job_id HAVING SUM(runs) > 0 ORDER BY {order} LIMIT 10",
         sum("runs"),
         sum("failures")
@@ -260,3 +261,45 @@ pub mod sqlx_row {
         }
     }
 }
+
+/// Adds what `$ends` (a `&[RunEnd]`) add to the rollups on `$conn` (a `$db` connection) at
+/// `$now`, as `$node`'s rows: one statement per table. `$prefix(keys)` is the dialect's
+/// on-conflict clause for the table's keys, `$new(col)` how it names an inserted value.
+macro_rules! write_rollups {
+    ($conn:expr, $db:ty, $ends:expr, $node:expr, $now:expr, $prefix:expr, $new:expr) => {{
+        use $crate::store::stats as rollups;
+        let (minutes, hours, days) = rollups::rollup($ends, $now);
+        for (table, key, rows) in [("ruqi_stats_minute", "minute", &minutes), ("ruqi_stats_hour", "hour", &hours)] {
+            if !rows.is_empty() {
+                let mut q = sqlx::QueryBuilder::<$db>::new("");
+                rollups::push_buckets(&mut q, table, key, rows, $node);
+                q.push(rollups::bucket_conflict(&$prefix(&format!("{key}, outcome, node")), $new));
+                q.build().execute(&mut *$conn).await?;
+            }
+        }
+        if !days.is_empty() {
+            let mut q = sqlx::QueryBuilder::<$db>::new("");
+            rollups::push_job_days(&mut q, &days, $node);
+            q.push(rollups::job_day_conflict(&$prefix("day, job_id, node"), $new));
+            q.build().execute(&mut *$conn).await?;
+        }
+    }};
+}
+pub(crate) use write_rollups;
+
+/// Deletes the rollups older than their keep (`before` = now − [`KEEP`]; minutes: a day).
+macro_rules! prune_rollups {
+    ($pool:expr, $before:expr) => {{
+        let before: $crate::clock::Timestamp = $before;
+        let day_ago = $crate::store::rows::ts_to_epoch(before + $crate::store::stats::KEEP - chrono::Duration::days(1));
+        let before = $crate::store::rows::ts_to_epoch(before);
+        for (sql, bound) in [
+            ("DELETE FROM ruqi_stats_minute WHERE minute < ?", day_ago),
+            ("DELETE FROM ruqi_stats_hour WHERE hour < ?", before),
+            ("DELETE FROM ruqi_stats_job_day WHERE day < ?", before),
+        ] {
+            sqlx::query(sql).bind(bound).execute($pool).await?;
+        }
+    }};
+}
+pub(crate) use prune_rollups;

@@ -118,6 +118,9 @@ async fn measure_listing(ctx: &Ctx, node: &Node, label: &str) -> anyhow::Result<
             "job_history_list job_id=i0 page 1".to_owned(),
             "/ruqi/job_history_list?job_id=i0&page_index=1&page_size=15".to_owned(),
         ),
+        // The dashboard's overview (run rollups, never history) and a job's run strip.
+        ("stats_overview".to_owned(), "/ruqi/stats_overview".to_owned()),
+        ("job_strip job_id=i0 (50 runs)".to_owned(), "/ruqi/job_strip?job_id=i0".to_owned()),
     ];
     let mut out = Vec::new();
     for (what, q) in queries {
