@@ -131,7 +131,11 @@ pub fn after_end(
     };
     let watches = end.outcome == Some(Outcome::Success) && job.health.deadline_fire.is_some_and(|w| end.ended >= w);
     let probe = run.trigger == RunTrigger::Probe;
-    if !counts && chains.is_empty() && !watches && !probe {
+    // A success of a job with no failures counted (as its claim read the count) changes
+    // nothing, so the common case costs no statement. The read is stale only when another run
+    // of the job ended meanwhile (`overlap=allow`): the next success then resets the count.
+    let counts_end = counts && (end.outcome != Some(Outcome::Success) || job.health.fail_streak > 0);
+    if !counts_end && chains.is_empty() && !watches && !probe {
         return None;
     }
     let draft = |kind: AlertKind, detail: String| {
@@ -162,7 +166,7 @@ pub fn after_end(
         let secs = chrono::Duration::seconds(follow.deadline_secs? as i64);
         Some(DeadlineMove { from: job.health.deadline_fire, to, due: to.map(|t| t + secs) })
     };
-    if end.outcome == Some(Outcome::Success) && (counts || probe) {
+    if end.outcome == Some(Outcome::Success) && (counts_end || probe) {
         let resume = probe.then(|| {
             let next = calendars.next_for_job(job, tz, None, end.ended);
             (next, deadline(next).map(|w| DeadlineMove { from: None, ..w }))

@@ -2,7 +2,9 @@
 //! the test reads): the templates (`pyecho:`, `jsecho:`), the test plugins (`pyhostile:`,
 //! `jshostile:`) ending runs each way, and the chat-robot notifier (`dingtalk:`, `feishu:`, `lark:`,
 //! `wecom:`) posting to a local robot server that checks the official message formats and
-//! signatures; and `ruqi plugin new` in the three languages, the Python and JavaScript scaffolds
+//! signatures; alerts (a failed run's) delivered through the notifier to Python's `http.server`
+//! posing as the DingTalk, Feishu and WeCom robot APIs (`tests/scripts/alert_receiver.py`); and
+//! `ruqi plugin new` in the three languages, the Python and JavaScript scaffolds
 //! built with the tools `make plugins` installs and loaded by `ruqi plugin check`.
 //!
 //! `make plugins` builds the components beforehand (into `target/polyglot/wasm`). Compiling one
@@ -226,11 +228,33 @@ async fn robot_server() -> (u16, Deliveries) {
     (port, seen)
 }
 
-/// The notifier's grants: the robot server's origin only, and robots pointing at it.
-fn notifier_grants(port: u16) -> String {
+/// `tests/scripts/alert_receiver.py` posing as the robot APIs (checking the notifier's
+/// signatures), killed when dropped: its port, the file of what it received, the child.
+async fn python_robots(dir: &Path) -> (u16, PathBuf, tokio::process::Child) {
+    use tokio::io::AsyncBufReadExt;
+    let out = dir.join("robots.jsonl");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/alert_receiver.py");
+    let mut child = tokio::process::Command::new("python3")
+        .arg(script)
+        .arg(&out)
+        .args(["--dingtalk-secret", DINGTALK_SECRET, "--feishu-secret", FEISHU_SECRET])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    tokio::io::BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).await.expect("port");
+    (line.trim().parse().unwrap_or_else(|_| panic!("receiver port, got {line:?}")), out, child)
+}
+
+/// The notifier's grants: the robot servers' origins only, and robots pointing at them (the
+/// `py…` robots at the Python one, on `py_port`).
+fn notifier_grants(port: u16, py_port: u16) -> String {
     let base = format!("http://127.0.0.1:{port}");
+    let py = format!("http://127.0.0.1:{py_port}");
     format!(
-        r#"hosts = ["127.0.0.1:{port}"]
+        r#"hosts = ["127.0.0.1:{port}", "127.0.0.1:{py_port}"]
 timeout_secs = 20
 [config]
 "dingtalk.ops" = "{base}/robot/send?access_token=signed"
@@ -245,6 +269,11 @@ timeout_secs = 20
 "wecom.oncall" = "{base}/cgi-bin/webhook/send?key={WECOM_KEY}"
 "wecom.gone" = "{base}/cgi-bin/webhook/send?key=k-removed"
 "wecom.far" = "http://localhost:{port}/cgi-bin/webhook/send?key={WECOM_KEY}"
+"dingtalk.pyops" = "{py}/robot/send?access_token=py"
+"dingtalk.pyops.secret" = "{DINGTALK_SECRET}"
+"feishu.pydev" = "{py}/open-apis/bot/v2/hook/py1"
+"feishu.pydev.secret" = "{FEISHU_SECRET}"
+"wecom.pyoncall" = "{py}/cgi-bin/webhook/send?key=py-key"
 "#
     )
 }
@@ -275,6 +304,7 @@ async fn log_with(node: &NodeProcess, needles: &[&str]) -> String {
 async fn python_and_javascript_plugins_in_a_real_server() {
     let (port, deliveries) = robot_server().await;
     let dir = tempfile::tempdir().unwrap();
+    let (py_port, py_out, _py_robots) = python_robots(dir.path()).await;
     let plugins = dir.path().join("plugins");
     std::fs::create_dir(&plugins).unwrap();
     for name in ["template-python", "template-js", "test-python", "test-js", "notifier"] {
@@ -282,7 +312,7 @@ async fn python_and_javascript_plugins_in_a_real_server() {
     }
     std::fs::write(plugins.join("test-python.toml"), "cpu_secs = 5\n").unwrap();
     std::fs::write(plugins.join("test-js.toml"), "cpu_secs = 5\n").unwrap();
-    std::fs::write(plugins.join("notifier.toml"), notifier_grants(port)).unwrap();
+    std::fs::write(plugins.join("notifier.toml"), notifier_grants(port, py_port)).unwrap();
     // Compile ahead (in parallel, cached): the server then starts in well under its 30 s.
     let files: Vec<PathBuf> = ["template-python", "template-js", "test-python", "test-js", "notifier"]
         .iter()
@@ -398,6 +428,47 @@ async fn python_and_javascript_plugins_in_a_real_server() {
         seen.iter().all(|d| !d.body.to_string().contains("not granted")),
         "an ungranted request arrived: {seen:#?}"
     );
+
+    // Alerts through the notifier: a failed run's reaches each robot once, as a text message
+    // that names the job and its outcome (the Python robots check the signatures).
+    let alerting = json!({"job_trigger": "date", "job_id": "alerting", "job_name": "t", "cmd": "pyhostile:fail",
+        "rule": "now", "alert": ["dingtalk:pyops", "feishu:pydev", "wecom:pyoncall"], "alert_on": "failure"});
+    assert_eq!(c.post("job_add", alerting).await.stat, "OK");
+    let mut sent = Vec::new();
+    for _ in 0..300 {
+        let a = c.get("alert_list", "job_id=alerting&state=sent").await;
+        sent = a.data()["list"].as_array().cloned().unwrap_or_default();
+        if sent.len() == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if sent.len() != 3 {
+        let all = c.get("alert_list", "job_id=alerting").await;
+        failures.push(format!("3 alerts sent to the robots, got: {}", all.data()));
+    }
+    let posts: Vec<Value> = std::fs::read_to_string(&py_out)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    for robot in ["dingtalk", "feishu", "wecom"] {
+        let got: Vec<&Value> = posts.iter().filter(|p| p["robot"] == robot).collect();
+        let text = |p: &Value| {
+            p["body"]["text"]["content"]
+                .as_str()
+                .or(p["body"]["content"]["text"].as_str())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let ok = got.len() == 1
+            && (got[0]["answer"]["errcode"] == 0 || got[0]["answer"]["code"] == 0)
+            && text(got[0]).contains("alerting")
+            && text(got[0]).contains("failed");
+        if !ok {
+            failures.push(format!("{robot}: one signed text alert naming the job and outcome, got {got:?}"));
+        }
+    }
 
     // What a guest prints is in the server's log, with the run. Host branch: stdout and stderr
     // are captured and logged.

@@ -14,7 +14,6 @@ use futures_util::StreamExt;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::stats::{prune_rollups, write_rollups};
 use super::after::{
     ALERT_COLUMNS, ALERT_ORDER, AlertRow, CHAINING_JOBS, DUE_ALERTS, DUE_DEADLINES, DUE_PROBES, END_ALERT,
     MOVE_DEADLINE, PENDING_RUNS, REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
@@ -36,6 +35,7 @@ use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
     ts_to_text,
 };
+use super::stats::{prune_rollups, write_rollups};
 use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::StatsOverview;
@@ -349,9 +349,15 @@ impl JobStore for SqliteStore {
             });
         }
         // The rollups the dashboard's charts read: one statement per table for the group.
-        write_rollups!(tx, Sqlite, ends, node, now, |keys: &str| format!(" ON CONFLICT ({keys}) DO UPDATE SET"), |c: &str| {
-            format!("excluded.{c}")
-        });
+        write_rollups!(
+            tx,
+            Sqlite,
+            ends,
+            node,
+            now,
+            |keys: &str| format!(" ON CONFLICT ({keys}) DO UPDATE SET"),
+            |c: &str| { format!("excluded.{c}") }
+        );
         // What the ends set off (a run that lost its claim sets off nothing: its fire time is
         // the new owner's).
         for (end, outcome) in ends.iter().zip(&outcomes) {

@@ -91,10 +91,7 @@ where
     i64: Encode<'a, DB> + Type<DB>,
     &'a str: Encode<'a, DB> + Type<DB>,
 {
-    q.push(format!(
-        "INSERT INTO {table} ({key}, outcome, node, runs, cost_sum, late_n, {}) ",
-        LATE_COLUMNS.join(", ")
-    ));
+    q.push(format!("INSERT INTO {table} ({key}, outcome, node, runs, cost_sum, late_n, {}) ", LATE_COLUMNS.join(", ")));
     q.push_values(rows, |mut b, ((start, outcome), add)| {
         b.push_bind(*start as f64)
             .push_bind(*outcome)
@@ -109,11 +106,8 @@ where
 }
 
 /// `INSERT … VALUES …` of the job-day rows; the caller adds [`job_day_conflict`].
-pub fn push_job_days<'a, DB>(
-    q: &mut QueryBuilder<'a, DB>,
-    rows: &'a BTreeMap<(i64, String), JobDayAdd>,
-    node: &'a str,
-) where
+pub fn push_job_days<'a, DB>(q: &mut QueryBuilder<'a, DB>, rows: &'a BTreeMap<(i64, String), JobDayAdd>, node: &'a str)
+where
     DB: Database,
     f64: Encode<'a, DB> + Type<DB>,
     i64: Encode<'a, DB> + Type<DB>,
