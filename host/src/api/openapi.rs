@@ -291,18 +291,11 @@ fn data_schema(data: Data) -> Option<Schema> {
                         ("params", ObjectBuilder::new().schema_type(Type::Object).into()),
                         (
                             "before",
-                            ObjectBuilder::new()
-                                .schema_type(Type::Object)
-                                .description(Some("fields of the job that changed, before"))
+                            nullable(Type::Object)
+                                .description(Some("fields of the job that changed, before (null: not a job's change)"))
                                 .into(),
                         ),
-                        (
-                            "after",
-                            ObjectBuilder::new()
-                                .schema_type(Type::Object)
-                                .description(Some("the same fields, after"))
-                                .into(),
-                        ),
+                        ("after", nullable(Type::Object).description(Some("the same fields, after")).into()),
                     ])))))
                     .into(),
             ),
