@@ -105,6 +105,14 @@ pub enum JobCommand {
         /// The job's id.
         id: String,
     },
+    /// A job's last runs, newest first (outcome, duration, when).
+    Strip {
+        /// The job's id.
+        id: String,
+        /// How many (1 to 200).
+        #[arg(long, default_value_t = 50)]
+        count: u64,
+    },
     /// The versions of a job's definition, newest first.
     Versions {
         /// The job's id.
@@ -383,6 +391,10 @@ impl Client {
             JobCommand::Resume { id } => {
                 self.out(&self.call("job_resume", json!({"job_id": id})).await?, done(format!("resumed {id}")))
             }
+            JobCommand::Strip { id, count } => self
+                .out(&self.call("job_strip", json!({"job_id": id, "count": count})).await?, |d| {
+                    listing(d, &["ended", "outcome", "cost", "trigger", "fire_time", "run_id"])
+                }),
             JobCommand::Versions { id } => self.out(&self.call("job_versions", json!({"job_id": id})).await?, |d| {
                 let rows: Vec<Value> = d["list"]
                     .as_array()
@@ -527,6 +539,39 @@ impl Client {
                 })
             }
         })
+    }
+
+    /// Runs `ruqi stats`: the cluster's runs over the last hour and the last 7 days, by
+    /// outcome, the lateness of the last hour, the slowest and most failing jobs.
+    pub async fn stats(&self) -> Result<String, CliError> {
+        Ok(self.out(&self.call("stats_overview", json!({})).await?, |d| {
+            let mut out = String::new();
+            let totals = |buckets: &Value| {
+                let mut by: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+                for b in buckets.as_array().into_iter().flatten() {
+                    for (k, v) in b["runs"].as_object().into_iter().flatten() {
+                        *by.entry(k.clone()).or_default() += v.as_u64().unwrap_or(0);
+                    }
+                }
+                let parts: Vec<String> = by.iter().map(|(k, v)| format!("{k} {v}")).collect();
+                if parts.is_empty() { "no runs".to_owned() } else { parts.join(", ") }
+            };
+            out.push_str(&format!("last hour:   {}\n", totals(&d["minutes"])));
+            out.push_str(&format!("last 7 days: {}\n", totals(&d["hours"])));
+            if let Some(last) = d["minutes"].as_array().and_then(|m| m.last()) {
+                out.push_str(&format!(
+                    "lateness, minute of {}: p50 {} ms, p99 {} ms\n",
+                    last["start"].as_str().unwrap_or_default(),
+                    last["late_p50_ms"],
+                    last["late_p99_ms"]
+                ));
+            }
+            out.push_str("\nslowest jobs since yesterday (UTC):\n");
+            out.push_str(&listing(&json!({"list": d["slowest"]}), &["job_id", "cost_avg", "cost_max", "runs"]));
+            out.push_str("\nmost failing jobs since yesterday (UTC):\n");
+            out.push_str(&listing(&json!({"list": d["failing"]}), &["job_id", "failures", "runs"]));
+            out
+        }))
     }
 
     /// Runs `ruqi audit`; the text to print.

@@ -83,6 +83,8 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         page_size: u64,
     },
+    /// The cluster's runs by outcome (last hour, last 7 days), lateness, slowest and failing jobs.
+    Stats,
     /// Write every job of a running server as a jobs file (TOML) on standard output.
     Export,
     /// Make a running server's jobs match a jobs file: print the plan, then carry it out.
@@ -299,6 +301,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit { id, caller, since, until, page, page_size } => {
             print(client().audit(id, caller, since, until, page, page_size).await)
         }
+        Command::Stats => print(client().stats().await),
         Command::Export => {
             let defs = ruqi::apply::server_jobs(&client()).await?;
             print(Ok(ruqi::apply::write_file(&defs).map_err(anyhow::Error::msg)?))

@@ -134,6 +134,7 @@ function jobTable(data, filters, reload) {
       h('td', { class: 'mono', 'data-col': 'rule' }, job.rule, job.timezone ? h('span', { class: 'muted small zone', 'data-col': 'zone' }, ` ${job.timezone}`) : null),
       h('td', { class: 'nowrap' }, paused ? '—' : job.next_run_time),
       h('td', { class: 'mono cmd', title: job.cmd }, job.cmd),
+      h('td', { class: 'nowrap', 'data-col': 'last' }, lastRun(job.job_id)),
       h('td', { 'data-col': 'state', title: job.paused_reason || '' }, job.paused_reason ? badge(t('jobs.breaker'), 'bad') : paused ? badge(t('jobs.paused'), 'muted') : badge(t('jobs.scheduled'), 'ok')),
       h(
         'td',
@@ -151,8 +152,22 @@ function jobTable(data, filters, reload) {
       ),
     );
   });
-  const cols = ['jobs.id', 'jobs.name', 'jobs.trigger', 'jobs.rule', 'jobs.next', 'jobs.cmd', 'jobs.state', 'jobs.actions'];
+  const cols = ['jobs.id', 'jobs.name', 'jobs.trigger', 'jobs.rule', 'jobs.next', 'jobs.cmd', 'jobs.last', 'jobs.state', 'jobs.actions'];
   return h('div', { class: 'table-wrap' }, h('table', { class: 'grid', id: 'jobs-table' }, h('thead', {}, h('tr', {}, cols.map((c) => h('th', {}, t(c))))), h('tbody', {}, rows)));
+}
+
+/** A cell filled with the job's last run (its outcome and when it ended) once `job_strip` answers. */
+function lastRun(jobId) {
+  const cell = h('span', { class: 'muted' }, '…');
+  call('job_strip', { job_id: jobId, count: 1 })
+    .then((data) => {
+      const run = data.list[0];
+      if (!run) return fill(cell, '—');
+      const when = h('span', { class: 'muted small', title: run.ended }, ` ${toSecond(run.ended)}`);
+      return fill(cell, run.run_id ? h('a', { href: runHref(run.run_id), 'data-outcome': run.outcome }, outcomeBadge(run.outcome)) : outcomeBadge(run.outcome), when);
+    })
+    .catch(() => fill(cell, '—'));
+  return cell;
 }
 
 // ------------------------------------------------------------------------ add / edit form
