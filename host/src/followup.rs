@@ -339,22 +339,27 @@ pub fn alert_json(a: &AlertRecord, settings: &AlertSettings, tz: Tz) -> serde_js
     })
 }
 
-/// The cmd that delivers `payload` (the alert's JSON) or `text` to `target`: a target that
-/// carries its own payload (`…#…`) as it is; a webhook (`http://`, `https://`) or a queue topic
-/// (`/topic`) with the JSON; any other prefix (`dingtalk:ops`) with the text.
-pub fn alert_cmd(target: &str, payload: &str, text: &str) -> String {
+/// How an alert reaches `target`: the cmd its plugin runs, and the params it gets. A webhook
+/// (`http://`, `https://`) or a queue topic (`/topic`) gets the alert's JSON `payload` after `#`;
+/// a named target of a prefix (`dingtalk:ops`, `sms:oncall`: one word, no blank) gets the `text`
+/// after `#`; a target that carries its own payload (`…#…`) runs as it is; a command
+/// (`bash notify.sh`) runs as it is with the JSON as its params (shell-bridge passes them as
+/// the script's last argument).
+pub fn alert_cmd(target: &str, payload: &str, text: &str) -> (String, Option<String>) {
     if target.contains('#') {
-        target.to_owned()
+        (target.to_owned(), None)
     } else if target.starts_with("http://") || target.starts_with("https://") || target.starts_with('/') {
-        format!("{target}#{payload}")
+        (format!("{target}#{payload}"), None)
+    } else if !target.contains(char::is_whitespace) && target.contains(':') {
+        (format!("{target}#{text}"), None)
     } else {
-        format!("{target}#{text}")
+        (target.to_owned(), Some(payload.to_owned()))
     }
 }
 
-/// A sample alert, for checking a target when a job names it.
+/// The cmd of a sample alert, for checking a target when a job names it.
 pub fn sample_cmd(target: &str) -> String {
-    alert_cmd(target, r#"{"kind":"failure","text":"RuQi alert check"}"#, "RuQi alert check")
+    alert_cmd(target, r#"{"kind":"failure","text":"RuQi alert check"}"#, "RuQi alert check").0
 }
 
 /// Sends the due alerts, starts queued chained runs, probes paused jobs and raises passed
@@ -403,13 +408,14 @@ async fn send_alerts(d: &Arc<Dispatcher>) -> Result<(), StoreError> {
         let settings = &config.alerts;
         let payload = alert_json(&alert, settings, config.tz).to_string();
         let text = alert_text(&alert, settings, config.tz);
+        let (cmd, params) = alert_cmd(&alert.target, &payload, &text);
         let request = RunRequest {
             run_id: format!("alert-{}", alert.id),
             job_id: alert.job_id.clone(),
             job_name: alert.job_name.clone(),
-            cmd: alert_cmd(&alert.target, &payload, &text),
+            cmd: cmd.clone(),
             fire_time: alert.fire_time.map(|t| format_python(t, config.tz)).unwrap_or_default(),
-            params: None,
+            params,
         };
         let outcome = d.executor().execute(&request).await;
         let success = outcome.success();
@@ -523,4 +529,26 @@ async fn deadlines(d: &Arc<Dispatcher>) -> Result<(), StoreError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_of_target_gets_its_payload() {
+        let (json, text) = (r#"{"k":1}"#, "job x failed");
+        assert_eq!(alert_cmd("http://h/hook", json, text), (format!("http://h/hook#{json}"), None));
+        assert_eq!(alert_cmd("/alerts", json, text), (format!("/alerts#{json}"), None));
+        assert_eq!(alert_cmd("dingtalk:ops", json, text), ("dingtalk:ops#job x failed".to_owned(), None));
+        assert_eq!(alert_cmd("wecom:x#fixed words", json, text), ("wecom:x#fixed words".to_owned(), None));
+        assert_eq!(alert_cmd("bash notify.sh", json, text), ("bash notify.sh".to_owned(), Some(json.to_owned())));
+    }
+
+    #[test]
+    fn chained_run_ids_are_stable_and_distinct() {
+        assert_eq!(chained_run_id("r1", "b"), chained_run_id("r1", "b"));
+        assert_ne!(chained_run_id("r1", "b"), chained_run_id("r1", "c"));
+        assert_ne!(chained_run_id("r1", "b"), chained_run_id("r2", "b"));
+    }
 }
