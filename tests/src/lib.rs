@@ -176,6 +176,31 @@ impl Answer {
     }
 }
 
+/// Asserts `a` is OK (`what` names the request in the failure); its `data`.
+pub fn ok(a: &Answer, what: &str) -> Value {
+    assert_eq!(a.stat, "OK", "{what}: {:?} {}", a.reason, a.text);
+    a.data().clone()
+}
+
+/// Asserts the request was refused (an `ERR…` stat with a reason); the reason.
+pub fn refused(a: &Answer, what: &str) -> String {
+    assert_ne!(a.stat, "OK", "{what} was accepted: {}", a.text);
+    assert!(a.stat.starts_with("ERR"), "{what}: {a:?}");
+    let reason = a.reason.clone().unwrap_or_default();
+    assert!(!reason.is_empty(), "{what}: refused without a reason: {a:?}");
+    reason
+}
+
+/// A whole job as `job_add` and `job_modify` take it (named `name`), with `extra` parameters.
+pub fn job_body(name: &str, id: &str, trigger: &str, cmd: &str, rule: &str, extra: Value) -> Value {
+    let mut body =
+        serde_json::json!({"job_trigger": trigger, "job_id": id, "job_name": name, "cmd": cmd, "rule": rule});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    body
+}
+
 /// A client for one server.
 #[derive(Clone)]
 pub struct Client {

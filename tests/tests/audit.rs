@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 
-use ruqi_tests::{Answer, Client, MysqlDb, ServerOptions, TestServer, install_plugin, ruqi_bin};
+use ruqi_tests::{Answer, Client, MysqlDb, ServerOptions, TestServer, install_plugin, ok, refused, ruqi_bin};
 
 /// The tokens file of these tests' servers: two named tokens, a named read-only one, and one
 /// without a name.
@@ -128,27 +128,9 @@ fn unnamed_caller(token: &str) -> String {
     format!("token-{}", digest.iter().take(4).map(|b| format!("{b:02x}")).collect::<String>())
 }
 
-fn ok(a: &Answer, what: &str) -> Value {
-    assert_eq!(a.stat, "OK", "{what}: {:?} {}", a.reason, a.text);
-    a.data().clone()
-}
-
-/// Asserts the request was refused (an `ERR…` stat with a reason); the reason.
-fn refused(a: &Answer, what: &str) -> String {
-    assert_ne!(a.stat, "OK", "{what} was accepted: {}", a.text);
-    assert!(a.stat.starts_with("ERR"), "{what}: {a:?}");
-    let reason = a.reason.clone().unwrap_or_default();
-    assert!(!reason.is_empty(), "{what}: refused without a reason: {a:?}");
-    reason
-}
-
 /// A whole job as `job_add` and `job_modify` take it, with `extra` parameters.
 fn spec(id: &str, trigger: &str, cmd: &str, rule: &str, extra: Value) -> Value {
-    let mut body = json!({"job_trigger": trigger, "job_id": id, "job_name": "audited", "cmd": cmd, "rule": rule});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    body
+    ruqi_tests::job_body("audited", id, trigger, cmd, rule, extra)
 }
 
 async fn add(c: &Client, body: Value) {

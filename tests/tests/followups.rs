@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use ruqi_tests::cluster::Cluster;
-use ruqi_tests::{Answer, Client, MysqlDb, ServerOptions, TestServer, install_plugin, wait_until};
+use ruqi_tests::{Client, MysqlDb, ServerOptions, TestServer, install_plugin, ok, refused, wait_until};
 
 /// The zone of the in-process test servers (`ServerOptions`' default), in which the API prints times.
 const SHANGHAI: Tz = chrono_tz::Asia::Shanghai;
@@ -182,27 +182,9 @@ async fn server(store: Option<String>) -> (TestServer, tempfile::TempDir) {
     (TestServer::start(opts).await, work)
 }
 
-fn ok(a: &Answer, what: &str) -> Value {
-    assert_eq!(a.stat, "OK", "{what}: {:?} {}", a.reason, a.text);
-    a.data().clone()
-}
-
-/// Asserts the request was refused (an `ERR…` stat with a reason); the reason.
-fn refused(a: &Answer, what: &str) -> String {
-    assert_ne!(a.stat, "OK", "{what} was accepted: {}", a.text);
-    assert!(a.stat.starts_with("ERR"), "{what}: {a:?}");
-    let reason = a.reason.clone().unwrap_or_default();
-    assert!(!reason.is_empty(), "{what}: refused without a reason: {a:?}");
-    reason
-}
-
 /// A whole job as `job_add` and `job_modify` take it, with `extra` parameters.
 fn spec(id: &str, trigger: &str, cmd: &str, rule: &str, extra: Value) -> Value {
-    let mut body = json!({"job_trigger": trigger, "job_id": id, "job_name": "fu", "cmd": cmd, "rule": rule});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    body
+    ruqi_tests::job_body("fu", id, trigger, cmd, rule, extra)
 }
 
 async fn add(c: &Client, trigger: &str, id: &str, cmd: &str, rule: &str, extra: Value) {

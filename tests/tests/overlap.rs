@@ -14,7 +14,7 @@ use chrono::{NaiveDateTime, TimeZone};
 use serde_json::{Value, json};
 
 use ruqi_tests::cluster::Cluster;
-use ruqi_tests::{Client, MysqlDb, ServerOptions, TestServer};
+use ruqi_tests::{Client, MysqlDb, ServerOptions, TestServer, ok};
 
 fn write_scripts(dir: &Path) {
     let scripts = dir.join("scripts");
@@ -30,11 +30,6 @@ async fn server(store: Option<String>) -> (TestServer, tempfile::TempDir) {
     write_scripts(work.path());
     let opts = ServerOptions { store, workdir: Some(work.path().to_owned()), ..Default::default() };
     (TestServer::start(opts).await, work)
-}
-
-fn ok(a: &ruqi_tests::Answer, what: &str) -> Value {
-    assert_eq!(a.stat, "OK", "{what}: {:?} {}", a.reason, a.text);
-    a.data().clone()
 }
 
 async fn add(c: &Client, trigger: &str, id: &str, cmd: &str, rule: &str, extra: Value) {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use ruqi_tests::cluster::Cluster;
-use ruqi_tests::{Client, MysqlDb, ServerOptions, TestServer};
+use ruqi_tests::{Client, MysqlDb, ServerOptions, TestServer, ok};
 
 /// The scripts these tests run, written into the server's work directory.
 fn write_scripts(dir: &Path) {
@@ -46,11 +46,6 @@ async fn server(store: Option<String>) -> (TestServer, tempfile::TempDir) {
     };
     let server = TestServer::start(opts).await;
     (server, work)
-}
-
-fn ok(a: &ruqi_tests::Answer, what: &str) -> Value {
-    assert_eq!(a.stat, "OK", "{what}: {:?} {}", a.reason, a.text);
-    a.data().clone()
 }
 
 async fn add(c: &Client, trigger: &str, id: &str, cmd: &str, rule: &str, extra: Value) {
