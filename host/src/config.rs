@@ -535,4 +535,57 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.setting, "max-body-bytes");
     }
+
+    #[test]
+    fn named_tokens_and_alert_settings() {
+        let dir = tempfile::tempdir().unwrap();
+        let plugins = dir.path().to_owned();
+        let tokens = dir.path().join("tokens");
+        std::fs::write(
+            &tokens,
+            "t1 name=ci-bot
+t2 read-only name=dash
+t3
+",
+        )
+        .unwrap();
+        let config = dir.path().join("ruqi.toml");
+        std::fs::write(
+            &config,
+            "alert = [\"dingtalk:ops\"]\nalert_on = [\"failure\", \"paused\"]\nalert-lang = \"zh\"\n",
+        )
+        .unwrap();
+        let base = || ServeArgs { plugins: Some(plugins.clone()), ..Default::default() };
+        let s =
+            ServeArgs { tokens_file: Some(tokens.clone()), config: Some(config.clone()), ..base() }.settings().unwrap();
+        assert_eq!(
+            (s.tokens.full.clone(), s.tokens.read_only.clone()),
+            (vec!["t1".into(), "t3".into()], vec!["t2".into()])
+        );
+        assert_eq!(s.tokens.names, [("t1".into(), "ci-bot".into()), ("t2".into(), "dash".into())]);
+        let a = &s.alerts;
+        assert_eq!(a.default_targets, ["dingtalk:ops"]);
+        assert_eq!(a.default_kinds, [crate::model::AlertKind::Failure, crate::model::AlertKind::Paused]);
+        assert_eq!((a.lang, a.public_url.as_deref()), (crate::followup::Lang::Zh, None));
+        // Flags win over the file.
+        let s = ServeArgs {
+            config: Some(config),
+            alert: Some("http://h/hook, wecom:x".into()),
+            public_url: Some("https://ruqi.example.com".into()),
+            ..base()
+        }
+        .settings()
+        .unwrap();
+        assert_eq!(s.alerts.default_targets, ["http://h/hook", "wecom:x"]);
+        assert_eq!(s.alerts.public_url.as_deref(), Some("https://ruqi.example.com"));
+        for (args, setting) in [
+            (ServeArgs { alert_on: Some("failure,bogus".into()), ..base() }, "alert-on"),
+            (ServeArgs { alert_lang: Some("fr".into()), ..base() }, "alert-lang"),
+            (ServeArgs { public_url: Some("ruqi.example.com".into()), ..base() }, "public-url"),
+        ] {
+            assert_eq!(args.settings().unwrap_err().setting, setting);
+        }
+        std::fs::write(&tokens, "t1 name=a name=b\n").unwrap();
+        assert_eq!(ServeArgs { tokens_file: Some(tokens), ..base() }.settings().unwrap_err().setting, "tokens-file");
+    }
 }
