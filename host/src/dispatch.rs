@@ -1230,7 +1230,23 @@ struct Recorder {
 impl Recorder {
     async fn run(self, mut rx: mpsc::UnboundedReceiver<RunEnd>, finished: Arc<Notify>) {
         let mut batch = Vec::with_capacity(RECORD_BATCH);
-        while rx.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        // What the recorded ends add to the run rollups (the dashboard's charts), written every
+        // `ROLLUP_EVERY` off the ends' transactions.
+        let mut sums = crate::store::Rollup::default();
+        let mut written = tokio::time::Instant::now();
+        loop {
+            let pending = !(sums.0.is_empty() && sums.2.is_empty());
+            let got = tokio::select! {
+                n = rx.recv_many(&mut batch, RECORD_BATCH) => n,
+                _ = tokio::time::sleep(ROLLUP_EVERY), if pending => {
+                    self.write_rollups(&mut sums).await;
+                    written = tokio::time::Instant::now();
+                    continue;
+                }
+            };
+            if got == 0 {
+                break;
+            }
             let mut delay = Duration::from_millis(100);
             let outcomes = loop {
                 match self.store.finish_runs(&self.node, &batch, self.clock.now()).await {
@@ -1257,8 +1273,29 @@ impl Recorder {
             }
             let held = self.held.release(batch.iter().filter(|e| e.run.holds_claim).map(|e| e.run.job.id.as_str()));
             self.metrics.claims_held.set(held as i64);
+            crate::store::rollup(&mut sums, &batch, self.clock.now());
             batch.clear();
             finished.notify_one();
+            if written.elapsed() >= ROLLUP_EVERY {
+                self.write_rollups(&mut sums).await;
+                written = tokio::time::Instant::now();
+            }
+        }
+        self.write_rollups(&mut sums).await;
+    }
+
+    /// Writes the rollups summed since the last write (kept for the next try when the store
+    /// fails: only the charts wait for them).
+    async fn write_rollups(&self, sums: &mut crate::store::Rollup) {
+        if sums.0.is_empty() && sums.2.is_empty() {
+            return;
+        }
+        match self.store.add_rollups(&self.node, sums).await {
+            Ok(()) => *sums = crate::store::Rollup::default(),
+            Err(e) => tracing::warn!(error = %e, "cannot write the run rollups now; trying again"),
         }
     }
 }
+
+/// How often a node writes what its run ends added to the run rollups.
+const ROLLUP_EVERY: Duration = Duration::from_secs(1);

@@ -25,7 +25,7 @@ pub use memory::MemoryStore;
 pub use mysql::MysqlStore;
 pub use rows::is_exact;
 pub use sqlite::SqliteStore;
-pub use stats::KEEP as STATS_KEEP;
+pub use stats::{KEEP as STATS_KEEP, Rollup, rollup};
 
 use crate::clock::Timestamp;
 use crate::model::StatsOverview;
@@ -401,6 +401,9 @@ pub trait JobStore: Send + Sync + 'static {
 
     /// What the dashboard's overview draws, from the run rollups, as of `now`.
     async fn stats(&self, now: Timestamp) -> Result<StatsOverview, StoreError>;
+    /// Adds `rollup` (what a node's run ends added up to since its last call) to the run rollups,
+    /// as `node`'s rows: one statement per table.
+    async fn add_rollups(&self, node: &str, rollup: &Rollup) -> Result<(), StoreError>;
     /// Deletes the run rollups older than `before`.
     async fn prune_stats(&self, before: Timestamp) -> Result<(), StoreError>;
     /// The last `n` history rows of a job, newest first (an index read whatever history holds).

@@ -57,7 +57,7 @@ use super::query::{
 use super::rows::{
     HistoryRow, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text,
 };
-use super::stats::{prune_rollups, write_rollups};
+use super::stats::{Rollup, prune_rollups, write_rollups};
 use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::StatsOverview;
@@ -453,10 +453,6 @@ impl MysqlStore {
         now: Timestamp,
     ) -> Result<Vec<FinishOutcome>, StoreError> {
         let outcomes = Self::finish_ends(conn, node, ends, now).await?;
-        // The rollups the dashboard's charts read: one statement per table for the group.
-        write_rollups!(conn, MySql, ends, node, now, |_: &str| " ON DUPLICATE KEY UPDATE".to_owned(), |c: &str| {
-            format!("VALUES({c})")
-        });
         // What the ends set off (a run that lost its claim sets off nothing: its fire time is
         // the new owner's).
         for (end, outcome) in ends.iter().zip(&outcomes) {
@@ -1155,6 +1151,15 @@ impl JobStore for MysqlStore {
         let slowest = sqlx::query_as(&jobs_sql(SLOWEST)).bind(day).fetch_all(self.pool()).await?;
         let failing = sqlx::query_as(&jobs_sql(FAILING)).bind(day).fetch_all(self.pool()).await?;
         Ok(overview(buckets(minutes), buckets(hours), job_stats(slowest, false), job_stats(failing, true)))
+    }
+
+    async fn add_rollups(&self, node: &str, rollup: &Rollup) -> Result<(), StoreError> {
+        in_transaction!(self.pool(), |conn| async {
+            write_rollups!(conn, MySql, rollup, node, |_: &str| " ON DUPLICATE KEY UPDATE".to_owned(), |c: &str| {
+                format!("VALUES({c})")
+            });
+            Ok::<_, StoreError>(())
+        })
     }
 
     async fn prune_stats(&self, before: Timestamp) -> Result<(), StoreError> {

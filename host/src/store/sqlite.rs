@@ -35,7 +35,7 @@ use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
     ts_to_text,
 };
-use super::stats::{prune_rollups, write_rollups};
+use super::stats::{Rollup, prune_rollups, write_rollups};
 use super::{DeadlineMove, FinishOutcome, JobStore, RowStream, RunEnd, StoreError, channel_stream};
 use crate::clock::Timestamp;
 use crate::model::StatsOverview;
@@ -348,16 +348,6 @@ impl JobStore for SqliteStore {
                 }
             });
         }
-        // The rollups the dashboard's charts read: one statement per table for the group.
-        write_rollups!(
-            tx,
-            Sqlite,
-            ends,
-            node,
-            now,
-            |keys: &str| format!(" ON CONFLICT ({keys}) DO UPDATE SET"),
-            |c: &str| { format!("excluded.{c}") }
-        );
         // What the ends set off (a run that lost its claim sets off nothing: its fire time is
         // the new owner's).
         for (end, outcome) in ends.iter().zip(&outcomes) {
@@ -696,6 +686,21 @@ impl JobStore for SqliteStore {
         let slowest = sqlx::query_as(&jobs_sql(SLOWEST)).bind(day).fetch_all(&self.pool).await?;
         let failing = sqlx::query_as(&jobs_sql(FAILING)).bind(day).fetch_all(&self.pool).await?;
         Ok(overview(buckets(minutes), buckets(hours), job_stats(slowest, false), job_stats(failing, true)))
+    }
+
+    async fn add_rollups(&self, node: &str, rollup: &Rollup) -> Result<(), StoreError> {
+        let _write = self.writes.lock().await;
+        let mut tx = self.pool.begin().await?;
+        write_rollups!(
+            tx,
+            Sqlite,
+            rollup,
+            node,
+            |keys: &str| format!(" ON CONFLICT ({keys}) DO UPDATE SET"),
+            |c: &str| { format!("excluded.{c}") }
+        );
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn prune_stats(&self, before: Timestamp) -> Result<(), StoreError> {

@@ -44,9 +44,10 @@ pub type Buckets = BTreeMap<(i64, &'static str), MinuteAdd>;
 /// The rows a group of ends adds to: by minute, by hour, by (day, job).
 pub type Rollup = (Buckets, Buckets, BTreeMap<(i64, String), JobDayAdd>);
 
-/// What `ends` add to the rollups at `now` (a missed fire time counts as `missed` at `now`).
-pub fn rollup(ends: &[RunEnd], now: Timestamp) -> Rollup {
-    let (mut minutes, mut hours, mut days): Rollup = Default::default();
+/// Adds what `ends` add to the rollups at `now` to `into` (a missed fire time counts as `missed`
+/// at `now`).
+pub fn rollup(into: &mut Rollup, ends: &[RunEnd], now: Timestamp) {
+    let (minutes, hours, days) = into;
     for end in ends {
         let (at, outcome, cost, late, job) = match (&end.history, end.run_row_end()) {
             (Some(h), _) => {
@@ -62,7 +63,7 @@ pub fn rollup(ends: &[RunEnd], now: Timestamp) -> Rollup {
             _ => continue,
         };
         let secs = ts_to_epoch(at) as i64;
-        for (map, width) in [(&mut minutes, 60), (&mut hours, 3600)] {
+        for (map, width) in [(&mut *minutes, 60), (&mut *hours, 3600)] {
             let m = map.entry((secs - secs.rem_euclid(width), outcome)).or_default();
             m.runs += 1;
             m.cost += cost;
@@ -79,7 +80,6 @@ pub fn rollup(ends: &[RunEnd], now: Timestamp) -> Rollup {
             j.cost_max = j.cost_max.max(cost);
         }
     }
-    (minutes, hours, days)
 }
 
 /// `INSERT … VALUES …` of the minute (`table` `ruqi_stats_minute`, `key` `minute`) or hour rows;
@@ -256,14 +256,14 @@ pub mod sqlx_row {
     }
 }
 
-/// Adds what `$ends` (a `&[RunEnd]`) add to the rollups on `$conn` (a `$db` connection) at
-/// `$now`, as `$node`'s rows: one statement per table. `$prefix(keys)` is the dialect's
-/// on-conflict clause for the table's keys, `$new(col)` how it names an inserted value.
+/// Adds `$rollup` (a `&Rollup`) to the rollups on `$conn` (a `$db` connection), as `$node`'s
+/// rows: one statement per table. `$prefix(keys)` is the dialect's on-conflict clause for the
+/// table's keys, `$new(col)` how it names an inserted value.
 macro_rules! write_rollups {
-    ($conn:expr, $db:ty, $ends:expr, $node:expr, $now:expr, $prefix:expr, $new:expr) => {{
+    ($conn:expr, $db:ty, $rollup:expr, $node:expr, $prefix:expr, $new:expr) => {{
         use $crate::store::stats as rollups;
-        let (minutes, hours, days) = rollups::rollup($ends, $now);
-        for (table, key, rows) in [("ruqi_stats_minute", "minute", &minutes), ("ruqi_stats_hour", "hour", &hours)] {
+        let (minutes, hours, days): &rollups::Rollup = $rollup;
+        for (table, key, rows) in [("ruqi_stats_minute", "minute", minutes), ("ruqi_stats_hour", "hour", hours)] {
             if !rows.is_empty() {
                 let mut q = sqlx::QueryBuilder::<$db>::new("");
                 rollups::push_buckets(&mut q, table, key, rows, $node);
@@ -273,7 +273,7 @@ macro_rules! write_rollups {
         }
         if !days.is_empty() {
             let mut q = sqlx::QueryBuilder::<$db>::new("");
-            rollups::push_job_days(&mut q, &days, $node);
+            rollups::push_job_days(&mut q, days, $node);
             q.push(rollups::job_day_conflict(&$prefix("day, job_id, node"), $new));
             q.build().execute(&mut *$conn).await?;
         }
