@@ -89,14 +89,24 @@ pub struct Pending {
     before: Option<Map<String, Value>>,
 }
 
-/// The state before a change made by `route` (`None` for a route that changes nothing).
+/// Whether `route` changes a job's definition (or its being paused): its audit entry has the
+/// fields before and after.
+fn changes_definition(route: Route) -> bool {
+    matches!(
+        route,
+        Route::JobAdd | Route::JobModify | Route::JobRollback | Route::JobRemove | Route::JobPause | Route::JobResume
+    )
+}
+
+/// The state before a change made by `route` (`None` for a route that changes nothing): the
+/// job's definition, read only for a route that changes an existing one.
 pub async fn before(state: &AppState, route: Route, p: &Params) -> Option<Pending> {
     if route.is_read_only() || route == Route::Wakeup {
         return None;
     }
     let job_id = p.string("job_id").ok().flatten().and_then(|id| JobId::parse(&id).ok());
     let before = match &job_id {
-        Some(id) if route != Route::HistoryClear => {
+        Some(id) if changes_definition(route) && route != Route::JobAdd => {
             state.store.get_job(id).await.ok().flatten().map(|j| definition(&j))
         }
         _ => None,
@@ -112,29 +122,22 @@ pub fn answered_run(reply: &Reply) -> Option<String> {
     }
 }
 
-/// Records a change that succeeded (its answer naming `answered_run`): its audit entry, and a
-/// version of the job's definition when it set one. A failure to record is logged; the change
-/// stands.
-pub async fn record(state: &AppState, pending: Pending, caller: &Caller, answered_run: Option<String>) {
+/// Records a change that succeeded (its answer naming `answered_run`; `written`, the job as the
+/// change wrote it, `None` when it removed it): its audit entry and, when it set the job's
+/// definition, that definition as the job's next version, in one transaction. A failure to
+/// record is logged; the change stands.
+pub async fn record(
+    state: &AppState,
+    pending: Pending,
+    caller: &Caller,
+    answered_run: Option<String>,
+    written: Option<&Job>,
+) {
     let Pending { route, params, job_id, before } = pending;
     let action = route.spec().names[0];
     let mut detail = json!({ "params": params });
-    let job_route = job_id.is_some() && route != Route::HistoryClear;
-    let after = match &job_id {
-        Some(id) if job_route => state.store.get_job(id).await.ok().flatten().map(|j| definition(&j)),
-        _ => None,
-    };
-    if job_route
-        && matches!(
-            route,
-            Route::JobAdd
-                | Route::JobModify
-                | Route::JobRollback
-                | Route::JobRemove
-                | Route::JobPause
-                | Route::JobResume
-        )
-    {
+    let after = written.map(definition);
+    if job_id.is_some() && changes_definition(route) {
         let (b, a) = diff(before.as_ref().unwrap_or(&Map::new()), after.as_ref().unwrap_or(&Map::new()));
         detail["before"] = Value::Object(b);
         detail["after"] = Value::Object(a);
@@ -152,16 +155,15 @@ pub async fn record(state: &AppState, pending: Pending, caller: &Caller, answere
         run_id,
         detail: detail.to_string(),
     };
-    if let Err(e) = state.store.record_audit(&entry).await {
-        tracing::error!(error = %e, action, "cannot record the change in the audit trail");
-    }
-    if let (Some(id), Some(def), Route::JobAdd | Route::JobModify | Route::JobRollback) = (&job_id, &after, route) {
-        let mut def = def.clone();
-        def.remove("paused");
-        match state.store.add_version(id.as_str(), now, &caller.name, &Value::Object(def).to_string()).await {
-            Ok(version) => tracing::debug!(job_id = %id, version, "job version stored"),
-            Err(e) => tracing::error!(job_id = %id, error = %e, "cannot store the job's version"),
+    let version = match (after, route) {
+        (Some(mut def), Route::JobAdd | Route::JobModify | Route::JobRollback) => {
+            def.remove("paused");
+            Some(Value::Object(def).to_string())
         }
+        _ => None,
+    };
+    if let Err(e) = state.store.record_audit(&entry, version.as_deref()).await {
+        tracing::error!(error = %e, action, "cannot record the change in the audit trail");
     }
 }
 

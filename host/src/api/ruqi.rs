@@ -31,23 +31,25 @@ pub async fn call(state: &AppState, route: Route, p: Params, caller: &super::aud
     let names = |params: &[super::routes::Param]| params.iter().map(|p| p.name).collect::<Vec<_>>();
     p.check(&names(spec.required), &names(spec.optional))?;
     let pending = super::audit::before(state, route, &p).await;
-    let result = handler(state, route, &p).await;
+    let mut written = None;
+    let result = handler(state, route, &p, &mut written).await;
     let answered = result.as_ref().ok().map(super::audit::answered_run);
     if let (Some(pending), Some(run)) = (pending, answered) {
-        super::audit::record(state, pending, caller, run).await;
+        super::audit::record(state, pending, caller, run, written.as_ref()).await;
     }
     result
 }
 
-/// The handler of `route`.
-async fn handler(state: &AppState, route: Route, p: &Params) -> Result<Reply, ApiError> {
+/// The handler of `route`; a handler that writes a job leaves it in `written` (for the audit
+/// trail).
+async fn handler(state: &AppState, route: Route, p: &Params, written: &mut Option<Job>) -> Result<Reply, ApiError> {
     let p = p.clone();
     match route {
-        Route::JobAdd => job_add(state, &p).await,
-        Route::JobModify => job_modify(state, &p).await,
+        Route::JobAdd => job_add(state, &p, written).await,
+        Route::JobModify => job_modify(state, &p, written).await,
         Route::JobRemove => job_remove(state, &job_id(&p)?, p.boolean("force")?.unwrap_or(false)).await,
-        Route::JobPause => job_pause(state, &job_id(&p)?).await,
-        Route::JobResume => job_resume(state, &job_id(&p)?).await,
+        Route::JobPause => job_pause(state, &job_id(&p)?, written).await,
+        Route::JobResume => job_resume(state, &job_id(&p)?, written).await,
         Route::JobShow => job_show(state, &job_id(&p)?).await,
         Route::JobList => job_list(state, &p).await,
         Route::HistoryList => history_list(state, &p).await,
@@ -71,7 +73,7 @@ async fn handler(state: &AppState, route: Route, p: &Params) -> Result<Reply, Ap
         Route::AlertList => super::follow::alert_list(state, &p, page(&p, Some(0))?).await,
         Route::AuditList => super::audit::audit_list(state, &p, page(&p, Some(0))?).await,
         Route::JobVersions => super::audit::job_versions(state, &job_id(&p)?).await,
-        Route::JobRollback => job_rollback(state, &p).await,
+        Route::JobRollback => job_rollback(state, &p, written).await,
         Route::JobExport => super::audit::job_export(state).await,
         Route::StatsOverview => super::stats::overview(state).await,
         Route::JobStrip => super::stats::strip(state, &p, &job_id(&p)?).await,
@@ -604,7 +606,7 @@ async fn job_spec(state: &AppState, p: &Params, now: Timestamp, default_tz: Tz) 
     Ok(JobSpec { id, name, cmd, trigger, timezone: given_tz, calendar })
 }
 
-async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+async fn job_add(state: &AppState, p: &Params, written: &mut Option<Job>) -> Result<Reply, ApiError> {
     let now = state.clock.now();
     let spec = job_spec(state, p, now, state.tz).await?;
     let mut job = Job {
@@ -629,6 +631,7 @@ async fn job_add(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     state.store.add_job(&job).await?;
     tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
     state.scheduler.wake();
+    *written = Some(job);
     Ok(Reply::Ok)
 }
 
@@ -636,7 +639,7 @@ async fn existing(state: &AppState, id: &JobId) -> Result<Job, ApiError> {
     state.store.get_job(id).await?.ok_or_else(|| ApiError::no_job(id.as_str()))
 }
 
-async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+async fn job_modify(state: &AppState, p: &Params, written: &mut Option<Job>) -> Result<Reply, ApiError> {
     let now = state.clock.now();
     // Without `timezone`, a job keeps its own zone (a client that knows nothing of zones does
     // not drop it). The job is read once; a missing one is reported after the spec is checked,
@@ -688,10 +691,11 @@ async fn job_modify(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     state.store.update_job(&job).await?;
     tracing::info!(job_id = %job.id, "modify_job");
     state.scheduler.wake();
+    *written = Some(job);
     Ok(Reply::Ok)
 }
 
-async fn job_rollback(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
+async fn job_rollback(state: &AppState, p: &Params, written: &mut Option<Job>) -> Result<Reply, ApiError> {
     let id = job_id(p)?;
     let version = p
         .uint("version")?
@@ -701,7 +705,7 @@ async fn job_rollback(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
     let def = super::audit::version_definition(state, &id, version).await?;
     let exists = state.store.get_job(&id).await?.is_some();
     let params = super::audit::definition_params(&def, exists);
-    if exists { job_modify(state, &params).await } else { job_add(state, &params).await }?;
+    if exists { job_modify(state, &params, written).await } else { job_add(state, &params, written).await }?;
     tracing::info!(job_id = %id, version, "job_rollback");
     Ok(Reply::Ok)
 }
@@ -714,7 +718,7 @@ async fn job_remove(state: &AppState, id: &JobId, force: bool) -> Result<Reply, 
     Ok(Reply::Ok)
 }
 
-async fn job_pause(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
+async fn job_pause(state: &AppState, id: &JobId, written: &mut Option<Job>) -> Result<Reply, ApiError> {
     let job = existing(state, id).await?;
     // Paused by hand: the breaker's pause and probe, and the deadline watch, end with it.
     let health = JobHealth { fail_streak: job.health.fail_streak, ..JobHealth::default() };
@@ -722,10 +726,11 @@ async fn job_pause(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
     state.store.update_job(&job).await?;
     tracing::info!(job_id = %id, "pause_job");
     state.scheduler.wake();
+    *written = Some(job);
     Ok(Reply::Ok)
 }
 
-async fn job_resume(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
+async fn job_resume(state: &AppState, id: &JobId, written: &mut Option<Job>) -> Result<Reply, ApiError> {
     let now = state.clock.now();
     let job = existing(state, id).await?;
     match state.calendars.next_for_job(&job, state.tz, None, now) {
@@ -734,6 +739,7 @@ async fn job_resume(state: &AppState, id: &JobId) -> Result<Reply, ApiError> {
             super::follow::watch_deadline(&mut job);
             state.store.update_job(&job).await?;
             tracing::info!(job_id = %id, "resume_job");
+            *written = Some(job);
         }
         None => {
             // A trigger that can never fire again: RuQi removes the job and answers OK.

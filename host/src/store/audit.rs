@@ -16,8 +16,6 @@ pub const AUDIT_ORDER: &str = " ORDER BY id DESC";
 /// statement (binds: job_id, at, caller, definition, job_id).
 pub const INSERT_VERSION: &str = "INSERT INTO ruqi_job_versions (job_id, version, at, caller, definition)
      SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ? FROM ruqi_job_versions WHERE job_id = ?";
-/// A job's latest version number (binds: job_id).
-pub const LATEST_VERSION: &str = "SELECT MAX(version) FROM ruqi_job_versions WHERE job_id = ?";
 /// A job's versions, newest first (binds: job_id).
 pub const VERSIONS: &str =
     "SELECT job_id, version, at, caller, definition FROM ruqi_job_versions WHERE job_id = ? ORDER BY version DESC";
@@ -120,3 +118,35 @@ where
         q.push(sep).push("at < ").push_bind(super::rows::ts_to_epoch(t));
     }
 }
+
+/// Writes `$entry` (an `&AuditEntry`) on `$conn` and, when `$version` (an `Option<&str>`) holds a
+/// definition, the next version of the entry's job.
+macro_rules! insert_audit {
+    ($conn:expr, $entry:expr, $version:expr) => {{
+        use $crate::store::audit as sql;
+        use $crate::store::rows::ts_to_epoch;
+        let entry: &$crate::model::AuditEntry = $entry;
+        sqlx::query(sql::INSERT_AUDIT)
+            .bind(ts_to_epoch(entry.at))
+            .bind(entry.node.as_str())
+            .bind(entry.caller.as_str())
+            .bind(entry.peer.as_str())
+            .bind(entry.action.as_str())
+            .bind(entry.job_id.as_deref())
+            .bind(entry.run_id.as_deref())
+            .bind(entry.detail.as_str())
+            .execute(&mut *$conn)
+            .await?;
+        if let (Some(definition), Some(job_id)) = ($version, entry.job_id.as_deref()) {
+            sqlx::query(sql::INSERT_VERSION)
+                .bind(job_id)
+                .bind(ts_to_epoch(entry.at))
+                .bind(entry.caller.as_str())
+                .bind(definition)
+                .bind(job_id)
+                .execute(&mut *$conn)
+                .await?;
+        }
+    }};
+}
+pub(crate) use insert_audit;

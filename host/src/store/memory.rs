@@ -683,10 +683,21 @@ impl JobStore for MemoryStore {
         Ok(nodes)
     }
 
-    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
+    async fn record_audit(&self, entry: &AuditEntry, version: Option<&str>) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let id = inner.audit.len() as i64 + 1;
         inner.audit.push(AuditEntry { id, ..entry.clone() });
+        if let (Some(definition), Some(job_id)) = (version, &entry.job_id) {
+            let number =
+                inner.versions.iter().filter(|v| v.job_id == *job_id).map(|v| v.version).max().unwrap_or(0) + 1;
+            inner.versions.push(JobVersion {
+                job_id: job_id.clone(),
+                version: number,
+                at: entry.at,
+                caller: entry.caller.clone(),
+                definition: definition.to_owned(),
+            });
+        }
         Ok(())
     }
 
@@ -702,25 +713,6 @@ impl JobStore for MemoryStore {
             .cloned()
             .collect();
         Ok((rows.len() as u64, page_of(rows, page)))
-    }
-
-    async fn add_version(
-        &self,
-        job_id: &str,
-        at: Timestamp,
-        caller: &str,
-        definition: &str,
-    ) -> Result<u32, StoreError> {
-        let mut inner = self.lock();
-        let version = inner.versions.iter().filter(|v| v.job_id == job_id).map(|v| v.version).max().unwrap_or(0) + 1;
-        inner.versions.push(JobVersion {
-            job_id: job_id.to_owned(),
-            version,
-            at,
-            caller: caller.to_owned(),
-            definition: definition.to_owned(),
-        });
-        Ok(version)
     }
 
     async fn list_versions(&self, job_id: &str) -> Result<Vec<JobVersion>, StoreError> {

@@ -387,13 +387,12 @@ pub trait JobStore: Send + Sync + 'static {
     /// Alerts matching `filter`, newest first, and the total matching count.
     async fn list_alerts(&self, filter: &AlertFilter, page: Page) -> Result<(u64, Vec<AlertRecord>), StoreError>;
 
-    /// Records a change made through the API in the audit trail.
-    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError>;
+    /// Records a change made through the API in the audit trail and, with `version`, the job's
+    /// definition it set as the job's next version (numbered in the same statement), in one
+    /// transaction.
+    async fn record_audit(&self, entry: &AuditEntry, version: Option<&str>) -> Result<(), StoreError>;
     /// Audit entries matching `filter`, newest first, and the total matching count.
     async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<(u64, Vec<AuditEntry>), StoreError>;
-    /// Stores the next version of job `job_id`'s definition; its number.
-    async fn add_version(&self, job_id: &str, at: Timestamp, caller: &str, definition: &str)
-    -> Result<u32, StoreError>;
     /// A job's versions, newest first.
     async fn list_versions(&self, job_id: &str) -> Result<Vec<JobVersion>, StoreError>;
     /// One version of a job's definition.

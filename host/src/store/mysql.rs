@@ -42,8 +42,7 @@ use super::after::{
     MOVE_DEADLINE, PENDING_RUNS, REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
 };
 use super::audit::{
-    AUDIT_COLUMNS, AUDIT_ORDER, AuditRow, INSERT_AUDIT, INSERT_VERSION, LATEST_VERSION, VERSION, VERSIONS, VersionRow,
-    push_audit_filter,
+    AUDIT_COLUMNS, AUDIT_ORDER, AuditRow, VERSION, VERSIONS, VersionRow, insert_audit, push_audit_filter,
 };
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
@@ -1067,19 +1066,21 @@ impl JobStore for MysqlStore {
         Ok(super::rows::nodes(rows))
     }
 
-    async fn record_audit(&self, entry: &AuditEntry) -> Result<(), StoreError> {
-        sqlx::query(INSERT_AUDIT)
-            .bind(ts_to_epoch(entry.at))
-            .bind(entry.node.as_str())
-            .bind(entry.caller.as_str())
-            .bind(entry.peer.as_str())
-            .bind(entry.action.as_str())
-            .bind(entry.job_id.as_deref())
-            .bind(entry.run_id.as_deref())
-            .bind(entry.detail.as_str())
-            .execute(self.pool())
-            .await?;
-        Ok(())
+    async fn record_audit(&self, entry: &AuditEntry, version: Option<&str>) -> Result<(), StoreError> {
+        // Two nodes numbering the same job's version at once collide on its key: tried again.
+        let mut attempt = 0;
+        loop {
+            let res = in_transaction!(self.pool(), |conn| async {
+                insert_audit!(conn, entry, version);
+                Ok::<_, StoreError>(())
+            });
+            match res {
+                Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() && attempt < 5 => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<(u64, Vec<AuditEntry>), StoreError> {
@@ -1092,37 +1093,6 @@ impl JobStore for MysqlStore {
         push_page(&mut q, page);
         let rows: Vec<AuditRow> = q.build_query_as().fetch_all(self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(AuditEntry::from).collect()))
-    }
-
-    async fn add_version(
-        &self,
-        job_id: &str,
-        at: Timestamp,
-        caller: &str,
-        definition: &str,
-    ) -> Result<u32, StoreError> {
-        for attempt in 0.. {
-            let res = sqlx::query(INSERT_VERSION)
-                .bind(job_id)
-                .bind(ts_to_epoch(at))
-                .bind(caller)
-                .bind(definition)
-                .bind(job_id)
-                .execute(self.pool())
-                .await;
-            match res {
-                // Two nodes numbering the same job's version at once: the second tries again.
-                Err(sqlx::Error::Database(e))
-                    if (e.is_unique_violation() || e.code().as_deref() == Some("40001")) && attempt < 5 =>
-                {
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
-                Ok(_) => break,
-            }
-        }
-        let latest: Option<i64> = sqlx::query_scalar(LATEST_VERSION).bind(job_id).fetch_one(self.pool()).await?;
-        Ok(latest.and_then(|v| u32::try_from(v).ok()).unwrap_or(0))
     }
 
     async fn list_versions(&self, job_id: &str) -> Result<Vec<JobVersion>, StoreError> {
