@@ -171,6 +171,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
         Scheduler::new(store.clone(), clock.clone(), dispatcher.clone(), handle.clone(), settings.poll_interval);
     let heartbeat_clock = clock.clone();
     let state = AppState {
+        audit: Arc::new(api::audit::AuditWriter::start(store.clone())),
         store: store.clone(),
         clock,
         node: name.clone(),

@@ -162,8 +162,45 @@ pub async fn record(
         }
         _ => None,
     };
-    if let Err(e) = state.store.record_audit(&entry, version.as_deref()).await {
+    if let Err(e) = state.audit.record(entry, version).await {
         tracing::error!(error = %e, action, "cannot record the change in the audit trail");
+    }
+}
+
+/// Writes audit entries for the API: the entries of requests that arrive together share one
+/// transaction (group commit), and each request waits for its own to be written.
+pub struct AuditWriter {
+    queue: tokio::sync::mpsc::UnboundedSender<Queued>,
+}
+
+/// An entry, its version, and whom to tell when it is written.
+type Queued = ((AuditEntry, Option<String>), tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// Entries written in one transaction at most.
+const AUDIT_BATCH: usize = 256;
+
+impl AuditWriter {
+    /// A writer into `store` (its task ends when the writer is dropped).
+    pub fn start(store: std::sync::Arc<dyn crate::store::JobStore>) -> Self {
+        let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<Queued>();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(AUDIT_BATCH);
+            while rx.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
+                let (entries, waiting): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+                let result = store.record_audits(&entries).await.map_err(|e| e.to_string());
+                for w in waiting {
+                    let _ = w.send(result.clone());
+                }
+            }
+        });
+        Self { queue }
+    }
+
+    /// Writes `entry` (with the definition it set, `version`); returns once it is written.
+    pub async fn record(&self, entry: AuditEntry, version: Option<String>) -> Result<(), String> {
+        let (done, written) = tokio::sync::oneshot::channel();
+        self.queue.send(((entry, version), done)).map_err(|_| "the audit writer stopped".to_owned())?;
+        written.await.map_err(|_| "the audit writer stopped".to_owned())?
     }
 }
 

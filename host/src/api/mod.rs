@@ -11,7 +11,7 @@
 //! web dashboard (`dashboard.rs`): its page at `/` and its files at `/ui/<file>`, no token needed
 //! to load them (the page asks for one for its API calls).
 
-mod audit;
+pub mod audit;
 mod auth;
 mod dashboard;
 mod envelope;
@@ -85,6 +85,8 @@ impl CmdValidator for crate::plugin::Registry {
 /// What every handler can reach. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// Writes the audit trail (group commit).
+    pub audit: Arc<audit::AuditWriter>,
     /// The store.
     pub store: Arc<dyn JobStore>,
     /// The clock.

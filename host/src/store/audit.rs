@@ -5,17 +5,10 @@ use super::StoreError;
 use super::rows::epoch_to_ts;
 use crate::model::{AuditEntry, JobVersion};
 
-/// Records a change (binds: at, node, caller, peer, action, job_id, run_id, detail).
-pub const INSERT_AUDIT: &str = "INSERT INTO ruqi_audit (at, node, caller, peer, action, job_id, run_id, detail)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?)";
 /// The columns of an [`AuditRow`].
 pub const AUDIT_COLUMNS: &str = "id, at, node, caller, peer, action, job_id, run_id, detail";
 /// Newest first.
 pub const AUDIT_ORDER: &str = " ORDER BY id DESC";
-/// Stores the next version of a job's definition, numbered after its latest in the same
-/// statement (binds: job_id, at, caller, definition, job_id).
-pub const INSERT_VERSION: &str = "INSERT INTO ruqi_job_versions (job_id, version, at, caller, definition)
-     SELECT ?, COALESCE(MAX(version), 0) + 1, ?, ?, ? FROM ruqi_job_versions WHERE job_id = ?";
 /// A job's versions, newest first (binds: job_id).
 pub const VERSIONS: &str =
     "SELECT job_id, version, at, caller, definition FROM ruqi_job_versions WHERE job_id = ? ORDER BY version DESC";
@@ -119,34 +112,64 @@ where
     }
 }
 
-/// Writes `$entry` (an `&AuditEntry`) on `$conn` and, when `$version` (an `Option<&str>`) holds a
-/// definition, the next version of the entry's job.
-macro_rules! insert_audit {
-    ($conn:expr, $entry:expr, $version:expr) => {{
-        use $crate::store::audit as sql;
+/// Writes `$entries` (a `&[(AuditEntry, Option<String>)]`) on `$conn` (a `$db` connection): one
+/// insert of every entry, then, for the entries that set a definition, one read of their jobs'
+/// latest version numbers and one insert of the next versions (numbered in order; two nodes
+/// numbering one job at once collide on its key, and the caller tries again).
+macro_rules! insert_audits {
+    ($conn:expr, $db:ty, $entries:expr) => {{
         use $crate::store::rows::ts_to_epoch;
-        let entry: &$crate::model::AuditEntry = $entry;
-        sqlx::query(sql::INSERT_AUDIT)
-            .bind(ts_to_epoch(entry.at))
-            .bind(entry.node.as_str())
-            .bind(entry.caller.as_str())
-            .bind(entry.peer.as_str())
-            .bind(entry.action.as_str())
-            .bind(entry.job_id.as_deref())
-            .bind(entry.run_id.as_deref())
-            .bind(entry.detail.as_str())
-            .execute(&mut *$conn)
-            .await?;
-        if let (Some(definition), Some(job_id)) = ($version, entry.job_id.as_deref()) {
-            sqlx::query(sql::INSERT_VERSION)
-                .bind(job_id)
-                .bind(ts_to_epoch(entry.at))
-                .bind(entry.caller.as_str())
-                .bind(definition)
-                .bind(job_id)
-                .execute(&mut *$conn)
-                .await?;
+        let entries: &[($crate::model::AuditEntry, Option<String>)] = $entries;
+        if !entries.is_empty() {
+            let mut q = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO ruqi_audit (at, node, caller, peer, action, job_id, run_id, detail) ",
+            );
+            q.push_values(entries, |mut b, (e, _)| {
+                b.push_bind(ts_to_epoch(e.at))
+                    .push_bind(e.node.as_str())
+                    .push_bind(e.caller.as_str())
+                    .push_bind(e.peer.as_str())
+                    .push_bind(e.action.as_str())
+                    .push_bind(e.job_id.as_deref())
+                    .push_bind(e.run_id.as_deref())
+                    .push_bind(e.detail.as_str());
+            });
+            q.build().execute(&mut *$conn).await?;
+        }
+        let versioned: Vec<(&$crate::model::AuditEntry, &str, &str)> =
+            entries.iter().filter_map(|(e, v)| Some((e, e.job_id.as_deref()?, v.as_deref()?))).collect();
+        if !versioned.is_empty() {
+            let mut q = sqlx::QueryBuilder::<$db>::new(
+                "SELECT job_id, CAST(MAX(version) AS SIGNED) FROM ruqi_job_versions WHERE job_id IN (",
+            );
+            let mut ids = q.separated(", ");
+            for (_, id, _) in &versioned {
+                ids.push_bind(*id);
+            }
+            q.push(") GROUP BY job_id");
+            let latest: Vec<(String, i64)> = q.build_query_as().fetch_all(&mut *$conn).await?;
+            let mut next: std::collections::HashMap<&str, i64> =
+                latest.iter().map(|(id, v)| (id.as_str(), *v)).collect();
+            let numbered: Vec<_> = versioned
+                .iter()
+                .map(|(e, id, def)| {
+                    let n = next.entry(id).or_insert(0);
+                    *n += 1;
+                    (*e, *id, *n, *def)
+                })
+                .collect();
+            let mut q = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO ruqi_job_versions (job_id, version, at, caller, definition) ",
+            );
+            q.push_values(&numbered, |mut b, (e, id, n, def)| {
+                b.push_bind(*id)
+                    .push_bind(*n)
+                    .push_bind(ts_to_epoch(e.at))
+                    .push_bind(e.caller.as_str())
+                    .push_bind(*def);
+            });
+            q.build().execute(&mut *$conn).await?;
         }
     }};
 }
-pub(crate) use insert_audit;
+pub(crate) use insert_audits;

@@ -180,6 +180,24 @@ impl MemoryStore {
 }
 
 impl MemoryStore {
+    /// Records one change (see [`JobStore::record_audits`]).
+    fn record_one_audit(&self, entry: &AuditEntry, version: Option<&str>) {
+        let mut inner = self.lock();
+        let id = inner.audit.len() as i64 + 1;
+        inner.audit.push(AuditEntry { id, ..entry.clone() });
+        if let (Some(definition), Some(job_id)) = (version, &entry.job_id) {
+            let number =
+                inner.versions.iter().filter(|v| v.job_id == *job_id).map(|v| v.version).max().unwrap_or(0) + 1;
+            inner.versions.push(JobVersion {
+                job_id: job_id.clone(),
+                version: number,
+                at: entry.at,
+                caller: entry.caller.clone(),
+                definition: definition.to_owned(),
+            });
+        }
+    }
+
     /// Ends one run (see [`JobStore::finish_runs`]), planning `retry` when it is rescheduled.
     fn finish_one(
         &self,
@@ -683,20 +701,9 @@ impl JobStore for MemoryStore {
         Ok(nodes)
     }
 
-    async fn record_audit(&self, entry: &AuditEntry, version: Option<&str>) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        let id = inner.audit.len() as i64 + 1;
-        inner.audit.push(AuditEntry { id, ..entry.clone() });
-        if let (Some(definition), Some(job_id)) = (version, &entry.job_id) {
-            let number =
-                inner.versions.iter().filter(|v| v.job_id == *job_id).map(|v| v.version).max().unwrap_or(0) + 1;
-            inner.versions.push(JobVersion {
-                job_id: job_id.clone(),
-                version: number,
-                at: entry.at,
-                caller: entry.caller.clone(),
-                definition: definition.to_owned(),
-            });
+    async fn record_audits(&self, entries: &[(AuditEntry, Option<String>)]) -> Result<(), StoreError> {
+        for (entry, version) in entries {
+            self.record_one_audit(entry, version.as_deref());
         }
         Ok(())
     }

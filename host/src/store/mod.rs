@@ -387,10 +387,10 @@ pub trait JobStore: Send + Sync + 'static {
     /// Alerts matching `filter`, newest first, and the total matching count.
     async fn list_alerts(&self, filter: &AlertFilter, page: Page) -> Result<(u64, Vec<AlertRecord>), StoreError>;
 
-    /// Records a change made through the API in the audit trail and, with `version`, the job's
-    /// definition it set as the job's next version (numbered in the same statement), in one
-    /// transaction.
-    async fn record_audit(&self, entry: &AuditEntry, version: Option<&str>) -> Result<(), StoreError>;
+    /// Records changes made through the API in the audit trail, each with the job's definition it
+    /// set (its job's next version, numbered in the statement that stores it) when it has one: all
+    /// in one transaction (the API's group commit).
+    async fn record_audits(&self, entries: &[(AuditEntry, Option<String>)]) -> Result<(), StoreError>;
     /// Audit entries matching `filter`, newest first, and the total matching count.
     async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<(u64, Vec<AuditEntry>), StoreError>;
     /// A job's versions, newest first.

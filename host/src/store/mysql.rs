@@ -42,7 +42,7 @@ use super::after::{
     MOVE_DEADLINE, PENDING_RUNS, REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
 };
 use super::audit::{
-    AUDIT_COLUMNS, AUDIT_ORDER, AuditRow, VERSION, VERSIONS, VersionRow, insert_audit, push_audit_filter,
+    AUDIT_COLUMNS, AUDIT_ORDER, AuditRow, VERSION, VERSIONS, VersionRow, insert_audits, push_audit_filter,
 };
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
@@ -1066,12 +1066,12 @@ impl JobStore for MysqlStore {
         Ok(super::rows::nodes(rows))
     }
 
-    async fn record_audit(&self, entry: &AuditEntry, version: Option<&str>) -> Result<(), StoreError> {
+    async fn record_audits(&self, entries: &[(AuditEntry, Option<String>)]) -> Result<(), StoreError> {
         // Two nodes numbering the same job's version at once collide on its key: tried again.
         let mut attempt = 0;
         loop {
             let res = in_transaction!(self.pool(), |conn| async {
-                insert_audit!(conn, entry, version);
+                insert_audits!(conn, MySql, entries);
                 Ok::<_, StoreError>(())
             });
             match res {

@@ -19,7 +19,7 @@ use super::after::{
     MOVE_DEADLINE, PENDING_RUNS, REQUEUE_LOST_CHAINED, apply_after_end, push_alert_filter, queue_alert,
 };
 use super::audit::{
-    AUDIT_COLUMNS, AUDIT_ORDER, AuditRow, VERSION, VERSIONS, VersionRow, insert_audit, push_audit_filter,
+    AUDIT_COLUMNS, AUDIT_ORDER, AuditRow, VERSION, VERSIONS, VersionRow, insert_audits, push_audit_filter,
 };
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
@@ -599,10 +599,10 @@ impl JobStore for SqliteStore {
         Ok(super::rows::nodes(rows))
     }
 
-    async fn record_audit(&self, entry: &AuditEntry, version: Option<&str>) -> Result<(), StoreError> {
+    async fn record_audits(&self, entries: &[(AuditEntry, Option<String>)]) -> Result<(), StoreError> {
         let _write = self.writes.lock().await;
         let mut tx = self.pool.begin().await?;
-        insert_audit!(tx, entry, version);
+        insert_audits!(tx, Sqlite, entries);
         tx.commit().await?;
         Ok(())
     }
