@@ -8,8 +8,10 @@ ALTER TABLE ruqi_jobs ADD COLUMN probe_at DOUBLE DEFAULT NULL;
 ALTER TABLE ruqi_jobs ADD COLUMN probe_wait DOUBLE DEFAULT NULL;
 ALTER TABLE ruqi_jobs ADD COLUMN deadline_fire DOUBLE DEFAULT NULL;
 ALTER TABLE ruqi_jobs ADD COLUMN deadline_at DOUBLE DEFAULT NULL;
-CREATE INDEX IF NOT EXISTS ruqijobs_probe_at ON ruqi_jobs (probe_at);
-CREATE INDEX IF NOT EXISTS ruqijobs_deadline_at ON ruqi_jobs (deadline_at);
+-- Partial indexes: only the jobs the breaker paused or whose deadline is watched are in them, so
+-- adding, rescheduling and deleting any other job costs what it did.
+CREATE INDEX IF NOT EXISTS ruqijobs_probe_at ON ruqi_jobs (probe_at) WHERE probe_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS ruqijobs_deadline_at ON ruqi_jobs (deadline_at) WHERE deadline_at IS NOT NULL;
 -- Alerts: one row per alert and target, queued in the transaction that records what caused it
 -- and sent by any node (claimed like a job: `claim_owner`, `claim_until`), retried with backoff.
 -- `suppressed` counts the alerts of the same job and kind the quiet window held back after it.
