@@ -102,12 +102,6 @@ pub struct FollowUp {
 }
 
 impl FollowUp {
-    /// Whether the job keeps a count of its failed runs in a row (the breaker and the
-    /// `recovery` alert read it).
-    pub fn counts_failures(&self, default_alert: bool) -> bool {
-        self.pause_after_failures.is_some() || !self.alert.is_empty() || default_alert
-    }
-
     /// The kinds alerted (the job's, else the default ones).
     pub fn kinds(&self) -> &[AlertKind] {
         if self.alert_on.is_empty() { &AlertKind::DEFAULT } else { &self.alert_on }

@@ -632,7 +632,7 @@ impl JobStore for SqliteStore {
 
     async fn stats(&self, now: Timestamp) -> Result<StatsOverview, StoreError> {
         use super::stats::{
-            FAILING, SLOWEST, buckets, hours_sql, job_stats, jobs_sql, minutes_sql, overview, sqlx_row::StatsRow,
+            FAILING, SLOWEST, buckets, hours_sql, job_stats, jobs_sql, minutes_sql, sqlx_row::StatsRow,
         };
         let since = |d: chrono::Duration| ts_to_epoch(now - d);
         let minutes: Vec<StatsRow> =
@@ -644,7 +644,12 @@ impl JobStore for SqliteStore {
         let day = today - 86_400.0;
         let slowest = sqlx::query_as(&jobs_sql(SLOWEST)).bind(day).fetch_all(&self.pool).await?;
         let failing = sqlx::query_as(&jobs_sql(FAILING)).bind(day).fetch_all(&self.pool).await?;
-        Ok(overview(buckets(minutes), buckets(hours), job_stats(slowest, false), job_stats(failing, true)))
+        Ok(StatsOverview {
+            minutes: buckets(minutes),
+            hours: buckets(hours),
+            slowest: job_stats(slowest, false),
+            failing: job_stats(failing, true),
+        })
     }
 
     async fn add_rollups(&self, node: &str, rollup: &Rollup) -> Result<(), StoreError> {

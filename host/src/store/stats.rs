@@ -11,7 +11,7 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 use super::RunEnd;
 use super::rows::{epoch_to_ts, ts_to_epoch};
 use crate::clock::Timestamp;
-use crate::model::{JobStats, LATENESS_BOUNDS_MS, Outcome, RunTrigger, StatsBucket, StatsOverview};
+use crate::model::{JobStats, LATENESS_BOUNDS_MS, Outcome, RunTrigger, StatsBucket};
 
 /// How long the hour and day rollups are kept (the minutes: a day).
 pub const KEEP: chrono::Duration = chrono::Duration::days(8);
@@ -212,16 +212,6 @@ pub fn job_stats(rows: Vec<(String, i64, i64, f64, f64)>, failing: bool) -> Vec<
             cost_max,
         })
         .collect()
-}
-
-/// The overview from its parts.
-pub fn overview(
-    minutes: Vec<StatsBucket>,
-    hours: Vec<StatsBucket>,
-    slowest: Vec<JobStats>,
-    failing: Vec<JobStats>,
-) -> StatsOverview {
-    StatsOverview { minutes, hours, slowest, failing }
 }
 
 /// Rows of the bucket queries, decoded by position.
