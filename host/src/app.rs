@@ -172,6 +172,7 @@ pub async fn start_with(settings: Settings, deps: Deps) -> anyhow::Result<Node> 
     let heartbeat_clock = clock.clone();
     let state = AppState {
         audit: Arc::new(api::audit::AuditWriter::start(store.clone())),
+        jobs: Arc::new(api::bulk::JobWriter::start(store.clone())),
         store: store.clone(),
         clock,
         node: name.clone(),

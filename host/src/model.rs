@@ -855,6 +855,9 @@ pub struct JobFilter {
     pub job_id: Option<String>,
     /// Exact job name.
     pub job_name: Option<String>,
+    /// Only jobs that name a calendar (read without decoding the others: a node's start with a
+    /// million stored jobs follows the calendars of the few that have one).
+    pub with_calendar: bool,
 }
 
 /// Filters of the history listing and clearing.

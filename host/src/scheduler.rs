@@ -43,7 +43,8 @@ pub async fn follow_calendars(
     handle: SchedulerHandle,
 ) {
     let now = clock.now();
-    let moved = move_next_runs(store.as_ref(), now, "after a calendar change", |job| {
+    let with_calendar = crate::model::JobFilter { with_calendar: true, ..Default::default() };
+    let moved = move_next_runs(store.as_ref(), &with_calendar, now, "after a calendar change", |job| {
         if !job.calendar.as_ref().is_some_and(|c| names.as_ref().is_none_or(|names| names.contains(&c.name))) {
             return None;
         }
@@ -58,17 +59,18 @@ pub async fn follow_calendars(
     }
 }
 
-/// Reads every job and gives each the next run `next_of` says (`None`: leave it be), `why`
-/// naming the occasion in the log lines. The number of jobs moved; a store that cannot list
-/// its jobs moves none (their runs are checked when due).
+/// Reads every job `filter` lets through and gives each the next run `next_of` says (`None`:
+/// leave it be), `why` naming the occasion in the log lines. The number of jobs moved; a store
+/// that cannot list its jobs moves none (their runs are checked when due).
 async fn move_next_runs(
     store: &dyn JobStore,
+    filter: &crate::model::JobFilter,
     now: Timestamp,
     why: &str,
     mut next_of: impl FnMut(&crate::model::Job) -> Option<Option<Timestamp>>,
 ) -> usize {
     use futures_util::StreamExt as _;
-    let mut rows = match store.stream_jobs(&crate::model::JobFilter::default()).await {
+    let mut rows = match store.stream_jobs(filter).await {
         Ok(rows) => rows,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list jobs {why}; their runs are checked when due");
@@ -226,7 +228,7 @@ async fn rebase_intervals(
     now: Timestamp,
     node_tz: chrono_tz::Tz,
 ) -> usize {
-    move_next_runs(store, now, "after the clock stepped back", |job| {
+    move_next_runs(store, &crate::model::JobFilter::default(), now, "after the clock stepped back", |job| {
         let crate::trigger::Trigger::Interval(interval) = &job.trigger else { return None };
         let step = chrono::Duration::seconds(interval.seconds());
         let gap = step

@@ -119,11 +119,52 @@ async fn jobs_round_trip_and_crud_errors() {
         let f = JobFilter { job_name: Some("g1".into()), ..Default::default() };
         let (total, got) = store.list_jobs(&f, Page::ALL).await.unwrap();
         assert_eq!((total, ids(got)), (1, vec!["d".to_owned()]), "{name}: renamed a is no longer g1");
-        let f = JobFilter { job_id: Some("b".into()), job_name: Some("g2".into()) };
+        let f = JobFilter { job_id: Some("b".into()), job_name: Some("g2".into()), ..Default::default() };
         assert_eq!(store.list_jobs(&f, Page::ALL).await.unwrap().0, 1, "{name}");
 
         store.remove_job(&b.id).await.unwrap();
         assert_eq!(store.list_jobs(&JobFilter::default(), Page::ALL).await.unwrap().0, 2, "{name}");
+
+        // with_calendar: only the jobs that name a calendar
+        let mut cal = job("cal", "c", TriggerKind::Cron, "0 0 9 * * *", t0());
+        cal.calendar = Some(ruqi::calendar::CalendarRule::parse("cn:rest").unwrap());
+        store.add_job(&cal).await.unwrap();
+        let f = JobFilter { with_calendar: true, ..Default::default() };
+        let (total, got) = store.list_jobs(&f, Page::ALL).await.unwrap();
+        assert_eq!((total, ids(got)), (1, vec!["cal".to_owned()]), "{name}");
+        let streamed: Vec<_> = futures_util::StreamExt::collect::<Vec<_>>(store.stream_jobs(&f).await.unwrap()).await;
+        assert_eq!(streamed.len(), 1, "{name}");
+        assert_eq!(
+            streamed[0].as_ref().unwrap().calendar.as_ref().map(ToString::to_string).as_deref(),
+            Some("cn:rest")
+        );
+    }
+}
+
+#[tokio::test]
+async fn jobs_are_added_together_or_one_by_one() {
+    for (name, store, _dir) in backends().await {
+        let taken = job("taken", "n", TriggerKind::Interval, "10s", t0());
+        store.add_job(&taken).await.unwrap();
+        let new = |id: &str| job(id, "n", TriggerKind::Interval, "10s", t0());
+        let list = vec![new("n1"), new("taken"), new("n2"), new("n1")];
+        // Atomic: says which cannot be added, writes nothing.
+        let added = store.add_jobs(&list, &[], true).await.unwrap();
+        assert_eq!(added, [true, false, true, false], "{name}");
+        assert!(store.get_job(&JobId::parse("n1").unwrap()).await.unwrap().is_none(), "{name}: nothing written");
+        // Not atomic: the free ids are added (the second n1 is not: an earlier job has its id).
+        let added = store.add_jobs(&list, &[], false).await.unwrap();
+        assert_eq!(added, [true, false, true, false], "{name}");
+        let (total, _) = store.list_jobs(&JobFilter::default(), Page::ALL).await.unwrap();
+        assert_eq!(total, 3, "{name}");
+        // More than one statement's worth of rows.
+        let many: Vec<Job> = (0..2500).map(|i| new(&format!("m{i}"))).collect();
+        let added = store.add_jobs(&many, &[], false).await.unwrap();
+        assert!(added.iter().all(|a| *a), "{name}");
+        let (total, _) = store.list_jobs(&JobFilter::default(), Page::ALL).await.unwrap();
+        assert_eq!(total, 2503, "{name}");
+        let got = store.get_job(&JobId::parse("m2499").unwrap()).await.unwrap().unwrap();
+        assert_eq!(got.trigger.rule(), many[2499].trigger.rule(), "{name}");
     }
 }
 

@@ -101,7 +101,8 @@ fn changes_definition(route: Route) -> bool {
 /// The state before a change made by `route` (`None` for a route that changes nothing): the
 /// job's definition, read only for a route that changes an existing one.
 pub async fn before(state: &AppState, route: Route, p: &Params) -> Option<Pending> {
-    if route.is_read_only() || route == Route::Wakeup {
+    // job_add and job_add_many have their jobs' entries written with the jobs (`added_entry`).
+    if route.is_read_only() || matches!(route, Route::Wakeup | Route::JobAdd | Route::JobAddMany) {
         return None;
     }
     let job_id = p.string("job_id").ok().flatten().and_then(|id| JobId::parse(&id).ok());
@@ -133,6 +134,29 @@ pub async fn record(
     answered_run: Option<String>,
     written: Option<&Job>,
 ) {
+    let action = pending.route.spec().names[0];
+    let (entry, version) = entry(state, pending, caller, answered_run, written);
+    if let Err(e) = state.audit.record(entry, version).await {
+        tracing::error!(error = %e, action, "cannot record the change in the audit trail");
+    }
+}
+
+/// The audit entry of `job` added by `caller` with `params` (job_add's, or one job of a
+/// job_add_many), setting its first version: written by the store with the job.
+pub fn added_entry(state: &AppState, caller: &Caller, job: &Job, params: &Params) -> (AuditEntry, Option<String>) {
+    let pending =
+        Pending { route: Route::JobAdd, params: params.to_value(), job_id: Some(job.id.clone()), before: None };
+    entry(state, pending, caller, None, Some(job))
+}
+
+/// The audit entry of a change that succeeded, and the version it set (see [`record`]).
+fn entry(
+    state: &AppState,
+    pending: Pending,
+    caller: &Caller,
+    answered_run: Option<String>,
+    written: Option<&Job>,
+) -> (AuditEntry, Option<String>) {
     let Pending { route, params, job_id, before } = pending;
     let action = route.spec().names[0];
     let mut detail = json!({ "params": params });
@@ -162,9 +186,7 @@ pub async fn record(
         }
         _ => None,
     };
-    if let Err(e) = state.audit.record(entry, version).await {
-        tracing::error!(error = %e, action, "cannot record the change in the audit trail");
-    }
+    (entry, version)
 }
 
 /// Writes audit entries for the API: the entries of requests that arrive together share one

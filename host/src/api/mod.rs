@@ -13,6 +13,7 @@
 
 pub mod audit;
 mod auth;
+pub mod bulk;
 mod dashboard;
 mod envelope;
 mod follow;
@@ -87,6 +88,8 @@ impl CmdValidator for crate::plugin::Registry {
 pub struct AppState {
     /// Writes the audit trail (group commit).
     pub audit: Arc<audit::AuditWriter>,
+    /// Writes the jobs `job_add` adds (group commit).
+    pub jobs: Arc<bulk::JobWriter>,
     /// The store.
     pub store: Arc<dyn JobStore>,
     /// The clock.
@@ -143,7 +146,7 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response<Bod
             path.trim_start_matches("/ruqi/")
         ))),
         Ok(_) => match read_body(&parts, body, state.max_body_bytes).await {
-            Ok(post_body) => match Params::parse(parts.uri.query(), post_body.as_deref()) {
+            Ok(post_body) => match Params::parse(parts.uri.query(), list_body(route, post_body).as_deref()) {
                 Ok(params) => {
                     let caller = audit::Caller {
                         name: state.tokens.caller(&parts.headers),
@@ -169,6 +172,20 @@ async fn handle(State(state): State<AppState>, request: Request) -> Response<Bod
     let resp = envelope::respond(result, started);
     tracing::debug!(method = %parts.method, path, status = %resp.status(), "request");
     resp
+}
+
+/// A `job_add_many` body that is the list itself, as the object `{"jobs": …}` the envelope reads.
+fn list_body(route: ruqi::Route, body: Option<axum::body::Bytes>) -> Option<axum::body::Bytes> {
+    match body {
+        Some(b) if route == ruqi::Route::JobAddMany && b.trim_ascii_start().starts_with(b"[") => {
+            let mut wrapped = Vec::with_capacity(b.len() + 10);
+            wrapped.extend_from_slice(b"{\"jobs\":");
+            wrapped.extend_from_slice(&b);
+            wrapped.push(b'}');
+            Some(wrapped.into())
+        }
+        other => other,
+    }
 }
 
 /// The body of a POST (RuQi reads no other), at most `limit` bytes. A larger one is refused,

@@ -45,6 +45,12 @@ fn param_schema(p: &Param) -> Schema {
             .item(ObjectBuilder::new().schema_type(Type::Boolean))
             .into(),
         Kind::OneOf(words) => string().enum_values(Some(words.iter().copied())).into(),
+        Kind::Jobs => OneOfBuilder::new()
+            .item(string().description(Some("the list as JSON text")))
+            .item(ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(
+                ObjectBuilder::new().schema_type(Type::Object).description(Some("a job's job_add parameters")).into(),
+            )))))
+            .into(),
     }
 }
 
@@ -191,6 +197,21 @@ fn data_schema(data: Data) -> Option<Schema> {
             ])
         }
         Data::Cleared => object(&[("deleted", count())]),
+        Data::Added => object(&[
+            ("count", count()),
+            ("added", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(string().into())))).into()),
+            (
+                "refused",
+                ArrayBuilder::new()
+                    .items(ArrayItems::RefOrSchema(Box::new(RefOr::T(object(&[
+                        ("index", count()),
+                        ("job_id", nullable(Type::String).into()),
+                        ("stat", string().enum_values(Some(["ERR", "ERR_BAD_PARAMS"])).into()),
+                        ("reason", string().into()),
+                    ])))))
+                    .into(),
+            ),
+        ]),
         Data::FireTimes => object(&[
             ("rule", string().into()),
             ("list", ArrayBuilder::new().items(ArrayItems::RefOrSchema(Box::new(RefOr::T(string().into())))).into()),

@@ -7,6 +7,8 @@
 pub enum Route {
     /// `job_add` / `add_job`
     JobAdd,
+    /// `job_add_many` (extension): add a list of jobs at once.
+    JobAddMany,
     /// `job_modify` / `modify_job`
     JobModify,
     /// `job_remove` / `remove_job`
@@ -76,6 +78,8 @@ pub enum Kind {
     Flag,
     /// One of the given words.
     OneOf(&'static [&'static str]),
+    /// A JSON list of objects, each a job's job_add parameters (in a query: that list as JSON text).
+    Jobs,
 }
 
 /// One parameter of a route.
@@ -138,6 +142,8 @@ pub enum Data {
     Stats,
     /// `{"job_id", "total", "list": [run…]}`.
     Strip,
+    /// `{"count", "added": [job id…], "refused": [{"index", "job_id", "stat", "reason"}…]}`.
+    Added,
 }
 
 /// A route's description.
@@ -288,7 +294,7 @@ const PAGE_SIZE: Param =
     Param { name: "page_size", kind: Kind::Count, doc: "rows per page, default 15; 0 = every row" };
 
 /// Every route, in the order the document lists them.
-pub const ROUTES: [Spec; 29] = [
+pub const ROUTES: [Spec; 30] = [
     Spec {
         route: Route::JobAdd,
         names: &["job_add", "add_job"],
@@ -300,6 +306,25 @@ pub const ROUTES: [Spec; 29] = [
             FOLLOW[7],
         ],
         data: Data::None,
+        read_only: false,
+    },
+    Spec {
+        route: Route::JobAddMany,
+        names: &["job_add_many"],
+        summary: "Extension: add a list of jobs in one request and one transaction, each checked as job_add checks it; \
+                  the answer lists the ids added and, for each job refused, its place in the list and why. With \
+                  atomic=1 one refusal adds none (the answer is that refusal). The body may be the list itself",
+        required: &[Param {
+            name: "jobs",
+            kind: Kind::Jobs,
+            doc: "the jobs: a JSON list of objects of job_add parameters (at most 100,000)",
+        }],
+        optional: &[Param {
+            name: "atomic",
+            kind: Kind::Flag,
+            doc: "1: all or nothing (default 0: the jobs that pass are added)",
+        }],
+        data: Data::Added,
         read_only: false,
     },
     Spec {

@@ -32,7 +32,7 @@ pub async fn call(state: &AppState, route: Route, p: Params, caller: &super::aud
     p.check(&names(spec.required), &names(spec.optional))?;
     let pending = super::audit::before(state, route, &p).await;
     let mut written = None;
-    let result = handler(state, route, &p, &mut written).await;
+    let result = handler(state, route, &p, caller, &mut written).await;
     let answered = result.as_ref().ok().map(super::audit::answered_run);
     if let (Some(pending), Some(run)) = (pending, answered) {
         super::audit::record(state, pending, caller, run, written.as_ref()).await;
@@ -41,11 +41,18 @@ pub async fn call(state: &AppState, route: Route, p: Params, caller: &super::aud
 }
 
 /// The handler of `route`; a handler that writes a job leaves it in `written` (for the audit
-/// trail).
-async fn handler(state: &AppState, route: Route, p: &Params, written: &mut Option<Job>) -> Result<Reply, ApiError> {
+/// trail). `job_add_many` records its own entries, one per job, as `caller`'s.
+async fn handler(
+    state: &AppState,
+    route: Route,
+    p: &Params,
+    caller: &super::audit::Caller,
+    written: &mut Option<Job>,
+) -> Result<Reply, ApiError> {
     let p = p.clone();
     match route {
-        Route::JobAdd => job_add(state, &p, written).await,
+        Route::JobAdd => job_add(state, &p, Some(caller), written).await,
+        Route::JobAddMany => super::bulk::job_add_many(state, &p, caller).await,
         Route::JobModify => job_modify(state, &p, written).await,
         Route::JobRemove => job_remove(state, &job_id(&p)?, p.boolean("force")?.unwrap_or(false)).await,
         Route::JobPause => job_pause(state, &job_id(&p)?, written).await,
@@ -567,7 +574,17 @@ fn default_name(cmd: &str) -> &'static str {
 
 /// The job a job_add/job_modify describes; its rule is read in the `timezone` given, else in
 /// `default_tz` (the node's zone, or the zone the modified job already has).
-async fn job_spec(state: &AppState, p: &Params, now: Timestamp, default_tz: Tz) -> Result<JobSpec, ApiError> {
+/// Cmds already checked while answering one request, with their answers: a bulk add checks
+/// each distinct cmd once.
+pub(super) type CmdChecks = std::collections::HashMap<String, Result<(), String>>;
+
+async fn job_spec(
+    state: &AppState,
+    p: &Params,
+    now: Timestamp,
+    default_tz: Tz,
+    checks: &mut CmdChecks,
+) -> Result<JobSpec, ApiError> {
     let kind_raw = p.required_string("job_trigger")?;
     let id = job_id(p)?;
     let given_tz = timezone(p)?;
@@ -586,7 +603,15 @@ async fn job_spec(state: &AppState, p: &Params, now: Timestamp, default_tz: Tz) 
     if let Err(TriggerError::RuleNotMatch) = trigger {
         return Err(ApiError::Refused(TriggerError::RuleNotMatch.to_string()));
     }
-    state.validator.validate(&cmd).await.map_err(ApiError::Refused)?;
+    let checked = match checks.get(&cmd) {
+        Some(answer) => answer.clone(),
+        None => {
+            let answer = state.validator.validate(&cmd).await;
+            checks.insert(cmd.clone(), answer.clone());
+            answer
+        }
+    };
+    checked.map_err(ApiError::Refused)?;
     let trigger = trigger.map_err(|e| ApiError::Refused(e.to_string()))?;
     if let Trigger::Date(d) = &trigger
         && !crate::store::is_exact(d.at())
@@ -606,9 +631,36 @@ async fn job_spec(state: &AppState, p: &Params, now: Timestamp, default_tz: Tz) 
     Ok(JobSpec { id, name, cmd, trigger, timezone: given_tz, calendar })
 }
 
-async fn job_add(state: &AppState, p: &Params, written: &mut Option<Job>) -> Result<Reply, ApiError> {
-    let now = state.clock.now();
-    let spec = job_spec(state, p, now, state.tz).await?;
+/// `job_add`; the job's audit entry, as `caller`'s, is written with it (none without a caller:
+/// the route that called it records its own).
+async fn job_add(
+    state: &AppState,
+    p: &Params,
+    caller: Option<&super::audit::Caller>,
+    written: &mut Option<Job>,
+) -> Result<Reply, ApiError> {
+    let job = new_job(state, p, state.clock.now(), &mut CmdChecks::new()).await?;
+    match caller {
+        Some(caller) => {
+            let audit = super::audit::added_entry(state, caller, &job, p);
+            state.jobs.add(job.clone(), audit).await?;
+        }
+        None => state.store.add_job(&job).await?,
+    }
+    tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
+    state.scheduler.wake();
+    *written = Some(job);
+    Ok(Reply::Ok)
+}
+
+/// The new job `p` (job_add's parameters) describes, checked as job_add checks it.
+pub(super) async fn new_job(
+    state: &AppState,
+    p: &Params,
+    now: Timestamp,
+    checks: &mut CmdChecks,
+) -> Result<Job, ApiError> {
+    let spec = job_spec(state, p, now, state.tz, checks).await?;
     let mut job = Job {
         id: spec.id,
         name: spec.name,
@@ -628,11 +680,7 @@ async fn job_add(state: &AppState, p: &Params, written: &mut Option<Job>) -> Res
     job.follow = super::follow::follow_up(state, p, &job.id, FollowUp::default()).await?;
     job.next_run_time = state.calendars.next_for_job(&job, state.tz, None, now);
     super::follow::watch_deadline(&mut job);
-    state.store.add_job(&job).await?;
-    tracing::info!(job_id = %job.id, trigger = job.trigger.kind().as_str(), rule = %job.trigger.rule(), "add_job");
-    state.scheduler.wake();
-    *written = Some(job);
-    Ok(Reply::Ok)
+    Ok(job)
 }
 
 async fn existing(state: &AppState, id: &JobId) -> Result<Job, ApiError> {
@@ -649,7 +697,7 @@ async fn job_modify(state: &AppState, p: &Params, written: &mut Option<Job>) -> 
         Err(_) => None,
     };
     let default_tz = known.as_ref().map_or(state.tz, |j| j.zone(state.tz));
-    let spec = job_spec(state, p, now, default_tz).await?;
+    let spec = job_spec(state, p, now, default_tz, &mut CmdChecks::new()).await?;
     let old = known.ok_or_else(|| ApiError::no_job(spec.id.as_str()))?;
     // `replace`: what is not given takes its default (a definition made current as a whole).
     let replace = p.boolean("replace")?.unwrap_or(false);
@@ -705,7 +753,7 @@ async fn job_rollback(state: &AppState, p: &Params, written: &mut Option<Job>) -
     let def = super::audit::version_definition(state, &id, version).await?;
     let exists = state.store.get_job(&id).await?.is_some();
     let params = super::audit::definition_params(&def, exists);
-    if exists { job_modify(state, &params, written).await } else { job_add(state, &params, written).await }?;
+    if exists { job_modify(state, &params, written).await } else { job_add(state, &params, None, written).await }?;
     tracing::info!(job_id = %id, version, "job_rollback");
     Ok(Reply::Ok)
 }
@@ -883,7 +931,7 @@ fn job_cells(j: &Job, node_tz: Tz) -> Vec<String> {
 const COUNT_ONLY: Page = Page { offset: 0, limit: Some(0) };
 
 async fn job_list(state: &AppState, p: &Params) -> Result<Reply, ApiError> {
-    let filter = JobFilter { job_id: p.string("job_id")?, job_name: p.string("job_name")? };
+    let filter = JobFilter { job_id: p.string("job_id")?, job_name: p.string("job_name")?, with_calendar: false };
     let shown = display(p)?;
     let page = page(p, None)?;
     let tz = state.tz;

@@ -169,6 +169,23 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
+    /// Inserts the jobs of `jobs` whose ids are free (none with `atomic` unless all are); which
+    /// were free.
+    fn insert_new(&self, jobs: &[Job], atomic: bool) -> Vec<bool> {
+        let mut inner = self.lock();
+        let repeated = super::repeated_ids(jobs);
+        let added: Vec<bool> =
+            jobs.iter().zip(repeated).map(|(j, r)| !r && !inner.jobs.contains_key(j.id.as_str())).collect();
+        if atomic && added.contains(&false) {
+            return added;
+        }
+        for (job, _) in jobs.iter().zip(&added).filter(|(_, a)| **a) {
+            let entry = Entry { job: job.clone(), claim_owner: None, lease_until: None, revision: 1, retry: None };
+            inner.jobs.insert(job.id.to_string(), entry);
+        }
+        added
+    }
+
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -315,6 +332,22 @@ impl JobStore for MemoryStore {
         Ok(())
     }
 
+    async fn add_jobs(
+        &self,
+        jobs: &[Job],
+        audits: &[(AuditEntry, Option<String>)],
+        atomic: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        let added = self.insert_new(jobs, atomic);
+        if atomic && added.contains(&false) {
+            return Ok(added);
+        }
+        for (entry, version) in super::audits_of_added(audits, &added) {
+            self.record_one_audit(&entry, version.as_deref());
+        }
+        Ok(added)
+    }
+
     async fn update_job(&self, job: &Job) -> Result<(), StoreError> {
         let mut inner = self.lock();
         let e = inner.jobs.get_mut(job.id.as_str()).ok_or_else(|| StoreError::NotFound(job.id.to_string()))?;
@@ -342,6 +375,7 @@ impl JobStore for MemoryStore {
             .map(|e| &e.job)
             .filter(|j| filter.job_id.as_ref().is_none_or(|v| v == j.id.as_str()))
             .filter(|j| filter.job_name.as_ref().is_none_or(|v| *v == j.name))
+            .filter(|j| !filter.with_calendar || j.calendar.is_some())
             .cloned()
             .collect();
         rows.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| b.id.cmp(&a.id)));

@@ -190,11 +190,39 @@ pub enum FinishOutcome {
     LostClaim,
 }
 
+/// The audit entries of the jobs `added` (`audits` empty, or one per job).
+pub(crate) fn audits_of_added(
+    audits: &[(AuditEntry, Option<String>)],
+    added: &[bool],
+) -> Vec<(AuditEntry, Option<String>)> {
+    audits.iter().zip(added).filter(|(_, a)| **a).map(|(e, _)| e.clone()).collect()
+}
+
+/// Audit entries written by one statement at most (eight values each: under SQLite's 32,766).
+pub(crate) const AUDITS_PER_INSERT: usize = 1000;
+
+/// For each of `jobs`, whether an earlier one has its id (the later one is never added).
+pub(crate) fn repeated_ids(jobs: &[Job]) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::with_capacity(jobs.len());
+    jobs.iter().map(|j| !seen.insert(j.id.as_str())).collect()
+}
+
 /// The persistence contract. Every method takes `now` from the caller's `Clock`.
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
     /// Inserts a new job; `AlreadyExists` when the id is taken.
     async fn add_job(&self, job: &Job) -> Result<(), StoreError>;
+    /// Inserts new jobs in one transaction and says, for each, whether it was added (`false`:
+    /// its id is taken, or an earlier job of `jobs` has it). `audits` is empty or holds each
+    /// job's audit entry and version, written in the same transaction for the jobs added. With
+    /// `atomic`, a job that cannot be added leaves them all out: nothing is written (the answer
+    /// still says which jobs could not be added).
+    async fn add_jobs(
+        &self,
+        jobs: &[Job],
+        audits: &[(AuditEntry, Option<String>)],
+        atomic: bool,
+    ) -> Result<Vec<bool>, StoreError>;
     /// Replaces a job's definition and schedule (keeps `created` and any claim); `NotFound`.
     async fn update_job(&self, job: &Job) -> Result<(), StoreError>;
     /// Deletes a job (history stays); `NotFound`.

@@ -25,7 +25,7 @@
 //! the first that answers and takes writes in use, a task moving off it when it fails a check
 //! and back to an earlier host once that one passes checks again (`Hosts`, `watch_hosts`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -47,11 +47,11 @@ use super::audit::{
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
     CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HEALTH_COLUMNS, HISTORY_ORDER, HOLD_UNADOPTED,
-    INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NODE_FORGET, NODE_STOPPED, NODES_SINCE,
-    PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS,
-    REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_health, bind_plan_retry, bind_run, job_count,
-    paged_select, push_claimed_runs, push_history_filter, push_history_values, push_job_filter, push_old_runs,
-    push_page, push_run_ends, push_run_filter, push_run_ids,
+    INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NEW_JOBS_PER_INSERT, NODE_FORGET,
+    NODE_STOPPED, NODES_SINCE, PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB,
+    RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_health,
+    bind_plan_retry, bind_run, insert_jobs, job_count, paged_select, push_claimed_runs, push_history_filter,
+    push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends, push_run_filter, push_run_ids,
 };
 use super::rows::{
     HistoryRow, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text,
@@ -222,6 +222,60 @@ impl MysqlStore {
             tracing::warn!(error = %e, "cannot end this node's migration turn; it runs out by itself");
         }
         Ok(result?)
+    }
+
+    /// One try of [`JobStore::add_jobs`].
+    async fn add_jobs_once(
+        &self,
+        jobs: &[Job],
+        audits: &[(AuditEntry, Option<String>)],
+        atomic: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        // Per chunk: the ids already taken are read, the rest go in one multi-row insert. A job
+        // added by someone else in between (or an id equal under the column's collation) fails
+        // that insert; the chunk is then inserted row by row, each taken id refused alone.
+        let repeated = super::repeated_ids(jobs);
+        let fresh: Vec<&Job> = jobs.iter().zip(&repeated).filter(|(_, r)| !**r).map(|(j, _)| j).collect();
+        let mut inserted: HashSet<&str> = HashSet::with_capacity(fresh.len());
+        let mut tx = self.pool().begin().await?;
+        for chunk in fresh.chunks(NEW_JOBS_PER_INSERT) {
+            let mut q = QueryBuilder::<MySql>::new("SELECT id FROM ruqi_jobs WHERE id IN (");
+            let mut ids = q.separated(", ");
+            for j in chunk {
+                ids.push_bind(j.id.as_str());
+            }
+            q.push(")");
+            let taken: HashSet<String> = q.build_query_scalar().fetch_all(&mut *tx).await?.into_iter().collect();
+            let new: Vec<&Job> = chunk.iter().copied().filter(|j| !taken.contains(j.id.as_str())).collect();
+            if new.is_empty() {
+                continue;
+            }
+            match insert_jobs::<MySql>(&new).build().execute(&mut *tx).await {
+                Ok(_) => inserted.extend(new.iter().map(|j| j.id.as_str())),
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    for job in new {
+                        match insert_jobs::<MySql>(&[job]).build().execute(&mut *tx).await {
+                            Ok(_) => {
+                                inserted.insert(job.id.as_str());
+                            }
+                            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {}
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let added: Vec<bool> = jobs.iter().zip(repeated).map(|(j, r)| !r && inserted.contains(j.id.as_str())).collect();
+        if atomic && added.contains(&false) {
+            tx.rollback().await?;
+            return Ok(added);
+        }
+        for chunk in super::audits_of_added(audits, &added).chunks(super::AUDITS_PER_INSERT) {
+            insert_audits!(tx, MySql, chunk);
+        }
+        tx.commit().await?;
+        Ok(added)
     }
 
     /// The pool of the host in use.
@@ -675,6 +729,24 @@ impl JobStore for MysqlStore {
                 Err(StoreError::AlreadyExists(job.id.to_string()))
             }
             Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn add_jobs(
+        &self,
+        jobs: &[Job],
+        audits: &[(AuditEntry, Option<String>)],
+        atomic: bool,
+    ) -> Result<Vec<bool>, StoreError> {
+        // A node numbering a version of the same job at once collides on its key: tried again.
+        let mut attempt = 0;
+        loop {
+            match self.add_jobs_once(jobs, audits, atomic).await {
+                Err(StoreError::Database(sqlx::Error::Database(e))) if e.is_unique_violation() && attempt < 5 => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
         }
     }
 

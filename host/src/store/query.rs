@@ -45,6 +45,50 @@ where
         .bind(h.deadline_fire.map(ts_to_epoch))
         .bind(due)
 }
+/// Most new jobs one `INSERT` carries (16 values each: under SQLite's 32,766 and MySQL's 65,535
+/// bound values).
+pub const NEW_JOBS_PER_INSERT: usize = 1000;
+
+/// `INSERT INTO ruqi_jobs (…) VALUES (…), (…) …` for `jobs`, each a new job (unclaimed, revision
+/// 1); the caller appends its dialect's conflict clause.
+pub fn insert_jobs<'a, DB>(jobs: &[&'a crate::model::Job]) -> QueryBuilder<'a, DB>
+where
+    DB: Database,
+    i64: Encode<'a, DB> + Type<DB>,
+    f64: Encode<'a, DB> + Type<DB>,
+    Option<f64>: Encode<'a, DB> + Type<DB>,
+    Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    String: Encode<'a, DB> + Type<DB>,
+    Vec<u8>: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = QueryBuilder::new(format!(
+        "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, \
+         c_time, revision, {HEALTH_COLUMNS}) "
+    ));
+    q.push_values(jobs.iter().copied(), |mut row, job| {
+        let h = &job.health;
+        let due = h.deadline_fire.zip(job.follow.deadline_secs).map(|(f, d)| ts_to_epoch(f) + d as f64);
+        row.push_bind(job.id.as_str())
+            .push_bind(job.next_run_time.map(ts_to_epoch))
+            .push_bind(super::rows::job_state(job))
+            .push("0")
+            .push_bind(job.name.as_str())
+            .push_bind(job.trigger.kind().as_str())
+            .push_bind(job.trigger.rule())
+            .push_bind(ts_to_text(job.updated))
+            .push_bind(ts_to_text(job.created))
+            .push("1")
+            .push_bind(i64::from(h.fail_streak))
+            .push_bind(h.paused_reason.as_deref())
+            .push_bind(h.probe_at.map(ts_to_epoch))
+            .push_bind(h.probe_wait_secs)
+            .push_bind(h.deadline_fire.map(ts_to_epoch))
+            .push_bind(due);
+    });
+    q
+}
+
 /// Deletes a job (binds: id).
 pub const REMOVE_JOB: &str = "DELETE FROM ruqi_jobs WHERE id = ?";
 /// Parks an undecodable row: kept, never claimed again (binds: id).
@@ -354,7 +398,7 @@ where
     DB: Database,
     String: Encode<'a, DB> + Type<DB> + 'a,
 {
-    if f.job_id.is_none() && f.job_name.is_none() {
+    if f.job_id.is_none() && f.job_name.is_none() && !f.with_calendar {
         return QueryBuilder::new(
             "SELECT (SELECT COUNT(*) FROM ruqi_jobs) - (SELECT COUNT(*) FROM ruqi_jobs WHERE ruqi_format = 0)",
         );
@@ -364,7 +408,7 @@ where
     q
 }
 
-/// Appends `WHERE …` for a job filter (`id`, `job_name`). Rows in RuQi 1.x's format that could
+/// Appends `WHERE …` for a job filter (`id`, `job_name`, a calendar named). Rows in RuQi 1.x's format that could
 /// not be adopted (a pickle, not our JSON `job_state`: `ruqi_format = 0`) are left out.
 pub fn push_job_filter<'a, DB>(q: &mut QueryBuilder<'a, DB>, f: &JobFilter)
 where
@@ -377,6 +421,10 @@ where
     }
     if let Some(name) = &f.job_name {
         q.push(" AND job_name = ").push_bind(name.clone());
+    }
+    if f.with_calendar {
+        // `job_state` holds the key `cal` only for a job with a calendar (`JobState`).
+        q.push(" AND job_state LIKE '%\"cal\":\"%'");
     }
 }
 
