@@ -305,3 +305,102 @@ async fn baichuan_cannot_reach_an_address_not_granted() {
     assert!(!exists, "nothing was written");
     s.stop().await;
 }
+
+/// A plain HTTP/1.1 receiver that keeps connections alive: it answers every request with
+/// `{"stat": "OK"}` and counts the connections it accepted and the ones the client closed.
+async fn keep_alive_receiver()
+-> (std::net::SocketAddr, Arc<std::sync::atomic::AtomicUsize>, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (accepted, closed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (a, c) = (accepted.clone(), closed.clone());
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            a.fetch_add(1, Ordering::SeqCst);
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut seen = Vec::new();
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = conn.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        c.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    seen.extend_from_slice(&buf[..n]);
+                    // Answer each whole request (headers and a Content-Length body) read so far.
+                    while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&seen[..end]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                            .unwrap_or(0usize);
+                        if seen.len() < end + 4 + length {
+                            break;
+                        }
+                        seen.drain(..end + 4 + length);
+                        let body = "{\"stat\": \"OK\"}";
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                            body.len()
+                        );
+                        if conn.write_all(answer.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, accepted, closed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_post_keeps_its_connection_until_its_grants_change() {
+    use std::sync::atomic::Ordering;
+    let (addr, accepted, closed) = keep_alive_receiver().await;
+    let grant = format!("hosts = [\"127.0.0.1:{}\"]\n", addr.port());
+    let s = server_with("http-post", Some(&grant)).await;
+    let c = &s.client;
+    c.add("cron", "kept", &format!("http://{addr}/hook#{{\"n\":1}}"), "0 0 3 1 1 *").await;
+    for n in 1..=3 {
+        let a = c.post("job_run", json!({"job_id": "kept"})).await;
+        assert_eq!(a.stat, "OK", "{a:?}");
+        let rows = c.wait_history("kept", n, Duration::from_secs(20)).await;
+        assert_eq!(rows.len(), n, "run {n} recorded");
+        assert_eq!(rows[0]["cmd_is_success"], true, "{}", rows[0]);
+    }
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "three runs, one kept-alive connection");
+    assert_eq!(closed.load(Ordering::SeqCst), 0, "the connection is kept between runs");
+
+    // A grant change reloads the plugin: the connection its old grants allowed is closed.
+    let grants_file = s.plugins_dir().join("http-post.toml");
+    std::fs::write(&grants_file, format!("{grant}timeout_secs = 20\n")).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while closed.load(Ordering::SeqCst) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the old connection was not closed after the grant change");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = c.post("job_run", json!({"job_id": "kept"})).await;
+    assert_eq!(a.stat, "OK", "{a:?}");
+    let rows = c.wait_history("kept", 4, Duration::from_secs(20)).await;
+    assert_eq!(rows[0]["cmd_is_success"], true, "{}", rows[0]);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "the reloaded plugin opened a connection of its own");
+
+    // Grants that no longer allow the origin: the run is refused before any connection.
+    std::fs::write(&grants_file, "hosts = [\"127.0.0.1:9\"]\n").unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while closed.load(Ordering::SeqCst) < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "the connection of the old grants stayed open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = c.post("job_run", json!({"job_id": "kept"})).await;
+    assert_eq!(a.stat, "OK", "{a:?}");
+    let rows = c.wait_history("kept", 5, Duration::from_secs(20)).await;
+    assert_eq!(rows[0]["cmd_is_success"], false, "{}", rows[0]);
+    assert!(rows[0]["cmd_output"].as_str().unwrap_or_default().contains("denied"), "{}", rows[0]);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2, "no connection to an origin the grants refuse");
+    s.stop().await;
+}

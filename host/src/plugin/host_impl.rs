@@ -49,12 +49,120 @@ pub struct RunState {
 /// through it, so each hop of a redirect the plugin follows is checked again.
 pub struct GrantedHosts {
     hosts: Arc<Grants>,
+    pool: Arc<HttpPool>,
 }
 
 impl GrantedHosts {
-    /// The hook for `grants`.
-    pub(super) fn new(grants: Arc<Grants>) -> Self {
-        Self { hosts: grants }
+    /// The hook for `grants`, sending `http://` requests over `pool`'s kept-alive connections.
+    pub(super) fn new(grants: Arc<Grants>, pool: Arc<HttpPool>) -> Self {
+        Self { hosts: grants, pool }
+    }
+}
+
+/// How long an idle kept-alive connection stays open.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+/// Most idle connections kept per origin.
+const POOL_IDLE_PER_ORIGIN: usize = 64;
+/// Time limits of a request whose plugin set none (as `wasi:http`'s defaults).
+const HTTP_DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The kept-alive `http://` connections of one loaded plugin, reused across its runs (hyper's
+/// pooled client). It belongs to the plugin as loaded with its grants: a reload or a grant change
+/// loads it anew with an empty pool, and the old pool, dropped with the old plugin once its last
+/// run ends, closes every connection it held. `https://` requests take a new connection each.
+pub struct HttpPool {
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        wasmtime_wasi_http::WasiBody,
+    >,
+}
+
+impl HttpPool {
+    /// An empty pool.
+    pub fn new() -> Self {
+        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(HTTP_DEFAULT_TIMEOUT));
+        let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_max_idle_per_host(POOL_IDLE_PER_ORIGIN)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector);
+        Self { client }
+    }
+
+    /// Sends `request` over a kept-alive connection to its origin (a new one if none is idle),
+    /// within the request's first-byte time limit, and its answer's body within the limit
+    /// between bytes.
+    async fn send(
+        &self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+    ) -> Result<http::Response<wasmtime_wasi_http::WasiBody>, wasmtime_wasi_http::Error> {
+        use http_body_util::BodyExt;
+        use wasmtime_wasi_http::Error;
+        let connect = options.and_then(|o| o.connect_timeout).unwrap_or(HTTP_DEFAULT_TIMEOUT);
+        let first_byte = options.and_then(|o| o.first_byte_timeout).unwrap_or(HTTP_DEFAULT_TIMEOUT);
+        let between = options.and_then(|o| o.between_bytes_timeout).unwrap_or(HTTP_DEFAULT_TIMEOUT);
+        let response = tokio::time::timeout(connect.saturating_add(first_byte), self.client.request(request))
+            .await
+            .map_err(|_| Error::ConnectionReadTimeout)?
+            .map_err(|e| Error::Connect(std::io::Error::other(format!("{e:#}"))))?;
+        Ok(response.map(|body| TimedBody::new(body, between).boxed_unsync()))
+    }
+}
+
+impl Default for HttpPool {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// An answer's body that fails when no bytes arrive for its limit (`wasi:http`'s
+/// between-bytes timeout).
+struct TimedBody {
+    body: hyper::body::Incoming,
+    limit: Duration,
+    wait: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl TimedBody {
+    fn new(body: hyper::body::Incoming, limit: Duration) -> Self {
+        let limit = limit.max(Duration::from_nanos(1));
+        Self { body, limit, wait: Box::pin(tokio::time::sleep(limit)) }
+    }
+}
+
+impl http_body::Body for TimedBody {
+    type Data = bytes::Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        match std::pin::Pin::new(&mut self.body).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let next = tokio::time::Instant::now() + self.limit;
+                self.wait.as_mut().reset(next);
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => match self.wait.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(wasmtime_wasi_http::Error::ConnectionReadTimeout))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 
@@ -84,6 +192,13 @@ impl WasiHttpHooks for GrantedHosts {
         if !self.hosts.allows_origin(&host, port, default_port) {
             tracing::warn!(%host, port, "http request refused: origin not granted");
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        if uri.scheme_str() == Some("http") {
+            let pool = self.pool.clone();
+            return Box::new(async move {
+                let res = pool.send(request, options).await?;
+                Ok((res, Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>))
+            });
         }
         Box::new(async move {
             use http_body_util::BodyExt;

@@ -23,7 +23,7 @@ use super::bindings::{Plugin, v0_1};
 use super::cache::{self, Cache, ChildFailure, Compiler};
 use super::contract::{self, Contract, Instance, Pre};
 use super::grants::Grants;
-use super::host_impl::{GrantedHosts, RunState};
+use super::host_impl::{GrantedHosts, HttpPool, RunState};
 use super::stdio::{self, Call, Capture, Stream};
 use super::{ExecOutcome, PluginError, PluginInfo, RunRequest};
 
@@ -99,6 +99,8 @@ pub struct LoadedPlugin {
     pub imports: Vec<String>,
     pre: Pre,
     spare: Arc<Spare>,
+    /// Its kept-alive HTTP connections (closed when this load of it is dropped).
+    http_pool: Arc<HttpPool>,
 }
 
 /// A fresh instance made before the run it is for: its store, and the bindings to call it.
@@ -379,6 +381,7 @@ impl Runtime {
             imports,
             pre,
             spare: Arc::default(),
+            http_pool: Arc::default(),
         };
         let mut store = self.new_store(&plugin, "", Duration::from_secs(plugin.grants.cpu_secs));
         let info = async {
@@ -454,7 +457,7 @@ impl Runtime {
 
     /// A fresh store for one call of `plugin`, limited to `cpu` of guest compute time.
     fn new_store(&self, plugin: &LoadedPlugin, job_id: &str, cpu: Duration) -> Store<RunState> {
-        new_store(&self.engine, &self.workdir, &plugin.grants, &plugin.info.name, job_id, cpu)
+        new_store(&self.engine, &self.workdir, &plugin.grants, &plugin.http_pool, &plugin.info.name, job_id, cpu)
     }
 
     /// In the background, drops `used` (the store of the run that just ended: its memory is
@@ -476,10 +479,11 @@ impl Runtime {
         };
         let cpu = Duration::from_secs(plugin.grants.cpu_secs);
         let (engine, workdir, grants) = (self.engine.clone(), self.workdir.clone(), plugin.grants.clone());
+        let pool = plugin.http_pool.clone();
         let (pre, name) = (plugin.pre.clone(), plugin.info.name.clone());
         tokio::spawn(async move {
             drop(used);
-            let mut store = new_store(&engine, &workdir, &grants, &name, "", cpu);
+            let mut store = new_store(&engine, &workdir, &grants, &pool, &name, "", cpu);
             // Instantiation runs the guest's start code, `describe` its first call: bounded
             // by the run's compute limit.
             let made = tokio::time::timeout(cpu, async {
@@ -602,6 +606,7 @@ fn new_store(
     engine: &Engine,
     workdir: &Arc<PathBuf>,
     grants: &Arc<Grants>,
+    pool: &Arc<HttpPool>,
     name: &str,
     job_id: &str,
     cpu: Duration,
@@ -628,7 +633,7 @@ fn new_store(
         host_time: Duration::ZERO,
         cap: MemoryCap { limit: (grants.memory_mb.min(MAX_MEMORY_MB) * 1024 * 1024) as usize, hit: false, peak: 0 },
         http: WasiHttpCtx::new(),
-        http_hooks: GrantedHosts::new(grants.clone()),
+        http_hooks: GrantedHosts::new(grants.clone(), pool.clone()),
         stdout,
         stderr,
         control: None,
