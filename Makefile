@@ -10,7 +10,7 @@ RUQI_WORKDIR ?= tests/fixtures
 # How long `make soak` runs the soak test, in seconds (`make test` runs it for 60).
 SOAK_SECS ?= 600
 
-.PHONY: run test soak plugins polyglot install-notifier build fmt lint bench bench-quick services wasm-target pytools browser galera clean
+.PHONY: run test soak plugins polyglot install-notifier build fmt lint bench bench-quick services wasm-target pytools browser galera nginx clean
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
@@ -133,6 +133,13 @@ galera:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq galera-4 rsync faketime; \
 	fi
 
+## nginx: the http-post micro bench's receiver, when missing: Debian's nginx (started by the bench on a
+## port of its own, never as a service)
+nginx:
+	@if [ ! -x /usr/sbin/nginx ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx; \
+	fi
+
 ## test: everything CI runs
 test: services lint pytools browser galera
 	cd plugins && $(CARGO) test --workspace
@@ -151,7 +158,7 @@ soak: services wasm-target
 ## job_add, script burst, listing, micro; and galera: two nodes on a 3-member Galera cluster against one
 ## server); prints one table, writes target/bench/latest.json.
 ## Full run ~10-20 min; `make bench QUICK=1` runs small sizes in under 2 minutes.
-bench: services plugins
+bench: services plugins nginx
 	$(CARGO) build --release -p ruqi
 	$(CARGO) run --release -p ruqi-tests --bin bench -- $(if $(QUICK),--quick)
 

@@ -22,8 +22,12 @@ pub struct Window {
     pub runs_per_s: f64,
     /// Lateness percentiles, seconds.
     pub p50: Option<f64>,
+    /// 90th percentile.
+    pub p90: Option<f64>,
     /// 99th percentile.
     pub p99: Option<f64>,
+    /// The latest run.
+    pub max: Option<f64>,
     /// Node CPU seconds per finished run in the window.
     pub cpu_per_run: Option<f64>,
     /// Due fire times in the window with no run recorded.
@@ -50,6 +54,46 @@ pub struct Session {
     pub window: Option<Window>,
     /// The listing figures (when the listing workload is selected).
     pub listing: Vec<Listing>,
+    /// A second node's start on the stored jobs (listing, with stored jobs).
+    pub startup: Option<Startup>,
+}
+
+/// A node's start on a store holding many jobs.
+#[derive(Debug, Clone, Copy)]
+pub struct Startup {
+    /// Seconds from its spawn to `/readyz` answering 200.
+    pub ready: f64,
+    /// CPU seconds it used in its first 5 seconds.
+    pub cpu: f64,
+    /// Its resident memory after those 5 seconds, MB.
+    pub rss_mb: f64,
+}
+
+/// Starts a second node on `url` (the stored jobs are far-future dates: it runs nothing) and
+/// measures its start.
+async fn measure_startup(ctx: &Ctx, url: &str, dir: &super::node::NodeDir, label: &str) -> anyhow::Result<Startup> {
+    ctx.progress.update(&format!("{label}: a second node starting on the stored jobs"));
+    let t = Instant::now();
+    let node = Node::start(&ctx.opts.ruqi, url, dir).await?;
+    let ready = loop {
+        let ok = node.http().get(format!("{}/readyz", node.base)).send().await.is_ok_and(|r| r.status().is_success());
+        if ok {
+            break t.elapsed().as_secs_f64();
+        }
+        anyhow::ensure!(t.elapsed() < Duration::from_secs(120), "the second node was not ready within 120 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(5).saturating_sub(t.elapsed())).await;
+    let cpu = node.cpu_seconds();
+    let rss_mb = std::fs::read_to_string(format!("/proc/{}/status", node.pid()))
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().trim_end_matches("kB").trim().to_owned()))
+        })
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0);
+    node.stop().await;
+    Ok(Startup { ready, cpu, rss_mb })
 }
 
 async fn measure_window(
@@ -57,9 +101,9 @@ async fn measure_window(
     node: &Node,
     store: &super::db::Store,
     n: usize,
+    secs: u64,
     label: &str,
 ) -> anyhow::Result<Window> {
-    let secs = ctx.opts.sizes.interval_secs;
     let from = (epoch_now() + 1.0).ceil();
     let to = from + secs as f64;
     while epoch_now() < from {
@@ -93,7 +137,9 @@ async fn measure_window(
     Ok(Window {
         runs_per_s: rows.len() as f64 / secs as f64,
         p50: percentile(&late, 50.0),
+        p90: percentile(&late, 90.0),
         p99: percentile(&late, 99.0),
+        max: late.last().copied(),
         cpu_per_run: (finished > 0.0).then(|| (cpu1 - cpu0) / finished),
         missed: (n as f64 * secs as f64 - rows.len() as f64).max(0.0),
         missed_counter: missed1 - missed0,
@@ -161,7 +207,8 @@ async fn session(ctx: &Ctx, kind: Kind, stored: usize) -> anyhow::Result<Session
         format!("interval {} +{} stored", kind.short(), thousands(stored as u64))
     };
     let tag = format!("iv_{}_{stored}", kind.short());
-    with_node(ctx, kind, &tag, async |node, store, _dir| {
+    let mut startup = None;
+    with_node(ctx, kind, &tag, async |node, store, dir| {
         if stored > 0 {
             node.call(
                 "job_add",
@@ -176,12 +223,20 @@ async fn session(ctx: &Ctx, kind: Kind, stored: usize) -> anyhow::Result<Session
                 thousands(stored as u64),
                 t.elapsed().as_secs_f64()
             ));
+            if ctx.opts.wants("listing") {
+                let start = measure_startup(ctx, &store.url, dir, &label).await?;
+                ctx.progress.note(&format!(
+                    "  {label}: a node starts in {:.2} s, {:.2} s of CPU in its first 5 s, RSS {:.0} MB",
+                    start.ready, start.cpu, start.rss_mb
+                ));
+                startup = Some(start);
+            }
         }
         add_jobs(ctx, node, n, &label, Arc::new(|i| job_add_body("interval", &format!("i{i}"), "echo:bench", "1s")))
             .await?;
         let mut s = Session::default();
         if ctx.opts.wants("interval") {
-            let w = measure_window(ctx, node, store, n, &label).await?;
+            let w = measure_window(ctx, node, store, n, ctx.opts.sizes.interval_secs, &label).await?;
             ctx.progress.note(&format!(
                 "  {label}: {:.0} runs/s, lateness p50 {:.1} ms p99 {:.1} ms, CPU/run {:.0} µs, missed {}",
                 w.runs_per_s,
@@ -203,6 +258,7 @@ async fn session(ctx: &Ctx, kind: Kind, stored: usize) -> anyhow::Result<Session
         if ctx.opts.wants("listing") {
             s.listing = measure_listing(ctx, node, &label).await?;
         }
+        s.startup = startup;
         Ok(s)
     })
     .await
@@ -240,6 +296,49 @@ fn window_rows(
         ctx.report.push(Row::new("interval", format!("{what}: {name}"), unit, better, ruqi, peer_cell(peer, key)));
     }
     Ok(())
+}
+
+/// The goal rows of a window: a p99 lateness on each store, and on SQLite the CPU per run; on
+/// MariaDB also the share of due fire times run.
+fn window_goals(ctx: &mut Ctx, what: &str, kind: Kind, w: &Window) {
+    let n = ctx.opts.sizes.interval_jobs as f64 * ctx.opts.sizes.interval_secs as f64;
+    let p99_goal = if kind == Kind::Sqlite { 0.005 } else { 0.025 };
+    ctx.report.push(Row::goal(
+        "interval",
+        format!("{what}: lateness p99"),
+        Unit::Millis,
+        Better::Lower,
+        Cell::opt(w.p99),
+        p99_goal,
+    ));
+    ctx.report.push(Row::goal(
+        "interval",
+        format!("{what}: runs/s"),
+        Unit::PerSec,
+        Better::Higher,
+        Cell::Value(w.runs_per_s),
+        ctx.opts.sizes.interval_jobs as f64 * 0.999,
+    ));
+    if kind == Kind::Sqlite {
+        ctx.report.push(Row::goal(
+            "interval",
+            format!("{what}: node CPU per run"),
+            Unit::Micros,
+            Better::Lower,
+            Cell::opt(w.cpu_per_run),
+            60e-6,
+        ));
+    } else if n > 0.0 {
+        let run_share = ((n - w.missed) / n * 100.0).max(0.0);
+        ctx.report.push(Row::goal(
+            "interval",
+            format!("{what}: % of due fire times run"),
+            Unit::Count,
+            Better::Higher,
+            Cell::Value(run_share),
+            99.9,
+        ));
+    }
 }
 
 /// Runs the interval and/or listing sessions (whichever are selected) on SQLite and MariaDB at
@@ -295,6 +394,9 @@ pub async fn interval_and_listing(ctx: &mut Ctx) -> anyhow::Result<()> {
             let what = format!("{jobs}, {}{stored_text}", kind.label());
             let peer = if *kind == Kind::Sqlite && *stored == 0 { peer_sqlite.clone() } else { Err(Cell::na()) };
             window_rows(ctx, &what, &Ok(session.window.clone()), &peer)?;
+            if let Some(w) = &session.window {
+                window_goals(ctx, &what, *kind, w);
+            }
             if *kind == Kind::Sqlite && *stored == 0 {
                 window_rows(
                     ctx,
@@ -304,7 +406,49 @@ pub async fn interval_and_listing(ctx: &mut Ctx) -> anyhow::Result<()> {
                 )?;
             }
         }
+        if let Some(st) = &session.startup {
+            let what = format!("{}{stored_text}: a node's start", kind.label());
+            ctx.report.push(Row::goal(
+                "startup",
+                format!("{what}, to /readyz"),
+                Unit::Secs,
+                Better::Lower,
+                Cell::Value(st.ready),
+                5.0,
+            ));
+            ctx.report.push(Row::goal(
+                "startup",
+                format!("{what}, CPU in its first 5 s"),
+                Unit::Secs,
+                Better::Lower,
+                Cell::Value(st.cpu),
+                1.0,
+            ));
+            ctx.report.push(Row::goal(
+                "startup",
+                format!("{what}, RSS after 5 s (MB)"),
+                Unit::Count,
+                Better::Lower,
+                Cell::opt(Some(st.rss_mb)),
+                200.0,
+            ));
+        }
         for l in &session.listing {
+            let goal = match l.what.as_str() {
+                w if w.starts_with("job_list page 1 ") => Some(0.02),
+                w if w.starts_with("job_list page ") && w.contains("the middle") => Some(0.05),
+                _ => None,
+            };
+            if let (Some(goal), true) = (goal, *stored >= 1_000_000) {
+                ctx.report.push(Row::goal(
+                    "listing",
+                    format!("{}{stored_text}: {} p99", kind.label(), l.what),
+                    Unit::Millis,
+                    Better::Lower,
+                    Cell::opt(l.p99),
+                    goal,
+                ));
+            }
             ctx.report.push(Row::new(
                 "listing",
                 format!("{}{stored_text}, total {}: {} p99", kind.label(), thousands(l.total), l.what),
@@ -321,4 +465,158 @@ pub async fn interval_and_listing(ctx: &mut Ctx) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Lateness against load: for each load of `sizes.lateness_loads` one-second interval jobs on a
+/// fresh SQLite node, a window of `sizes.lateness_secs`; a row per load and percentile, and (full
+/// runs) the plot `docs/lateness.svg`.
+pub async fn lateness(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let (loads, secs) = (ctx.opts.sizes.lateness_loads.clone(), ctx.opts.sizes.lateness_secs);
+    let mut points = Vec::new();
+    for n in loads {
+        let label = format!("lateness {} jobs", thousands(n as u64));
+        let w = with_node(ctx, Kind::Sqlite, &format!("late_{n}"), async |node, store, _dir| {
+            add_jobs(
+                ctx,
+                node,
+                n,
+                &label,
+                Arc::new(|i| job_add_body("interval", &format!("l{i}"), "echo:bench", "1s")),
+            )
+            .await?;
+            measure_window(ctx, node, store, n, secs, &label).await
+        })
+        .await;
+        let w = match w {
+            Ok(w) => w,
+            Err(e) if e.downcast_ref::<super::node::StartError>().is_some() => return Err(e),
+            Err(e) => {
+                ctx.progress.note(&format!("  {label}: failed: {e:#}"));
+                continue;
+            }
+        };
+        ctx.progress.note(&format!(
+            "  {label}: {:.0} runs/s, p50 {:.1} p90 {:.1} p99 {:.1} max {:.1} ms, CPU/run {:.0} µs",
+            w.runs_per_s,
+            w.p50.unwrap_or(f64::NAN) * 1e3,
+            w.p90.unwrap_or(f64::NAN) * 1e3,
+            w.p99.unwrap_or(f64::NAN) * 1e3,
+            w.max.unwrap_or(f64::NAN) * 1e3,
+            w.cpu_per_run.unwrap_or(f64::NAN) * 1e6,
+        ));
+        let what = format!("{} 1-s jobs on SQLite, {secs} s", thousands(n as u64));
+        for (name, v) in [("p50", w.p50), ("p90", w.p90), ("p99", w.p99), ("max", w.max)] {
+            ctx.report.push(Row::new(
+                "lateness",
+                format!("{what}: {name} (run end − fire time)"),
+                Unit::Millis,
+                Better::Lower,
+                Cell::opt(v),
+                Cell::Missing("n/a (peers publish none)".into()),
+            ));
+        }
+        if n == 10_000 {
+            ctx.report.push(Row::goal(
+                "lateness",
+                format!("{what}: p99"),
+                Unit::Millis,
+                Better::Lower,
+                Cell::opt(w.p99),
+                0.005,
+            ));
+            ctx.report.push(Row::goal(
+                "lateness",
+                format!("{what}: node CPU per run"),
+                Unit::Micros,
+                Better::Lower,
+                Cell::opt(w.cpu_per_run),
+                60e-6,
+            ));
+        }
+        points.push((n, w));
+    }
+    if !ctx.opts.quick && !points.is_empty() {
+        let svg = lateness_svg(&points);
+        let path = ctx.opts.root.join("docs/lateness.svg");
+        std::fs::write(&path, svg)?;
+        ctx.progress.note(&format!("  lateness plot: {}", path.display()));
+    }
+    Ok(())
+}
+
+/// Reads one percentile of a window.
+type Percentile = fn(&Window) -> Option<f64>;
+
+/// The lateness plot: p50, p90, p99 and max (milliseconds, log scale) against the load (runs
+/// due per second), one line each, as a self-contained SVG.
+pub fn lateness_svg(points: &[(usize, Window)]) -> String {
+    let (w, h, left, right, top, bottom) = (720.0, 420.0, 70.0, 150.0, 40.0, 60.0);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let max_load = points.iter().map(|(n, _)| *n).max().unwrap_or(1) as f64;
+    let ms = |v: Option<f64>| v.map(|v| (v * 1e3).max(0.1));
+    let all: Vec<f64> =
+        points.iter().flat_map(|(_, w)| [ms(w.p50), ms(w.p90), ms(w.p99), ms(w.max)]).flatten().collect();
+    let lo = all.iter().copied().fold(f64::INFINITY, f64::min).max(0.1).log10().floor();
+    let hi = all.iter().copied().fold(0.1, f64::max).log10().ceil().max(lo + 1.0);
+    let x = |n: f64| left + n / max_load * pw;
+    let y = |v: f64| top + ph - (v.log10() - lo) / (hi - lo) * ph;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" \
+         font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n<text x=\"{left}\" y=\"22\" \
+         font-size=\"14\">RuQi on SQLite: fire-time lateness (run end − fire time) against load</text>\n"
+    );
+    for decade in lo as i32..=hi as i32 {
+        let v = 10f64.powi(decade);
+        let label = if v >= 1.0 { format!("{v:.0} ms") } else { format!("{v} ms") };
+        svg += &format!(
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" \
+             text-anchor=\"end\">{label}</text>\n",
+            left + pw,
+            left - 6.0,
+            y(v) + 4.0,
+            y = y(v)
+        );
+    }
+    for (n, _) in points {
+        let px = x(*n as f64);
+        svg += &format!(
+            "<line x1=\"{px:.1}\" x2=\"{px:.1}\" y1=\"{top}\" y2=\"{}\" stroke=\"#eee\"/><text x=\"{px:.1}\" y=\"{}\" \
+             text-anchor=\"middle\">{}</text>\n",
+            top + ph,
+            top + ph + 18.0,
+            thousands(*n as u64)
+        );
+    }
+    svg += &format!(
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">one-second jobs (runs due per second)</text>\n",
+        left + pw / 2.0,
+        h - 16.0
+    );
+    let series: [(&str, &str, Percentile); 4] = [
+        ("p50", "#1b9e77", |w| w.p50),
+        ("p90", "#7570b3", |w| w.p90),
+        ("p99", "#d95f02", |w| w.p99),
+        ("max", "#e7298a", |w| w.max),
+    ];
+    for (i, (name, colour, get)) in series.iter().enumerate() {
+        let pts: Vec<String> =
+            points.iter().filter_map(|(n, w)| ms(get(w)).map(|v| format!("{:.1},{:.1}", x(*n as f64), y(v)))).collect();
+        svg +=
+            &format!("<polyline fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\" points=\"{}\"/>\n", pts.join(" "));
+        for p in &pts {
+            let (cx, cy) = p.split_once(',').unwrap_or(("0", "0"));
+            svg += &format!("<circle cx=\"{cx}\" cy=\"{cy}\" r=\"3\" fill=\"{colour}\"/>\n");
+        }
+        let ly = top + 20.0 + i as f64 * 20.0;
+        svg += &format!(
+            "<line x1=\"{}\" x2=\"{}\" y1=\"{ly}\" y2=\"{ly}\" stroke=\"{colour}\" stroke-width=\"2\"/><text x=\"{}\" \
+             y=\"{}\">{name}</text>\n",
+            left + pw + 16.0,
+            left + pw + 40.0,
+            left + pw + 46.0,
+            ly + 4.0
+        );
+    }
+    svg += "</svg>\n";
+    svg
 }

@@ -40,6 +40,12 @@ pub struct Sizes {
     pub micro_runs: (usize, usize),
     /// Runs of each echo plugin, a second apart (plugins).
     pub plugin_runs: usize,
+    /// Jobs added through `job_add_many`, and jobs per request (add).
+    pub add_many: (usize, usize),
+    /// Loads (one-second jobs) of the lateness plot, and the window at each, seconds.
+    pub lateness_loads: Vec<usize>,
+    /// The window of each load, seconds (lateness).
+    pub lateness_secs: u64,
 }
 
 impl Sizes {
@@ -56,6 +62,9 @@ impl Sizes {
             listing_requests: 50,
             micro_runs: (5_000, 500),
             plugin_runs: 200,
+            add_many: (100_000, 10_000),
+            lateness_loads: vec![1_000, 2_500, 5_000, 7_500, 10_000],
+            lateness_secs: 20,
         }
     }
 
@@ -74,6 +83,9 @@ impl Sizes {
             listing_requests: 50,
             micro_runs: (2_000, 200),
             plugin_runs: 12,
+            add_many: (2_000, 500),
+            lateness_loads: vec![100, 300],
+            lateness_secs: 3,
         }
     }
 }
@@ -98,7 +110,8 @@ pub struct Opts {
 }
 
 /// The workloads, in the order they run.
-pub const WORKLOADS: [&str; 8] = ["burst", "interval", "add", "script", "listing", "micro", "plugins", "galera"];
+pub const WORKLOADS: [&str; 9] =
+    ["burst", "interval", "lateness", "add", "script", "listing", "micro", "plugins", "galera"];
 
 impl Opts {
     /// Whether `name` is selected.

@@ -84,6 +84,8 @@ impl Node {
         let mut child = Command::new(bin)
             .arg("serve")
             .args(["--listen", "127.0.0.1:0", "--timezone", "UTC", "--store", store, "--shutdown-grace", "5"])
+            // job_add_many's bodies: 10,000 jobs are about 1.3 MB
+            .args(["--max-body-bytes", "67108864"])
             .arg("--plugins")
             .arg(dir.plugins())
             .arg("--workdir")

@@ -125,12 +125,20 @@ pub struct Row {
     pub unit: Unit,
     /// Which way is better.
     pub better: Better,
+    /// Whether `peer` is a goal RuQi must reach, not a peer's figure.
+    pub goal: bool,
 }
 
 impl Row {
     /// A row.
     pub fn new(section: &str, workload: impl Into<String>, unit: Unit, better: Better, ruqi: Cell, peer: Cell) -> Self {
-        Self { section: section.into(), workload: workload.into(), ruqi, peer, unit, better }
+        Self { section: section.into(), workload: workload.into(), ruqi, peer, unit, better, goal: false }
+    }
+
+    /// A row holding RuQi's figure against a goal (shown in the peer column as `goal …`; a
+    /// ratio under 1 is marked missed).
+    pub fn goal(section: &str, workload: impl Into<String>, unit: Unit, better: Better, ruqi: Cell, goal: f64) -> Self {
+        Self { goal: true, ..Self::new(section, workload, unit, better, ruqi, Cell::Value(goal)) }
     }
 
     /// RuQi against the peer: > 1 means RuQi is better by that factor.
@@ -185,12 +193,20 @@ impl Report {
             .rows
             .iter()
             .map(|r| {
-                [
-                    format!("{}: {}", r.section, r.workload),
-                    r.ruqi.show(r.unit),
-                    r.peer.show(r.unit),
-                    show_ratio(r.ratio()),
-                ]
+                let (peer, ratio) = if r.goal {
+                    let missed = r.ratio().is_some_and(|x| x < 1.0);
+                    let sign = if r.better == Better::Lower { "≤" } else { "≥" };
+                    (
+                        format!("goal {sign} {}", r.peer.show(r.unit)),
+                        match r.ratio() {
+                            None => "n/a".to_owned(),
+                            Some(x) => format!("{}{}", show_ratio(Some(x)), if missed { " MISSED" } else { " met" }),
+                        },
+                    )
+                } else {
+                    (r.peer.show(r.unit), show_ratio(r.ratio()))
+                };
+                [format!("{}: {}", r.section, r.workload), r.ruqi.show(r.unit), peer, ratio]
             })
             .collect();
         let mut width = head.map(|h| h.chars().count());
@@ -247,6 +263,7 @@ impl Report {
                     "better": if r.better == Better::Lower { "lower" } else { "higher" },
                     "ruqi": r.ruqi.json(),
                     "peer": r.peer.json(),
+                    "goal": r.goal,
                     "ratio": r.ratio(),
                 })
             })

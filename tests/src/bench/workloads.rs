@@ -303,6 +303,17 @@ pub async fn burst(ctx: &mut Ctx) -> anyhow::Result<()> {
             p.clone(),
         ));
     }
+    for (kind, r) in &ruqi {
+        let goal = if *kind == Kind::Sqlite { 0.35 } else { 0.5 };
+        ctx.report.push(Row::goal(
+            "burst",
+            format!("{what}, {}", kind.label()),
+            Unit::Secs,
+            Better::Lower,
+            r.clone(),
+            goal,
+        ));
+    }
     ctx.report.push(Row::new(
         "burst",
         format!("{what}, RuQi SQLite vs APScheduler memory store"),
@@ -445,6 +456,72 @@ pub async fn add(ctx: &mut Ctx) -> anyhow::Result<()> {
             p99,
             peer_cell(&peer, "p99_s"),
         ));
+        let goal = if kind == Kind::Sqlite { 10_000.0 } else { 5_000.0 };
+        ctx.report.push(Row::goal(
+            "add",
+            format!("{what}: requests/s"),
+            Unit::PerSec,
+            Better::Higher,
+            rate_again(&r),
+            goal,
+        ));
+        let (total, per) = ctx.opts.sizes.add_many;
+        let label = format!("add_many {}", kind.short());
+        let many = with_node(ctx, kind, &format!("many_{}", kind.short()), async |node, _store, _dir| {
+            add_many(ctx, node, total, per, &label).await
+        })
+        .await;
+        if let Ok(rate) = &many {
+            ctx.progress.note(&format!("  {label}: {rate:.0} jobs/s"));
+        }
+        let cell = cell_or_abort(&many, |r| Cell::Value(*r))?;
+        let what = format!(
+            "job_add_many, {} jobs in requests of {}, {}: jobs/s",
+            thousands(total as u64),
+            thousands(per as u64),
+            kind.label()
+        );
+        if kind == Kind::Sqlite {
+            ctx.report.push(Row::goal("add", what, Unit::PerSec, Better::Higher, cell, 100_000.0));
+        } else {
+            ctx.report.push(Row::new("add", what, Unit::PerSec, Better::Higher, cell, Cell::na()));
+        }
     }
     Ok(())
+}
+
+/// The rate of a load's requests, again (for a goal row beside the peer's).
+fn rate_again(r: &anyhow::Result<load::LoadResult>) -> Cell {
+    match r {
+        Ok(r) => Cell::Value(r.rate()),
+        Err(e) => Cell::failed(format!("{e:#}")),
+    }
+}
+
+/// Adds `total` jobs through `job_add_many`, `per` jobs a request, one request after another;
+/// jobs added per second.
+async fn add_many(ctx: &Ctx, node: &Node, total: usize, per: usize, label: &str) -> anyhow::Result<f64> {
+    let bodies: Vec<String> = (0..total)
+        .collect::<Vec<_>>()
+        .chunks(per)
+        .map(|ids| {
+            let jobs: Vec<serde_json::Value> = ids
+                .iter()
+                .map(|i| serde_json::json!({"job_trigger": "date", "job_id": format!("m{i}"), "job_name": "bench", "cmd": "echo:bench", "rule": FAR}))
+                .collect();
+            serde_json::Value::Array(jobs).to_string()
+        })
+        .collect();
+    let url = format!("{}/ruqi/job_add_many", node.base);
+    let started = Instant::now();
+    let mut added = 0u64;
+    for (n, body) in bodies.into_iter().enumerate() {
+        ctx.progress.update(&format!("{label}: request {}", n + 1));
+        let answer: serde_json::Value = node.http().post(&url).body(body).send().await?.json().await?;
+        anyhow::ensure!(answer["stat"] == "OK", "job_add_many answered {answer}");
+        added += answer["data"]["count"].as_u64().unwrap_or(0);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    anyhow::ensure!(added == total as u64, "job_add_many added {added} of {total} jobs");
+    Ok(total as f64 / secs)
 }

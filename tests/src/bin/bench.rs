@@ -7,7 +7,7 @@
 //! time.
 //!
 //! ```text
-//! bench [--quick] [--no-peer] [--only burst,interval,add,script,listing,micro,plugins,galera] [--ruqi PATH]
+//! bench [--quick] [--no-peer] [--only burst,interval,lateness,add,script,listing,micro,plugins,galera] [--ruqi PATH]
 //! ```
 //! `--quick` (or `RUQI_BENCH_QUICK=1`): small sizes, the whole run under two minutes on a debug
 //! or release binary. `--ruqi` (or `RUQI_BENCH_BIN`): the binary, default `target/release/ruqi`.
@@ -28,7 +28,7 @@ use bench::workloads::{Ctx, PeerState};
 use bench::{Opts, Sizes, WORKLOADS};
 
 const USAGE: &str = "usage: bench [--quick] [--no-peer] [--only NAME[,NAME…]] [--ruqi PATH]
-workloads: burst, interval, add, script, listing, micro, plugins, galera";
+workloads: burst, interval, lateness, add, script, listing, micro, plugins, galera";
 
 fn parse_args() -> anyhow::Result<Opts> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -101,6 +101,10 @@ async fn run(ctx: &mut Ctx) -> anyhow::Result<()> {
     if ctx.opts.wants("interval") || ctx.opts.wants("listing") {
         step(ctx, "interval / listing");
         bench::interval::interval_and_listing(ctx).await?;
+    }
+    if ctx.opts.wants("lateness") {
+        step(ctx, "lateness");
+        bench::interval::lateness(ctx).await?;
     }
     if ctx.opts.wants("add") {
         step(ctx, "add");
