@@ -187,7 +187,12 @@ impl JobStore for SqliteStore {
     }
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
-        let total: i64 = job_count::<Sqlite>(filter).build_query_scalar().fetch_one(&self.pool).await?;
+        let total: i64 = if *filter == JobFilter::default() {
+            // Kept by triggers (migration 0012).
+            sqlx::query_scalar("SELECT n FROM ruqi_job_count WHERE id = 1").fetch_one(&self.pool).await?
+        } else {
+            job_count::<Sqlite>(filter).build_query_scalar().fetch_one(&self.pool).await?
+        };
         let mut q = paged_select::<Sqlite>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, |q| push_job_filter(q, filter));
         let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok((total as u64, self.decode_jobs(rows)?))

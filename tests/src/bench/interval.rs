@@ -570,7 +570,8 @@ async fn add_spread(ctx: &Ctx, node: &Node, n: usize, label: &str) -> anyhow::Re
     }
     let took = started.elapsed();
     if took > Duration::from_millis(1100) {
-        ctx.progress.note(&format!("  {label}: the adds took {:.2} s: fire times spread over that", took.as_secs_f64()));
+        ctx.progress
+            .note(&format!("  {label}: the adds took {:.2} s: fire times spread over that", took.as_secs_f64()));
     }
     Ok(())
 }
