@@ -1,18 +1,17 @@
 //! The interval and listing workloads. One session per store and number of stored future jobs:
 //! a node on a fresh store, `stored` copies of a far-future date job written straight into the
 //! store (copies of the row `job_add` wrote), N one-second interval jobs added through the
-//! API, then a measured window (runs/s, lateness = run end − fire time from the history rows,
+//! API with their fire times spread evenly over the second (`add_spread`), then a measured window (runs/s, lateness = run end − fire time from the history rows,
 //! the node's CPU per run from `/proc`, missed runs) and the listing latencies at those row
 //! counts. The peer runs the interval workload on its memory and SQLite stores.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::db::Kind;
 use super::load::job_add_body;
 use super::node::Node;
 use super::report::{Better, Cell, Row, Unit};
-use super::workloads::{Ctx, FAR, add_jobs, cell_or_abort, peer_cell, peer_on, with_node};
+use super::workloads::{Ctx, FAR, cell_or_abort, peer_cell, peer_on, with_node};
 use super::{epoch_now, percentile, thousands};
 
 /// RuQi's figures of one measured window.
@@ -232,8 +231,7 @@ async fn session(ctx: &Ctx, kind: Kind, stored: usize) -> anyhow::Result<Session
                 startup = Some(start);
             }
         }
-        add_jobs(ctx, node, n, &label, Arc::new(|i| job_add_body("interval", &format!("i{i}"), "echo:bench", "1s")))
-            .await?;
+        add_spread(ctx, node, n, "i", &label).await?;
         let mut s = Session::default();
         if ctx.opts.wants("interval") {
             let w = measure_window(ctx, node, store, n, ctx.opts.sizes.interval_secs, &label).await?;
@@ -476,7 +474,7 @@ pub async fn lateness(ctx: &mut Ctx) -> anyhow::Result<()> {
     for n in loads {
         let label = format!("lateness {} jobs", thousands(n as u64));
         let w = with_node(ctx, Kind::Sqlite, &format!("late_{n}"), async |node, store, _dir| {
-            add_spread(ctx, node, n, &label).await?;
+            add_spread(ctx, node, n, "l", &label).await?;
             measure_window(ctx, node, store, n, secs, &label).await
         })
         .await;
@@ -540,11 +538,12 @@ pub async fn lateness(ctx: &mut Ctx) -> anyhow::Result<()> {
 /// Slices of a second the lateness workload's jobs are spread over.
 const SPREAD_SLICES: usize = 100;
 
-/// Adds `n` one-second interval jobs whose fire times are spread evenly over a second: a job's
+/// Adds `n` one-second interval jobs (`PREFIX0`, `PREFIX1`, …) whose fire times are spread evenly
+/// over a second: a job's
 /// first run is a second after it is added, so they are added in [`SPREAD_SLICES`] requests of
 /// `job_add_many`, one every 10 ms (the jobs of one request share their fire time). A load of `n`
 /// jobs is then `n` runs a second due evenly, not `n` due at once.
-async fn add_spread(ctx: &Ctx, node: &Node, n: usize, label: &str) -> anyhow::Result<()> {
+async fn add_spread(ctx: &Ctx, node: &Node, n: usize, prefix: &str, label: &str) -> anyhow::Result<()> {
     let url = format!("{}/ruqi/job_add_many", node.base);
     let per = n.div_ceil(SPREAD_SLICES);
     let bodies: Vec<String> = (0..n)
@@ -553,7 +552,7 @@ async fn add_spread(ctx: &Ctx, node: &Node, n: usize, label: &str) -> anyhow::Re
         .map(|ids| {
             let jobs: Vec<serde_json::Value> = ids
                 .iter()
-                .map(|i| serde_json::from_str(&job_add_body("interval", &format!("l{i}"), "echo:bench", "1s")))
+                .map(|i| serde_json::from_str(&job_add_body("interval", &format!("{prefix}{i}"), "echo:bench", "1s")))
                 .collect::<Result<_, _>>()
                 .expect("job_add body is JSON");
             serde_json::Value::Array(jobs).to_string()
