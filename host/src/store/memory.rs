@@ -169,23 +169,6 @@ pub struct MemoryStore {
 }
 
 impl MemoryStore {
-    /// Inserts the jobs of `jobs` whose ids are free (none with `atomic` unless all are); which
-    /// were free.
-    fn insert_new(&self, jobs: &[Job], atomic: bool) -> Vec<bool> {
-        let mut inner = self.lock();
-        let repeated = super::repeated_ids(jobs);
-        let added: Vec<bool> =
-            jobs.iter().zip(repeated).map(|(j, r)| !r && !inner.jobs.contains_key(j.id.as_str())).collect();
-        if atomic && added.contains(&false) {
-            return added;
-        }
-        for (job, _) in jobs.iter().zip(&added).filter(|(_, a)| **a) {
-            let entry = Entry { job: job.clone(), claim_owner: None, lease_until: None, revision: 1, retry: None };
-            inner.jobs.insert(job.id.to_string(), entry);
-        }
-        added
-    }
-
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
@@ -322,26 +305,26 @@ fn claimable(e: &Entry, now: Timestamp) -> bool {
 
 #[async_trait]
 impl JobStore for MemoryStore {
-    async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        if inner.jobs.contains_key(job.id.as_str()) {
-            return Err(StoreError::AlreadyExists(job.id.to_string()));
-        }
-        let entry = Entry { job: job.clone(), claim_owner: None, lease_until: None, revision: 1, retry: None };
-        inner.jobs.insert(job.id.to_string(), entry);
-        Ok(())
-    }
-
     async fn add_jobs(
         &self,
         jobs: &[Job],
         audits: &[(AuditEntry, Option<String>)],
         atomic: bool,
     ) -> Result<Vec<bool>, StoreError> {
-        let added = self.insert_new(jobs, atomic);
-        if atomic && added.contains(&false) {
-            return Ok(added);
-        }
+        let new = super::NewJobs::new(jobs);
+        let added = {
+            let mut inner = self.lock();
+            let added = new.added(|id| !inner.jobs.contains_key(id));
+            if atomic && added.contains(&false) {
+                return Ok(added);
+            }
+            for job in &new.fresh {
+                let entry =
+                    Entry { job: (*job).clone(), claim_owner: None, lease_until: None, revision: 1, retry: None };
+                inner.jobs.insert(job.id.to_string(), entry);
+            }
+            added
+        };
         for (entry, version) in super::audits_of_added(audits, &added) {
             self.record_one_audit(&entry, version.as_deref());
         }

@@ -201,17 +201,40 @@ pub(crate) fn audits_of_added(
 /// Audit entries written by one statement at most (eight values each: under SQLite's 32,766).
 pub(crate) const AUDITS_PER_INSERT: usize = 1000;
 
-/// For each of `jobs`, whether an earlier one has its id (the later one is never added).
-pub(crate) fn repeated_ids(jobs: &[Job]) -> Vec<bool> {
-    let mut seen = std::collections::HashSet::with_capacity(jobs.len());
-    jobs.iter().map(|j| !seen.insert(j.id.as_str())).collect()
+/// New jobs to insert: `fresh` leaves out each job an earlier one has the id of (it is never
+/// added); [`NewJobs::added`] says, for every job, whether it was.
+pub(crate) struct NewJobs<'a> {
+    all: &'a [Job],
+    repeated: Vec<bool>,
+    /// The jobs to try.
+    pub fresh: Vec<&'a Job>,
+}
+
+impl<'a> NewJobs<'a> {
+    /// `jobs`, split.
+    pub fn new(all: &'a [Job]) -> Self {
+        let mut seen = std::collections::HashSet::with_capacity(all.len());
+        let repeated: Vec<bool> = all.iter().map(|j| !seen.insert(j.id.as_str())).collect();
+        let fresh = all.iter().zip(&repeated).filter(|(_, r)| !**r).map(|(j, _)| j).collect();
+        Self { all, repeated, fresh }
+    }
+
+    /// For each job, whether it was added: not repeated, and `inserted` says so of its id.
+    pub fn added(&self, inserted: impl Fn(&str) -> bool) -> Vec<bool> {
+        self.all.iter().zip(&self.repeated).map(|(j, r)| !r && inserted(j.id.as_str())).collect()
+    }
 }
 
 /// The persistence contract. Every method takes `now` from the caller's `Clock`.
 #[async_trait]
 pub trait JobStore: Send + Sync + 'static {
     /// Inserts a new job; `AlreadyExists` when the id is taken.
-    async fn add_job(&self, job: &Job) -> Result<(), StoreError>;
+    async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
+        match self.add_jobs(std::slice::from_ref(job), &[], false).await?.first() {
+            Some(true) => Ok(()),
+            _ => Err(StoreError::AlreadyExists(job.id.to_string())),
+        }
+    }
     /// Inserts new jobs in one transaction and says, for each, whether it was added (`false`:
     /// its id is taken, or an earlier job of `jobs` has it). `audits` is empty or holds each
     /// job's audit entry and version, written in the same transaction for the jobs added. With

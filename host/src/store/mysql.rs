@@ -46,12 +46,12 @@ use super::audit::{
 };
 use super::legacy::{self, AdoptionReport, UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HEALTH_COLUMNS, HISTORY_ORDER, HOLD_UNADOPTED,
-    INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NEW_JOBS_PER_INSERT, NODE_FORGET,
-    NODE_STOPPED, NODES_SINCE, PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB,
-    RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_health,
-    bind_plan_retry, bind_run, insert_jobs, job_count, paged_select, push_claimed_runs, push_history_filter,
-    push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends, push_run_filter, push_run_ids,
+    CLAIM_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY,
+    INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NEW_JOBS_PER_INSERT, NODE_FORGET, NODE_STOPPED, NODES_SINCE,
+    PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS,
+    REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_health, bind_plan_retry, bind_run, insert_jobs,
+    job_count, paged_select, push_claimed_runs, push_history_filter, push_history_values, push_job_filter,
+    push_old_runs, push_page, push_run_ends, push_run_filter, push_run_ids,
 };
 use super::rows::{
     HistoryRow, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, epoch_to_ts, job_state, ts_to_epoch, ts_to_text,
@@ -234,11 +234,10 @@ impl MysqlStore {
         // Per chunk: the ids already taken are read, the rest go in one multi-row insert. A job
         // added by someone else in between (or an id equal under the column's collation) fails
         // that insert; the chunk is then inserted row by row, each taken id refused alone.
-        let repeated = super::repeated_ids(jobs);
-        let fresh: Vec<&Job> = jobs.iter().zip(&repeated).filter(|(_, r)| !**r).map(|(j, _)| j).collect();
-        let mut inserted: HashSet<&str> = HashSet::with_capacity(fresh.len());
+        let new_jobs = super::NewJobs::new(jobs);
+        let mut inserted: HashSet<&str> = HashSet::with_capacity(new_jobs.fresh.len());
         let mut tx = self.pool().begin().await?;
-        for chunk in fresh.chunks(NEW_JOBS_PER_INSERT) {
+        for chunk in new_jobs.fresh.chunks(NEW_JOBS_PER_INSERT) {
             let mut q = QueryBuilder::<MySql>::new("SELECT id FROM ruqi_jobs WHERE id IN (");
             let mut ids = q.separated(", ");
             for j in chunk {
@@ -266,7 +265,7 @@ impl MysqlStore {
                 Err(e) => return Err(e.into()),
             }
         }
-        let added: Vec<bool> = jobs.iter().zip(repeated).map(|(j, r)| !r && inserted.contains(j.id.as_str())).collect();
+        let added = new_jobs.added(|id| inserted.contains(id));
         if atomic && added.contains(&false) {
             tx.rollback().await?;
             return Ok(added);
@@ -708,30 +707,6 @@ macro_rules! in_transaction {
 
 #[async_trait]
 impl JobStore for MysqlStore {
-    async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
-        let insert = format!(
-            "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, c_time,
-             revision, {HEALTH_COLUMNS}) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
-        );
-        let q = sqlx::query(&insert)
-            .bind(job.id.as_str())
-            .bind(job.next_run_time.map(ts_to_epoch))
-            .bind(job_state(job))
-            .bind(&job.name)
-            .bind(job.trigger.kind().as_str())
-            .bind(job.trigger.rule())
-            .bind(ts_to_text(job.updated))
-            .bind(ts_to_text(job.created));
-        let res = bind_health(q, job).execute(self.pool()).await;
-        match res {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                Err(StoreError::AlreadyExists(job.id.to_string()))
-            }
-            Err(e) => Err(e.into()),
-        }
-    }
-
     async fn add_jobs(
         &self,
         jobs: &[Job],

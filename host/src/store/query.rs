@@ -21,7 +21,7 @@ pub const UPDATE_JOB: &str = "UPDATE ruqi_jobs SET next_run_time = ?, job_state 
      fail_streak = ?, paused_reason = ?, probe_at = ?, probe_wait = ?, deadline_fire = ?, deadline_at = ?
      WHERE id = ?";
 /// The follow-up columns of a job's row, in [`bind_health`]'s order (after `UPDATE_JOB`'s
-/// `u_time`, and in each dialect's insert).
+/// `u_time`, and in [`insert_jobs`]).
 pub const HEALTH_COLUMNS: &str = "fail_streak, paused_reason, probe_at, probe_wait, deadline_fire, deadline_at";
 
 /// Binds a job's follow-up state ([`HEALTH_COLUMNS`]): its count of failed runs in a row, the
@@ -408,8 +408,8 @@ where
     q
 }
 
-/// Appends `WHERE …` for a job filter (`id`, `job_name`, a calendar named). Rows in RuQi 1.x's format that could
-/// not be adopted (a pickle, not our JSON `job_state`: `ruqi_format = 0`) are left out.
+/// Appends `WHERE …` for a job filter (`id`, `job_name`, a calendar named). Rows in RuQi 1.x's
+/// format that could not be adopted (a pickle, not our JSON `job_state`: `ruqi_format = 0`) are left out.
 pub fn push_job_filter<'a, DB>(q: &mut QueryBuilder<'a, DB>, f: &JobFilter)
 where
     DB: Database,

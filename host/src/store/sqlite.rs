@@ -23,13 +23,12 @@ use super::audit::{
 };
 use super::legacy::{UNADOPTED, UNADOPTED_LEASE};
 use super::query::{
-    CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HEALTH_COLUMNS, HISTORY_CONFLICT,
-    HISTORY_ORDER, HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS,
-    NEW_JOBS_PER_INSERT, NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS,
-    RELEASE_SUPERSEDED, REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT,
-    UPDATE_JOB, bind_health, bind_plan_retry, bind_run, insert_jobs, job_count, paged_select, push_claimed_runs,
-    push_history_filter, push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends,
-    push_run_filter, push_run_ids,
+    CLAIM_JOB, COUNT_JOB, DROP_RUNS, END_LOST_RUNS, END_RUN, END_RUN_KEEP_OUTPUT, HISTORY_CONFLICT, HISTORY_ORDER,
+    HOLD_UNADOPTED, INSERT_HISTORY, INSERT_RUN, JOB_ORDER, KILL_REQUESTS, LIVE, LOST_RUNS, NEW_JOBS_PER_INSERT,
+    NODE_FORGET, NODE_STOPPED, NODES_SINCE, PARK_JOB, PLAN_RETRY, RELEASE_CLAIM, RELEASE_CLAIMS, RELEASE_SUPERSEDED,
+    REMOVE_JOB, RENEW_CLAIM, RENEW_RUNS, REQUEST_KILL, RUN_COLUMNS, RUN_ORDER, RUN_OUTPUT, UPDATE_JOB, bind_health,
+    bind_plan_retry, bind_run, insert_jobs, job_count, paged_select, push_claimed_runs, push_history_filter,
+    push_history_values, push_job_filter, push_old_runs, push_page, push_run_ends, push_run_filter, push_run_ids,
 };
 use super::rows::{
     HISTORY_COLUMNS, HistoryRow, JOB_COLUMNS, JobRow, RETRY_COLUMNS, RunRow, claimed_runs, job_state, ts_to_epoch,
@@ -51,9 +50,9 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 pub struct SqliteStore {
     pool: SqlitePool,
     tz: Tz,
-    /// Taken by the scheduler's, the dispatcher's and the API's writes (claims, run ends, the
-    /// runs' leases and output, jobs, the audit trail): they queue here instead of meeting as `SQLITE_BUSY` inside SQLite,
-    /// whose busy handler sleeps in steps of up to 100 ms (one node owns the file, so one lock
+    /// Taken by the writes that come often (claims, run ends, the runs' leases and output, the
+    /// API's jobs and audit trail, alerts, rollups): they queue here instead of meeting as
+    /// `SQLITE_BUSY` inside SQLite, whose busy handler sleeps in steps of up to 100 ms (one node owns the file, so one lock
     /// in the process orders them).
     writes: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
@@ -101,28 +100,6 @@ impl SqliteStore {
 
 #[async_trait]
 impl JobStore for SqliteStore {
-    async fn add_job(&self, job: &Job) -> Result<(), StoreError> {
-        let _write = self.writes.lock().await;
-        let insert = format!(
-            "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, c_time,
-             revision, {HEALTH_COLUMNS}) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
-        );
-        let q = sqlx::query(&insert)
-            .bind(job.id.as_str())
-            .bind(job.next_run_time.map(ts_to_epoch))
-            .bind(job_state(job))
-            .bind(&job.name)
-            .bind(job.trigger.kind().as_str())
-            .bind(job.trigger.rule())
-            .bind(ts_to_text(job.updated))
-            .bind(ts_to_text(job.created));
-        let res = bind_health(q, job).execute(&self.pool).await?;
-        if res.rows_affected() == 0 {
-            return Err(StoreError::AlreadyExists(job.id.to_string()));
-        }
-        Ok(())
-    }
-
     async fn add_jobs(
         &self,
         jobs: &[Job],
@@ -130,18 +107,17 @@ impl JobStore for SqliteStore {
         atomic: bool,
     ) -> Result<Vec<bool>, StoreError> {
         // One multi-row insert per chunk; the ids it returns are the jobs it added.
-        let repeated = super::repeated_ids(jobs);
-        let fresh: Vec<&Job> = jobs.iter().zip(&repeated).filter(|(_, r)| !**r).map(|(j, _)| j).collect();
-        let mut inserted = HashSet::with_capacity(fresh.len());
+        let new = super::NewJobs::new(jobs);
+        let mut inserted = HashSet::with_capacity(new.fresh.len());
         let _write = self.writes.lock().await;
         let mut tx = self.pool.begin().await?;
-        for chunk in fresh.chunks(NEW_JOBS_PER_INSERT) {
+        for chunk in new.fresh.chunks(NEW_JOBS_PER_INSERT) {
             let mut q = insert_jobs::<Sqlite>(chunk);
             q.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
             let ids: Vec<String> = q.build_query_scalar().fetch_all(&mut *tx).await?;
             inserted.extend(ids);
         }
-        let added: Vec<bool> = jobs.iter().zip(repeated).map(|(j, r)| !r && inserted.contains(j.id.as_str())).collect();
+        let added = new.added(|id| inserted.contains(id));
         if atomic && added.contains(&false) {
             tx.rollback().await?;
             return Ok(added);
