@@ -41,7 +41,8 @@ pub async fn call(state: &AppState, route: Route, p: Params, caller: &super::aud
 }
 
 /// The handler of `route`; a handler that writes a job leaves it in `written` (for the audit
-/// trail). `job_add_many` records its own entries, one per job, as `caller`'s.
+/// trail). `job_add` and `job_add_many` hand their jobs' entries, as `caller`'s, to the store with
+/// the jobs.
 async fn handler(
     state: &AppState,
     route: Route,
@@ -572,12 +573,13 @@ fn default_name(cmd: &str) -> &'static str {
     }
 }
 
-/// The job a job_add/job_modify describes; its rule is read in the `timezone` given, else in
-/// `default_tz` (the node's zone, or the zone the modified job already has).
 /// Cmds already checked while answering one request, with their answers: a bulk add checks
 /// each distinct cmd once.
 pub(super) type CmdChecks = std::collections::HashMap<String, Result<(), String>>;
 
+/// The job a job_add/job_modify describes; its rule is read in the `timezone` given, else in
+/// `default_tz` (the node's zone, or the zone the modified job already has). `checks` holds the
+/// cmds this request checked already.
 async fn job_spec(
     state: &AppState,
     p: &Params,

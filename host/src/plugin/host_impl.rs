@@ -1,6 +1,7 @@
 //! The host side of the WIT imports: per-run state (`RunState`), the `host` interface
 //! (log, config, path-exists, run-command) and the `wasi:http` outgoing-request hook, each
-//! answering only what the plugin was granted.
+//! answering only what the plugin was granted; the hook sends `http://` requests over the
+//! plugin's kept-alive connections (`HttpPool`).
 
 use std::path::PathBuf;
 use std::sync::Arc;
