@@ -199,3 +199,24 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// The list posted by curl from a file, as an operator would (a client not ours).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_posts_a_list_file() {
+    let s = TestServer::start(ServerOptions::default()).await;
+    let file = s.dir.path().join("jobs.json");
+    std::fs::write(&file, json!([never("curl-1"), never("curl-2"), never("curl-3")]).to_string()).unwrap();
+    let url = format!("http://{}/ruqi/job_add_many?atomic=1", s.node.as_ref().unwrap().addr);
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-H", "Content-Type: application/json", "--data-binary"])
+        .arg(format!("@{}", file.display()))
+        .arg(&url)
+        .output()
+        .expect("curl");
+    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).expect("a JSON answer");
+    assert_eq!(answer["stat"], "OK", "{answer}");
+    assert_eq!(answer["data"]["added"], json!(["curl-1", "curl-2", "curl-3"]), "{answer}");
+    assert_eq!(total(&s.client).await, 3);
+    s.stop().await;
+}

@@ -404,3 +404,54 @@ async fn http_post_keeps_its_connection_until_its_grants_change() {
     assert_eq!(accepted.load(Ordering::SeqCst), 2, "no connection to an origin the grants refuse");
     s.stop().await;
 }
+
+/// A keep-alive receiver not written here: Python's `http.server` speaking HTTP/1.1, answering
+/// each POST with the client's port (one port = one connection).
+const PY_KEEP_ALIVE: &str = r#"
+import http.server, json
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get('Content-Length') or 0))
+        body = json.dumps({"stat": "OK", "port": self.client_address[1]}).encode()
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/json')
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_post_reuses_its_connection_to_pythons_http_server() {
+    use tokio::io::AsyncBufReadExt;
+    let mut py = tokio::process::Command::new("python3")
+        .args(["-c", PY_KEEP_ALIVE])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3");
+    let mut line = String::new();
+    tokio::io::BufReader::new(py.stdout.take().unwrap()).read_line(&mut line).await.unwrap();
+    let port: u16 = line.trim().parse().expect("receiver port");
+    let s = server_with("http-post", None).await;
+    let c = &s.client;
+    c.add("cron", "py-kept", &format!("http://127.0.0.1:{port}/hook#{{\"n\":1}}"), "0 0 3 1 1 *").await;
+    let mut ports = Vec::new();
+    for n in 1..=3 {
+        let a = c.post("job_run", json!({"job_id": "py-kept"})).await;
+        assert_eq!(a.stat, "OK", "{a:?}");
+        let rows = c.wait_history("py-kept", n, Duration::from_secs(20)).await;
+        assert_eq!(rows.len(), n, "run {n} recorded");
+        assert_eq!(rows[0]["cmd_is_success"], true, "{}", rows[0]);
+        let answer: Value = serde_json::from_str(rows[0]["cmd_output"].as_str().unwrap()).unwrap();
+        ports.push(answer["port"].as_u64().expect("the receiver's answer names the client port"));
+    }
+    assert!(ports.iter().all(|p| *p == ports[0]), "three runs over one connection: client ports {ports:?}");
+    s.stop().await;
+    let _ = py.kill().await;
+}
