@@ -15,7 +15,7 @@
 // Crypto API (`crypto.subtle`, HMAC-SHA256). A run succeeds when the robot answers HTTP 2xx
 // with its success code (`errcode` 0 for DingTalk and WeCom, `code` 0 for Feishu / Lark).
 
-import { config, log } from "ruqi:executor/host@0.2.0";
+import { config, log } from "ruqi:executor/host@0.3.0";
 
 const VERSION = "0.1.0";
 /** Longest text sent: the robots' own limits are larger (DingTalk 20,000 bytes, WeCom 2,048). */

@@ -6,9 +6,9 @@
 //
 // componentize-js builds this ES module against `wit/` (world `plugin`): the export
 // `executor` implements the `ruqi:executor/executor` interface; the host interface is
-// imported as `ruqi:executor/host@0.2.0`. WIT names become camelCase (`run.runId`).
+// imported as `ruqi:executor/host@0.3.0`. WIT names become camelCase (`run.runId`).
 
-import { log } from "ruqi:executor/host@0.2.0";
+import { log } from "ruqi:executor/host@0.3.0";
 
 const PREFIX = "jsecho:";
 

@@ -5,7 +5,7 @@
 // console.error, then success), `reject` (an async function whose promise rejects with an
 // Error), `alloc` (the memory limit; SpiderMonkey prints `out of memory`).
 
-import { log } from "ruqi:executor/host@0.2.0";
+import { log } from "ruqi:executor/host@0.3.0";
 
 const PREFIX = "jshostile:";
 const VERBS = ["ok", "fail", "declare", "raise", "print", "reject", "alloc"];

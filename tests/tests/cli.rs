@@ -155,11 +155,14 @@ fn plugin_check_loads_a_plugin_offline() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.starts_with("echo 0.1.0\n  prefixes: \"echo:\""), "{text}");
     assert!(
-        text.contains("contract: ruqi:executor@0.2.0 (this host speaks ruqi:executor@0.2.0 and ruqi:executor@0.1.0)\n"),
+        text.contains(
+            "contract: ruqi:executor@0.3.0 (this host speaks ruqi:executor@0.3.0, ruqi:executor@0.2.0 and \
+             ruqi:executor@0.1.0)\n"
+        ),
         "{text}"
     );
     assert!(text.contains("memory: needs 2 MiB at start, granted 8 MiB"), "{text}");
-    assert!(text.contains("  imports: ruqi:executor/host@0.2.0 ") && text.contains(" wasi:cli/stdout@0.2."), "{text}");
+    assert!(text.contains("  imports: ruqi:executor/host@0.3.0 ") && text.contains(" wasi:cli/stdout@0.2."), "{text}");
     assert!(text.ends_with("\n  accepted\n"), "{text}");
     // it warmed the compiled cache beside the file
     let cached = std::fs::read_dir(dir.path().join(".cache"))

@@ -43,7 +43,7 @@ fn listed_contract(registry: &Registry, name: &str) -> String {
 async fn a_plugin_built_for_0_1_loads_says_so_and_runs_unchanged() {
     let (_dir, r) = registry(&[("test-v01", None), ("template", None)]).await;
     assert_eq!(listed_contract(&r, "test-v01"), "ruqi:executor@0.1.0");
-    assert_eq!(listed_contract(&r, "echo"), "ruqi:executor@0.2.0");
+    assert_eq!(listed_contract(&r, "echo"), "ruqi:executor@0.3.0");
     assert_eq!(r.select("v01:x").unwrap().contract_kind(), Contract::Legacy);
     assert_eq!(r.select("echo:x").unwrap().contract_kind(), Contract::Current);
 
@@ -55,10 +55,28 @@ async fn a_plugin_built_for_0_1_loads_says_so_and_runs_unchanged() {
         assert_eq!(outcome, ExecOutcome::Finished { success: true, output: format!("hi (run run-{job})") });
         ruqi_tests::until_spare(&r.select("v01:hi").unwrap()).await;
     }
-    // Its `host` imports are the 0.1 ones, linked beside 0.2's.
+    // Its `host` imports are the 0.1 ones, linked beside 0.3's.
     let outcome = r.execute(&run("v01:log", "log", None)).await;
     assert_eq!(outcome.into_output(), "logged (shell granted: false)");
-    // A plugin built for 0.2 beside it runs as before.
+    // A plugin built for 0.3 beside it runs as before.
+    assert_eq!(r.execute(&run("echo:hello", "echo", None)).await.into_output(), "hello");
+}
+
+#[tokio::test]
+async fn a_plugin_built_for_0_2_loads_says_so_and_gets_its_params() {
+    let (_dir, r) = registry(&[("test-v02", None), ("template", None)]).await;
+    assert_eq!(listed_contract(&r, "test-v02"), "ruqi:executor@0.2.0");
+    assert_eq!(r.select("v02:x").unwrap().contract_kind(), Contract::V0_2);
+    assert_eq!(r.validate("v02:").await, Err("v02 cmds look like v02:TEXT with a non-empty TEXT".into()));
+    for job in ["j1", "j2"] {
+        let outcome = r.execute(&run("v02:hi", job, Some("--verbose"))).await;
+        let want = format!("hi (run run-{job}, params --verbose)");
+        assert_eq!(outcome, ExecOutcome::Finished { success: true, output: want });
+        ruqi_tests::until_spare(&r.select("v02:hi").unwrap()).await;
+    }
+    assert_eq!(r.execute(&run("v02:hi", "n", None)).await.into_output(), "hi (run run-n, params none)");
+    // Its `host` imports are the 0.2 ones, linked beside 0.3's.
+    assert_eq!(r.execute(&run("v02:log", "log", None)).await.into_output(), "logged (shell granted: false)");
     assert_eq!(r.execute(&run("echo:hello", "echo", None)).await.into_output(), "hello");
 }
 
@@ -71,7 +89,7 @@ async fn params_for_a_plugin_built_for_0_1_fail_the_run_with_the_reason() {
     assert_eq!(
         outcome.into_output(),
         "this plugin was built for ruqi:executor@0.1.0, which has no params; rebuild it against \
-         ruqi:executor@0.2.0 to receive them (or start the run without params)"
+         ruqi:executor@0.3.0 to receive them (or start the run without params)"
     );
     // Without params the same cmd runs; an empty text is still params, and still refused.
     assert!(r.execute(&run("v01:hi", "p", None)).await.success());
@@ -213,7 +231,10 @@ async fn plugin_check_and_list_name_the_contract_a_plugin_was_built_for() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        text.contains("contract: ruqi:executor@0.1.0 (this host speaks ruqi:executor@0.2.0 and ruqi:executor@0.1.0)\n"),
+        text.contains(
+            "contract: ruqi:executor@0.1.0 (this host speaks ruqi:executor@0.3.0, ruqi:executor@0.2.0 and \
+             ruqi:executor@0.1.0)\n"
+        ),
         "{text}"
     );
     assert!(text.contains("ruqi:executor/host@0.1.0"), "{text}");
@@ -228,5 +249,5 @@ async fn plugin_check_and_list_name_the_contract_a_plugin_was_built_for() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let line = |name: &str| text.lines().find(|l| l.starts_with(name)).unwrap_or_default().to_owned();
     assert!(line("test-v01 0.1.0").ends_with("prefixes: \"v01:\"  contract: ruqi:executor@0.1.0"), "{text}");
-    assert!(line("echo 0.1.0").ends_with("prefixes: \"echo:\"  contract: ruqi:executor@0.2.0"), "{text}");
+    assert!(line("echo 0.1.0").ends_with("prefixes: \"echo:\"  contract: ruqi:executor@0.3.0"), "{text}");
 }

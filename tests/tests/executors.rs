@@ -306,6 +306,149 @@ async fn baichuan_cannot_reach_an_address_not_granted() {
     s.stop().await;
 }
 
+/// A Redis server of the test's own, on a free port, so that `CLIENT LIST` shows only the
+/// connections this test made; killed when dropped.
+struct PrivateRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        let redis = Self { child, port };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while redis.cli(&["PING"]) != "PONG" {
+            assert!(std::time::Instant::now() < deadline, "the private redis-server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        redis
+    }
+
+    /// `redis-cli ARGS…` against it, trimmed (empty when it cannot connect).
+    fn cli(&self, args: &[&str]) -> String {
+        let out = std::process::Command::new("redis-cli")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(args)
+            .output()
+            .expect("redis-cli");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Its clients but the `redis-cli` asking, one `CLIENT LIST` line each.
+    fn clients(&self) -> Vec<String> {
+        self.cli(&["CLIENT", "LIST"]).lines().filter(|l| !l.contains("cmd=client|list")).map(str::to_owned).collect()
+    }
+
+    /// Waits until it has `n` clients; their lines.
+    async fn until_clients(&self, n: usize, what: &str) -> Vec<String> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let clients = self.clients();
+            if clients.len() == n {
+                return clients;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: {clients:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn baichuan_shares_one_kept_connection_until_its_grants_change() {
+    let redis = PrivateRedis::start();
+    let grant =
+        format!("sockets = [\"127.0.0.1:{0}\"]\n[config]\nredis_url = \"redis://127.0.0.1:{0}/0\"\n", redis.port);
+    let s = server_with("baichuan", Some(&grant)).await;
+    let c = &s.client;
+    // Twenty jobs run at once, then one of them twice more: every message arrives whole, over
+    // one connection the host opened and named for the plugin.
+    for n in 0..20 {
+        c.add("cron", &format!("mq{n}"), &format!("/kept/topic#{{\"n\":{n}}}#msg{n}"), "0 0 3 1 1 *").await;
+    }
+    for n in 0..20 {
+        let a = c.post("job_run", json!({"job_id": format!("mq{n}")})).await;
+        assert_eq!(a.stat, "OK", "{a:?}");
+    }
+    for n in 0..20 {
+        let rows = c.wait_history(&format!("mq{n}"), 1, Duration::from_secs(30)).await;
+        assert_eq!(rows[0]["cmd_is_success"], true, "{}", rows[0]);
+    }
+    for run in 2..=3 {
+        assert_eq!(c.post("job_run", json!({"job_id": "mq0"})).await.stat, "OK");
+        let rows = c.wait_history("mq0", run, Duration::from_secs(30)).await;
+        assert_eq!(rows[0]["cmd_is_success"], true, "{}", rows[0]);
+    }
+    assert_eq!(redis.cli(&["LLEN", "mq:queue:{/kept/topic}"]), "22");
+    for n in 0..20 {
+        let fields = redis.cli(&["HMGET", &format!("mq:msg:msg{n}"), "data", "status", "ip"]);
+        assert_eq!(fields, format!("{{\"n\":{n}}}\nqueued\n127.0.0.1"), "message {n}");
+    }
+    let clients = redis.clients();
+    assert_eq!(clients.len(), 1, "twenty-two runs, one kept connection: {clients:?}");
+    assert!(clients[0].contains(" name=ruqi:baichuan "), "{clients:?}");
+
+    // A grant change reloads the plugin: the connection its old grants allowed is closed, and
+    // the reloaded plugin opens its own at its first run.
+    let grants_file = s.plugins_dir().join("baichuan.toml");
+    std::fs::write(&grants_file, format!("timeout_secs = 20\n{grant}")).unwrap();
+    redis.until_clients(0, "the old connection was not closed after the grant change").await;
+    assert_eq!(c.post("job_run", json!({"job_id": "mq1"})).await.stat, "OK");
+    let rows = c.wait_history("mq1", 2, Duration::from_secs(30)).await;
+    assert_eq!(rows[0]["cmd_is_success"], true, "{}", rows[0]);
+    let reopened = redis.until_clients(1, "the reloaded plugin opened one connection").await;
+    assert_ne!(reopened[0].split(' ').nth(1), clients[0].split(' ').nth(1), "a new connection: {reopened:?}");
+
+    // Grants that no longer allow the address: closed, and the run is refused before connecting.
+    std::fs::write(&grants_file, format!("[config]\nredis_url = \"redis://127.0.0.1:{}/0\"\n", redis.port)).unwrap();
+    redis.until_clients(0, "the connection of the old grants stayed open").await;
+    assert_eq!(c.post("job_run", json!({"job_id": "mq2"})).await.stat, "OK");
+    let rows = c.wait_history("mq2", 2, Duration::from_secs(30)).await;
+    assert_eq!(rows[0]["cmd_is_success"], false, "{}", rows[0]);
+    let out = rows[0]["cmd_output"].as_str().unwrap_or_default();
+    assert!(out.contains("address not granted to this plugin"), "{out}");
+    assert!(redis.clients().is_empty(), "no connection to an address the grants refuse");
+    assert_eq!(redis.cli(&["LLEN", "mq:queue:{/kept/topic}"]), "23");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn baichuan_reconnects_after_redis_closed_its_connection() {
+    let redis = PrivateRedis::start();
+    let grant =
+        format!("sockets = [\"127.0.0.1:{0}\"]\n[config]\nredis_url = \"redis://127.0.0.1:{0}/0\"\n", redis.port);
+    let s = server_with("baichuan", Some(&grant)).await;
+    let c = &s.client;
+    c.add("cron", "re", "/re/topic#{}", "0 0 3 1 1 *").await;
+    assert_eq!(c.post("job_run", json!({"job_id": "re"})).await.stat, "OK");
+    assert_eq!(c.wait_history("re", 1, Duration::from_secs(30)).await[0]["cmd_is_success"], true);
+    // The server drops every client (as a restart or `CLIENT KILL` would): the next run finds
+    // the kept connection closed and opens a new one before sending anything.
+    assert_eq!(redis.cli(&["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"]), "1");
+    redis.until_clients(0, "killed").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for run in 2..=3 {
+        assert_eq!(c.post("job_run", json!({"job_id": "re"})).await.stat, "OK");
+        let rows = c.wait_history("re", run, Duration::from_secs(30)).await;
+        assert_eq!(rows[0]["cmd_is_success"], true, "{}", rows[0]);
+    }
+    assert_eq!(redis.cli(&["LLEN", "mq:queue:{/re/topic}"]), "3");
+    redis.until_clients(1, "one connection again").await;
+    s.stop().await;
+}
+
 /// A plain HTTP/1.1 receiver that keeps connections alive: it answers every request with
 /// `{"stat": "OK"}` and counts the connections it accepted and the ones the client closed.
 async fn keep_alive_receiver()

@@ -1,7 +1,8 @@
-//! The versions of `ruqi:executor` this host speaks: 0.2 (current, [`WIT_VERSION`]) and 0.1
-//! (a `run-request` without `params`). Which one a component exports, a pre-instance and an
-//! instance of either kind, and the calls into one with their types converted to and from the
-//! current ones; the 0.1 `host` imports are answered by the 0.2 implementation.
+//! The versions of `ruqi:executor` this host speaks: 0.3 (current, [`WIT_VERSION`]), 0.2 (no
+//! `redis-pipeline`) and 0.1 (also a `run-request` without `params`). Which one a component
+//! exports, a pre-instance and an instance of each kind, and the calls into one with their
+//! types converted to and from the current ones; the older `host` imports are answered by the
+//! current implementation.
 //!
 //! A run with params is never given to a plugin built for 0.1 with its params dropped: the
 //! run fails with [`Contract::refusal`]'s reason, so the operator learns that the plugin must be
@@ -12,7 +13,7 @@ use wasmtime::Store;
 use wasmtime::component::{Component, InstancePre};
 
 use super::bindings::ruqi::executor::{host, types};
-use super::bindings::{Plugin, PluginPre, WIT_VERSION, v0_1};
+use super::bindings::{Plugin, PluginPre, WIT_VERSION, v0_1, v0_2};
 use super::host_impl::RunState;
 use super::{PluginInfo, RunRequest};
 
@@ -22,27 +23,35 @@ const EXECUTOR: &str = "ruqi:executor/executor@";
 /// A contract version this host speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Contract {
-    /// `ruqi:executor@0.2.x`, the version this host speaks ([`WIT_VERSION`]).
+    /// `ruqi:executor@0.3.x`, the version this host speaks ([`WIT_VERSION`]).
     Current,
-    /// `ruqi:executor@0.1.x`: no `params` in a `run-request`.
+    /// `ruqi:executor@0.2.x`: no `redis-pipeline` in `host`.
+    V0_2,
+    /// `ruqi:executor@0.1.x`: no `params` in a `run-request` either.
     Legacy,
 }
 
 impl Contract {
     /// Every version spoken, newest first.
-    const ALL: [Self; 2] = [Self::Current, Self::Legacy];
+    const ALL: [Self; 3] = [Self::Current, Self::V0_2, Self::Legacy];
 
-    /// The version whose bindings the host was built with (`0.2.0`).
+    /// The version whose bindings the host was built with (`0.3.0`).
     pub fn version(self) -> &'static str {
         match self {
             Self::Current => WIT_VERSION,
+            Self::V0_2 => v0_2::WIT_VERSION,
             Self::Legacy => v0_1::WIT_VERSION,
         }
     }
 
-    /// The versions this host speaks, for messages: `ruqi:executor@0.2.0 and ruqi:executor@0.1.0`.
+    /// The versions this host speaks, for messages:
+    /// `ruqi:executor@0.3.0, ruqi:executor@0.2.0 and ruqi:executor@0.1.0`.
     pub fn spoken() -> String {
-        Self::ALL.iter().map(|c| format!("ruqi:executor@{}", c.version())).collect::<Vec<_>>().join(" and ")
+        let names: Vec<String> = Self::ALL.iter().map(|c| format!("ruqi:executor@{}", c.version())).collect();
+        match names.split_last() {
+            Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+            _ => names.concat(),
+        }
     }
 
     /// The contract a plugin exporting `ruqi:executor/executor@{version}` was built for: the
@@ -97,8 +106,10 @@ pub(super) fn detect(engine: &Engine, component: &Component) -> Result<(Contract
 /// A plugin's pre-linked component, for the contract it was built for.
 #[derive(Clone)]
 pub(super) enum Pre {
-    /// Built for 0.2.
+    /// Built for 0.3.
     Current(PluginPre<RunState>),
+    /// Built for 0.2.
+    V0_2(v0_2::PluginPre<RunState>),
     /// Built for 0.1.
     Legacy(v0_1::PluginPre<RunState>),
 }
@@ -108,6 +119,7 @@ impl Pre {
     pub(super) fn new(contract: Contract, pre: InstancePre<RunState>) -> wasmtime::Result<Self> {
         Ok(match contract {
             Contract::Current => Self::Current(PluginPre::new(pre)?),
+            Contract::V0_2 => Self::V0_2(v0_2::PluginPre::new(pre)?),
             Contract::Legacy => Self::Legacy(v0_1::PluginPre::new(pre)?),
         })
     }
@@ -116,6 +128,7 @@ impl Pre {
     pub(super) fn contract(&self) -> Contract {
         match self {
             Self::Current(_) => Contract::Current,
+            Self::V0_2(_) => Contract::V0_2,
             Self::Legacy(_) => Contract::Legacy,
         }
     }
@@ -124,6 +137,7 @@ impl Pre {
     pub(super) async fn instantiate(&self, store: &mut Store<RunState>) -> wasmtime::Result<Instance> {
         Ok(match self {
             Self::Current(pre) => Instance::Current(pre.instantiate_async(store).await?),
+            Self::V0_2(pre) => Instance::V0_2(pre.instantiate_async(store).await?),
             Self::Legacy(pre) => Instance::Legacy(pre.instantiate_async(store).await?),
         })
     }
@@ -131,8 +145,10 @@ impl Pre {
 
 /// One instance of a plugin, of either contract.
 pub(super) enum Instance {
-    /// Built for 0.2.
+    /// Built for 0.3.
     Current(Plugin),
+    /// Built for 0.2.
+    V0_2(v0_2::Plugin),
     /// Built for 0.1.
     Legacy(v0_1::Plugin),
 }
@@ -142,6 +158,10 @@ impl Instance {
     pub(super) async fn describe(&self, store: &mut Store<RunState>) -> wasmtime::Result<PluginInfo> {
         Ok(match self {
             Self::Current(p) => {
+                let i = p.ruqi_executor_executor().call_describe(store).await?;
+                PluginInfo { name: i.name, version: i.version, prefixes: i.prefixes }
+            }
+            Self::V0_2(p) => {
                 let i = p.ruqi_executor_executor().call_describe(store).await?;
                 PluginInfo { name: i.name, version: i.version, prefixes: i.prefixes }
             }
@@ -160,6 +180,7 @@ impl Instance {
     ) -> wasmtime::Result<Result<(), String>> {
         match self {
             Self::Current(p) => p.ruqi_executor_executor().call_validate(store, cmd).await,
+            Self::V0_2(p) => p.ruqi_executor_executor().call_validate(store, cmd).await,
             Self::Legacy(p) => p.ruqi_executor_executor().call_validate(store, cmd).await,
         }
     }
@@ -173,6 +194,18 @@ impl Instance {
     ) -> wasmtime::Result<Result<types::RunOutcome, String>> {
         match self {
             Self::Current(p) => p.ruqi_executor_executor().call_execute(store, request).await,
+            Self::V0_2(p) => {
+                let request = v0_2::ruqi::executor::types::RunRequest {
+                    run_id: request.run_id.clone(),
+                    job_id: request.job_id.clone(),
+                    job_name: request.job_name.clone(),
+                    cmd: request.cmd.clone(),
+                    fire_time: request.fire_time.clone(),
+                    params: request.params.clone(),
+                };
+                let result = p.ruqi_executor_executor().call_execute(store, &request).await?;
+                Ok(result.map(|o| types::RunOutcome { success: o.success, output: o.output }))
+            }
             Self::Legacy(p) => {
                 debug_assert!(request.params.is_none(), "params for a plugin built for 0.1");
                 let request = v0_1::ruqi::executor::types::RunRequest {
@@ -189,10 +222,46 @@ impl Instance {
     }
 }
 
+/// The 0.2 shared types interface has no functions.
+impl v0_2::ruqi::executor::types::Host for RunState {}
+
+/// The 0.2 `host` interface: the same capabilities as 0.3's but `redis-pipeline`, answered by
+/// its implementation.
+impl v0_2::ruqi::executor::host::Host for RunState {
+    async fn log(&mut self, level: v0_2::ruqi::executor::host::LogLevel, message: String) {
+        use v0_2::ruqi::executor::host::LogLevel as Old;
+        let level = match level {
+            Old::Trace => host::LogLevel::Trace,
+            Old::Debug => host::LogLevel::Debug,
+            Old::Info => host::LogLevel::Info,
+            Old::Warn => host::LogLevel::Warn,
+            Old::Error => host::LogLevel::Error,
+        };
+        host::Host::log(self, level, message).await;
+    }
+
+    async fn config(&mut self, key: String) -> Option<String> {
+        host::Host::config(self, key).await
+    }
+
+    async fn path_exists(&mut self, path: String) -> bool {
+        host::Host::path_exists(self, path).await
+    }
+
+    async fn run_command(&mut self, command_line: String) -> Result<v0_2::ruqi::executor::host::CommandOutput, String> {
+        let out = host::Host::run_command(self, command_line).await?;
+        Ok(v0_2::ruqi::executor::host::CommandOutput {
+            exit_code: out.exit_code,
+            output: out.output,
+            timed_out: out.timed_out,
+        })
+    }
+}
+
 /// The 0.1 shared types interface has no functions.
 impl v0_1::ruqi::executor::types::Host for RunState {}
 
-/// The 0.1 `host` interface: the same capabilities as 0.2's, whose implementation answers.
+/// The 0.1 `host` interface: the same capabilities as 0.2's, answered by 0.3's implementation.
 impl v0_1::ruqi::executor::host::Host for RunState {
     async fn log(&mut self, level: v0_1::ruqi::executor::host::LogLevel, message: String) {
         use v0_1::ruqi::executor::host::LogLevel as Old;
@@ -231,11 +300,13 @@ mod tests {
     #[test]
     fn versions_spoken() {
         let cases = [
-            ("0.2.0", Some(Contract::Current)),
-            ("0.2.7", Some(Contract::Current)),
+            ("0.3.0", Some(Contract::Current)),
+            ("0.3.2", Some(Contract::Current)),
+            ("0.2.0", Some(Contract::V0_2)),
+            ("0.2.7", Some(Contract::V0_2)),
             ("0.1.0", Some(Contract::Legacy)),
             ("0.1.3-rc1", Some(Contract::Legacy)),
-            ("0.3.0", None),
+            ("0.4.0", None),
             ("0.0.1", None),
             ("1.0.0", None),
             ("2.1.0", None),
@@ -244,7 +315,7 @@ mod tests {
         for (version, want) in cases {
             assert_eq!(Contract::of(version), want, "{version}");
         }
-        assert_eq!(Contract::spoken(), "ruqi:executor@0.2.0 and ruqi:executor@0.1.0");
+        assert_eq!(Contract::spoken(), "ruqi:executor@0.3.0, ruqi:executor@0.2.0 and ruqi:executor@0.1.0");
     }
 
     #[test]

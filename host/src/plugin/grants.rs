@@ -83,6 +83,13 @@ impl Default for Grants {
 }
 
 impl Grants {
+    /// Whether a TCP connection to `addr` is granted: it is one of `sockets`, as written
+    /// (`127.0.0.1:6379`, `[::1]:6379`).
+    pub fn allows_socket(&self, addr: &std::net::SocketAddr) -> bool {
+        let addr = addr.to_string();
+        self.sockets.contains(&addr)
+    }
+
     /// Whether an HTTP request to `host:port` is granted. Names compare case-insensitively;
     /// an entry without a port grants only `default_port` (80 for http, 443 for https).
     pub fn allows_origin(&self, host: &str, port: u16, default_port: u16) -> bool {

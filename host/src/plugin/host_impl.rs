@@ -1,7 +1,7 @@
 //! The host side of the WIT imports: per-run state (`RunState`), the `host` interface
-//! (log, config, path-exists, run-command) and the `wasi:http` outgoing-request hook, each
-//! answering only what the plugin was granted; the hook sends `http://` requests over the
-//! plugin's kept-alive connections (`HttpPool`).
+//! (log, config, path-exists, run-command, redis-pipeline) and the `wasi:http` outgoing-request
+//! hook, each answering only what the plugin was granted; the hook sends `http://` requests over
+//! the plugin's kept-alive connections (`HttpPool`), `redis-pipeline` goes over its `RedisPool`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,10 +11,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
-use super::bindings::ruqi::executor::host::{self, CommandOutput, LogLevel};
+use super::bindings::ruqi::executor::host::{self, CommandOutput, LogLevel, RedisReply};
 use super::bindings::ruqi::executor::types;
 use super::command;
 use super::grants::Grants;
+use super::redis::RedisPool;
 use super::runtime::{MemoryCap, bounded_line};
 use super::stdio::Capture;
 
@@ -36,6 +37,8 @@ pub struct RunState {
     pub(super) http: WasiHttpCtx,
     /// `wasi:http` hooks: the `hosts` grant.
     pub(super) http_hooks: GrantedHosts,
+    /// The plugin's kept Redis connections (`redis-pipeline`).
+    pub(super) redis: Arc<RedisPool>,
     /// The guest's stdout, as the WASI context writes it.
     pub(super) stdout: Capture,
     /// The guest's stderr.
@@ -58,6 +61,16 @@ impl GrantedHosts {
     pub(super) fn new(grants: Arc<Grants>, pool: Arc<HttpPool>) -> Self {
         Self { hosts: grants, pool }
     }
+}
+
+/// The connections a loaded plugin keeps across its runs, each kind in a pool of its own. A
+/// clone shares them.
+#[derive(Clone, Default)]
+pub struct Pools {
+    /// `http://` connections (`wasi:http`).
+    pub http: Arc<HttpPool>,
+    /// Redis connections (`redis-pipeline`).
+    pub redis: Arc<RedisPool>,
 }
 
 /// How long an idle kept-alive connection stays open.
@@ -266,6 +279,20 @@ impl host::Host for RunState {
         let entered = Instant::now();
         let result =
             command::run(&self.plugin, &self.grants, &self.workdir, &command_line, self.control.as_ref()).await;
+        self.host_time += entered.elapsed();
+        result
+    }
+
+    async fn redis_pipeline(&mut self, url: String, commands: Vec<Vec<Vec<u8>>>) -> Result<Vec<RedisReply>, String> {
+        let entered = Instant::now();
+        let result = self.redis.pipeline(&self.plugin, &self.grants, &url, commands).await;
+        self.host_time += entered.elapsed();
+        result
+    }
+
+    async fn redis_local_address(&mut self, url: String) -> Result<String, String> {
+        let entered = Instant::now();
+        let result = self.redis.local_address(&self.plugin, &self.grants, &url).await;
         self.host_time += entered.elapsed();
         result
     }

@@ -1,10 +1,12 @@
 //! Plugins: WASI components implementing `ruqi:executor` that execute runs. This module owns
 //! the WIT/wasmtime boundary: nothing outside it names a wasmtime type.
 //!
-//! - `bindings`: the generated types (`ruqi:executor@0.2.0`, and the frozen 0.1.0 in `v0_1`).
-//! - `contract`: which contract version a plugin was built for, and calls into either kind.
+//! - `bindings`: the generated types (`ruqi:executor@0.3.0`, and the frozen 0.2.0 and 0.1.0 in
+//!   `v0_2` and `v0_1`).
+//! - `contract`: which contract version a plugin was built for, and calls into each kind.
 //! - `grants`: what the operator allows each plugin (`plugins/<name>.toml`).
 //! - `host_impl`: the host interface plugins import.
+//! - `redis`: the Redis connections the host keeps for a plugin (`redis-pipeline`).
 //! - `runtime`: engine, per-call stores and limits, what a failed call means.
 //! - `cache`: compiled components on disk, compiled in a child process.
 //! - `stdio`: each call's captured stdout and stderr.
@@ -16,6 +18,7 @@ mod command;
 mod contract;
 mod grants;
 mod host_impl;
+mod redis;
 mod registry;
 mod runtime;
 mod stdio;

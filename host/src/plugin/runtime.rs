@@ -19,11 +19,11 @@ use wasmtime::{Config, Engine, PoolingAllocationConfig, ResourceLimiter, Store, 
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi_http::WasiHttpCtx;
 
-use super::bindings::{Plugin, v0_1};
+use super::bindings::{Plugin, v0_1, v0_2};
 use super::cache::{self, Cache, ChildFailure, Compiler};
 use super::contract::{self, Contract, Instance, Pre};
 use super::grants::Grants;
-use super::host_impl::{GrantedHosts, HttpPool, RunState};
+use super::host_impl::{GrantedHosts, Pools, RunState};
 use super::stdio::{self, Call, Capture, Stream};
 use super::{ExecOutcome, PluginError, PluginInfo, RunRequest};
 
@@ -99,8 +99,8 @@ pub struct LoadedPlugin {
     pub imports: Vec<String>,
     pre: Pre,
     spare: Arc<Spare>,
-    /// Its kept-alive HTTP connections (closed when this load of it is dropped).
-    http_pool: Arc<HttpPool>,
+    /// Its kept-alive HTTP and Redis connections (closed when this load of it is dropped).
+    pools: Pools,
 }
 
 /// A fresh instance made before the run it is for: its store, and the bindings to call it.
@@ -260,8 +260,10 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
-        // Both contracts' `host` interfaces, side by side: their names differ by version.
+        // Every contract's `host` interface, side by side: their names differ by version.
         Plugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
+        v0_2::Plugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
         v0_1::Plugin::add_to_linker::<RunState, HasSelf<RunState>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Engine(format!("{e:#}")))?;
@@ -381,7 +383,7 @@ impl Runtime {
             imports,
             pre,
             spare: Arc::default(),
-            http_pool: Arc::default(),
+            pools: Pools::default(),
         };
         let mut store = self.new_store(&plugin, "", Duration::from_secs(plugin.grants.cpu_secs));
         let info = async {
@@ -457,7 +459,7 @@ impl Runtime {
 
     /// A fresh store for one call of `plugin`, limited to `cpu` of guest compute time.
     fn new_store(&self, plugin: &LoadedPlugin, job_id: &str, cpu: Duration) -> Store<RunState> {
-        new_store(&self.engine, &self.workdir, &plugin.grants, &plugin.http_pool, &plugin.info.name, job_id, cpu)
+        new_store(&self.engine, &self.workdir, &plugin.grants, &plugin.pools, &plugin.info.name, job_id, cpu)
     }
 
     /// In the background, drops `used` (the store of the run that just ended: its memory is
@@ -479,11 +481,11 @@ impl Runtime {
         };
         let cpu = Duration::from_secs(plugin.grants.cpu_secs);
         let (engine, workdir, grants) = (self.engine.clone(), self.workdir.clone(), plugin.grants.clone());
-        let pool = plugin.http_pool.clone();
+        let pools = plugin.pools.clone();
         let (pre, name) = (plugin.pre.clone(), plugin.info.name.clone());
         tokio::spawn(async move {
             drop(used);
-            let mut store = new_store(&engine, &workdir, &grants, &pool, &name, "", cpu);
+            let mut store = new_store(&engine, &workdir, &grants, &pools, &name, "", cpu);
             // Instantiation runs the guest's start code, `describe` its first call: bounded
             // by the run's compute limit.
             let made = tokio::time::timeout(cpu, async {
@@ -606,17 +608,17 @@ fn new_store(
     engine: &Engine,
     workdir: &Arc<PathBuf>,
     grants: &Arc<Grants>,
-    pool: &Arc<HttpPool>,
+    pools: &Pools,
     name: &str,
     job_id: &str,
     cpu: Duration,
 ) -> Store<RunState> {
     let mut wasi = WasiCtxBuilder::new();
     if !grants.sockets.is_empty() {
-        let allowed: Vec<String> = grants.sockets.clone();
+        let allowed = grants.clone();
         wasi.allow_tcp(true).socket_addr_check(move |addr, _use| {
             // Binding to 0.0.0.0:0 precedes every connect; the connect itself is checked.
-            let ok = addr.port() == 0 && addr.ip().is_unspecified() || allowed.iter().any(|a| *a == addr.to_string());
+            let ok = addr.port() == 0 && addr.ip().is_unspecified() || allowed.allows_socket(&addr);
             Box::pin(async move { ok })
         });
     }
@@ -633,7 +635,8 @@ fn new_store(
         host_time: Duration::ZERO,
         cap: MemoryCap { limit: (grants.memory_mb.min(MAX_MEMORY_MB) * 1024 * 1024) as usize, hit: false, peak: 0 },
         http: WasiHttpCtx::new(),
-        http_hooks: GrantedHosts::new(grants.clone(), pool.clone()),
+        http_hooks: GrantedHosts::new(grants.clone(), pools.http.clone()),
+        redis: pools.redis.clone(),
         stdout,
         stderr,
         control: None,

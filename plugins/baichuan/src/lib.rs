@@ -18,14 +18,11 @@
 //! one when params are given, fail the run and nothing is published.
 //!
 //! The Redis address comes from the granted config value `redis_url`
-//! (`redis://[:password@]host:port[/db]`); the host lets the plugin open a connection only to
-//! the granted socket addresses.
+//! (`redis://[[user]:password@]host[:port][/db]`). The message goes over the connection the host
+//! keeps for the plugin (`redis-pipeline`, `ruqi:executor@0.3`): one round trip per run, no
+//! connect, and only to the socket addresses granted to the plugin.
 
-mod resp;
-
-use ruqi_plugin_sdk::{Executor, PluginInfo, RunOutcome, RunRequest, host};
-
-use resp::{Connection, Reply};
+use ruqi_plugin_sdk::{Executor, PluginInfo, RedisReply, RunOutcome, RunRequest, host};
 
 /// RuQi's `timeout` field of a queued message (stored, not enforced by workers).
 const MSG_TIMEOUT: &str = "180";
@@ -59,22 +56,6 @@ fn parse(cmd: &str) -> Result<Publish<'_>, String> {
     Ok(Publish { topic, data, msg_id })
 }
 
-/// `redis://[user][:password@]host:port[/db]` → (host:port, password, db).
-fn redis_target(raw: &str) -> Result<(String, Option<String>, u32), String> {
-    let url = url::Url::parse(raw).map_err(|e| format!("invalid redis_url {raw:?}: {e}"))?;
-    if url.scheme() != "redis" {
-        return Err(format!("invalid redis_url {raw:?}: scheme must be redis"));
-    }
-    let host = url.host_str().ok_or_else(|| format!("invalid redis_url {raw:?}: no host"))?;
-    let addr = format!("{host}:{}", url.port().unwrap_or(6379));
-    let password = url.password().map(str::to_owned);
-    let db = match url.path().trim_start_matches('/') {
-        "" => 0,
-        d => d.parse().map_err(|_| format!("invalid redis_url {raw:?}: database must be a number"))?,
-    };
-    Ok((addr, password, db))
-}
-
 /// The message's `data`: the cmd's DATA with the top-level keys of `params` merged in (the
 /// params' winning); DATA unchanged without params.
 fn data_with(data: &str, params: Option<&str>) -> Result<String, String> {
@@ -95,16 +76,10 @@ fn data_with(data: &str, params: Option<&str>) -> Result<String, String> {
 }
 
 fn publish(p: &Publish<'_>, msg_id: &str, run_id: &str) -> Result<(), String> {
-    let raw = host::config("redis_url").unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
-    let (addr, password, db) = redis_target(&raw)?;
-    let mut conn = Connection::open(&addr)?;
-    if let Some(pw) = &password {
-        conn.call(&["AUTH", pw])?.ok()?;
-    }
-    if db != 0 {
-        conn.call(&["SELECT", &db.to_string()])?.ok()?;
-    }
-    let ip = conn.local_ip();
+    let url = host::config("redis_url").unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
+    // The host's kept connection: opened at the plugin's first run, reused by the next ones.
+    let local = host::redis_local_address(&url)?;
+    let ip = local.rsplit_once(':').map_or(local.as_str(), |(ip, _)| ip).trim_start_matches('[').trim_end_matches(']');
     let now = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
     let queue = format!("mq:queue:{{{}}}", p.topic);
     let key = format!("mq:msg:{msg_id}");
@@ -124,16 +99,24 @@ fn publish(p: &Publish<'_>, msg_id: &str, run_id: &str) -> Result<(), String> {
         "timeout",
         MSG_TIMEOUT,
         "ip",
-        &ip,
+        ip,
         // The run's id (stable for a job's fire time): a consumer drops a replay by it. A 1.x
         // worker reads only the fields above and ignores this one.
         "run_id",
         run_id,
     ];
-    let replies = conn.transaction(&[vec!["SADD", "mq:queues", &queue], hset, vec!["RPUSH", &queue, msg_id]])?;
-    match replies.last() {
-        Some(Reply::Integer(_)) => Ok(()),
-        other => Err(format!("redis did not queue the message: {other:?}")),
+    let commands: Vec<Vec<&str>> =
+        vec![vec!["MULTI"], vec!["SADD", "mq:queues", &queue], hset, vec!["RPUSH", &queue, msg_id], vec!["EXEC"]];
+    let commands: Vec<Vec<Vec<u8>>> =
+        commands.iter().map(|c| c.iter().map(|a| a.as_bytes().to_vec()).collect()).collect();
+    // One write, one round trip: MULTI, three QUEUED, then EXEC's array of three integers.
+    let replies = host::redis_pipeline(&url, &commands)?;
+    if let Some(RedisReply::Error(e)) = replies.iter().find(|r| matches!(r, RedisReply::Error(_))) {
+        return Err(format!("redis: {e}"));
+    }
+    match replies.as_slice() {
+        [.., RedisReply::Array(3), RedisReply::Int(_), RedisReply::Int(_), RedisReply::Int(_)] => Ok(()),
+        other => Err(format!("redis did not queue the message: {:?}", other.last())),
     }
 }
 
@@ -185,13 +168,5 @@ mod tests {
         assert_eq!(data_with(r#"{"a":1,"p":0}"#, Some(r#"{"p":1}"#)).unwrap(), r#"{"a":1,"p":1}"#);
         assert!(data_with("d", Some("{}")).unwrap_err().contains("must then be a JSON object"));
         assert_eq!(data_with("{}", Some("7")).unwrap_err(), r#"params must be a JSON object, not "7""#);
-    }
-
-    #[test]
-    fn reads_redis_urls() {
-        assert_eq!(redis_target("redis://127.0.0.1:6379/0").unwrap(), ("127.0.0.1:6379".into(), None, 0));
-        assert_eq!(redis_target("redis://:pw@10.0.0.1/3").unwrap(), ("10.0.0.1:6379".into(), Some("pw".into()), 3));
-        assert!(redis_target("http://x").is_err());
-        assert!(redis_target("redis://h:1/x").is_err());
     }
 }

@@ -24,7 +24,7 @@ pub mod bindings {
 }
 
 pub use bindings::exports::ruqi::executor::executor::Guest as Executor;
-pub use bindings::ruqi::executor::host::{self, CommandOutput, LogLevel};
+pub use bindings::ruqi::executor::host::{self, CommandOutput, LogLevel, RedisReply};
 pub use bindings::ruqi::executor::types::{PluginInfo, RunOutcome, RunRequest};
 
 /// Exports `$ty` (which implements [`Executor`]) as the plugin's `ruqi:executor/executor`.

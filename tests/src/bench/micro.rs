@@ -6,6 +6,9 @@
 //!   made on the run's path; the call) against the same no-op as a plain async call;
 //! - http-post: one run against a local HTTP server, against a plain reqwest POST;
 //! - baichuan: one publish to the local Redis, against a plain redis-rs MULTI/EXEC.
+//!
+//! The I/O figures and their peers are timed in turn (a run, then each peer's call, again),
+//! so a drift of the machine's speed falls on all of them alike.
 
 use std::time::{Duration, Instant};
 
@@ -72,22 +75,28 @@ pub async fn plugin_overhead(runs: usize) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
-/// Times `runs` calls of `f` after 20 warm-up calls.
-async fn time<F, Fut>(runs: usize, mut f: F) -> anyhow::Result<(f64, f64)>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<()>>,
-{
+/// One call to time, as [`time_in_turn`] takes it.
+type Call<'a> = Box<dyn FnMut() -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<()>> + 'a>> + 'a>;
+
+/// Times `runs` calls of each of `calls`, taken in turn (one of each, then again), after 20
+/// warm-up rounds; the median and p99 of each. Taken in turn, a change of the machine's speed
+/// during the measurement (this VM's varies by a factor of two between minutes) falls on all
+/// of them alike, so their ratios hold.
+async fn time_in_turn(runs: usize, mut calls: Vec<Call<'_>>) -> anyhow::Result<Vec<(f64, f64)>> {
     for _ in 0..20 {
-        f().await?;
+        for call in calls.iter_mut() {
+            call().await?;
+        }
     }
-    let mut samples = Vec::with_capacity(runs);
+    let mut samples = vec![Vec::with_capacity(runs); calls.len()];
     for _ in 0..runs {
-        let t = Instant::now();
-        f().await?;
-        samples.push(t.elapsed());
+        for (call, samples) in calls.iter_mut().zip(samples.iter_mut()) {
+            let t = Instant::now();
+            call().await?;
+            samples.push(t.elapsed());
+        }
     }
-    Ok(stats(samples))
+    Ok(samples.into_iter().map(stats).collect())
 }
 
 /// An http-post run vs reqwest POSTs (new client each; pooled connection).
@@ -116,14 +125,17 @@ pub async fn http_post(runs: usize) -> anyhow::Result<Vec<Row>> {
     let plugin = runtime.load_file(&ruqi_tests::wasm("http-post"), Grants::defaults_for("http-post")).await?;
     let url = format!("http://{addr}/ok");
     let req = run_request(&format!("{url}#{{\"str_info\":\"hi\"}}"), "bench");
-    let via_plugin = time(runs, || async {
-        let out = runtime.execute(&plugin, &req, None).await;
-        anyhow::ensure!(out.success(), "http-post run failed: {}", out.into_output());
-        Ok(())
-    })
-    .await?;
-    let post = |client: reqwest::Client| {
-        let url = url.clone();
+    let (runtime, plugin, req) = (&runtime, &plugin, &req);
+    let via_plugin: Call = Box::new(move || {
+        Box::pin(async move {
+            let out = runtime.execute(plugin, req, None).await;
+            anyhow::ensure!(out.success(), "http-post run failed: {}", out.into_output());
+            Ok(())
+        })
+    });
+    let target = url.clone();
+    let post = move |client: reqwest::Client| {
+        let url = target.clone();
         async move {
             let resp = client
                 .post(&url)
@@ -136,9 +148,16 @@ pub async fn http_post(runs: usize) -> anyhow::Result<Vec<Row>> {
             Ok(())
         }
     };
-    let fresh = time(runs, || post(reqwest::Client::new())).await?;
+    let fresh: Call = Box::new({
+        let post = post.clone();
+        move || Box::pin(post(reqwest::Client::new()))
+    });
     let pooled_client = reqwest::Client::new();
-    let pooled = time(runs, || post(pooled_client.clone())).await?;
+    let pooled: Call = Box::new(move || Box::pin(post(pooled_client.clone())));
+    let [via_plugin, fresh, pooled] = time_in_turn(runs, vec![via_plugin, fresh, pooled])
+        .await?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("three figures"))?;
     if let Some(server) = axum_server {
         server.abort();
     }
@@ -163,17 +182,20 @@ pub async fn baichuan(runs: usize) -> anyhow::Result<Vec<Row>> {
     let plugin = runtime.load_file(&ruqi_tests::wasm("baichuan"), Grants::defaults_for("baichuan")).await?;
     let topic = format!("/ruqi-bench-{}", uuid::Uuid::new_v4().simple());
     let req = run_request(&format!("{topic}#{{\"str_info\":\"mq\"}}"), "bench");
-    let via_plugin = time(runs, || async {
-        let out = runtime.execute(&plugin, &req, None).await;
-        anyhow::ensure!(out.success(), "baichuan run failed: {}", out.into_output());
-        Ok(())
-    })
-    .await?;
+    let (runtime, plugin, req) = (&runtime, &plugin, &req);
+    let via_plugin: Call = Box::new(move || {
+        Box::pin(async move {
+            let out = runtime.execute(plugin, req, None).await;
+            anyhow::ensure!(out.success(), "baichuan run failed: {}", out.into_output());
+            Ok(())
+        })
+    });
     let client = redis::Client::open("redis://127.0.0.1:6379/0")?;
     let queue = format!("mq:queue:{{{topic}}}");
-    let publish = |mut con: redis::aio::MultiplexedConnection| {
-        let queue = queue.clone();
-        let topic = topic.clone();
+    let (to_queue, of_topic) = (queue.clone(), topic.clone());
+    let publish = move |mut con: redis::aio::MultiplexedConnection| {
+        let queue = to_queue.clone();
+        let topic = of_topic.clone();
         async move {
             let id = uuid::Uuid::new_v4().to_string();
             let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string();
@@ -202,9 +224,19 @@ pub async fn baichuan(runs: usize) -> anyhow::Result<Vec<Row>> {
             Ok(())
         }
     };
-    let fresh = time(runs, || async { publish(client.get_multiplexed_async_connection().await?).await }).await?;
+    let fresh: Call = Box::new({
+        let (client, publish) = (client.clone(), publish.clone());
+        move || {
+            let (client, publish) = (client.clone(), publish.clone());
+            Box::pin(async move { publish(client.get_multiplexed_async_connection().await?).await })
+        }
+    });
     let shared = client.get_multiplexed_async_connection().await?;
-    let reused = time(runs, || publish(shared.clone())).await?;
+    let reused: Call = Box::new(move || Box::pin(publish(shared.clone())));
+    let [via_plugin, fresh, reused] = time_in_turn(runs, vec![via_plugin, fresh, reused])
+        .await?
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("three figures"))?;
     // leave nothing behind
     let mut con = client.get_multiplexed_async_connection().await?;
     let ids: Vec<String> = redis::cmd("LRANGE").arg(&queue).arg(0).arg(-1).query_async(&mut con).await?;
