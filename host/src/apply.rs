@@ -1,7 +1,7 @@
 //! Jobs as code: `ruqi export` writes every job of a server as TOML (`[[job]]` tables holding
 //! each job's job_add parameters, as `job_export` lists them), and `ruqi apply -f FILE` makes
 //! the server's jobs match such a file: it prints the plan (jobs added, changed with their
-//! fields, removed only with `--prune`), then carries it out through the API (`job_add`,
+//! fields, removed only with `--prune`), then carries it out through the API (`job_add_many`,
 //! `job_modify` with `replace`, `job_pause`/`job_resume`, `job_remove` with `force`). A file
 //! `export` wrote applies as no change.
 
@@ -14,6 +14,12 @@ use crate::cli::{CliError, Client};
 
 /// The chain parameters: a job added by `apply` gets them once every job of the file exists.
 const CHAINS: [&str; 2] = ["on_success", "on_failure"];
+
+/// Most jobs `apply` adds in one `job_add_many` request.
+const ADD_BATCH_JOBS: usize = 1_000;
+/// Most bytes of jobs (as JSON) in one `job_add_many` request: half the server's default body
+/// limit (`--max-body-bytes`, 1 MiB).
+const ADD_BATCH_BYTES: usize = 512 * 1024;
 
 /// A field that changes: its name, the server's value, the file's.
 pub type FieldChange = (String, Value, Value);
@@ -171,8 +177,14 @@ pub async fn server_jobs(client: &Client) -> Result<Vec<Map<String, Value>>, Cli
         .unwrap_or_default())
 }
 
-/// Carries `plan` out on the server: adds (their chains once every job exists), changes,
-/// pauses and resumes, and with `prune` removes.
+/// Adds `jobs` in one `job_add_many` with `atomic`: all of them, or none and the reason.
+async fn add_many(client: &Client, jobs: Vec<Value>) -> Result<(), CliError> {
+    client.call("job_add_many", json!({"jobs": jobs, "atomic": 1})).await.map(drop)
+}
+
+/// Carries `plan` out on the server: adds (in `job_add_many` requests of up to 1,000 jobs, each
+/// all or nothing; their chains once every job exists), changes, pauses and resumes, and with
+/// `prune` removes.
 pub async fn carry_out(client: &Client, plan: &Plan, prune: bool) -> Result<(), CliError> {
     let params = |def: &Map<String, Value>, drop_chains: bool| {
         let mut p = def.clone();
@@ -186,11 +198,25 @@ pub async fn carry_out(client: &Client, plan: &Plan, prune: bool) -> Result<(), 
     };
     let paused = |def: &Map<String, Value>| def.get("paused").and_then(Value::as_bool).unwrap_or(false);
     let id = |def: &Map<String, Value>| def.get("job_id").cloned().unwrap_or(Value::Null);
+    // The new jobs go in `job_add_many` requests with `atomic`: a request whose jobs the server
+    // refuses one of adds none of them, and the error names the job and why.
+    let mut batch: Vec<Value> = Vec::new();
+    let mut bytes = 0;
     for def in &plan.added {
-        client.call("job_add", Value::Object(params(def, true))).await?;
-        if paused(def) {
-            client.call("job_pause", json!({"job_id": id(def)})).await?;
+        let job = Value::Object(params(def, true));
+        let size = job.to_string().len();
+        if !batch.is_empty() && (batch.len() == ADD_BATCH_JOBS || bytes + size > ADD_BATCH_BYTES) {
+            add_many(client, std::mem::take(&mut batch)).await?;
+            bytes = 0;
         }
+        bytes += size;
+        batch.push(job);
+    }
+    if !batch.is_empty() {
+        add_many(client, batch).await?;
+    }
+    for def in plan.added.iter().filter(|d| paused(d)) {
+        client.call("job_pause", json!({"job_id": id(def)})).await?;
     }
     for def in plan.added.iter().filter(|d| CHAINS.iter().any(|k| d.contains_key(*k))) {
         let mut p = params(def, false);

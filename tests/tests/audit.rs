@@ -837,6 +837,37 @@ async fn a_thousand_jobs_export_and_apply_round_trip() {
     s.stop().await;
 }
 
+/// `apply` adds a file's new jobs all or nothing: one the server refuses (a cmd no plugin
+/// accepts) among them, and none is added; the error names it. Mended, the file applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_adds_a_files_new_jobs_all_or_nothing() {
+    let (s, _work) = server(None, &["shell-bridge"]).await;
+    let alice = s.client.with_token(ALICE);
+    let url = server_url(&s);
+    let job = |id: &str, cmd: &str| {
+        format!(
+            "[[job]]\ncmd = \"{cmd}\"\njob_id = \"{id}\"\njob_name = \"n\"\njob_trigger = \"interval\"\nrule = \"2h\"\n"
+        )
+    };
+    let path = s.dir.path().join("new.toml");
+    let path_arg = path.to_str().expect("a UTF-8 path").to_owned();
+    let good: String = (0..5).map(|i| job(&format!("new-{i}"), "bash scripts/quick.sh")).collect();
+    std::fs::write(&path, format!("{good}{}", job("new-bad", "bash scripts/missing.sh"))).unwrap();
+    let out = cli(&url, ALICE, &["apply", "-f", path_arg.as_str()]).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a refused job fails the apply: {err}");
+    assert!(err.contains("1 of 6 jobs refused, none added: job 5 (new-bad)"), "{err}");
+    assert!(exported(&alice).await.is_empty(), "none of the file's jobs was added");
+
+    std::fs::write(&path, format!("{good}{}", job("new-bad", "bash scripts/quick.sh"))).unwrap();
+    let out = stdout_of(cli(&url, ALICE, &["apply", "-f", path_arg.as_str()]).await, "apply mended");
+    assert!(out.ends_with("6 to add, 0 to change, 0 to remove, 0 unchanged\napplied\n"), "{out}");
+    assert_eq!(exported(&alice).await.len(), 6);
+    let e = audit(&alice, json!({"job_id": "new-3", "page_size": 1})).await.1;
+    assert_eq!(e[0]["caller"], "alice", "{e:?}");
+    s.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. The CLI: `ruqi audit --caller`, `ruqi job versions|rollback`
 
