@@ -340,6 +340,11 @@ impl PrivateRedis {
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 
+    /// baichuan's grants file for it: its address, and its url as `redis_url`.
+    fn grant(&self) -> String {
+        format!("sockets = [\"127.0.0.1:{0}\"]\n[config]\nredis_url = \"redis://127.0.0.1:{0}/0\"\n", self.port)
+    }
+
     /// Its clients but the `redis-cli` asking, one `CLIENT LIST` line each.
     fn clients(&self) -> Vec<String> {
         self.cli(&["CLIENT", "LIST"]).lines().filter(|l| !l.contains("cmd=client|list")).map(str::to_owned).collect()
@@ -369,8 +374,7 @@ impl Drop for PrivateRedis {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baichuan_shares_one_kept_connection_until_its_grants_change() {
     let redis = PrivateRedis::start();
-    let grant =
-        format!("sockets = [\"127.0.0.1:{0}\"]\n[config]\nredis_url = \"redis://127.0.0.1:{0}/0\"\n", redis.port);
+    let grant = redis.grant();
     let s = server_with("baichuan", Some(&grant)).await;
     let c = &s.client;
     // Twenty jobs run at once, then one of them twice more: every message arrives whole, over
@@ -427,8 +431,7 @@ async fn baichuan_shares_one_kept_connection_until_its_grants_change() {
 #[tokio::test]
 async fn baichuan_reconnects_after_redis_closed_its_connection() {
     let redis = PrivateRedis::start();
-    let grant =
-        format!("sockets = [\"127.0.0.1:{0}\"]\n[config]\nredis_url = \"redis://127.0.0.1:{0}/0\"\n", redis.port);
+    let grant = redis.grant();
     let s = server_with("baichuan", Some(&grant)).await;
     let c = &s.client;
     c.add("cron", "re", "/re/topic#{}", "0 0 3 1 1 *").await;

@@ -222,76 +222,52 @@ impl Instance {
     }
 }
 
-/// The 0.2 shared types interface has no functions.
-impl v0_2::ruqi::executor::types::Host for RunState {}
+/// Implements an older contract's `types` and `host` interfaces (module `$v` of the bindings)
+/// for `RunState`: the same capabilities as 0.3's but `redis-pipeline` and
+/// `redis-local-address`, answered by its implementation.
+macro_rules! older_host {
+    ($v:ident) => {
+        /// An older shared types interface has no functions.
+        impl $v::ruqi::executor::types::Host for RunState {}
 
-/// The 0.2 `host` interface: the same capabilities as 0.3's but `redis-pipeline`, answered by
-/// its implementation.
-impl v0_2::ruqi::executor::host::Host for RunState {
-    async fn log(&mut self, level: v0_2::ruqi::executor::host::LogLevel, message: String) {
-        use v0_2::ruqi::executor::host::LogLevel as Old;
-        let level = match level {
-            Old::Trace => host::LogLevel::Trace,
-            Old::Debug => host::LogLevel::Debug,
-            Old::Info => host::LogLevel::Info,
-            Old::Warn => host::LogLevel::Warn,
-            Old::Error => host::LogLevel::Error,
-        };
-        host::Host::log(self, level, message).await;
-    }
+        impl $v::ruqi::executor::host::Host for RunState {
+            async fn log(&mut self, level: $v::ruqi::executor::host::LogLevel, message: String) {
+                use $v::ruqi::executor::host::LogLevel as Old;
+                let level = match level {
+                    Old::Trace => host::LogLevel::Trace,
+                    Old::Debug => host::LogLevel::Debug,
+                    Old::Info => host::LogLevel::Info,
+                    Old::Warn => host::LogLevel::Warn,
+                    Old::Error => host::LogLevel::Error,
+                };
+                host::Host::log(self, level, message).await;
+            }
 
-    async fn config(&mut self, key: String) -> Option<String> {
-        host::Host::config(self, key).await
-    }
+            async fn config(&mut self, key: String) -> Option<String> {
+                host::Host::config(self, key).await
+            }
 
-    async fn path_exists(&mut self, path: String) -> bool {
-        host::Host::path_exists(self, path).await
-    }
+            async fn path_exists(&mut self, path: String) -> bool {
+                host::Host::path_exists(self, path).await
+            }
 
-    async fn run_command(&mut self, command_line: String) -> Result<v0_2::ruqi::executor::host::CommandOutput, String> {
-        let out = host::Host::run_command(self, command_line).await?;
-        Ok(v0_2::ruqi::executor::host::CommandOutput {
-            exit_code: out.exit_code,
-            output: out.output,
-            timed_out: out.timed_out,
-        })
-    }
+            async fn run_command(
+                &mut self,
+                command_line: String,
+            ) -> Result<$v::ruqi::executor::host::CommandOutput, String> {
+                let out = host::Host::run_command(self, command_line).await?;
+                Ok($v::ruqi::executor::host::CommandOutput {
+                    exit_code: out.exit_code,
+                    output: out.output,
+                    timed_out: out.timed_out,
+                })
+            }
+        }
+    };
 }
 
-/// The 0.1 shared types interface has no functions.
-impl v0_1::ruqi::executor::types::Host for RunState {}
-
-/// The 0.1 `host` interface: the same capabilities as 0.2's, answered by 0.3's implementation.
-impl v0_1::ruqi::executor::host::Host for RunState {
-    async fn log(&mut self, level: v0_1::ruqi::executor::host::LogLevel, message: String) {
-        use v0_1::ruqi::executor::host::LogLevel as Old;
-        let level = match level {
-            Old::Trace => host::LogLevel::Trace,
-            Old::Debug => host::LogLevel::Debug,
-            Old::Info => host::LogLevel::Info,
-            Old::Warn => host::LogLevel::Warn,
-            Old::Error => host::LogLevel::Error,
-        };
-        host::Host::log(self, level, message).await;
-    }
-
-    async fn config(&mut self, key: String) -> Option<String> {
-        host::Host::config(self, key).await
-    }
-
-    async fn path_exists(&mut self, path: String) -> bool {
-        host::Host::path_exists(self, path).await
-    }
-
-    async fn run_command(&mut self, command_line: String) -> Result<v0_1::ruqi::executor::host::CommandOutput, String> {
-        let out = host::Host::run_command(self, command_line).await?;
-        Ok(v0_1::ruqi::executor::host::CommandOutput {
-            exit_code: out.exit_code,
-            output: out.output,
-            timed_out: out.timed_out,
-        })
-    }
-}
+older_host!(v0_2);
+older_host!(v0_1);
 
 #[cfg(test)]
 mod tests {
