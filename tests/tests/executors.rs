@@ -452,6 +452,34 @@ async fn baichuan_reconnects_after_redis_closed_its_connection() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn baichuan_replaces_a_connection_whose_server_stopped_answering() {
+    let redis = PrivateRedis::start();
+    let s = server_with("baichuan", Some(&format!("timeout_secs = 60\n{}", redis.grant()))).await;
+    let c = &s.client;
+    c.add("cron", "hung", "/hung/topic#{}", "0 0 3 1 1 *").await;
+    assert_eq!(c.post("job_run", json!({"job_id": "hung"})).await.stat, "OK");
+    assert_eq!(c.wait_history("hung", 1, Duration::from_secs(30)).await[0]["cmd_is_success"], true);
+    // The server stops answering for 13 s (its clients' commands wait): the publish fails after
+    // 10 s, well within the run's own 60 s, with the reason; the next one, once the server
+    // answers again, goes over a new connection.
+    assert_eq!(redis.cli(&["CLIENT", "PAUSE", "13000", "ALL"]), "OK");
+    assert_eq!(c.post("job_run", json!({"job_id": "hung"})).await.stat, "OK");
+    let rows = c.wait_history("hung", 2, Duration::from_secs(40)).await;
+    assert_eq!(rows[0]["cmd_is_success"], false, "{}", rows[0]);
+    let out = rows[0]["cmd_output"].as_str().unwrap_or_default();
+    assert!(out.contains(&format!("redis at 127.0.0.1:{}:", redis.port)), "{out}");
+    let cost = rows[0]["cmd_cost"].as_f64().unwrap_or_default();
+    assert!((9.0..30.0).contains(&cost), "failed at the reply time limit, not the run's: {cost} s");
+    // (`CLIENT LIST` itself waits for the pause to end.)
+    redis.until_clients(0, "the connection that stopped answering was closed").await;
+    assert_eq!(c.post("job_run", json!({"job_id": "hung"})).await.stat, "OK");
+    let rows = c.wait_history("hung", 3, Duration::from_secs(30)).await;
+    assert_eq!(rows[0]["cmd_is_success"], true, "{}", rows[0]);
+    redis.until_clients(1, "a new connection, kept").await;
+    s.stop().await;
+}
+
 /// A plain HTTP/1.1 receiver that keeps connections alive: it answers every request with
 /// `{"stat": "OK"}` and counts the connections it accepted and the ones the client closed.
 async fn keep_alive_receiver()

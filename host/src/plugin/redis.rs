@@ -13,6 +13,10 @@ use super::grants::Grants;
 
 /// How long opening a connection (TCP, `AUTH`, `SELECT`) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a call's replies may take: past it the call fails and its connection is replaced,
+/// so a server that stopped answering does not hold every later run of the plugin until its
+/// own time limit.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most replies a call answers (elements of aggregates included): more is refused rather than
 /// copied into a guest that could not hold them.
 const MAX_REPLIES: usize = 1 << 20;
@@ -145,10 +149,13 @@ async fn connect(plugin: &str, grants: &Grants, url: &str, serial: u64) -> Resul
         let stream = tokio::net::TcpStream::connect(target).await.map_err(|e| e.to_string())?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         let local = stream.local_addr().map_err(|e| e.to_string())?.to_string();
-        let (mut conn, driver) =
-            MultiplexedConnection::new_with_config(&info.redis, stream, redis::AsyncConnectionConfig::new())
-                .await
-                .map_err(|e| e.to_string())?;
+        let (mut conn, driver) = MultiplexedConnection::new_with_config(
+            &info.redis,
+            stream,
+            redis::AsyncConnectionConfig::new().set_response_timeout(RESPONSE_TIMEOUT),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let driver = tokio::spawn(driver).abort_handle();
         // A name for `CLIENT LIST`; a server that refuses it (an ACL) still serves the plugin.
         let name: String =
