@@ -139,9 +139,15 @@ s.serve_forever()
 
 /// Starts [`PY_RECEIVER`] on 127.0.0.1: the process (killed when dropped) and its port.
 pub async fn python_receiver() -> (tokio::process::Child, u16) {
+    python_server(PY_RECEIVER).await
+}
+
+/// Starts a Python HTTP server `script` that prints its port on its first line: the process
+/// (killed when dropped) and that port.
+pub async fn python_server(script: &str) -> (tokio::process::Child, u16) {
     use tokio::io::AsyncBufReadExt;
     let mut py = tokio::process::Command::new("python3")
-        .args(["-c", PY_RECEIVER])
+        .args(["-c", script])
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()

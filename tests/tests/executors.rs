@@ -602,16 +602,7 @@ s.serve_forever()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_post_reuses_its_connection_to_pythons_http_server() {
-    use tokio::io::AsyncBufReadExt;
-    let mut py = tokio::process::Command::new("python3")
-        .args(["-c", PY_KEEP_ALIVE])
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3");
-    let mut line = String::new();
-    tokio::io::BufReader::new(py.stdout.take().unwrap()).read_line(&mut line).await.unwrap();
-    let port: u16 = line.trim().parse().expect("receiver port");
+    let (mut py, port) = ruqi_tests::python_server(PY_KEEP_ALIVE).await;
     let s = server_with("http-post", None).await;
     let c = &s.client;
     c.add("cron", "py-kept", &format!("http://127.0.0.1:{port}/hook#{{\"n\":1}}"), "0 0 3 1 1 *").await;
