@@ -4,7 +4,8 @@
 //! and the scheduler may claim a few more than that ([`Dispatcher::free_slots`]) so the next
 //! runs are ready the moment a slot frees. A run's end goes to the **recorder**, one task that
 //! writes the ends that arrive together in one store transaction (group commit: the history
-//! rows and the jobs' next fire times) and then wakes the scheduler. Misfire: a run found later
+//! rows and the jobs' next fire times) and then wakes the scheduler; a run whose end waits for
+//! it holds no slot, so the next runs are claimed while the last ones are written. Misfire: a run found later
 //! than the grace after its fire time is skipped (no history row, as in RuQi) and the job moves
 //! to its next fire time; each miss is logged at `debug`, and at most one `warn` line per
 //! [`MISSED_WARN_EVERY`] counts them (an overloaded node must not also flood its log).
@@ -19,7 +20,7 @@
 //! holds the claim.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -94,12 +95,18 @@ const RECORD_BATCH: usize = 512;
 /// between two claims, few enough to leave work to other nodes.
 const QUEUE_PER_SLOT: usize = 1;
 
+/// Ends of claimed runs the recorder may have waiting at most before the node claims no more:
+/// beyond it the store is slower than the runs, and new claims would only wait longer.
+const RECORDING_BOUND: usize = 2 * RECORD_BATCH;
+
 /// The jobs whose runs this node holds: claimed and not yet recorded. A job is held at most
 /// once, so a claim that comes back while its run is held here (its lease ran out during a slow
 /// store call) cannot start a second run of it on this node.
 #[derive(Default)]
 struct Held {
     jobs: Mutex<HashSet<String>>,
+    /// How many of them have ended and wait for the recorder: they hold no slot.
+    recording: AtomicUsize,
 }
 
 impl Held {
@@ -121,6 +128,11 @@ impl Held {
     /// How many jobs are held.
     fn count(&self) -> usize {
         self.jobs.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// How many held runs have ended and wait for the recorder.
+    fn recording(&self) -> usize {
+        self.recording.load(Ordering::Acquire)
     }
 }
 
@@ -410,10 +422,16 @@ impl Dispatcher {
     }
 
     /// How many more runs the scheduler may claim now: the running slots plus a small queue,
-    /// less the runs already held.
+    /// less the runs queued or running. Runs that ended and wait for the recorder hold no slot,
+    /// so the next runs are claimed while the last ones are written (the two overlap), unless
+    /// the recorder has [`RECORDING_BOUND`] of them waiting.
     pub fn free_slots(&self) -> usize {
+        let recording = self.held.recording();
+        if recording >= RECORDING_BOUND {
+            return 0;
+        }
         let capacity = self.config.concurrency.max(1) * (1 + QUEUE_PER_SLOT);
-        capacity.saturating_sub(self.held.count())
+        capacity.saturating_sub(self.held.count().saturating_sub(recording))
     }
 
     /// Runs in flight (queued or running).
@@ -452,7 +470,19 @@ impl Dispatcher {
     /// Hands a run's end to the recorder (or, for a run that recorded nothing, just lets go of it).
     fn ended(&self, run: &ClaimedRun, end: Option<RunEnd>) {
         let sent = match (end, self.ends.lock().unwrap_or_else(|p| p.into_inner()).as_ref()) {
-            (Some(end), Some(tx)) => tx.send(end).is_ok(),
+            (Some(end), Some(tx)) => {
+                // Counted before the recorder can see it (it counts it off once written). A run
+                // that let go of its claim as it started (`overlap=allow`) is not held.
+                let held = end.run.holds_claim;
+                if held {
+                    self.held.recording.fetch_add(1, Ordering::AcqRel);
+                }
+                let sent = tx.send(end).is_ok();
+                if !sent && held {
+                    self.held.recording.fetch_sub(1, Ordering::AcqRel);
+                }
+                sent
+            }
             _ => false,
         };
         if !sent {
@@ -1271,7 +1301,9 @@ impl Recorder {
                     }
                 }
             }
-            let held = self.held.release(batch.iter().filter(|e| e.run.holds_claim).map(|e| e.run.job.id.as_str()));
+            let claimed = batch.iter().filter(|e| e.run.holds_claim);
+            let held = self.held.release(claimed.clone().map(|e| e.run.job.id.as_str()));
+            self.held.recording.fetch_sub(claimed.count(), Ordering::AcqRel);
             self.metrics.claims_held.set(held as i64);
             crate::store::rollup(&mut sums, &batch, self.clock.now());
             batch.clear();

@@ -512,6 +512,52 @@ async fn a_group_of_ends_gets_one_outcome_per_run() {
     }
 }
 
+/// A group whose runs all still hold their claims: each interval job moves on, each date job is
+/// deleted, a history row per run, all in one write; a second write of the same group finds the
+/// claims gone and changes nothing more.
+#[tokio::test]
+async fn a_group_whose_claims_all_stand_is_written_whole() {
+    for (name, store, _dir) in backends().await {
+        let now = t0() + Duration::seconds(100);
+        let ids: Vec<String> = (0..40).map(|i| format!("g{i}")).collect();
+        for (i, id) in ids.iter().enumerate() {
+            let (kind, rule) =
+                if i % 4 == 0 { (TriggerKind::Date, "2026-11-24 10:00:30") } else { (TriggerKind::Interval, "10s") };
+            store.add_job(&job(id, "n", kind, rule, t0())).await.unwrap();
+        }
+        let runs = store.claim_due(now, "n1", now + Duration::seconds(10), 100).await.unwrap();
+        assert_eq!(runs.len(), 40, "{name}");
+        let ends: Vec<ruqi::store::RunEnd> = runs
+            .iter()
+            .map(|run| ruqi::store::RunEnd {
+                history: Some(history(run.job.id.as_str(), run.fire_time, true, "n1")),
+                next: (run.job.trigger.kind() == TriggerKind::Interval).then(|| run.fire_time + Duration::seconds(10)),
+                run: run.clone(),
+                output: None,
+                retry: None,
+                after: None,
+            })
+            .collect();
+        let out = store.finish_runs("n1", &ends, now).await.unwrap();
+        assert!(out.iter().all(|o| *o == FinishOutcome::Rescheduled), "{name}: {out:?}");
+        assert_eq!(store.list_history(&HistoryFilter::default(), Page::ALL).await.unwrap().0, 40, "{name}");
+        for (i, id) in ids.iter().enumerate() {
+            let job = store.get_job(&JobId::parse(id).unwrap()).await.unwrap();
+            if i % 4 == 0 {
+                assert!(job.is_none(), "{name}: date job {id} deleted");
+            } else {
+                let fire = runs.iter().find(|r| r.job.id.as_str() == id).unwrap().fire_time;
+                assert_eq!(job.unwrap().next_run_time, Some(fire + Duration::seconds(10)), "{name}: {id}");
+            }
+        }
+        // The same ends again: no claim stands any more, nothing changes.
+        let again = store.finish_runs("n1", &ends, now).await.unwrap();
+        assert!(again.iter().all(|o| *o != FinishOutcome::Rescheduled), "{name}: {again:?}");
+        assert_eq!(store.list_history(&HistoryFilter::default(), Page::ALL).await.unwrap().0, 40, "{name}");
+        assert_eq!(store.list_jobs(&Default::default(), Page::ALL).await.unwrap().0, 30, "{name}");
+    }
+}
+
 /// A job given its own zone keeps it across a round trip, its cron rule read in that zone even
 /// when the store is opened in another one.
 #[tokio::test]

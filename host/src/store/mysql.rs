@@ -82,7 +82,17 @@ const TX_RETRIES: u32 = 5;
 pub struct MysqlStore {
     hosts: Arc<Hosts>,
     tz: Tz,
+    /// When a claim last looked for due rows whose lease ran out (epoch microseconds): see
+    /// [`LEASE_LOOK_EVERY`].
+    lease_look: Arc<std::sync::atomic::AtomicI64>,
 }
+
+/// How often claims look for due rows whose lease ran out (a node died holding them). The
+/// rows a claim reads otherwise are the unclaimed due ones, a range of the
+/// `(claim_owner, next_run_time)` index; the claimed due rows (every run in flight on every
+/// node) are read only by this look. A lease that ran out is taken over at most this much
+/// later than at once.
+const LEASE_LOOK_EVERY: chrono::Duration = chrono::Duration::milliseconds(500);
 
 /// The database hosts a store address names, one pool each, and the one in use: the first
 /// that answers and is ready, moved off when it fails and back when it has been ready again
@@ -161,7 +171,7 @@ impl MysqlStore {
         if hosts.pools.len() > 1 {
             tokio::spawn(Self::watch_hosts(Arc::downgrade(&hosts)));
         }
-        Ok(Self { hosts, tz })
+        Ok(Self { hosts, tz, lease_look: Arc::new(std::sync::atomic::AtomicI64::new(0)) })
     }
 
     /// Applies the migrations, one node at a time across the whole database, Galera included.
@@ -453,58 +463,79 @@ impl MysqlStore {
         node: &str,
         lease_until: Timestamp,
         limit: u32,
+        leases: bool,
     ) -> Result<Vec<JobRow>, StoreError> {
         let now_e = ts_to_epoch(now);
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM ruqi_jobs WHERE next_run_time <= ? AND (claim_owner IS NULL OR lease_until < ?)
-             ORDER BY next_run_time LIMIT ? FOR UPDATE SKIP LOCKED",
-        )
-        .bind(now_e)
-        .bind(now_e)
-        .bind(i64::from(limit))
-        .fetch_all(&mut *conn)
-        .await?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
+        // The due rows, locked and read whole in one statement: the unclaimed ones, and when
+        // `leases`, those whose lease ran out too.
+        let due = if leases {
+            "next_run_time <= ? AND (claim_owner IS NULL OR lease_until < ?)"
+        } else {
+            "claim_owner IS NULL AND next_run_time <= ?"
+        };
+        let sql = format!(
+            "SELECT {JOB_COLUMNS}, {RETRY_COLUMNS} FROM ruqi_jobs WHERE {due}
+             ORDER BY next_run_time LIMIT ? FOR UPDATE SKIP LOCKED"
+        );
+        let mut read = sqlx::query_as(&sql).bind(now_e);
+        if leases {
+            read = read.bind(now_e);
+        }
+        let mut rows: Vec<JobRow> = read.bind(i64::from(limit)).fetch_all(&mut *conn).await?;
+        if rows.is_empty() {
+            return Ok(rows);
         }
         // The claim repeats the read's condition: only rows still claimable when written are
-        // taken (on Galera a row another member's node just claimed can look free to the read),
-        // and only the rows this statement took are returned.
+        // taken (on Galera a row another member's node just claimed can look free to the read).
         let lease_e = ts_to_epoch(lease_until);
+        let now_text = ts_to_text(now);
         let mut q = QueryBuilder::<MySql>::new("UPDATE ruqi_jobs SET job_lock = 1, claim_owner = ");
         q.push_bind(node).push(", lease_until = ").push_bind(lease_e);
-        q.push(", u_time = ").push_bind(ts_to_text(now)).push(" WHERE id IN (");
+        q.push(", u_time = ").push_bind(now_text.as_str()).push(" WHERE id IN (");
         let mut list = q.separated(", ");
-        for id in &ids {
-            list.push_bind(id.as_str());
+        for row in &rows {
+            list.push_bind(row.id.as_str());
         }
         q.push(") AND next_run_time <= ").push_bind(now_e);
         q.push(" AND (claim_owner IS NULL OR lease_until < ").push_bind(now_e).push(")");
         let taken = q.build().execute(&mut *conn).await?.rows_affected();
+        if taken == rows.len() as u64 {
+            // Every row read was taken (the rows were locked by the read: the usual case).
+            for row in &mut rows {
+                row.u_time.clone_from(&now_text);
+            }
+            return Ok(rows);
+        }
         if taken == 0 {
             return Ok(Vec::new());
         }
+        // Some were not (Galera): only the rows this statement took are returned.
         let mut q =
             QueryBuilder::<MySql>::new(format!("SELECT {JOB_COLUMNS}, {RETRY_COLUMNS} FROM ruqi_jobs WHERE id IN ("));
         let mut list = q.separated(", ");
-        for id in &ids {
-            list.push_bind(id.as_str());
+        for row in &rows {
+            list.push_bind(row.id.as_str());
         }
         q.push(") AND claim_owner = ").push_bind(node).push(" AND lease_until = ").push_bind(lease_e);
-        let rows: Vec<JobRow> = q.build_query_as().fetch_all(&mut *conn).await?;
-        if rows.len() as u64 != taken {
-            tracing::debug!(read = ids.len(), taken, returned = rows.len(), "claim: rows taken and read back differ");
+        let back: Vec<JobRow> = q.build_query_as().fetch_all(&mut *conn).await?;
+        if back.len() as u64 != taken {
+            tracing::debug!(read = rows.len(), taken, returned = back.len(), "claim: rows taken and read back differ");
         }
-        Ok(rows)
+        Ok(back)
     }
 
+    /// Writes a group of ends; `None` (written only when not `careful`) when a run of the group
+    /// no longer held its claim: the transaction is then rolled back and written again, careful.
     async fn finish_in(
         conn: &mut MySqlConnection,
         node: &str,
         ends: &[RunEnd],
         now: Timestamp,
-    ) -> Result<Vec<FinishOutcome>, StoreError> {
-        let outcomes = Self::finish_ends(conn, node, ends, now).await?;
+        careful: bool,
+    ) -> Result<Option<Vec<FinishOutcome>>, StoreError> {
+        let Some(outcomes) = Self::finish_ends(conn, node, ends, now, careful).await? else {
+            return Ok(None);
+        };
         // What the ends set off (a run that lost its claim sets off nothing: its fire time is
         // the new owner's).
         for (end, outcome) in ends.iter().zip(&outcomes) {
@@ -512,16 +543,18 @@ impl MysqlStore {
                 apply_after_end!(conn, " ON DUPLICATE KEY UPDATE run_id = run_id", end, ts_to_epoch(now));
             }
         }
-        Ok(outcomes)
+        Ok(Some(outcomes))
     }
 
-    /// The ends themselves: history rows, run rows, reschedules and releases.
+    /// The ends themselves: history rows, run rows, reschedules and releases (see
+    /// [`MysqlStore::finish_in`] for `careful`).
     async fn finish_ends(
         conn: &mut MySqlConnection,
         node: &str,
         ends: &[RunEnd],
         now: Timestamp,
-    ) -> Result<Vec<FinishOutcome>, StoreError> {
+        careful: bool,
+    ) -> Result<Option<Vec<FinishOutcome>>, StoreError> {
         let rows: Vec<&HistoryRecord> = ends.iter().filter_map(|e| e.history.as_ref()).collect();
         if !rows.is_empty() {
             // Keep-first: a second row for the same (job, fire time) is dropped, not an error.
@@ -565,31 +598,47 @@ impl MysqlStore {
             }
         }
         if scheduled.is_empty() {
-            return Ok(by_hand_outcomes(ends, &released));
+            return Ok(Some(by_hand_outcomes(ends, &released)));
         }
-        // The rows of the group, locked: which runs still hold their claim is decided here,
-        // then one statement reschedules them all and one deletes the ended ones (a round trip
-        // per statement, not per run).
-        let mut q =
-            QueryBuilder::<MySql>::new("SELECT id, claim_owner, revision, next_run_time FROM ruqi_jobs WHERE id IN (");
-        let mut ids = q.separated(", ");
-        for e in &scheduled {
-            ids.push_bind(e.run.job.id.as_str());
-        }
-        q.push(") FOR UPDATE");
-        let rows: Vec<(String, Option<String>, i64, Option<f64>)> = q.build_query_as().fetch_all(&mut *conn).await?;
-        let current: HashMap<String, (Option<String>, i64, Option<f64>)> =
-            rows.into_iter().map(|(id, owner, rev, next)| (id.to_lowercase(), (owner, rev, next))).collect();
+        // Which runs still hold their claim. The usual case, every run of the group, costs no
+        // read: each statement below changes a job's row only while its run's claim, revision
+        // and fire time stand, and the counts it answers say whether every run's did. When one
+        // did not, the caller rolls the group back and writes it again `careful`ly: the rows
+        // locked and read first, so each run's outcome is known.
+        let current: HashMap<String, (Option<String>, i64, Option<f64>)> = if careful {
+            let mut q = QueryBuilder::<MySql>::new(
+                "SELECT id, claim_owner, revision, next_run_time FROM ruqi_jobs WHERE id IN (",
+            );
+            let mut ids = q.separated(", ");
+            for e in &scheduled {
+                ids.push_bind(e.run.job.id.as_str());
+            }
+            q.push(") FOR UPDATE");
+            let rows: Vec<(String, Option<String>, i64, Option<f64>)> =
+                q.build_query_as().fetch_all(&mut *conn).await?;
+            rows.into_iter().map(|(id, owner, rev, next)| (id.to_lowercase(), (owner, rev, next))).collect()
+        } else {
+            HashMap::new()
+        };
         let row_of = |run: &ClaimedRun| current.get(&run.job.id.as_str().to_lowercase());
         let holds = |run: &ClaimedRun| {
-            row_of(run).is_some_and(|(owner, rev, next)| {
-                owner.as_deref() == Some(node) && *rev == run.revision && *next == Some(ts_to_epoch(run.due))
-            })
+            !careful
+                || row_of(run).is_some_and(|(owner, rev, next)| {
+                    owner.as_deref() == Some(node) && *rev == run.revision && *next == Some(ts_to_epoch(run.due))
+                })
         };
         let resched: Vec<(&ClaimedRun, Timestamp, Option<RetryPlan>)> =
             scheduled.iter().filter(|e| holds(&e.run)).filter_map(|e| e.next.map(|t| (&e.run, t, e.retry))).collect();
         let ending: Vec<&ClaimedRun> =
             scheduled.iter().filter(|e| e.next.is_none() && holds(&e.run)).map(|e| &e.run).collect();
+        // The claim each run must still hold, as a join condition on the derived table `v`.
+        let claim_stands = |q: &mut QueryBuilder<'_, MySql>| {
+            if !careful {
+                q.push(" AND j.claim_owner = ").push_bind(node.to_owned());
+                q.push(" AND j.revision = v.rev AND j.next_run_time = v.due");
+            }
+        };
+        let mut changed = 0;
         if !resched.is_empty() {
             let mut q = QueryBuilder::<MySql>::new("UPDATE ruqi_jobs j JOIN (");
             // The retry columns go in the derived table only when a run of the group plans one.
@@ -597,6 +646,9 @@ impl MysqlStore {
             for (i, (run, next, retry)) in resched.iter().enumerate() {
                 q.push(if i == 0 { "SELECT " } else { " UNION ALL SELECT " });
                 q.push_bind(run.job.id.as_str()).push(" AS vid, ").push_bind(ts_to_epoch(*next)).push(" AS next");
+                if !careful {
+                    push_claim_of(&mut q, run);
+                }
                 if plans {
                     q.push(", CAST(").push_bind(retry.map(|r| ts_to_epoch(r.at))).push(" AS DOUBLE) AS retry_at, ");
                     q.push("CAST(")
@@ -605,23 +657,37 @@ impl MysqlStore {
                     q.push("CAST(").push_bind(retry.map(|r| ts_to_epoch(r.fire))).push(" AS DOUBLE) AS retry_fire");
                 }
             }
-            q.push(") v ON j.id = v.vid SET j.next_run_time = v.next, j.job_lock = 0, j.claim_owner = NULL,");
+            q.push(") v ON j.id = v.vid");
+            claim_stands(&mut q);
+            q.push(" SET j.next_run_time = v.next, j.job_lock = 0, j.claim_owner = NULL,");
             if plans {
                 q.push(" j.retry_at = v.retry_at, j.retry_attempt = v.retry_attempt, j.retry_fire = v.retry_fire,");
             } else {
                 q.push(" j.retry_at = NULL, j.retry_attempt = NULL, j.retry_fire = NULL,");
             }
             q.push(" j.lease_until = NULL, j.u_time = ").push_bind(ts_to_text(now));
-            q.build().execute(&mut *conn).await?;
+            changed += q.build().execute(&mut *conn).await?.rows_affected();
         }
         if !ending.is_empty() {
-            let mut q = QueryBuilder::<MySql>::new("DELETE FROM ruqi_jobs WHERE id IN (");
-            let mut ids = q.separated(", ");
-            for run in &ending {
-                ids.push_bind(run.job.id.as_str());
+            let mut q = QueryBuilder::<MySql>::new("DELETE j FROM ruqi_jobs j JOIN (");
+            for (i, run) in ending.iter().enumerate() {
+                q.push(if i == 0 { "SELECT " } else { " UNION ALL SELECT " });
+                q.push_bind(run.job.id.as_str()).push(" AS vid");
+                if !careful {
+                    push_claim_of(&mut q, run);
+                }
             }
-            q.push(")");
-            q.build().execute(&mut *conn).await?;
+            q.push(") v ON j.id = v.vid");
+            claim_stands(&mut q);
+            changed += q.build().execute(&mut *conn).await?.rows_affected();
+        }
+        if !careful && changed != (resched.len() + ending.len()) as u64 {
+            tracing::debug!(
+                runs = scheduled.len(),
+                changed,
+                "a run of the group lost its claim: written again with its rows read"
+            );
+            return Ok(None);
         }
         let mut outcomes = Vec::with_capacity(ends.len());
         for RunEnd { run, .. } in ends {
@@ -649,8 +715,17 @@ impl MysqlStore {
             }
             outcomes.push(if superseded { FinishOutcome::Superseded } else { FinishOutcome::LostClaim });
         }
-        Ok(outcomes)
+        Ok(Some(outcomes))
     }
+}
+
+/// The claim a run holds, as the derived table's `rev` and `due` columns.
+fn push_claim_of(q: &mut QueryBuilder<'_, MySql>, run: &ClaimedRun) {
+    q.push(", ")
+        .push_bind(run.revision)
+        .push(" AS rev, CAST(")
+        .push_bind(ts_to_epoch(run.due))
+        .push(" AS DOUBLE) AS due");
 }
 
 /// What ending a run started by hand did: its claim released (or it held none), or lost.
@@ -671,7 +746,14 @@ fn by_hand_outcomes(ends: &[RunEnd], released: &std::collections::HashSet<&str>)
 /// rollback on failure (so no connection goes back to the pool holding locks), and a few
 /// immediate retries of deadlocks and lock-wait timeouts.
 macro_rules! in_transaction {
-    ($pool:expr, |$conn:ident| $body:expr) => {{
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        in_transaction!(@keep $pool, |$conn| $body, |_| true)
+    };
+    // A body that answers `Ok(None)` has its transaction rolled back (and `None` answered).
+    ($pool:expr, |$conn:ident| $body:expr, or_rollback) => {
+        in_transaction!(@keep $pool, |$conn| $body, |v: &Option<_>| v.is_some())
+    };
+    (@keep $pool:expr, |$conn:ident| $body:expr, $keep:expr) => {{
         let mut attempt = 0;
         loop {
             let mut tx = $pool.begin().await?;
@@ -682,7 +764,8 @@ macro_rules! in_transaction {
             // A conflict may also be reported at commit (Galera's certification fails as 1213
             // there): it is retried like one found by a statement.
             let result = match result {
-                Ok(v) => tx.commit().await.map(|()| v).map_err(StoreError::from),
+                Ok(v) if ($keep)(&v) => tx.commit().await.map(|()| v).map_err(StoreError::from),
+                Ok(v) => tx.rollback().await.map(|()| v).map_err(StoreError::from),
                 Err(e) => {
                     let _ = tx.rollback().await;
                     Err(e)
@@ -816,8 +899,15 @@ impl JobStore for MysqlStore {
         limit: u32,
     ) -> Result<Vec<ClaimedRun>, StoreError> {
         let tz = self.tz;
+        let at = now.timestamp_micros();
+        let last = self.lease_look.load(Ordering::Acquire);
+        // A clock that went back (a test's times, a stepped clock) looks at once.
+        let leases = at < last || at - last >= LEASE_LOOK_EVERY.num_microseconds().unwrap_or(0);
+        if leases {
+            self.lease_look.store(at, Ordering::Release);
+        }
         let claimed = in_transaction!(self.pool(), |conn| async {
-            let rows = Self::claim_in(conn, now, node, lease_until, limit).await?;
+            let rows = Self::claim_in(conn, now, node, lease_until, limit, leases).await?;
             let claimed = claimed_runs(rows, tz);
             Ok::<_, StoreError>(claimed)
         })?;
@@ -854,7 +944,12 @@ impl JobStore for MysqlStore {
     }
 
     async fn finish_runs(&self, node: &str, ends: &[RunEnd], now: Timestamp) -> Result<Vec<FinishOutcome>, StoreError> {
-        in_transaction!(self.pool(), |conn| Self::finish_in(conn, node, ends, now))
+        let fast = in_transaction!(self.pool(), |conn| Self::finish_in(conn, node, ends, now, false), or_rollback)?;
+        match fast {
+            Some(outcomes) => Ok(outcomes),
+            None => Ok(in_transaction!(self.pool(), |conn| Self::finish_in(conn, node, ends, now, true))?
+                .expect("a careful write has every outcome")),
+        }
     }
 
     async fn adopt_legacy(&self, now: Timestamp) -> Result<AdoptionReport, StoreError> {
