@@ -94,6 +94,12 @@ const RECORD_BATCH: usize = 512;
 /// Claimed runs a node holds beyond its running ones, per slot: enough to keep the slots busy
 /// between two claims, few enough to leave work to other nodes.
 const QUEUE_PER_SLOT: usize = 1;
+/// The queue may also be as long as the runs the node recorded in the last `TURNOVER_WINDOW`:
+/// when runs are short, a run queued behind that many starts within about that long, and
+/// claims of a few dozen runs at a time would hold the node back.
+const TURNOVER_WINDOW: Duration = Duration::from_millis(200);
+/// The longest queue the turnover gives.
+const MAX_QUEUE: usize = 1024;
 
 /// Ends of claimed runs the recorder may have waiting at most before the node claims no more:
 /// beyond it the store is slower than the runs, and new claims would only wait longer.
@@ -107,6 +113,8 @@ struct Held {
     jobs: Mutex<HashSet<String>>,
     /// How many of them have ended and wait for the recorder: they hold no slot.
     recording: AtomicUsize,
+    /// When the recorder wrote how many of them, over the last [`TURNOVER_WINDOW`].
+    turnover: Mutex<std::collections::VecDeque<(tokio::time::Instant, usize)>>,
 }
 
 impl Held {
@@ -133,6 +141,23 @@ impl Held {
     /// How many held runs have ended and wait for the recorder.
     fn recording(&self) -> usize {
         self.recording.load(Ordering::Acquire)
+    }
+
+    /// Notes that `n` of them were recorded now.
+    fn recorded(&self, n: usize) {
+        let now = tokio::time::Instant::now();
+        let mut turnover = self.turnover.lock().unwrap_or_else(|p| p.into_inner());
+        while turnover.front().is_some_and(|(at, _)| now.duration_since(*at) > TURNOVER_WINDOW) {
+            turnover.pop_front();
+        }
+        turnover.push_back((now, n));
+    }
+
+    /// How many were recorded in the last [`TURNOVER_WINDOW`].
+    fn turnover(&self) -> usize {
+        let now = tokio::time::Instant::now();
+        let turnover = self.turnover.lock().unwrap_or_else(|p| p.into_inner());
+        turnover.iter().filter(|(at, _)| now.duration_since(*at) <= TURNOVER_WINDOW).map(|(_, n)| n).sum()
     }
 }
 
@@ -421,17 +446,21 @@ impl Dispatcher {
         crate::followup::after_end(end, &c.node, &c.calendars, c.tz, &c.alerts)
     }
 
-    /// How many more runs the scheduler may claim now: the running slots plus a small queue,
-    /// less the runs queued or running. Runs that ended and wait for the recorder hold no slot,
-    /// so the next runs are claimed while the last ones are written (the two overlap), unless
-    /// the recorder has [`RECORDING_BOUND`] of them waiting.
+    /// How many more runs the scheduler may claim now: the running slots plus a queue, less
+    /// the runs queued or running. The queue is [`QUEUE_PER_SLOT`] runs a slot, or as many runs
+    /// as the node recorded in the last [`TURNOVER_WINDOW`] when that is more (short runs; up to
+    /// [`MAX_QUEUE`]): runs that take long are not claimed ahead of when a slot can take them.
+    /// Runs that ended and wait for the recorder hold no slot, so the next runs are claimed
+    /// while the last ones are written (the two overlap), unless the recorder has
+    /// [`RECORDING_BOUND`] of them waiting.
     pub fn free_slots(&self) -> usize {
         let recording = self.held.recording();
         if recording >= RECORDING_BOUND {
             return 0;
         }
-        let capacity = self.config.concurrency.max(1) * (1 + QUEUE_PER_SLOT);
-        capacity.saturating_sub(self.held.count().saturating_sub(recording))
+        let slots = self.config.concurrency.max(1);
+        let queue = (slots * QUEUE_PER_SLOT).max(self.held.turnover().min(MAX_QUEUE));
+        (slots + queue).saturating_sub(self.held.count().saturating_sub(recording))
     }
 
     /// Runs in flight (queued or running).
@@ -1303,7 +1332,9 @@ impl Recorder {
             }
             let claimed = batch.iter().filter(|e| e.run.holds_claim);
             let held = self.held.release(claimed.clone().map(|e| e.run.job.id.as_str()));
-            self.held.recording.fetch_sub(claimed.count(), Ordering::AcqRel);
+            let recorded = claimed.count();
+            self.held.recording.fetch_sub(recorded, Ordering::AcqRel);
+            self.held.recorded(recorded);
             self.metrics.claims_held.set(held as i64);
             crate::store::rollup(&mut sums, &batch, self.clock.now());
             batch.clear();

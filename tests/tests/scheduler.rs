@@ -269,3 +269,21 @@ async fn wakeup_and_status_reflect_the_next_run() {
     cancel.cancel();
     task.await.unwrap();
 }
+
+/// While its runs take long, a node claims no more than its slots and one queued run a slot
+/// (its queue grows only with the runs it records): the other due runs stay for other nodes.
+#[tokio::test]
+async fn a_busy_node_leaves_the_runs_it_cannot_start_to_others() {
+    let gate = Arc::new(Semaphore::new(0));
+    let rig = rig(Recorder { gate: Some(gate.clone()), ..Default::default() }).await;
+    for i in 0..100 {
+        rig.add(&format!("j{i}"), TriggerKind::Interval, "10s").await;
+    }
+    rig.tick(10).await;
+    assert_eq!(*rig.recorder.running.lock().unwrap(), 8, "every slot runs");
+    let now = rig.clock.now();
+    let rest = rig.store.claim_due(now, "other", now + chrono::Duration::seconds(10), 1000).await.unwrap();
+    assert_eq!(rest.len(), 100 - 2 * 8, "8 running and 8 queued here, the rest left");
+    gate.add_permits(1000);
+    rig.stop().await;
+}
