@@ -26,16 +26,28 @@ const MAX_JOBS: usize = 2_000;
 type Figure = fn(&Figures) -> Option<f64>;
 
 /// What two nodes did in the measured window.
-struct Figures {
-    runs_per_s: f64,
-    p50: Option<f64>,
-    p99: Option<f64>,
-    missed: f64,
+pub struct Figures {
+    /// Runs recorded with a fire time in the window, per second.
+    pub runs_per_s: f64,
+    /// Lateness (run end − fire time) p50, seconds.
+    pub p50: Option<f64>,
+    /// Lateness p99, seconds.
+    pub p99: Option<f64>,
+    /// Due fire times in the window with no run recorded.
+    pub missed: f64,
 }
 
 /// Two nodes on database `name`, node A at `urls[0]`, node B at `urls[1]`; the harness reads
-/// the history through `server`.
-async fn two_nodes(ctx: &Ctx, server: &str, urls: [String; 2], n: usize, label: &str) -> anyhow::Result<Figures> {
+/// the history through `server`. With `spread`, the `n` jobs' fire times are spread evenly
+/// over the second (as the interval workload's); otherwise they come as the adds did.
+pub async fn two_nodes(
+    ctx: &Ctx,
+    server: &str,
+    urls: [String; 2],
+    n: usize,
+    label: &str,
+    spread: bool,
+) -> anyhow::Result<Figures> {
     let secs = ctx.opts.sizes.interval_secs;
     let tag = ctx.opts.tag(label);
     let mut store = Store::create_on(server, &tag).await?;
@@ -47,8 +59,12 @@ async fn two_nodes(ctx: &Ctx, server: &str, urls: [String; 2], n: usize, label: 
         let (a, b) = (a?, b?);
         let out = async {
             store.connect().await?;
-            let body = Arc::new(|i| job_add_body("interval", &format!("i{i}"), "echo:bench", "1s"));
-            add_jobs(ctx, &a, n, &format!("{label}: adding"), body).await?;
+            if spread {
+                super::interval::add_spread(ctx, &a, n, "i", label).await?;
+            } else {
+                let body = Arc::new(|i| job_add_body("interval", &format!("i{i}"), "echo:bench", "1s"));
+                add_jobs(ctx, &a, n, &format!("{label}: adding"), body).await?;
+            }
             let from = (epoch_now() + 2.0).ceil();
             let to = from + secs as f64;
             while epoch_now() < to + 2.0 {
@@ -83,12 +99,13 @@ pub async fn galera(ctx: &mut Ctx) -> anyhow::Result<()> {
         .await?
         .map_err(|e| anyhow::anyhow!("Galera cluster: {e}"))?;
     let single = mysql_server();
-    let one = two_nodes(ctx, &single, [single.clone(), single.clone()], n, "galera_one").await;
+    let one = two_nodes(ctx, &single, [single.clone(), single.clone()], n, "galera_one", false).await;
     let hosts = |order: [usize; 3]| {
         let list: Vec<String> = order.iter().map(|i| cluster.addr(*i)).collect();
         format!("mysql://root@{}", list.join(","))
     };
-    let three = two_nodes(ctx, &cluster.server_url(0), [hosts([0, 1, 2]), hosts([1, 2, 0])], n, "galera_three").await;
+    let three =
+        two_nodes(ctx, &cluster.server_url(0), [hosts([0, 1, 2]), hosts([1, 2, 0])], n, "galera_three", false).await;
     drop(cluster);
     let what =
         format!("2 nodes, {} 1-s jobs, {} s, Galera 3 members", thousands(n as u64), ctx.opts.sizes.interval_secs);

@@ -457,6 +457,43 @@ pub async fn interval_and_listing(ctx: &mut Ctx) -> anyhow::Result<()> {
             ));
         }
     }
+    // Two nodes on one MariaDB database, the same jobs: together at least as fast as one.
+    let one = sessions.iter().find_map(|(kind, stored, s)| {
+        (*kind == Kind::Mysql && *stored == 0).then(|| s.as_ref().ok().and_then(|s| s.window.clone())).flatten()
+    });
+    if wants_interval && let Some(one) = one {
+        let single = super::db::mysql_server();
+        let two = super::galera::two_nodes(ctx, &single, [single.clone(), single.clone()], n, "iv_two", true).await;
+        let what = format!("{jobs}, MariaDB, two nodes (peer column: one node)");
+        let cell = |get: fn(&super::galera::Figures) -> Option<f64>| match &two {
+            Ok(f) => Cell::opt(get(f)),
+            Err(e) => Cell::failed(format!("{e:#}")),
+        };
+        ctx.report.push(Row::goal(
+            "interval",
+            format!("{jobs}, MariaDB: two nodes' runs/s, at least one node's"),
+            Unit::PerSec,
+            Better::Higher,
+            cell(|f| Some(f.runs_per_s)),
+            one.runs_per_s,
+        ));
+        ctx.report.push(Row::new(
+            "interval",
+            format!("{what}: lateness p99"),
+            Unit::Millis,
+            Better::Lower,
+            cell(|f| f.p99),
+            Cell::opt(one.p99),
+        ));
+        ctx.report.push(Row::new(
+            "interval",
+            format!("{what}: due runs with no history row"),
+            Unit::Count,
+            Better::Lower,
+            cell(|f| Some(f.missed)),
+            Cell::Value(one.missed),
+        ));
+    }
     if wants_interval && sessions.iter().any(|(_, stored, _)| *stored > 0) {
         ctx.report.note(
             "interval: the peer runs only at 0 stored future jobs (adding 100,000 jobs to its SQL store takes minutes)",
@@ -543,7 +580,7 @@ const SPREAD_SLICES: usize = 100;
 /// first run is a second after it is added, so they are added in [`SPREAD_SLICES`] requests of
 /// `job_add_many`, one every 10 ms (the jobs of one request share their fire time). A load of `n`
 /// jobs is then `n` runs a second due evenly, not `n` due at once.
-async fn add_spread(ctx: &Ctx, node: &Node, n: usize, prefix: &str, label: &str) -> anyhow::Result<()> {
+pub async fn add_spread(ctx: &Ctx, node: &Node, n: usize, prefix: &str, label: &str) -> anyhow::Result<()> {
     let url = format!("{}/ruqi/job_add_many", node.base);
     let per = n.div_ceil(SPREAD_SLICES);
     let bodies: Vec<String> = (0..n)
