@@ -82,17 +82,15 @@ const TX_RETRIES: u32 = 5;
 pub struct MysqlStore {
     hosts: Arc<Hosts>,
     tz: Tz,
-    /// When a claim last looked for due rows whose lease ran out (epoch microseconds): see
-    /// [`LEASE_LOOK_EVERY`].
-    lease_look: Arc<std::sync::atomic::AtomicI64>,
+    /// The earliest instant a claimed row can be taken over (its lease run out and it due), as
+    /// the last [`JobStore::next_wakeup`] read it, in epoch microseconds (`i64::MAX`: no claimed
+    /// row; `i64::MIN`: not read yet). A claim looks for such rows only once it has come: the
+    /// claimed due rows are every run in flight on every node, and the rows a claim reads
+    /// otherwise are the unclaimed due ones, a range of the `(claim_owner, next_run_time)`
+    /// index. The wake-up reads it on every pass, so a lease that runs out is taken over by the
+    /// pass it wakes, and a pass woken by it always looks (no pass finds nothing and wakes again).
+    takeover_at: Arc<std::sync::atomic::AtomicI64>,
 }
-
-/// How often claims look for due rows whose lease ran out (a node died holding them). The
-/// rows a claim reads otherwise are the unclaimed due ones, a range of the
-/// `(claim_owner, next_run_time)` index; the claimed due rows (every run in flight on every
-/// node) are read only by this look. A lease that ran out is taken over at most this much
-/// later than at once.
-const LEASE_LOOK_EVERY: chrono::Duration = chrono::Duration::milliseconds(500);
 
 /// The database hosts a store address names, one pool each, and the one in use: the first
 /// that answers and is ready, moved off when it fails and back when it has been ready again
@@ -171,7 +169,7 @@ impl MysqlStore {
         if hosts.pools.len() > 1 {
             tokio::spawn(Self::watch_hosts(Arc::downgrade(&hosts)));
         }
-        Ok(Self { hosts, tz, lease_look: Arc::new(std::sync::atomic::AtomicI64::new(0)) })
+        Ok(Self { hosts, tz, takeover_at: Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)) })
     }
 
     /// Applies the migrations, one node at a time across the whole database, Galera included.
@@ -867,7 +865,8 @@ impl JobStore for MysqlStore {
     async fn next_wakeup(&self) -> Result<Option<Timestamp>, StoreError> {
         // Two index reads on (claim_owner, next_run_time), not a table scan: the first unclaimed
         // fire time as `ORDER BY … LIMIT 1` (MariaDB ran `MIN()` over `claim_owner IS NULL` as a
-        // range of every unclaimed row: 0.3 s a pass at 1,000,000 jobs), and the few claimed rows.
+        // range of every unclaimed row: 0.3 s a pass at 1,000,000 jobs), and the claimed rows
+        // (the runs in flight), whose first takeover time also tells claims when to look for it.
         let (free, leased): (Option<f64>, Option<f64>) = sqlx::query_as(
             "SELECT (SELECT next_run_time FROM ruqi_jobs WHERE claim_owner IS NULL AND next_run_time IS NOT NULL
                      ORDER BY next_run_time LIMIT 1),
@@ -876,6 +875,8 @@ impl JobStore for MysqlStore {
         )
         .fetch_one(self.pool())
         .await?;
+        let takeover = leased.map_or(i64::MAX, |t| epoch_to_ts(t).timestamp_micros());
+        self.takeover_at.store(takeover, Ordering::Release);
         Ok(match (free, leased) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -899,13 +900,7 @@ impl JobStore for MysqlStore {
         limit: u32,
     ) -> Result<Vec<ClaimedRun>, StoreError> {
         let tz = self.tz;
-        let at = now.timestamp_micros();
-        let last = self.lease_look.load(Ordering::Acquire);
-        // A clock that went back (a test's times, a stepped clock) looks at once.
-        let leases = at < last || at - last >= LEASE_LOOK_EVERY.num_microseconds().unwrap_or(0);
-        if leases {
-            self.lease_look.store(at, Ordering::Release);
-        }
+        let leases = now.timestamp_micros() >= self.takeover_at.load(Ordering::Acquire);
         let claimed = in_transaction!(self.pool(), |conn| async {
             let rows = Self::claim_in(conn, now, node, lease_until, limit, leases).await?;
             let claimed = claimed_runs(rows, tz);
