@@ -143,8 +143,19 @@ impl Held {
         self.recording.load(Ordering::Acquire)
     }
 
-    /// Notes that `n` of them were recorded now.
+    /// Counts a held run whose end goes to the recorder (before the recorder can see it).
+    fn ending(&self) {
+        self.recording.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// Takes back [`Held::ending`] of an end the recorder never got.
+    fn not_ending(&self) {
+        self.recording.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Notes that the recorder wrote `n` of them now.
     fn recorded(&self, n: usize) {
+        self.recording.fetch_sub(n, Ordering::AcqRel);
         let now = tokio::time::Instant::now();
         let mut turnover = self.turnover.lock().unwrap_or_else(|p| p.into_inner());
         while turnover.front().is_some_and(|(at, _)| now.duration_since(*at) > TURNOVER_WINDOW) {
@@ -500,15 +511,14 @@ impl Dispatcher {
     fn ended(&self, run: &ClaimedRun, end: Option<RunEnd>) {
         let sent = match (end, self.ends.lock().unwrap_or_else(|p| p.into_inner()).as_ref()) {
             (Some(end), Some(tx)) => {
-                // Counted before the recorder can see it (it counts it off once written). A run
-                // that let go of its claim as it started (`overlap=allow`) is not held.
+                // A run that let go of its claim as it started (`overlap=allow`) is not held.
                 let held = end.run.holds_claim;
                 if held {
-                    self.held.recording.fetch_add(1, Ordering::AcqRel);
+                    self.held.ending();
                 }
                 let sent = tx.send(end).is_ok();
                 if !sent && held {
-                    self.held.recording.fetch_sub(1, Ordering::AcqRel);
+                    self.held.not_ending();
                 }
                 sent
             }
@@ -1330,11 +1340,10 @@ impl Recorder {
                     }
                 }
             }
-            let claimed = batch.iter().filter(|e| e.run.holds_claim);
-            let held = self.held.release(claimed.clone().map(|e| e.run.job.id.as_str()));
-            let recorded = claimed.count();
-            self.held.recording.fetch_sub(recorded, Ordering::AcqRel);
-            self.held.recorded(recorded);
+            let claimed: Vec<&str> =
+                batch.iter().filter(|e| e.run.holds_claim).map(|e| e.run.job.id.as_str()).collect();
+            let held = self.held.release(claimed.iter().copied());
+            self.held.recorded(claimed.len());
             self.metrics.claims_held.set(held as i64);
             crate::store::rollup(&mut sums, &batch, self.clock.now());
             batch.clear();
