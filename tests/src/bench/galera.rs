@@ -23,7 +23,7 @@ const BASE_PORT: u16 = 3351;
 const MAX_JOBS: usize = 2_000;
 
 /// One figure of [`Figures`].
-type Figure = fn(&Figures) -> Option<f64>;
+pub type Figure = fn(&Figures) -> Option<f64>;
 
 /// What two nodes did in the measured window.
 pub struct Figures {

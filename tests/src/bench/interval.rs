@@ -465,7 +465,7 @@ pub async fn interval_and_listing(ctx: &mut Ctx) -> anyhow::Result<()> {
         let single = super::db::mysql_server();
         let two = super::galera::two_nodes(ctx, &single, [single.clone(), single.clone()], n, "iv_two", true).await;
         let what = format!("{jobs}, MariaDB, two nodes (peer column: one node)");
-        let cell = |get: fn(&super::galera::Figures) -> Option<f64>| match &two {
+        let cell = |get: super::galera::Figure| match &two {
             Ok(f) => Cell::opt(get(f)),
             Err(e) => Cell::failed(format!("{e:#}")),
         };
@@ -477,22 +477,20 @@ pub async fn interval_and_listing(ctx: &mut Ctx) -> anyhow::Result<()> {
             cell(|f| Some(f.runs_per_s)),
             one.runs_per_s,
         ));
-        ctx.report.push(Row::new(
-            "interval",
-            format!("{what}: lateness p99"),
-            Unit::Millis,
-            Better::Lower,
-            cell(|f| f.p99),
-            Cell::opt(one.p99),
-        ));
-        ctx.report.push(Row::new(
-            "interval",
-            format!("{what}: due runs with no history row"),
-            Unit::Count,
-            Better::Lower,
-            cell(|f| Some(f.missed)),
-            Cell::Value(one.missed),
-        ));
+        let rows: [(&str, Unit, super::galera::Figure, Option<f64>); 2] = [
+            ("lateness p99", Unit::Millis, |f| f.p99, one.p99),
+            ("due runs with no history row", Unit::Count, |f| Some(f.missed), Some(one.missed)),
+        ];
+        for (name, unit, get, peer) in rows {
+            ctx.report.push(Row::new(
+                "interval",
+                format!("{what}: {name}"),
+                unit,
+                Better::Lower,
+                cell(get),
+                Cell::opt(peer),
+            ));
+        }
     }
     if wants_interval && sessions.iter().any(|(_, stored, _)| *stored > 0) {
         ctx.report.note(
