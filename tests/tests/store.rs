@@ -596,3 +596,98 @@ async fn a_new_sqlite_file_opens_whatever_else_starts_with_it() {
     }
     assert!(refused.is_empty(), "{} of 60 refused: {:?}", refused.len(), refused.first());
 }
+
+/// `job_list`'s total on MariaDB: kept by triggers once the server lets a node create them,
+/// counting what every writer does (a RuQi 1.x node's rows included); counted before that.
+#[tokio::test]
+async fn mysql_totals_count_every_writer_once_triggers_keep_them() {
+    let db = MysqlDb::create("count").await;
+    let mut root = db.connect().await;
+    // An account that may do everything in the database but create triggers.
+    let user = format!("ruqi_t_{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    let mut admin = MysqlDb::admin().await;
+    for sql in [
+        format!("CREATE USER '{user}'@'%'"),
+        format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, CREATE VIEW, LOCK TABLES, REFERENCES
+             ON `{}`.* TO '{user}'@'%'",
+            db.name
+        ),
+    ] {
+        sqlx::Executor::execute(&mut admin, sql.as_str()).await.unwrap();
+    }
+    let all = JobFilter::default();
+    let total =
+        |store: Arc<dyn JobStore>| async move { store.list_jobs(&JobFilter::default(), Page::ALL).await.unwrap().0 };
+    async fn triggers(conn: &mut sqlx::MySqlConnection) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE()")
+            .fetch_one(conn)
+            .await
+            .unwrap()
+    }
+    async fn start(conn: &mut sqlx::MySqlConnection) -> Option<i64> {
+        sqlx::query_scalar("SELECT n FROM ruqi_job_count WHERE slot = -1").fetch_optional(conn).await.unwrap()
+    }
+
+    // Refused the triggers: the node serves, and its totals are counted.
+    let url = db.url.replacen("root@", &format!("{user}@"), 1);
+    let refused = ruqi::store::open(&url, TZ).await.unwrap();
+    let new = |id: &str| job(id, "n", TriggerKind::Interval, "10s", t0());
+    refused.add_jobs(&[new("a"), new("b"), new("c")], &[], false).await.unwrap();
+    assert_eq!(total(refused.clone()).await, 3);
+    assert_eq!((triggers(&mut root).await, start(&mut root).await), (0, None));
+    drop(refused);
+
+    // A node allowed to creates them, and the count starts from the jobs already there.
+    let store = ruqi::store::open(&db.url, TZ).await.unwrap();
+    assert_eq!((triggers(&mut root).await, start(&mut root).await), (3, Some(3)));
+    assert_eq!(total(store.clone()).await, 3);
+    store.add_jobs(&[new("d"), new("e")], &[], false).await.unwrap();
+    assert_eq!(total(store.clone()).await, 5);
+
+    // Another writer (a RuQi 1.x node: no slot of its own): a job in our format, one it wrote
+    // in its own (a pickle, not listed), that one rewritten in ours, and a delete.
+    let copy = |id: &str, state: &str| {
+        format!(
+            "INSERT INTO ruqi_jobs (id, next_run_time, job_state, job_lock, job_name, job_trigger, job_rule, u_time, c_time)
+             SELECT '{id}', next_run_time, {state}, job_lock, job_name, job_trigger, job_rule, u_time, c_time
+             FROM ruqi_jobs WHERE id = 'a'"
+        )
+    };
+    let mut other = db.connect().await;
+    let steps: [(String, u64); 5] = [
+        (copy("x1", "job_state"), 6),
+        (copy("x2", "'\\x80\\x04pickle'"), 6),
+        ("UPDATE ruqi_jobs SET job_state = (SELECT job_state FROM (SELECT job_state FROM ruqi_jobs WHERE id = 'a') s) WHERE id = 'x2'".into(), 7),
+        ("UPDATE ruqi_jobs SET job_state = 'pickle' WHERE id = 'x1'".into(), 6),
+        ("DELETE FROM ruqi_jobs WHERE id IN ('a', 'x1')".into(), 5),
+    ];
+    for (sql, want) in steps {
+        sqlx::Executor::execute(&mut other, sql.as_str()).await.unwrap();
+        let counted: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM ruqi_jobs WHERE ruqi_format = 1")
+            .fetch_one(&mut root)
+            .await
+            .unwrap();
+        assert_eq!((total(store.clone()).await, counted as u64), (want, want), "after {sql}");
+    }
+    store.remove_job(&JobId::parse("b").unwrap()).await.unwrap();
+    assert_eq!(total(store.clone()).await, 4);
+    // A filtered listing is still counted; the kept count is for the unfiltered one.
+    let f = JobFilter { job_id: Some("c".into()), ..Default::default() };
+    assert_eq!(store.list_jobs(&f, Page::ALL).await.unwrap().0, 1);
+    assert_eq!(store.list_jobs(&all, Page::ALL).await.unwrap().1.len(), 4);
+    // Another node starting later changes nothing.
+    drop(ruqi::store::open(&db.url, TZ).await.unwrap());
+    assert_eq!((start(&mut root).await, total(store.clone()).await), (Some(3), 4));
+    // The table restored from a dump without the triggers (here: one dropped, a row deleted
+    // meanwhile): the next node to migrate starts the count again.
+    sqlx::raw_sql("DROP TRIGGER ruqi_job_count_delete; DELETE FROM ruqi_jobs WHERE id = 'x2'")
+        .execute(&mut root)
+        .await
+        .unwrap();
+    drop(ruqi::store::open(&db.url, TZ).await.unwrap());
+    // 3 jobs (c, d, e); the other slots hold +1 since the first start (see the steps above).
+    assert_eq!((triggers(&mut root).await, start(&mut root).await), (3, Some(2)));
+    assert_eq!(total(store.clone()).await, 3);
+    let _ = sqlx::Executor::execute(&mut admin, format!("DROP USER '{user}'@'%'").as_str()).await;
+}

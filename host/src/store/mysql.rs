@@ -127,6 +127,23 @@ async fn show_on(conn: &mut MySqlConnection, show: &'static str) -> Result<bool,
     Ok(row.is_some_and(|(_, v)| v.eq_ignore_ascii_case("ON")))
 }
 
+/// The triggers that keep `ruqi_job_count` (migration 0012): each change of the number of jobs in
+/// RuQi's format (`ruqi_format`, computed from `job_state`) added to the writer's slot.
+const JOB_COUNT_TRIGGERS: [&str; 3] = [
+    "CREATE TRIGGER IF NOT EXISTS ruqi_job_count_insert AFTER INSERT ON ruqi_jobs FOR EACH ROW
+     INSERT INTO ruqi_job_count (slot, n) VALUES (COALESCE(@ruqi_count_slot, 0), COALESCE(NEW.ruqi_format, 0))
+     ON DUPLICATE KEY UPDATE n = n + VALUES(n)",
+    "CREATE TRIGGER IF NOT EXISTS ruqi_job_count_delete AFTER DELETE ON ruqi_jobs FOR EACH ROW
+     INSERT INTO ruqi_job_count (slot, n) VALUES (COALESCE(@ruqi_count_slot, 0), -COALESCE(OLD.ruqi_format, 0))
+     ON DUPLICATE KEY UPDATE n = n + VALUES(n)",
+    "CREATE TRIGGER IF NOT EXISTS ruqi_job_count_update AFTER UPDATE ON ruqi_jobs FOR EACH ROW
+     IF NOT (NEW.ruqi_format <=> OLD.ruqi_format) THEN
+         INSERT INTO ruqi_job_count (slot, n)
+         VALUES (COALESCE(@ruqi_count_slot, 0), COALESCE(NEW.ruqi_format, 0) - COALESCE(OLD.ruqi_format, 0))
+         ON DUPLICATE KEY UPDATE n = n + VALUES(n);
+     END IF",
+];
+
 /// `wsrep_sync_wait` on Galera: causal reads for `SELECT` (1) and for `UPDATE`/`DELETE` (2).
 const WSREP_SYNC_WAIT: u32 = 3;
 
@@ -224,12 +241,92 @@ impl MysqlStore {
             tokio::time::sleep(MIGRATION_TURN_POLL).await;
         }
         let result = MIGRATOR.run(pool).await;
+        if result.is_ok() {
+            Self::keep_job_count(pool).await;
+        }
         let ended =
             sqlx::query("DELETE FROM ruqi_migration_turn WHERE id = 1 AND owner = ?").bind(&me).execute(pool).await;
         if let Err(e) = ended {
             tracing::warn!(error = %e, "cannot end this node's migration turn; it runs out by itself");
         }
         Ok(result?)
+    }
+
+    /// Creates the triggers that keep `ruqi_job_count` (migration 0012) and, once they exist, its
+    /// starting count (slot -1). A server that refuses them (no `TRIGGER` privilege, or a binary
+    /// log without `SUPER`) leaves the totals counted: this is logged, not an error.
+    ///
+    /// The starting count is the number of jobs minus the other slots' sum, both read in one
+    /// snapshot: a change committed after the triggers exist moves both alike, so any snapshot
+    /// gives the same start. It is taken again when the insert trigger is not the one it was
+    /// taken with (the table was restored from a dump, with or without its triggers).
+    async fn keep_job_count(pool: &MySqlPool) {
+        let kept = async {
+            let created = || {
+                sqlx::query_scalar::<_, String>(
+                    "SELECT CAST(CREATED AS CHAR) FROM information_schema.TRIGGERS
+                     WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = 'ruqi_job_count_insert'",
+                )
+                .fetch_optional(pool)
+            };
+            let triggers: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.TRIGGERS
+                 WHERE TRIGGER_SCHEMA = DATABASE()
+                 AND TRIGGER_NAME IN ('ruqi_job_count_insert', 'ruqi_job_count_delete', 'ruqi_job_count_update')",
+            )
+            .fetch_one(pool)
+            .await?;
+            if triggers < JOB_COUNT_TRIGGERS.len() as i64 {
+                pool.execute("DELETE FROM ruqi_job_count WHERE slot = -1").await?;
+                for trigger in JOB_COUNT_TRIGGERS {
+                    pool.execute(trigger).await?;
+                }
+            }
+            let since = created().await?;
+            let started: Option<Option<String>> =
+                sqlx::query_scalar("SELECT since FROM ruqi_job_count WHERE slot = -1").fetch_optional(pool).await?;
+            if started.as_ref() == Some(&since) {
+                return Ok(());
+            }
+            pool.execute("DELETE FROM ruqi_job_count WHERE slot = -1").await?;
+            let mut conn = pool.acquire().await?;
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ").await?;
+            conn.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT").await?;
+            let start: Result<i64, sqlx::Error> = sqlx::query_scalar(
+                "SELECT CAST((SELECT COUNT(*) FROM ruqi_jobs WHERE ruqi_format = 1)
+                      - (SELECT COALESCE(SUM(n), 0) FROM ruqi_job_count WHERE slot <> -1) AS SIGNED)",
+            )
+            .fetch_one(&mut *conn)
+            .await;
+            conn.execute("COMMIT").await?;
+            sqlx::query("INSERT IGNORE INTO ruqi_job_count (slot, n, since) VALUES (-1, ?, ?)")
+                .bind(start?)
+                .bind(since)
+                .execute(&mut *conn)
+                .await?;
+            Ok::<(), sqlx::Error>(())
+        };
+        if let Err(e) = kept.await {
+            tracing::warn!(
+                error = %e,
+                "job_list's totals are counted at each listing: ruqi_job_count cannot be kept (are triggers allowed?)"
+            );
+        }
+    }
+
+    /// The number of jobs `filter` selects: without a filter, the sum of `ruqi_job_count`'s
+    /// slots once its triggers run (see [`MysqlStore::keep_job_count`]), else counted.
+    async fn count_jobs(&self, filter: &JobFilter) -> Result<i64, StoreError> {
+        if *filter == JobFilter::default() {
+            let (sum, first): (Option<i64>, Option<i16>) =
+                sqlx::query_as("SELECT CAST(SUM(n) AS SIGNED), MIN(slot) FROM ruqi_job_count")
+                    .fetch_one(self.pool())
+                    .await?;
+            if let (Some(sum), Some(-1)) = (sum, first) {
+                return Ok(sum);
+            }
+        }
+        Ok(job_count::<MySql>(filter).build_query_scalar().fetch_one(self.pool()).await?)
     }
 
     /// One try of [`JobStore::add_jobs`].
@@ -430,6 +527,9 @@ impl MysqlStore {
                     // has applied every commit the cluster made before it (one round of the
                     // group's messages); the claim's `UPDATE` also repeats its read's condition
                     // (see `claim_in`).
+                    // The slot of `ruqi_job_count` this connection's job inserts and deletes
+                    // count in (migration 0012): one of many, so writers rarely share a row.
+                    conn.execute("SET @ruqi_count_slot = 1 + FLOOR(RAND() * 1023)").await?;
                     if show_on(conn, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").await? {
                         conn.execute(format!("SET SESSION wsrep_sync_wait = {WSREP_SYNC_WAIT}").as_str()).await?;
                     }
@@ -840,7 +940,7 @@ impl JobStore for MysqlStore {
     }
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
-        let total: i64 = job_count::<MySql>(filter).build_query_scalar().fetch_one(self.pool()).await?;
+        let total = self.count_jobs(filter).await?;
         let mut q = paged_select::<MySql>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, |q| push_job_filter(q, filter));
         let rows: Vec<JobRow> = q.build_query_as().fetch_all(self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(|r| r.into_job(self.tz)).collect::<Result<_, _>>()?))
