@@ -97,10 +97,48 @@ pub struct MysqlStore {
 /// for a while (see [`MysqlStore::watch_hosts`]).
 #[derive(Debug)]
 struct Hosts {
-    /// `host:port` and its pool, in the address's order.
-    pools: Vec<(String, MySqlPool)>,
+    /// Each host, in the address's order.
+    pools: Vec<Host>,
     /// The index of the one in use.
     current: AtomicUsize,
+}
+
+/// One database host of a store's address and its connection pool.
+#[derive(Debug)]
+struct Host {
+    /// `host:port`.
+    label: String,
+    options: MySqlConnectOptions,
+    /// Replaced by a fresh pool when the store leaves the host (see [`Host::renew`]).
+    pool: std::sync::RwLock<MySqlPool>,
+}
+
+impl Host {
+    fn new(label: String, options: MySqlConnectOptions, pool: MySqlPool) -> Self {
+        Self { label, options, pool: std::sync::RwLock::new(pool) }
+    }
+
+    /// The host's pool (a handle: cloning shares it).
+    fn pool(&self) -> MySqlPool {
+        self.pool.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Closes the host's pool, so whatever still waits on it for a connection (a scheduler
+    /// pass that began before the store left a dead host) fails at once and is tried again on
+    /// the host in use, instead of waiting out the acquire timeout; a fresh pool, connecting
+    /// when first used, takes its place.
+    fn renew(&self) {
+        let fresh = MysqlStore::pool_options().connect_lazy_with(self.options.clone());
+        let old = std::mem::replace(&mut *self.pool.write().unwrap_or_else(std::sync::PoisonError::into_inner), fresh);
+        tokio::spawn(async move { old.close().await });
+    }
+}
+
+impl Hosts {
+    /// The pool of the host in use.
+    fn current(&self) -> MySqlPool {
+        self.pools[self.current.load(Ordering::Acquire)].pool()
+    }
 }
 
 /// How often a store with several hosts checks the one in use (and an earlier one it left).
@@ -166,7 +204,7 @@ impl MysqlStore {
     /// task watches it (see [`MysqlStore::watch_hosts`]).
     pub async fn open(url: &str, tz: Tz, migrate: bool) -> Result<Self, StoreError> {
         let hosts = Arc::new(Self::connect_hosts(url).await?);
-        let pool = &hosts.pools[hosts.current.load(Ordering::Acquire)].1;
+        let pool = &hosts.current();
         if migrate {
             Self::migrate_in_turn(pool).await?;
         } else {
@@ -320,13 +358,13 @@ impl MysqlStore {
         if *filter == JobFilter::default() {
             let (sum, first): (Option<i64>, Option<i16>) =
                 sqlx::query_as("SELECT CAST(SUM(n) AS SIGNED), MIN(slot) FROM ruqi_job_count")
-                    .fetch_one(self.pool())
+                    .fetch_one(&self.pool())
                     .await?;
             if let (Some(sum), Some(-1)) = (sum, first) {
                 return Ok(sum);
             }
         }
-        Ok(job_count::<MySql>(filter).build_query_scalar().fetch_one(self.pool()).await?)
+        Ok(job_count::<MySql>(filter).build_query_scalar().fetch_one(&self.pool()).await?)
     }
 
     /// One try of [`JobStore::add_jobs`].
@@ -383,8 +421,8 @@ impl MysqlStore {
     }
 
     /// The pool of the host in use.
-    fn pool(&self) -> &MySqlPool {
-        &self.hosts.pools[self.hosts.current.load(Ordering::Acquire)].1
+    fn pool(&self) -> MySqlPool {
+        self.hosts.current()
     }
 
     /// The addresses of each host `url` names (`user:pass@h1:3306,h2:3306/db?…`), in order.
@@ -420,14 +458,20 @@ impl MysqlStore {
         }
         if pools.len() == 1 {
             let (label, options) = pools.remove(0);
-            let pool = Self::pool_options().connect_with(options).await?;
-            return Ok(Hosts { pools: vec![(label, pool)], current: AtomicUsize::new(0) });
+            let pool = Self::pool_options().connect_with(options.clone()).await?;
+            return Ok(Hosts { pools: vec![Host::new(label, options, pool)], current: AtomicUsize::new(0) });
         }
-        let pools: Vec<(String, MySqlPool)> =
-            pools.into_iter().map(|(label, o)| (label, Self::pool_options().connect_lazy_with(o))).collect();
+        let pools: Vec<Host> = pools
+            .into_iter()
+            .map(|(label, o)| {
+                let pool = Self::pool_options().connect_lazy_with(o.clone());
+                Host::new(label, o, pool)
+            })
+            .collect();
         let mut failures = Vec::new();
-        for (i, (label, pool)) in pools.iter().enumerate() {
-            match Self::check_host(pool).await {
+        for (i, host) in pools.iter().enumerate() {
+            let label = &host.label;
+            match Self::check_host(&host.pool()).await {
                 Ok(()) => {
                     tracing::info!(host = %label, "store: using this database host");
                     return Ok(Hosts { pools, current: AtomicUsize::new(i) });
@@ -476,25 +520,26 @@ impl MysqlStore {
             tick.tick().await;
             let Some(hosts) = hosts.upgrade() else { return };
             let current = hosts.current.load(Ordering::Acquire);
-            let (label, pool) = &hosts.pools[current];
-            if let Err(why) = Self::check_host(pool).await {
+            let failed = &hosts.pools[current];
+            if let Err(why) = Self::check_host(&failed.pool()).await {
                 passed = 0;
-                for (i, (other, pool)) in hosts.pools.iter().enumerate() {
-                    if i != current && Self::check_host(pool).await.is_ok() {
+                for (i, other) in hosts.pools.iter().enumerate() {
+                    if i != current && Self::check_host(&other.pool()).await.is_ok() {
                         hosts.current.store(i, Ordering::Release);
-                        tracing::warn!(failed = %label, reason = %why, host = %other, "store: database host failed; using another");
+                        failed.renew();
+                        tracing::warn!(failed = %failed.label, reason = %why, host = %other.label, "store: database host failed; using another");
                         break;
                     }
                 }
                 continue;
             }
             if current > 0 {
-                let (first, pool) = &hosts.pools[0];
-                passed = if Self::check_host(pool).await.is_ok() { passed + 1 } else { 0 };
+                let first = &hosts.pools[0];
+                passed = if Self::check_host(&first.pool()).await.is_ok() { passed + 1 } else { 0 };
                 if passed >= HOST_BACK_AFTER {
                     passed = 0;
                     hosts.current.store(0, Ordering::Release);
-                    tracing::info!(host = %first, "store: back on the first database host");
+                    tracing::info!(host = %first.label, "store: back on the first database host");
                 }
             }
         }
@@ -521,15 +566,15 @@ impl MysqlStore {
                     if let Err(e) = conn.execute(set.as_str()).await {
                         tracing::debug!(error = %e, "idle_transaction_timeout not set (not MariaDB?)");
                     }
+                    // The slot of `ruqi_job_count` this connection's job inserts and deletes
+                    // count in (migration 0012): one of many, so writers rarely share a row.
+                    conn.execute("SET @ruqi_count_slot = 1 + FLOOR(RAND() * 1023)").await?;
                     // Galera: a member applies the others' commits a little after they are
                     // certified, so a plain read may miss a claim another node just committed.
                     // Causal reads make each SELECT, UPDATE and DELETE wait until this member
                     // has applied every commit the cluster made before it (one round of the
                     // group's messages); the claim's `UPDATE` also repeats its read's condition
                     // (see `claim_in`).
-                    // The slot of `ruqi_job_count` this connection's job inserts and deletes
-                    // count in (migration 0012): one of many, so writers rarely share a row.
-                    conn.execute("SET @ruqi_count_slot = 1 + FLOOR(RAND() * 1023)").await?;
                     if show_on(conn, "SHOW GLOBAL VARIABLES LIKE 'wsrep_on'").await? {
                         conn.execute(format!("SET SESSION wsrep_sync_wait = {WSREP_SYNC_WAIT}").as_str()).await?;
                     }
@@ -542,8 +587,7 @@ impl MysqlStore {
     /// nor checked.
     async fn connect(url: &str) -> Result<MySqlPool, StoreError> {
         let hosts = Self::connect_hosts(url).await?;
-        let current = hosts.current.load(Ordering::Acquire);
-        Ok(hosts.pools.into_iter().nth(current).map(|(_, pool)| pool).expect("a host in use"))
+        Ok(hosts.current())
     }
 
     /// What adopting the RuQi 1.x rows of the database at `url` would do, changing nothing and
@@ -916,7 +960,7 @@ impl JobStore for MysqlStore {
             .bind(job.trigger.kind().as_str())
             .bind(job.trigger.rule())
             .bind(ts_to_text(job.updated));
-        let res = bind_health(q, job).bind(job.id.as_str()).execute(self.pool()).await?;
+        let res = bind_health(q, job).bind(job.id.as_str()).execute(&self.pool()).await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(job.id.to_string()));
         }
@@ -924,7 +968,7 @@ impl JobStore for MysqlStore {
     }
 
     async fn remove_job(&self, id: &JobId) -> Result<(), StoreError> {
-        let res = sqlx::query(REMOVE_JOB).bind(id.as_str()).execute(self.pool()).await?;
+        let res = sqlx::query(REMOVE_JOB).bind(id.as_str()).execute(&self.pool()).await?;
         if res.rows_affected() == 0 {
             return Err(StoreError::NotFound(id.to_string()));
         }
@@ -934,7 +978,7 @@ impl JobStore for MysqlStore {
     async fn get_job(&self, id: &JobId) -> Result<Option<Job>, StoreError> {
         let row: Option<JobRow> = sqlx::query_as(&format!("SELECT {JOB_COLUMNS} FROM ruqi_jobs WHERE id = ?"))
             .bind(id.as_str())
-            .fetch_optional(self.pool())
+            .fetch_optional(&self.pool())
             .await?;
         row.map(|r| r.into_job(self.tz)).transpose()
     }
@@ -942,7 +986,7 @@ impl JobStore for MysqlStore {
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
         let total = self.count_jobs(filter).await?;
         let mut q = paged_select::<MySql>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, |q| push_job_filter(q, filter));
-        let rows: Vec<JobRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(|r| r.into_job(self.tz)).collect::<Result<_, _>>()?))
     }
 
@@ -973,7 +1017,7 @@ impl JobStore for MysqlStore {
                     (SELECT MIN(GREATEST(next_run_time, COALESCE(lease_until, next_run_time))) FROM ruqi_jobs
                      WHERE claim_owner > '' AND next_run_time IS NOT NULL)",
         )
-        .fetch_one(self.pool())
+        .fetch_one(&self.pool())
         .await?;
         let takeover = leased.map_or(i64::MAX, |t| epoch_to_ts(t).timestamp_micros());
         self.takeover_at.store(takeover, Ordering::Release);
@@ -987,7 +1031,7 @@ impl JobStore for MysqlStore {
     async fn database_time(&self) -> Result<Option<Timestamp>, StoreError> {
         // Microseconds since the epoch, whatever the session's time zone.
         let us: i64 = sqlx::query_scalar("SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))")
-            .fetch_one(self.pool())
+            .fetch_one(&self.pool())
             .await?;
         Ok(chrono::DateTime::from_timestamp_micros(us))
     }
@@ -1008,10 +1052,10 @@ impl JobStore for MysqlStore {
         })?;
         for id in claimed.undecodable {
             // Keep the row (nothing is lost) but park it so it cannot loop.
-            sqlx::query(PARK_JOB).bind(&id).execute(self.pool()).await?;
+            sqlx::query(PARK_JOB).bind(&id).execute(&self.pool()).await?;
         }
         for id in claimed.unadopted {
-            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(&id).execute(self.pool()).await?;
+            sqlx::query(HOLD_UNADOPTED).bind(UNADOPTED).bind(UNADOPTED_LEASE).bind(&id).execute(&self.pool()).await?;
         }
         Ok(claimed.runs)
     }
@@ -1021,7 +1065,7 @@ impl JobStore for MysqlStore {
             .bind(ts_to_epoch(lease_until))
             .bind(id.as_str())
             .bind(node)
-            .execute(self.pool())
+            .execute(&self.pool())
             .await?;
         Ok(res.rows_affected() == 1)
     }
@@ -1048,7 +1092,7 @@ impl JobStore for MysqlStore {
     }
 
     async fn adopt_legacy(&self, now: Timestamp) -> Result<AdoptionReport, StoreError> {
-        legacy::adopt_mysql(self.pool(), self.tz, now).await
+        legacy::adopt_mysql(&self.pool(), self.tz, now).await
     }
 
     async fn claim_job(
@@ -1087,7 +1131,7 @@ impl JobStore for MysqlStore {
     }
 
     async fn plan_retry(&self, id: &JobId, revision: i64, plan: RetryPlan) -> Result<bool, StoreError> {
-        let res = bind_plan_retry(sqlx::query(PLAN_RETRY), id, revision, &plan).execute(self.pool()).await?;
+        let res = bind_plan_retry(sqlx::query(PLAN_RETRY), id, revision, &plan).execute(&self.pool()).await?;
         Ok(res.rows_affected() == 1)
     }
 
@@ -1112,7 +1156,7 @@ impl JobStore for MysqlStore {
              kill_requested = IF({taken}, 0, kill_requested), output = IF({taken}, VALUES(output), output),
              node = IF({taken}, VALUES(node), node)"
         ));
-        q.build().execute(self.pool()).await?;
+        q.build().execute(&self.pool()).await?;
         Ok(())
     }
 
@@ -1125,7 +1169,7 @@ impl JobStore for MysqlStore {
             )),
             run,
         )
-        .execute(self.pool())
+        .execute(&self.pool())
         .await?;
         Ok(())
     }
@@ -1137,7 +1181,7 @@ impl JobStore for MysqlStore {
         .bind(bytes)
         .bind(run_id)
         .bind(node)
-        .execute(self.pool())
+        .execute(&self.pool())
         .await?;
         Ok(())
     }
@@ -1149,7 +1193,7 @@ impl JobStore for MysqlStore {
         let mut q = QueryBuilder::<MySql>::new(RENEW_RUNS);
         q.push_bind(ts_to_epoch(lease_until)).push(" WHERE ").push(LIVE).push(" AND node = ").push_bind(node);
         push_run_ids(&mut q, run_ids);
-        q.build().execute(self.pool()).await?;
+        q.build().execute(&self.pool()).await?;
         Ok(())
     }
 
@@ -1165,25 +1209,25 @@ impl JobStore for MysqlStore {
             Some(out) => sqlx::query(END_RUN).bind(ts_to_epoch(now)).bind(outcome.as_str()).bind(out.as_bytes()),
             None => sqlx::query(END_RUN_KEEP_OUTPUT).bind(ts_to_epoch(now)).bind(outcome.as_str()),
         };
-        q.bind(run_id).bind(node).execute(self.pool()).await?;
+        q.bind(run_id).bind(node).execute(&self.pool()).await?;
         Ok(())
     }
 
     async fn end_lost_runs(&self, now: Timestamp) -> Result<u64, StoreError> {
         let now = ts_to_epoch(now);
-        let ids: Vec<String> = sqlx::query_scalar(LOST_RUNS).bind(now).fetch_all(self.pool()).await?;
+        let ids: Vec<String> = sqlx::query_scalar(LOST_RUNS).bind(now).fetch_all(&self.pool()).await?;
         if ids.is_empty() {
             return Ok(0);
         }
-        sqlx::query(REQUEUE_LOST_CHAINED).bind(now).execute(self.pool()).await?;
+        sqlx::query(REQUEUE_LOST_CHAINED).bind(now).execute(&self.pool()).await?;
         let mut q = QueryBuilder::<MySql>::new(END_LOST_RUNS);
         q.push_bind(now).push(" WHERE ").push(LIVE).push(" AND lease_until < ").push_bind(now);
         push_run_ids(&mut q, &ids);
-        Ok(q.build().execute(self.pool()).await?.rows_affected())
+        Ok(q.build().execute(&self.pool()).await?.rows_affected())
     }
 
     async fn request_kill(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
-        sqlx::query(REQUEST_KILL).bind(run_id).execute(self.pool()).await?;
+        sqlx::query(REQUEST_KILL).bind(run_id).execute(&self.pool()).await?;
         self.get_run(run_id).await
     }
 
@@ -1194,13 +1238,13 @@ impl JobStore for MysqlStore {
         let mut q = QueryBuilder::<MySql>::new(KILL_REQUESTS);
         q.push_bind(node);
         push_run_ids(&mut q, run_ids);
-        Ok(q.build_query_scalar().fetch_all(self.pool()).await?)
+        Ok(q.build_query_scalar().fetch_all(&self.pool()).await?)
     }
 
     async fn get_run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
         let row: Option<RunRow> = sqlx::query_as(&format!("SELECT {RUN_COLUMNS} FROM ruqi_runs WHERE run_id = ?"))
             .bind(run_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&self.pool())
             .await?;
         row.map(RunRow::into_record).transpose()
     }
@@ -1210,7 +1254,7 @@ impl JobStore for MysqlStore {
             .bind(offset.saturating_add(1).min(i64::MAX as u64) as i64)
             .bind(max.min(i64::MAX as u64) as i64)
             .bind(run_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&self.pool())
             .await?;
         Ok(piece.flatten().unwrap_or_default())
     }
@@ -1218,28 +1262,28 @@ impl JobStore for MysqlStore {
     async fn list_runs(&self, filter: &RunFilter, page: Page) -> Result<(u64, Vec<RunRecord>), StoreError> {
         let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_runs");
         push_run_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool()).await?;
         let mut q = QueryBuilder::<MySql>::new(format!("SELECT {RUN_COLUMNS} FROM ruqi_runs"));
         push_run_filter(&mut q, filter);
         q.push(RUN_ORDER);
         push_page(&mut q, page);
-        let rows: Vec<RunRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<RunRow> = q.build_query_as().fetch_all(&self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(RunRow::into_record).collect::<Result<_, _>>()?))
     }
 
     async fn release_claims(&self, node: &str) -> Result<u64, StoreError> {
-        let res = sqlx::query(RELEASE_CLAIMS).bind(node).execute(self.pool()).await?;
+        let res = sqlx::query(RELEASE_CLAIMS).bind(node).execute(&self.pool()).await?;
         Ok(res.rows_affected())
     }
 
     async fn list_history(&self, filter: &HistoryFilter, page: Page) -> Result<(u64, Vec<HistoryRecord>), StoreError> {
         let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_jobs_history");
         let _ = push_history_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool()).await?;
         let mut q = paged_select::<MySql>(HISTORY_COLUMNS, "ruqi_jobs_history", HISTORY_ORDER, page, |q| {
             let _ = push_history_filter(q, filter);
         });
-        let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(HistoryRow::into_record).collect::<Result<_, _>>()?))
     }
 
@@ -1264,12 +1308,12 @@ impl JobStore for MysqlStore {
         let filtered = push_history_filter(&mut q, filter);
         q.push(if filtered { " AND c_time < " } else { " WHERE c_time < " }).push_bind(ts_to_text(before));
         q.push(" ORDER BY c_time, id LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64);
-        let deleted = q.build().execute(self.pool()).await?.rows_affected();
+        let deleted = q.build().execute(&self.pool()).await?.rows_affected();
         // The runs' rows (and whole outputs) go with their history.
         let mut q = QueryBuilder::<MySql>::new("DELETE FROM ruqi_runs");
         push_old_runs(&mut q, filter, ts_to_epoch(before));
         q.push(" ORDER BY started LIMIT ").push_bind(limit.min(i64::MAX as u64) as i64);
-        q.build().execute(self.pool()).await?;
+        q.build().execute(&self.pool()).await?;
         Ok(deleted)
     }
 
@@ -1283,23 +1327,23 @@ impl JobStore for MysqlStore {
         .bind(&node.version)
         .bind(ts_to_epoch(node.started))
         .bind(ts_to_epoch(node.seen))
-        .execute(self.pool())
+        .execute(&self.pool())
         .await?;
         sqlx::query(NODE_FORGET)
             .bind(ts_to_epoch(node.seen - super::NODE_FORGOTTEN_AFTER))
-            .execute(self.pool())
+            .execute(&self.pool())
             .await?;
         Ok(())
     }
 
     async fn node_stopped(&self, name: &str, now: Timestamp) -> Result<(), StoreError> {
-        sqlx::query(NODE_STOPPED).bind(ts_to_epoch(now)).bind(name).execute(self.pool()).await?;
+        sqlx::query(NODE_STOPPED).bind(ts_to_epoch(now)).bind(name).execute(&self.pool()).await?;
         Ok(())
     }
 
     async fn nodes(&self, since: Timestamp) -> Result<Vec<NodeSeen>, StoreError> {
         let rows: Vec<(String, String, f64, f64, Option<f64>)> =
-            sqlx::query_as(NODES_SINCE).bind(ts_to_epoch(since)).fetch_all(self.pool()).await?;
+            sqlx::query_as(NODES_SINCE).bind(ts_to_epoch(since)).fetch_all(&self.pool()).await?;
         Ok(super::rows::nodes(rows))
     }
 
@@ -1323,23 +1367,23 @@ impl JobStore for MysqlStore {
     async fn list_audit(&self, filter: &AuditFilter, page: Page) -> Result<(u64, Vec<AuditEntry>), StoreError> {
         let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_audit");
         push_audit_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool()).await?;
         let mut q = QueryBuilder::<MySql>::new(format!("SELECT {AUDIT_COLUMNS} FROM ruqi_audit"));
         push_audit_filter(&mut q, filter);
         q.push(AUDIT_ORDER);
         push_page(&mut q, page);
-        let rows: Vec<AuditRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<AuditRow> = q.build_query_as().fetch_all(&self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(AuditEntry::from).collect()))
     }
 
     async fn list_versions(&self, job_id: &str) -> Result<Vec<JobVersion>, StoreError> {
-        let rows: Vec<VersionRow> = sqlx::query_as(VERSIONS).bind(job_id).fetch_all(self.pool()).await?;
+        let rows: Vec<VersionRow> = sqlx::query_as(VERSIONS).bind(job_id).fetch_all(&self.pool()).await?;
         rows.into_iter().map(VersionRow::into_version).collect()
     }
 
     async fn get_version(&self, job_id: &str, version: u32) -> Result<Option<JobVersion>, StoreError> {
         let row: Option<VersionRow> =
-            sqlx::query_as(VERSION).bind(job_id).bind(i64::from(version)).fetch_optional(self.pool()).await?;
+            sqlx::query_as(VERSION).bind(job_id).bind(i64::from(version)).fetch_optional(&self.pool()).await?;
         row.map(VersionRow::into_version).transpose()
     }
 
@@ -1349,14 +1393,14 @@ impl JobStore for MysqlStore {
         };
         let since = |d: chrono::Duration| ts_to_epoch(now - d);
         let minutes: Vec<StatsRow> =
-            sqlx::query_as(&minutes_sql()).bind(since(chrono::Duration::hours(1))).fetch_all(self.pool()).await?;
+            sqlx::query_as(&minutes_sql()).bind(since(chrono::Duration::hours(1))).fetch_all(&self.pool()).await?;
         let hours: Vec<StatsRow> =
-            sqlx::query_as(&hours_sql()).bind(since(chrono::Duration::days(7))).fetch_all(self.pool()).await?;
+            sqlx::query_as(&hours_sql()).bind(since(chrono::Duration::days(7))).fetch_all(&self.pool()).await?;
         // The jobs of yesterday and today (UTC days).
         let today = ts_to_epoch(now) - ts_to_epoch(now).rem_euclid(86_400.0);
         let day = today - 86_400.0;
-        let slowest = sqlx::query_as(&jobs_sql(SLOWEST)).bind(day).fetch_all(self.pool()).await?;
-        let failing = sqlx::query_as(&jobs_sql(FAILING)).bind(day).fetch_all(self.pool()).await?;
+        let slowest = sqlx::query_as(&jobs_sql(SLOWEST)).bind(day).fetch_all(&self.pool()).await?;
+        let failing = sqlx::query_as(&jobs_sql(FAILING)).bind(day).fetch_all(&self.pool()).await?;
         Ok(StatsOverview {
             minutes: buckets(minutes),
             hours: buckets(hours),
@@ -1375,7 +1419,7 @@ impl JobStore for MysqlStore {
     }
 
     async fn prune_stats(&self, before: Timestamp) -> Result<(), StoreError> {
-        prune_rollups!(self.pool(), before);
+        prune_rollups!(&self.pool(), before);
         Ok(())
     }
 
@@ -1384,14 +1428,14 @@ impl JobStore for MysqlStore {
             "SELECT {HISTORY_COLUMNS} FROM ruqi_jobs_history WHERE job_id = ? ORDER BY id DESC LIMIT {n}"
         ))
         .bind(job_id)
-        .fetch_all(self.pool())
+        .fetch_all(&self.pool())
         .await?;
         rows.into_iter().map(HistoryRow::into_record).collect()
     }
 
     async fn jobs_chaining_to(&self, id: &JobId) -> Result<Vec<Job>, StoreError> {
         let rows: Vec<JobRow> =
-            sqlx::query_as(&format!("SELECT {JOB_COLUMNS}{CHAINING_JOBS}")).fetch_all(self.pool()).await?;
+            sqlx::query_as(&format!("SELECT {JOB_COLUMNS}{CHAINING_JOBS}")).fetch_all(&self.pool()).await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| r.into_job(self.tz).ok())
@@ -1429,14 +1473,14 @@ impl JobStore for MysqlStore {
 
     async fn due_probes(&self, now: Timestamp, limit: u32) -> Result<Vec<JobId>, StoreError> {
         let ids: Vec<String> =
-            sqlx::query_scalar(&format!("{DUE_PROBES}{limit}")).bind(ts_to_epoch(now)).fetch_all(self.pool()).await?;
+            sqlx::query_scalar(&format!("{DUE_PROBES}{limit}")).bind(ts_to_epoch(now)).fetch_all(&self.pool()).await?;
         Ok(ids.iter().filter_map(|id| JobId::parse(id).ok()).collect())
     }
 
     async fn due_deadlines(&self, now: Timestamp, limit: u32) -> Result<Vec<Job>, StoreError> {
         let rows: Vec<JobRow> = sqlx::query_as(&format!("SELECT {JOB_COLUMNS}{DUE_DEADLINES}{limit}"))
             .bind(ts_to_epoch(now))
-            .fetch_all(self.pool())
+            .fetch_all(&self.pool())
             .await?;
         Ok(rows.into_iter().filter_map(|r| r.into_job(self.tz).ok()).collect())
     }
@@ -1516,7 +1560,7 @@ impl JobStore for MysqlStore {
             .bind((state == AlertState::Sent).then(|| ts_to_epoch(now)))
             .bind(id)
             .bind(node)
-            .execute(self.pool())
+            .execute(&self.pool())
             .await?;
         Ok(())
     }
@@ -1524,12 +1568,12 @@ impl JobStore for MysqlStore {
     async fn list_alerts(&self, filter: &AlertFilter, page: Page) -> Result<(u64, Vec<AlertRecord>), StoreError> {
         let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_alerts");
         push_alert_filter(&mut count, filter);
-        let total: i64 = count.build_query_scalar().fetch_one(self.pool()).await?;
+        let total: i64 = count.build_query_scalar().fetch_one(&self.pool()).await?;
         let mut q = QueryBuilder::<MySql>::new(format!("SELECT {ALERT_COLUMNS} FROM ruqi_alerts"));
         push_alert_filter(&mut q, filter);
         q.push(ALERT_ORDER);
         push_page(&mut q, page);
-        let rows: Vec<AlertRow> = q.build_query_as().fetch_all(self.pool()).await?;
+        let rows: Vec<AlertRow> = q.build_query_as().fetch_all(&self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(AlertRow::into_record).collect::<Result<_, _>>()?))
     }
 }
