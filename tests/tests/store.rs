@@ -161,8 +161,16 @@ async fn jobs_are_added_together_or_one_by_one() {
         let many: Vec<Job> = (0..2500).map(|i| new(&format!("m{i}"))).collect();
         let added = store.add_jobs(&many, &[], false).await.unwrap();
         assert!(added.iter().all(|a| *a), "{name}");
-        let (total, _) = store.list_jobs(&JobFilter::default(), Page::ALL).await.unwrap();
+        let (total, all) = store.list_jobs(&JobFilter::default(), Page::ALL).await.unwrap();
         assert_eq!(total, 2503, "{name}");
+        // Pages before, at and past the middle (the last ones read from the other end), and the
+        // last, cut short: each its slice of the whole listing.
+        let ids = |jobs: &[Job]| jobs.iter().map(|j| j.id.to_string()).collect::<Vec<_>>();
+        for offset in [0, 1000, 1237, 1251, 1252, 1253, 2000, 2496, 2500, 2502, 2503, 2600] {
+            let (n, page) = store.list_jobs(&JobFilter::default(), Page { offset, limit: Some(15) }).await.unwrap();
+            let want: Vec<Job> = all.iter().skip(offset as usize).take(15).cloned().collect();
+            assert_eq!((n, ids(&page)), (2503, ids(&want)), "{name}: offset {offset}");
+        }
         let got = store.get_job(&JobId::parse("m2499").unwrap()).await.unwrap().unwrap();
         assert_eq!(got.trigger.rule(), many[2499].trigger.rule(), "{name}");
     }
@@ -381,6 +389,19 @@ async fn history_filters_paging_and_clearing() {
         assert!(page[0].created >= page[1].created && page[1].created >= page[2].created, "{name}: newest first");
         assert_eq!(page[0].cmd.len(), 200, "{name}: long cmds are kept whole");
         assert!(page[0].id > 0);
+        // Every page, before and past the middle (read from the other end), is its slice of the
+        // whole listing; so with a filter.
+        for f in [HistoryFilter::default(), HistoryFilter { job_id: Some("k".into()), ..Default::default() }] {
+            let (total, all) = store.list_history(&f, Page::ALL).await.unwrap();
+            let ids = |rows: &[HistoryRecord]| rows.iter().map(|r| r.id).collect::<Vec<_>>();
+            for offset in 0..=total + 1 {
+                for limit in [1, 3, 7] {
+                    let (n, page) = store.list_history(&f, Page { offset, limit: Some(limit) }).await.unwrap();
+                    let want = all.iter().skip(offset as usize).take(limit as usize).cloned().collect::<Vec<_>>();
+                    assert_eq!((n, ids(&page)), (total, ids(&want)), "{name}: {f:?} offset {offset} limit {limit}");
+                }
+            }
+        }
 
         // clear: older than a cut-off, matching the filter, at most `limit`, oldest first
         let cut = t0() - Duration::days(5);

@@ -985,7 +985,9 @@ impl JobStore for MysqlStore {
 
     async fn list_jobs(&self, filter: &JobFilter, page: Page) -> Result<(u64, Vec<Job>), StoreError> {
         let total = self.count_jobs(filter).await?;
-        let mut q = paged_select::<MySql>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, |q| push_job_filter(q, filter));
+        let mut q = paged_select::<MySql>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, total as u64, |q| {
+            push_job_filter(q, filter)
+        });
         let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(|r| r.into_job(self.tz)).collect::<Result<_, _>>()?))
     }
@@ -1280,9 +1282,10 @@ impl JobStore for MysqlStore {
         let mut count = QueryBuilder::<MySql>::new("SELECT COUNT(*) FROM ruqi_jobs_history");
         let _ = push_history_filter(&mut count, filter);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool()).await?;
-        let mut q = paged_select::<MySql>(HISTORY_COLUMNS, "ruqi_jobs_history", HISTORY_ORDER, page, |q| {
-            let _ = push_history_filter(q, filter);
-        });
+        let mut q =
+            paged_select::<MySql>(HISTORY_COLUMNS, "ruqi_jobs_history", HISTORY_ORDER, page, total as u64, |q| {
+                let _ = push_history_filter(q, filter);
+            });
         let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool()).await?;
         Ok((total as u64, rows.into_iter().map(HistoryRow::into_record).collect::<Result<_, _>>()?))
     }

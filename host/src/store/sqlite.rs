@@ -169,7 +169,9 @@ impl JobStore for SqliteStore {
         } else {
             job_count::<Sqlite>(filter).build_query_scalar().fetch_one(&self.pool).await?
         };
-        let mut q = paged_select::<Sqlite>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, |q| push_job_filter(q, filter));
+        let mut q = paged_select::<Sqlite>(JOB_COLUMNS, "ruqi_jobs", JOB_ORDER, page, total as u64, |q| {
+            push_job_filter(q, filter)
+        });
         let rows: Vec<JobRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok((total as u64, self.decode_jobs(rows)?))
     }
@@ -550,9 +552,10 @@ impl JobStore for SqliteStore {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM ruqi_jobs_history");
         let _ = push_history_filter(&mut count, filter);
         let total: i64 = count.build_query_scalar().fetch_one(&self.pool).await?;
-        let mut q = paged_select::<Sqlite>(HISTORY_COLUMNS, "ruqi_jobs_history", HISTORY_ORDER, page, |q| {
-            let _ = push_history_filter(q, filter);
-        });
+        let mut q =
+            paged_select::<Sqlite>(HISTORY_COLUMNS, "ruqi_jobs_history", HISTORY_ORDER, page, total as u64, |q| {
+                let _ = push_history_filter(q, filter);
+            });
         let rows: Vec<HistoryRow> = q.build_query_as().fetch_all(&self.pool).await?;
         Ok((total as u64, rows.into_iter().map(HistoryRow::into_record).collect::<Result<_, _>>()?))
     }
