@@ -300,13 +300,6 @@ impl MysqlStore {
     /// taken with (the table was restored from a dump, with or without its triggers).
     async fn keep_job_count(pool: &MySqlPool) {
         let kept = async {
-            let created = || {
-                sqlx::query_scalar::<_, String>(
-                    "SELECT CAST(CREATED AS CHAR) FROM information_schema.TRIGGERS
-                     WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = 'ruqi_job_count_insert'",
-                )
-                .fetch_optional(pool)
-            };
             let triggers: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM information_schema.TRIGGERS
                  WHERE TRIGGER_SCHEMA = DATABASE()
@@ -320,7 +313,12 @@ impl MysqlStore {
                     pool.execute(trigger).await?;
                 }
             }
-            let since = created().await?;
+            let since: Option<String> = sqlx::query_scalar(
+                "SELECT CAST(CREATED AS CHAR) FROM information_schema.TRIGGERS
+                 WHERE TRIGGER_SCHEMA = DATABASE() AND TRIGGER_NAME = 'ruqi_job_count_insert'",
+            )
+            .fetch_optional(pool)
+            .await?;
             let started: Option<Option<String>> =
                 sqlx::query_scalar("SELECT since FROM ruqi_job_count WHERE slot = -1").fetch_optional(pool).await?;
             if started.as_ref() == Some(&since) {
