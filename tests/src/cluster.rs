@@ -426,6 +426,13 @@ impl Proxy {
         self.cut.send_modify(|n| *n += 1);
     }
 
+    /// Kills the host for good, as `kill -9` kills a server: every proxied connection is closed
+    /// and the port stops listening, so a new connection is refused.
+    pub fn kill(&self) {
+        self.cut();
+        self.task.abort();
+    }
+
     /// Lets connections through again.
     pub fn restore(&self) {
         self.up.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -1,7 +1,8 @@
 //! A store address naming several MySQL hosts (`mysql://user@h1:port,h2:port/db`), each host here
 //! a proxy in front of the machine's MariaDB whose link the test cuts: a node whose first host
 //! does not answer starts on the next; a node moves off the host in use when its link is cut,
-//! without losing or doubling a fire time, and back to the first host once it answers again.
+//! without losing or doubling a fire time, and back to the first host once it answers again; a
+//! call caught connecting to a host that died is answered through the next.
 
 use std::time::Duration;
 
@@ -48,4 +49,30 @@ async fn a_node_moves_between_the_hosts_of_its_store_address() {
     for i in 0..3 {
         assert!(counts[&format!("h{i}")] >= 20, "every fire time ran through both moves: {counts:?}");
     }
+}
+
+/// A call that is connecting to the host in use when that host dies (its port refuses, as after
+/// `kill -9`) is answered through the next host once the node moves there. sqlx retries a
+/// refused connect until the pool's acquire timeout (5 s) whatever happens to the pool; the
+/// node points those retries at the new host, so the call does not fail with a pool timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_connecting_to_a_host_that_died_is_answered_through_the_next() {
+    let mut c = Cluster::new("hosts_dead", &[]).await;
+    let mariadb = "127.0.0.1:3306".parse().unwrap();
+    let (p1, p2) = (Proxy::start(mariadb).await, Proxy::start(mariadb).await);
+    let db = c.db.name.clone();
+    c.store_url =
+        format!("{}/{db}", ruqi_tests::mysql_server().replace("127.0.0.1:3306", &format!("{},{}", p1.addr, p2.addr)));
+    let a = c.start_node().await;
+    a.client.add("date", "d0", "echo:d", "2099-01-01 00:00:00").await;
+    p1.kill();
+    // The listener's task ends on its next poll: give it a moment, so the calls below meet a
+    // refused port, not the last accepted-and-closed connection.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (list, one) = tokio::join!(a.client.get("job_list", ""), a.client.get("job_show", "job_id=d0"));
+    let log = a.log_text();
+    assert!(a.terminate().success());
+    assert_eq!(list.stat, "OK", "job_list through the next host: {:?}\n{log}", list.reason);
+    assert_eq!(one.stat, "OK", "job_show through the next host: {:?}\n{log}", one.reason);
+    assert!(log.contains("database host failed; using another"), "{log}");
 }

@@ -123,13 +123,20 @@ impl Host {
         self.pool.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
-    /// Closes the host's pool, so whatever still waits on it for a connection (a scheduler
-    /// pass that began before the store left a dead host) fails at once and is tried again on
-    /// the host in use, instead of waiting out the acquire timeout; a fresh pool, connecting
-    /// when first used, takes its place.
-    fn renew(&self) {
+    /// Leaves the host for `to`: whatever still waits on the host's pool for a connection (a
+    /// scheduler pass that began before the store left a dead host) gets one to `to` or fails
+    /// at once, instead of waiting out the acquire timeout; a fresh pool, connecting when first
+    /// used, takes the old one's place.
+    ///
+    /// A wait for a free slot ends when the old pool is closed (and its caller tries again on
+    /// the host in use). A wait that is connecting does not look at the close: sqlx retries a
+    /// refused connect (a killed server) until the acquire timeout. The old pool's next attempt
+    /// goes to `to` instead, within its backoff (at most a fifth of that timeout), and the
+    /// connection is closed when given back to the closed pool.
+    fn renew(&self, to: &Host) {
         let fresh = MysqlStore::pool_options().connect_lazy_with(self.options.clone());
         let old = std::mem::replace(&mut *self.pool.write().unwrap_or_else(std::sync::PoisonError::into_inner), fresh);
+        old.set_connect_options(to.options.clone());
         tokio::spawn(async move { old.close().await });
     }
 }
@@ -524,7 +531,7 @@ impl MysqlStore {
                 for (i, other) in hosts.pools.iter().enumerate() {
                     if i != current && Self::check_host(&other.pool()).await.is_ok() {
                         hosts.current.store(i, Ordering::Release);
-                        failed.renew();
+                        failed.renew(other);
                         tracing::warn!(failed = %failed.label, reason = %why, host = %other.label, "store: database host failed; using another");
                         break;
                     }
