@@ -33,9 +33,11 @@ pub fn ruqi_bin() -> PathBuf {
     bin
 }
 
-/// Folder holding the built `*.wasm` components of `plugins/`.
+/// Folder holding the built `*.wasm` components of `plugins/`: this tree's, or the folder
+/// `RUQI_WASM_DIR` names (laid out alike: cargo's `wasm32-wasip2/release`), which lets the bench
+/// measure another build of RuQi with that build's own plugins.
 pub fn wasm_dir() -> PathBuf {
-    PathBuf::from(env!("RUQI_TEST_WASM_DIR"))
+    std::env::var_os("RUQI_WASM_DIR").map_or_else(|| PathBuf::from(env!("RUQI_TEST_WASM_DIR")), PathBuf::from)
 }
 
 /// Waits (up to 10 s) until `plugin` has an instance ready for its next run.

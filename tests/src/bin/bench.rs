@@ -10,7 +10,8 @@
 //! bench [--quick] [--no-peer] [--only burst,interval,lateness,add,script,listing,micro,plugins,galera] [--ruqi PATH]
 //! ```
 //! `--quick` (or `RUQI_BENCH_QUICK=1`): small sizes, the whole run under two minutes on a debug
-//! or release binary. `--ruqi` (or `RUQI_BENCH_BIN`): the binary, default `target/release/ruqi`.
+//! or release binary. `--ruqi` (or `RUQI_BENCH_BIN`): the binary, default `target/release/ruqi`;
+//! `RUQI_WASM_DIR`: the plugins it is given, default this tree's (`plugins/target/wasm32-wasip2/release`).
 //! Exits non-zero only when RuQi itself cannot be started; a failing peer is a cell saying why.
 
 #![allow(clippy::print_stdout)] // a benchmark harness prints its figures
